@@ -1,0 +1,102 @@
+"""APOGEE bitmasks: pixel mask (APOGEE_PIXMASK), STARFLAG and ASPCAPFLAG.
+
+Bit meanings follow the SDSS DR17 bitmask documentation
+(``https://www.sdss4.org/dr17/irspec/apogee-bitmasks/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+#: APOGEE_PIXMASK bits (DR17) and what they mean.
+APOGEE_PIXMASK_BITS: Mapping[int, tuple[str, str]] = {
+    0: ("BADPIX", "pixel marked as bad in the bad pixel mask"),
+    1: ("CRPIX", "pixel marked as a cosmic ray in ap3D"),
+    2: ("SATPIX", "pixel marked as saturated in ap3D"),
+    3: ("UNFIXABLE", "pixel marked as unfixable in ap3D"),
+    4: ("BADDARK", "pixel marked as bad by the dark frame"),
+    5: ("BADFLAT", "pixel marked as bad by the flat frame"),
+    6: ("BADERR", "pixel set to have a very high error"),
+    7: ("NOSKY", "no sky available for this pixel from sky fibres"),
+    8: ("LITTROW_GHOST", "pixel falls in the Littrow ghost; may be affected"),
+    9: ("PERSIST_HIGH", "pixel falls in a high-persistence region"),
+    10: ("PERSIST_MED", "pixel falls in a medium-persistence region"),
+    11: ("PERSIST_LOW", "pixel falls in a low-persistence region"),
+    12: ("SIG_SKYLINE", "pixel falls near a sky line with significant flux relative to the object"),
+    13: ("SIG_TELLURIC", "pixel falls near a significant telluric line"),
+    14: ("NOT_ENOUGH_PSF", "fewer than 50 percent of the PSF in good pixels"),
+}
+
+#: Bits that make a pixel unusable by default: the hardware/reduction failures (0-7) and pixels
+#: dominated by sky emission (12). Persistence, telluric and Littrow bits only warn.
+DEFAULT_BAD_PIXEL_BITS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 12)
+
+#: STARFLAG bits (DR17).
+STARFLAG_BITS: Mapping[int, str] = {
+    0: "BAD_PIXELS", 1: "COMMISSIONING", 2: "BRIGHT_NEIGHBOR", 3: "VERY_BRIGHT_NEIGHBOR",
+    4: "LOW_SNR", 9: "PERSIST_HIGH", 10: "PERSIST_MED", 11: "PERSIST_LOW",
+    12: "PERSIST_JUMP_POS", 13: "PERSIST_JUMP_NEG", 16: "SUSPECT_RV_COMBINATION",
+    17: "SUSPECT_BROAD_LINES", 18: "BAD_RV_COMBINATION", 19: "RV_REJECT", 20: "RV_SUSPECT",
+    21: "MULTIPLE_SUSPECT", 22: "RV_FAIL", 24: "SUSPECT_ROTATION", 25: "MTPFLAG",
+    26: "RV_WARN", 27: "STARFLAG_FAIL",
+}
+
+#: ASPCAPFLAG bits (DR17).
+ASPCAPFLAG_BITS: Mapping[int, str] = {
+    0: "TEFF_WARN", 1: "LOGG_WARN", 2: "VMICRO_WARN", 3: "M_H_WARN", 4: "ALPHA_M_WARN",
+    5: "C_M_WARN", 6: "N_M_WARN", 7: "STAR_WARN", 8: "CHI2_WARN", 9: "COLORTE_WARN",
+    10: "ROTATION_WARN", 11: "SN_WARN", 12: "SPEC_HOLE_WARN", 13: "ATMOS_HOLE_WARN",
+    14: "VSINI_WARN", 16: "TEFF_BAD", 17: "LOGG_BAD", 18: "VMICRO_BAD", 19: "M_H_BAD",
+    20: "ALPHA_M_BAD", 21: "C_M_BAD", 22: "N_M_BAD", 23: "STAR_BAD", 24: "CHI2_BAD",
+    25: "COLORTE_BAD", 26: "ROTATION_BAD", 27: "SN_BAD", 28: "SPEC_HOLE_BAD",
+    29: "ATMOS_HOLE_BAD", 30: "VSINI_BAD", 31: "NO_ASPCAP_RESULT", 32: "MISSING_APSTAR",
+    33: "NO_GRID", 34: "BAD_FRAC_LOWSNR", 35: "BAD_FRAC_BADPIX", 36: "FERRE_FAIL",
+    40: "PROBLEM_TARGET", 41: "MULTIPLE_SUSPECT",
+}
+
+
+def bits_to_mask(bits: Iterable[int]) -> int:
+    """Integer with the given bit numbers set.
+
+    Raises ValueError for a negative bit or one beyond 63.
+    """
+    value = 0
+    for bit in bits:
+        bit = int(bit)
+        if not 0 <= bit < 64:
+            raise ValueError(f"bitmask bit must be in 0..63, got {bit}")
+        value |= 1 << bit
+    return value
+
+
+def bad_pixels(pixmask: np.ndarray, bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS) -> np.ndarray:
+    """Boolean array, True where any of ``bits`` is set in ``pixmask``.
+
+    Parameters
+    ----------
+    pixmask : ndarray of int, any shape
+        APOGEE_PIXMASK values.
+    bits : iterable of int
+        Bit numbers that make a pixel bad.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``pixmask``.
+    """
+    mask_value = np.int64(bits_to_mask(bits))
+    return (np.asarray(pixmask).astype(np.int64, copy=False) & mask_value) != 0
+
+
+def decode_flags(value: int, names: Mapping[int, str]) -> list[str]:
+    """Names of the bits set in ``value`` (unknown bits as ``BIT<k>``), lowest bit first."""
+    value = int(value) & ((1 << 64) - 1)  # negative (signed) storage: read as unsigned
+    out = []
+    bit = 0
+    while value >> bit:
+        if (value >> bit) & 1:
+            entry = names.get(bit, f"BIT{bit}")
+            out.append(entry[0] if isinstance(entry, tuple) else entry)
+        bit += 1
+    return out

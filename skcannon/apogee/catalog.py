@@ -1,0 +1,314 @@
+"""The DR17 allStar catalog: reading it, and selecting the giants the Cannon is trained on.
+
+Duplicates
+----------
+One star (one APOGEE_ID) can appear several times in allStar: once per field and telescope that
+observed it. :func:`select_giants` keeps, by default, the entry with the highest SNR of each star
+among the entries that pass the other cuts (the same rule by which allStar marks the
+others with EXTRATARG bit 4), so each star contributes one spectrum to training. With
+``duplicates="keep"`` all entries are kept and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skcannon.apogee.constants import ASPCAP_NULL, DEFAULT_FIELDS, DEFAULT_LABELS
+from skcannon.errors import CatalogError
+
+#: Columns every catalog must have (besides the label columns and their _ERR columns).
+ID_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD", "SNR", "STARFLAG", "ASPCAPFLAG")
+
+
+@dataclass(frozen=True)
+class QualityCuts:
+    """The quality cuts of :func:`select_giants`, each configurable.
+
+    Attributes
+    ----------
+    require_labels : bool
+        Drop stars lacking any label (ASPCAP's null -9999, or NaN).
+    min_snr : float
+        Drop stars with SNR below this.
+    max_logg, max_teff : float
+        Drop dwarfs: LOGG above ``max_logg`` or TEFF above ``max_teff``.
+    min_feh : float
+        Drop stars with FE_H below this (the quadratic model is poor at low metallicity).
+    duplicates : {"highest_snr", "keep"}
+        How entries sharing an APOGEE_ID are treated (see the module docstring).
+    """
+
+    require_labels: bool = True
+    min_snr: float = 50.0
+    max_logg: float = 4.0
+    max_teff: float = 5700.0
+    min_feh: float = -1.0
+    duplicates: str = "highest_snr"
+
+    def __post_init__(self) -> None:
+        if self.duplicates not in ("highest_snr", "keep"):
+            raise ValueError(
+                f"duplicates must be 'highest_snr' or 'keep', got {self.duplicates!r}")
+
+
+def _decode(column: np.ndarray) -> np.ndarray:
+    if column.dtype.kind == "S":
+        return np.char.strip(np.char.decode(column, "ascii", errors="replace")).astype(object)
+    if column.dtype.kind == "U":
+        return np.char.strip(column).astype(object)
+    return column.astype(column.dtype.newbyteorder("="))  # FITS is big-endian; pandas is not
+
+
+def catalog_columns(labels: Sequence[str] = DEFAULT_LABELS) -> list[str]:
+    """Columns :func:`select_giants` reads: ids, SNR, flags, labels and label errors."""
+    return [*ID_COLUMNS, *labels, *(f"{label}_ERR" for label in labels)]
+
+
+def read_catalog(
+    source: str | Path, labels: Sequence[str] = DEFAULT_LABELS,
+    data_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Read an allStar-like catalog into a DataFrame with the columns of :func:`catalog_columns`.
+
+    Parameters
+    ----------
+    source : str or Path
+        A FITS file (allStar; only the needed columns are read), a CSV or parquet extract, or an
+        ``http(s)://`` URL of one of these (fetched into ``data_dir`` first, see
+        :func:`skcannon.apogee.download.fetch_file`).
+    labels : sequence of str
+        Label columns to read (their ``_ERR`` columns are read too).
+
+    Raises
+    ------
+    CatalogError
+        The file cannot be read or lacks a needed column (both named).
+    """
+    source_str = str(source)
+    if source_str.startswith(("http://", "https://", "file://")):
+        from skcannon.apogee.archive import data_dir as default_data_dir
+        from skcannon.apogee.download import fetch_file
+
+        name = source_str.rstrip("/").rsplit("/", 1)[-1]
+        local = default_data_dir(data_dir) / "catalogs" / name
+        fetch_file(source_str, local, validate=None)
+        source = local
+    path = Path(source)
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    wanted = catalog_columns(labels)
+    suffix = "".join(path.suffixes).lower()
+    try:
+        if suffix.endswith((".fits", ".fit", ".fits.gz")):
+            from astropy.io import fits
+
+            with fits.open(path, memmap=True) as hdul:
+                if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+                    raise CatalogError(f"{path}: HDU 1 is not a table; not an allStar catalog")
+                available = set(hdul[1].columns.names)
+                _check_columns(path, available, wanted)
+                data = hdul[1].data
+                frame = pd.DataFrame({c: _decode(np.asarray(data[c])) for c in wanted})
+        elif suffix.endswith(".csv"):
+            frame = pd.read_csv(path)
+        elif suffix.endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:
+            raise CatalogError(f"{path}: unknown catalog format {suffix!r} "
+                               "(expected .fits, .csv or .parquet)")
+    except CatalogError:
+        raise
+    except Exception as exc:
+        raise CatalogError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    _check_columns(path, set(frame.columns), wanted)
+    frame = frame[wanted].copy()
+    for column in ("APOGEE_ID", "TELESCOPE", "FIELD"):
+        frame[column] = frame[column].astype(str).str.strip()
+    return frame
+
+
+def _check_columns(path: object, available: set[str], wanted: Sequence[str]) -> None:
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise CatalogError(f"{path}: catalog lacks column(s) {', '.join(missing)}")
+
+
+def missing_label(values: pd.Series | np.ndarray) -> np.ndarray:
+    """True where a label is missing: NaN, or ASPCAP's null (-9999)."""
+    values = np.asarray(values, dtype=float)
+    return ~np.isfinite(values) | np.isclose(values, ASPCAP_NULL)
+
+
+def select_giants(
+    catalog: pd.DataFrame,
+    fields: Sequence[str] | None = DEFAULT_FIELDS,
+    cuts: QualityCuts | None = None,
+    labels: Sequence[str] = DEFAULT_LABELS,
+) -> pd.DataFrame:
+    """Select red giants with good labels in the given fields.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        allStar-like table (see :func:`read_catalog`).
+    fields : sequence of str or None
+        FIELD values to keep; None keeps every field.
+    cuts : QualityCuts, optional
+        The quality cuts (defaults: labels present, SNR >= 50, no dwarfs, FE_H >= -1, one entry
+        per star).
+    labels : sequence of str
+        Label columns that must be present.
+
+    Returns
+    -------
+    DataFrame
+        The selected rows, in catalog order, with missing-label nulls turned to NaN. The cut table
+        (a list of ``{"cut", "removed", "remaining"}`` dicts) is in ``.attrs["cut_table"]``, the
+        cuts used in ``.attrs["cuts"]``.
+
+    Raises
+    ------
+    CatalogError
+        A requested field is not in the catalog, or a needed column is missing.
+    """
+    cuts = cuts or QualityCuts()
+    _check_columns("catalog", set(catalog.columns), ["APOGEE_ID", "FIELD", "SNR", *labels])
+    for column in ("TEFF", "LOGG", "FE_H"):
+        if column not in catalog.columns:
+            raise CatalogError(f"catalog lacks column {column} needed by the giant cuts")
+    frame = catalog.reset_index(drop=True).copy()
+    for label in labels:
+        frame[label] = np.where(missing_label(frame[label]), np.nan, frame[label])
+    table: list[dict] = [{"cut": "catalog", "removed": 0, "remaining": len(frame)}]
+
+    def apply(name: str, keep: np.ndarray) -> None:
+        nonlocal frame
+        removed = int((~keep).sum())
+        frame = frame[keep].reset_index(drop=True)
+        table.append({"cut": name, "removed": removed, "remaining": len(frame)})
+
+    if fields is not None:
+        fields = [str(f).strip() for f in fields]
+        known = set(frame["FIELD"].astype(str))
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            examples = ", ".join(sorted(known)[:5])
+            raise CatalogError(f"unknown field(s) {', '.join(unknown)}: not in the catalog "
+                               f"({len(known)} fields, e.g. {examples})")
+        apply(f"field in {', '.join(fields)}", frame["FIELD"].isin(fields).to_numpy())
+    if cuts.require_labels:
+        present = np.ones(len(frame), dtype=bool)
+        for label in labels:
+            present &= ~missing_label(frame[label])
+        apply(f"labels present ({', '.join(labels)})", present)
+    snr = frame["SNR"].to_numpy(dtype=float)
+    apply(f"SNR >= {cuts.min_snr:g}", np.isfinite(snr) & (snr >= cuts.min_snr))
+    logg = frame["LOGG"].to_numpy(dtype=float)
+    teff = frame["TEFF"].to_numpy(dtype=float)
+    apply(f"giants (drop LOGG > {cuts.max_logg:g} or TEFF > {cuts.max_teff:g})",
+          ~((logg > cuts.max_logg) | (teff > cuts.max_teff)))
+    feh = frame["FE_H"].to_numpy(dtype=float)
+    apply(f"FE_H >= {cuts.min_feh:g}", ~(feh < cuts.min_feh))
+    if cuts.duplicates == "highest_snr":
+        order = frame.sort_values("SNR", ascending=False, kind="stable")
+        best = order.drop_duplicates("APOGEE_ID", keep="first").index
+        keep = np.zeros(len(frame), dtype=bool)
+        keep[best] = True
+        counts = frame.groupby("APOGEE_ID")["APOGEE_ID"].transform("size")
+        frame["N_ENTRIES"] = counts.to_numpy()
+        apply("duplicates (keep highest SNR per APOGEE_ID)", keep)
+    frame.attrs["cut_table"] = table
+    frame.attrs["cuts"] = asdict(cuts)
+    return frame
+
+
+def format_cut_table(table: list[dict]) -> str:
+    """The cut table as aligned text."""
+    width = max(len(row["cut"]) for row in table)
+    lines = [f"{'cut':<{width}}  {'removed':>8}  {'remaining':>9}"]
+    lines += [f"{row['cut']:<{width}}  {row['removed']:>8d}  {row['remaining']:>9d}"
+              for row in table]
+    return "\n".join(lines)
+
+
+def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
+    """Write a selection to FITS, CSV or parquet (by suffix). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    plain = pd.DataFrame(selection)
+    plain.attrs = {}
+    if suffix == ".csv":
+        plain.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        plain.to_parquet(path, index=False)
+    elif suffix in (".fits", ".fit"):
+        from astropy.table import Table
+
+        Table.from_pandas(plain).write(path, overwrite=True)
+    else:
+        raise ValueError(f"{path}: unknown selection format {suffix!r} "
+                         "(use .fits, .csv or .parquet)")
+    return path
+
+
+def read_selection(path: str | Path) -> pd.DataFrame:
+    """Read a selection written by :func:`write_selection`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"{path}: selection file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = pd.read_csv(path, dtype={"APOGEE_ID": str, "FIELD": str, "TELESCOPE": str})
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix in (".fits", ".fit"):
+        from astropy.table import Table
+
+        frame = Table.read(path).to_pandas()
+        for column in ("APOGEE_ID", "FIELD", "TELESCOPE"):
+            if column in frame and frame[column].dtype == object:
+                frame[column] = frame[column].map(
+                    lambda v: v.decode() if isinstance(v, bytes) else v)
+    else:
+        raise CatalogError(f"{path}: unknown selection format {suffix!r}")
+    _check_columns(path, set(frame.columns), ["APOGEE_ID", "TELESCOPE", "FIELD"])
+    return frame
+
+
+def skyserver_query(fields: Sequence[str], labels: Sequence[str] = DEFAULT_LABELS) -> str:
+    """SQL for SkyServer (DR17 ``apogeeStar`` joined with ``aspcapStar``) giving the same columns
+    as :func:`read_catalog` for the given fields."""
+    for f in fields:
+        if "'" in f or ";" in f:
+            raise ValueError(f"invalid field name {f!r}")
+    label_cols = ", ".join(f"a.{lab.lower()}, a.{lab.lower()}_err" for lab in labels)
+    field_list = ", ".join(f"'{f}'" for f in fields)
+    return (
+        "SELECT s.apogee_id, s.telescope, s.field, s.snr, s.starflag, a.aspcapflag, "
+        f"{label_cols} FROM apogeeStar AS s JOIN aspcapStar AS a ON a.apstar_id = s.apstar_id "
+        f"WHERE s.field IN ({field_list})"
+    )
+
+
+def query_skyserver(
+    fields: Sequence[str] = DEFAULT_FIELDS, labels: Sequence[str] = DEFAULT_LABELS,
+    data_release: int = 17,
+) -> pd.DataFrame:
+    """The catalog rows of the given fields from SkyServer SQL via astroquery (needs internet).
+
+    Returns the same columns as :func:`read_catalog`, ready for :func:`select_giants`.
+    """
+    from astroquery.sdss import SDSS
+
+    result = SDSS.query_sql(skyserver_query(fields, labels), data_release=data_release)
+    if result is None:
+        return pd.DataFrame(columns=catalog_columns(labels))
+    frame = result.to_pandas()
+    frame.columns = [c.upper() for c in frame.columns]
+    return frame[catalog_columns(labels)]

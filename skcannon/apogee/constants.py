@@ -1,0 +1,51 @@
+"""APOGEE DR17 constants, defined once.
+
+Sources
+-------
+* apStar wavelength grid: header keys CRVAL1 = 4.179, CDELT1 = 6e-6 (log10 Angstrom, vacuum),
+  NWAVE = 8575 of every DR17 apStar file (APOGEE data model, ``apStar`` page).
+* Archive layout: SDSS DR17 Science Archive Server (``https://data.sdss.org/sas/dr17``).
+* Default fields and quality cuts: the skcannon mission (M15, NGC 6791, a K2 campaign-4 field and a
+  disk field), cut values as in the issue "Foundation and APOGEE DR17 data access".
+"""
+
+from __future__ import annotations
+
+#: Number of pixels of an apStar spectrum.
+APSTAR_N_PIXELS = 8575
+#: log10(wavelength / Angstrom) of the first apStar pixel.
+APSTAR_LOG10_WAVELENGTH_START = 4.179
+#: Step of the apStar log10 wavelength grid.
+APSTAR_LOG10_WAVELENGTH_STEP = 6e-6
+
+#: Public SDSS Science Archive Server; a mirror or local server can be given instead.
+DEFAULT_ARCHIVE_URL = "https://data.sdss.org/sas"
+#: Environment variable that overrides the archive base URL.
+ARCHIVE_URL_ENV = "SKCANNON_ARCHIVE_URL"
+#: Environment variable that overrides the data (cache) directory.
+DATA_DIR_ENV = "SKCANNON_DATA_DIR"
+
+#: Archive path of the DR17 allStar catalog, relative to the archive base URL.
+ALLSTAR_PATH = "dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits"
+#: Archive path template of a DR17 apStar file, relative to the archive base URL.
+APSTAR_PATH_TEMPLATE = (
+    "dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/apStar-dr17-{apogee_id}.fits"
+)
+
+#: The mission's fields.
+DEFAULT_FIELDS = ("M15", "N6791", "K2_C4_168-21", "060+00")
+#: ASPCAP's value for "no measurement".
+ASPCAP_NULL = -9999.0
+#: Labels the Cannon learns, in order (allStar column names).
+DEFAULT_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
+#: Physical units of the labels, for axis labels and tables.
+LABEL_UNITS = {"TEFF": "K", "LOGG": "dex", "FE_H": "dex", "MG_FE": "dex", "SI_FE": "dex",
+               "M_H": "dex", "ALPHA_M": "dex"}
+#: Pretty names of the labels, for plots (no LaTeX needed: matplotlib mathtext).
+LABEL_TEX = {"TEFF": r"$T_\mathrm{eff}$", "LOGG": r"$\log g$", "FE_H": "[Fe/H]",
+             "MG_FE": "[Mg/Fe]", "SI_FE": "[Si/Fe]", "M_H": "[M/H]", "ALPHA_M": r"[$\alpha$/M]"}
+
+#: apStar HDUs holding combined flux, its uncertainty and APOGEE_PIXMASK.
+HDU_FLUX, HDU_ERROR, HDU_PIXMASK = 1, 2, 3
+#: Primary-header keys giving the first/last pixel of each detector chip (blue, green, red).
+CHIP_HEADER_KEYS = {"blue": ("BMIN", "BMAX"), "green": ("GMIN", "GMAX"), "red": ("RMIN", "RMAX")}

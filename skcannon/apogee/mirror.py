@@ -1,0 +1,122 @@
+"""A local mirror of the archive: serve a directory of APOGEE files over HTTP on 127.0.0.1.
+
+The shared development data are laid out as ``apogee/dr17/stars/{telescope}/{field}/...``
+while the archive uses ``dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/...``;
+:class:`ArchiveMirror` maps archive paths onto such a directory through prefix ``routes``,
+so download code talks real HTTP to it exactly as to the SDSS archive. Also builds an index
+catalog of the apStar files found in a directory, for runs without the allStar catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import posixpath
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skcannon.apogee.catalog import catalog_columns
+from skcannon.apogee.constants import DEFAULT_LABELS
+
+#: Archive prefix -> directory (relative to the mirror root) for the shared data layout.
+SHARED_LAYOUT_ROUTES: Mapping[str, str] = {
+    "dr17/apogee/spectro/redux/dr17/stars/": "dr17/stars/",
+}
+
+
+class ArchiveRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files of ``root`` under archive paths rewritten by ``routes``; no listings."""
+
+    def __init__(self, *args, root: Path, routes: Mapping[str, str], **kwargs) -> None:
+        self.routes = dict(routes)
+        super().__init__(*args, directory=str(root), **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        rel = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(path).path))
+        rel = rel.lstrip("/")
+        if rel.startswith("..") or "/../" in f"/{rel}/":
+            return str(Path(self.directory) / "__outside__")
+        for prefix, target in self.routes.items():
+            if rel.startswith(prefix):
+                rel = target + rel[len(prefix):]
+                break
+        return str(Path(self.directory) / rel)
+
+    def list_directory(self, path):  # noqa: D102 - no listings
+        self.send_error(404, "Not found")
+        return None
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class ArchiveMirror:
+    """An HTTP server on 127.0.0.1 (a free port by default) serving ``root`` like the archive.
+
+    Use as a context manager; ``url`` is the archive base URL to pass to the downloader.
+    ``handler`` may be a subclass of :class:`ArchiveRequestHandler` (tests use one that injects
+    faults).
+    """
+
+    def __init__(self, root: str | Path, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
+                 port: int = 0, handler: type = ArchiveRequestHandler) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: mirror directory not found")
+        factory = functools.partial(handler, root=root, routes=routes)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), factory)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ArchiveMirror:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serve_mirror(root: str | Path, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
+                 port: int = 0) -> Iterator[str]:
+    """Context manager yielding the base URL of an :class:`ArchiveMirror` of ``root``."""
+    with ArchiveMirror(root, routes, port) as mirror:
+        yield mirror.url
+
+
+def index_apstar_files(root: str | Path, labels=DEFAULT_LABELS) -> pd.DataFrame:
+    """An allStar-like catalog of the apStar files below ``root``, from their headers.
+
+    apStar headers hold ids, field, SNR and STARFLAG but no ASPCAP labels: label columns are
+    NaN and ASPCAPFLAG is 0. The telescope is the directory two levels above each file
+    (archive layout). Use it where the allStar catalog is not at hand, with label cuts off.
+    """
+    from astropy.io import fits
+
+    rows = []
+    for path in sorted(Path(root).rglob("apStar-*.fits")):
+        header = fits.getheader(path, 0)
+        row = {c: np.nan for c in catalog_columns(labels)}
+        row.update(
+            APOGEE_ID=str(header.get("OBJID", "")).strip(),
+            TELESCOPE=str(header.get("TELESCOP", path.parent.parent.name)).strip(),
+            FIELD=str(header.get("FIELD", path.parent.name)).strip(),
+            SNR=float(header.get("SNR", np.nan)),
+            STARFLAG=int(header.get("STARFLAG", 0)),
+            ASPCAPFLAG=0,
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=catalog_columns(labels))

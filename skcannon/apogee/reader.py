@@ -1,0 +1,191 @@
+"""Read apStar files into :class:`ApStarSpectrum` objects.
+
+Handles the DR17 layout (HDUs 1-3 are 2-D: row 0 the combined spectrum, then the visits) and the
+older single-visit layout (1-D arrays), in float32/int16 as archived or float64/int64 as in some
+copies.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skcannon.apogee.bitmask import DEFAULT_BAD_PIXEL_BITS, bad_pixels
+from skcannon.apogee.constants import (
+    APSTAR_N_PIXELS,
+    CHIP_HEADER_KEYS,
+    HDU_ERROR,
+    HDU_FLUX,
+    HDU_PIXMASK,
+)
+from skcannon.errors import BadFileError
+
+
+@dataclass(frozen=True)
+class ApStarSpectrum:
+    """The combined spectrum of one star from an apStar file.
+
+    Attributes
+    ----------
+    apogee_id, field, telescope : str
+        Identity of the star (telescope from the header, else from the archive path).
+    snr : float
+        Median S/N per pixel from the header (NaN when absent).
+    wavelength : ndarray, shape (8575,)
+        Vacuum wavelength in Angstrom, from CRVAL1/CDELT1 (log10 grid).
+    flux, error : ndarray, shape (8575,)
+        Combined flux and its 1-sigma uncertainty, as stored.
+    pixmask : ndarray of int64, shape (8575,)
+        APOGEE_PIXMASK of the combined spectrum.
+    ivar : ndarray, shape (8575,)
+        Inverse variance, 0 where the pixel is bad (masked bit, non-finite or non-positive error,
+        non-finite flux).
+    chip_ranges : dict of str -> (int, int)
+        First and last pixel (inclusive) of each chip from the header (BMIN..RMAX), if present.
+    path : str
+        File the spectrum was read from.
+    """
+
+    apogee_id: str
+    field: str
+    telescope: str
+    snr: float
+    wavelength: np.ndarray
+    flux: np.ndarray
+    error: np.ndarray
+    pixmask: np.ndarray
+    ivar: np.ndarray
+    chip_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    starflag: int = 0
+    nvisits: int = 0
+    path: str = ""
+
+    @property
+    def good(self) -> np.ndarray:
+        """Boolean array, True where the pixel is usable (``ivar > 0``)."""
+        return self.ivar > 0
+
+    @property
+    def bad_fraction(self) -> float:
+        """Fraction of pixels that are not usable."""
+        return float(np.mean(~self.good))
+
+
+def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.ndarray:
+    """Wavelength in Angstrom of a log10-linear grid (pixel 0 at ``crval1``)."""
+    return 10.0 ** (crval1 + cdelt1 * np.arange(n_pixels))
+
+
+def inverse_variance(
+    flux: np.ndarray, error: np.ndarray, pixmask: np.ndarray,
+    bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
+) -> np.ndarray:
+    """Inverse variance with bad pixels set to 0.
+
+    A pixel is bad if any of ``bad_bits`` is set, or its flux is not finite, or its error is not
+    finite or not positive. Arrays of any (common) shape; inputs are not modified.
+    """
+    flux = np.asarray(flux, dtype=float)
+    error = np.asarray(error, dtype=float)
+    usable = np.isfinite(flux) & np.isfinite(error) & (error > 0) & ~bad_pixels(pixmask, bad_bits)
+    ivar = np.zeros(np.broadcast_shapes(flux.shape, error.shape), dtype=float)
+    np.divide(1.0, error**2, out=ivar, where=usable)
+    return ivar
+
+
+def _combined_row(array: np.ndarray, path: str, hdu: int) -> np.ndarray:
+    if array is None:
+        raise BadFileError(path, f"HDU {hdu} holds no data")
+    if array.ndim == 2:
+        return array[0]
+    if array.ndim == 1:
+        return array
+    raise BadFileError(path, f"HDU {hdu} has {array.ndim} dimensions; expected 1 or 2")
+
+
+def read_apstar(
+    path: str | Path,
+    bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
+    telescope: str | None = None,
+) -> ApStarSpectrum:
+    """Read the combined spectrum of an apStar file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The apStar FITS file.
+    bad_bits : iterable of int
+        APOGEE_PIXMASK bits that make a pixel unusable (inverse variance 0).
+    telescope : str, optional
+        Telescope to record when the header has no TELESCOP key (DR17 files do not); by default
+        the name of the directory two levels up (the archive layout ``{telescope}/{field}/file``).
+
+    Raises
+    ------
+    BadFileError
+        The file is missing, not FITS, truncated, lacks HDU 1-3, or has arrays of the wrong length.
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise BadFileError(name, "no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # astropy only warns on truncation: make it fail
+            with fits.open(path, memmap=False) as hdul:
+                if len(hdul) <= HDU_PIXMASK:
+                    raise BadFileError(
+                        name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
+                        "(flux, error, APOGEE_PIXMASK)")
+                header = hdul[0].header
+                flux_header = hdul[HDU_FLUX].header
+                flux = _combined_row(hdul[HDU_FLUX].data, name, HDU_FLUX)
+                error = _combined_row(hdul[HDU_ERROR].data, name, HDU_ERROR)
+                pixmask = _combined_row(hdul[HDU_PIXMASK].data, name, HDU_PIXMASK)
+    except BadFileError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on corrupt files
+        raise BadFileError(name, f"cannot be read as FITS ({type(exc).__name__}: {exc})") from exc
+
+    crval1 = flux_header.get("CRVAL1", header.get("CRVAL1"))
+    cdelt1 = flux_header.get("CDELT1", header.get("CDELT1"))
+    if crval1 is None or cdelt1 is None:
+        raise BadFileError(name, "header has no CRVAL1/CDELT1: cannot build the wavelength grid")
+    n_pixels = int(header.get("NWAVE", flux.shape[-1]))
+    for label, array in (("flux", flux), ("error", error), ("APOGEE_PIXMASK", pixmask)):
+        if array.shape != (n_pixels,) or n_pixels != APSTAR_N_PIXELS:
+            raise BadFileError(
+                name, f"{label} has {array.shape[-1]} pixels; expected {APSTAR_N_PIXELS}")
+    if not np.issubdtype(pixmask.dtype, np.integer):
+        raise BadFileError(name, f"APOGEE_PIXMASK has dtype {pixmask.dtype}; expected integers")
+
+    flux = flux.astype(float)
+    error = error.astype(float)
+    pixmask = pixmask.astype(np.int64)
+    chips = {
+        chip: (int(header[lo]), int(header[hi]))
+        for chip, (lo, hi) in CHIP_HEADER_KEYS.items()
+        if lo in header and hi in header
+    }
+    tel = header.get("TELESCOP") or telescope or path.parent.parent.name
+    return ApStarSpectrum(
+        apogee_id=str(header.get("OBJID", "")).strip() or path.stem.replace("apStar-dr17-", ""),
+        field=str(header.get("FIELD", path.parent.name)).strip(),
+        telescope=str(tel).strip(),
+        snr=float(header.get("SNR", np.nan)),
+        wavelength=log10_wavelength_grid(float(crval1), float(cdelt1), n_pixels),
+        flux=flux,
+        error=error,
+        pixmask=pixmask,
+        ivar=inverse_variance(flux, error, pixmask, bad_bits),
+        chip_ranges=chips,
+        starflag=int(header.get("STARFLAG", 0)),
+        nvisits=int(header.get("NVISITS", 0)),
+        path=name,
+    )

@@ -1,0 +1,202 @@
+"""The ``skcannon`` command: a thin layer over the library (imports happen inside commands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from skcannon._version import __version__
+from skcannon.apogee.constants import ARCHIVE_URL_ENV, DATA_DIR_ENV, DEFAULT_FIELDS
+
+
+def _add_cut_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("quality cuts")
+    group.add_argument("--fields", nargs="+", default=list(DEFAULT_FIELDS), metavar="FIELD",
+                       help="FIELD values to select (default: %(default)s)")
+    group.add_argument("--all-fields", action="store_true", help="do not select by field")
+    group.add_argument("--min-snr", type=float, default=50.0, help="minimum SNR (default 50)")
+    group.add_argument("--max-logg", type=float, default=4.0,
+                       help="drop dwarfs with LOGG above this (default 4)")
+    group.add_argument("--max-teff", type=float, default=5700.0,
+                       help="drop stars with TEFF above this (default 5700)")
+    group.add_argument("--min-feh", type=float, default=-1.0,
+                       help="drop stars with FE_H below this (default -1)")
+    group.add_argument("--allow-missing-labels", action="store_true",
+                       help="keep stars lacking a label (ASPCAP null -9999 or NaN)")
+    group.add_argument("--keep-duplicates", action="store_true",
+                       help="keep every entry of a star observed in several fields/telescopes "
+                            "(default: keep the highest-SNR entry)")
+
+
+def _cuts(args: argparse.Namespace):
+    from skcannon.apogee.catalog import QualityCuts
+
+    return QualityCuts(
+        require_labels=not args.allow_missing_labels, min_snr=args.min_snr,
+        max_logg=args.max_logg, max_teff=args.max_teff, min_feh=args.min_feh,
+        duplicates="keep" if args.keep_duplicates else "highest_snr",
+    )
+
+
+def _add_archive_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--archive-url", default=None,
+                        help=f"archive base URL (default: ${ARCHIVE_URL_ENV} or the SDSS SAS)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"data/cache directory (default: ${DATA_DIR_ENV} or "
+                             "~/.cache/skcannon)")
+    parser.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries per file after a failure (default 3)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from skcannon.apogee.catalog import (
+        format_cut_table,
+        query_skyserver,
+        read_catalog,
+        select_giants,
+        write_selection,
+    )
+
+    fields = None if args.all_fields else args.fields
+    if args.catalog == "skyserver":
+        catalog = query_skyserver(fields or DEFAULT_FIELDS)
+    else:
+        catalog = read_catalog(args.catalog, data_dir=args.data_dir)
+    selection = select_giants(catalog, fields=fields, cuts=_cuts(args))
+    print(format_cut_table(selection.attrs["cut_table"]))
+    path = write_selection(selection, args.output)
+    print(f"{len(selection)} stars written to {path}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from skcannon.apogee.catalog import read_selection
+    from skcannon.apogee.download import download_apstar
+
+    selection = read_selection(args.selection)
+    report = download_apstar(selection, archive=args.archive_url, directory=args.data_dir,
+                             n_workers=args.workers, retries=args.retries,
+                             progress=not args.no_progress)
+    print(report.summary())
+    for record in report.failed:
+        print(f"  failed: {record['apogee_id']} {record['url']}: {record['error']}")
+    return 1 if report.failed else 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.errors import BadFileError
+
+    status = 0
+    for path in args.files:
+        try:
+            s = read_apstar(path)
+        except BadFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{s.apogee_id}  field={s.field}  telescope={s.telescope}  SNR={s.snr:.1f}  "
+              f"visits={s.nvisits}  pixels={s.flux.size}  bad={s.bad_fraction:.1%}  "
+              f"λ={s.wavelength[0]:.1f}-{s.wavelength[-1]:.1f} Å")
+    return status
+
+
+def cmd_serve_mirror(args: argparse.Namespace) -> int:
+    import time
+
+    from skcannon.apogee.mirror import ArchiveMirror
+
+    with ArchiveMirror(args.directory, port=args.port) as mirror:
+        print(f"serving {args.directory} as an archive at {mirror.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from skcannon.job import run_data_stage
+
+    result = run_data_stage(
+        catalog=args.catalog, archive=args.archive_url, directory=args.data_dir,
+        fields=None if args.all_fields else args.fields, cuts=_cuts(args), output=args.output,
+        mirror_root=args.mirror, n_workers=args.workers, progress=not args.no_progress,
+    )
+    print("\nData summary")
+    print(result.summary.to_string(index=False) if len(result.summary) else "(no stars)")
+    print(f"\noutputs in {args.output}/ (selection.csv, data_summary.csv)")
+    return 0 if len(result.spectra) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skcannon", description="The Cannon for APOGEE spectra, scikit-learn style.")
+    parser.add_argument("--version", action="version", version=f"skcannon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the main job: select, download, read (and summarize)",
+                         description="The main job: select -> download -> read, then a summary.")
+    run.add_argument("--catalog", default=None,
+                     help="allStar catalog: path, URL, or 'skyserver' (default: the allStar file "
+                          "at the archive; with --mirror and no catalog there, an index of the "
+                          "mirror's apStar files)")
+    run.add_argument("--mirror", default=None, metavar="DIR",
+                     help="serve this directory (laid out like ../shared/apogee) on 127.0.0.1 "
+                          "and use it as the archive (offline runs)")
+    run.add_argument("--output", "-o", default="skcannon-output", help="output directory")
+    _add_archive_options(run)
+    _add_cut_options(run)
+    run.set_defaults(func=cmd_run)
+
+    select = sub.add_parser("select", help="select giants from the allStar catalog",
+                            description="Apply field and quality cuts to an allStar catalog, "
+                                        "print how many stars each cut removes, write the "
+                                        "selection.")
+    select.add_argument("catalog", help="allStar FITS/CSV/parquet path or URL, or 'skyserver'")
+    select.add_argument("--output", "-o", default="selection.csv",
+                        help="output file: .csv, .fits or .parquet (default %(default)s)")
+    select.add_argument("--data-dir", default=None, help="where a catalog URL is cached")
+    _add_cut_options(select)
+    select.set_defaults(func=cmd_select)
+
+    download = sub.add_parser("download", help="download the apStar files of a selection",
+                              description="Download apStar files (cached, parallel, retried); "
+                                          "failures are listed and written to "
+                                          "download_failures.json in the data directory.")
+    download.add_argument("selection", help="selection file written by 'skcannon select'")
+    _add_archive_options(download)
+    download.set_defaults(func=cmd_download)
+
+    read = sub.add_parser("read", help="read apStar files and print what they hold",
+                          description="Read apStar files; print id, field, SNR, bad pixels.")
+    read.add_argument("files", nargs="+", help="apStar FITS files")
+    read.set_defaults(func=cmd_read)
+
+    serve = sub.add_parser("serve-mirror", help="serve a local directory as the archive",
+                           description="Serve a directory laid out like ../shared/apogee over "
+                                       "HTTP on 127.0.0.1 under archive paths.")
+    serve.add_argument("directory")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.set_defaults(func=cmd_serve_mirror)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``skcannon`` command. Library errors print one line and exit 2."""
+    from skcannon.errors import SkcannonError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SkcannonError as exc:
+        print(f"skcannon {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

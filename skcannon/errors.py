@@ -1,0 +1,32 @@
+"""Exceptions raised by skcannon.
+
+Every error names the file, URL or star it is about, so a user can find the culprit in a batch.
+"""
+
+from __future__ import annotations
+
+
+class SkcannonError(Exception):
+    """Base class of all skcannon errors."""
+
+
+class BadFileError(SkcannonError, ValueError):
+    """A file is missing, truncated, corrupt, or does not have the expected layout."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class CatalogError(SkcannonError, ValueError):
+    """A catalog lacks a column, names an unknown field, or cannot be read."""
+
+
+class DownloadError(SkcannonError, OSError):
+    """A file could not be fetched from the archive (after all retries)."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")

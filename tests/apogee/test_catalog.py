@@ -1,0 +1,180 @@
+"""Catalog reading and the selection cuts, counted independently row by row."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from skcannon.apogee.catalog import (
+    QualityCuts,
+    catalog_columns,
+    format_cut_table,
+    read_catalog,
+    read_selection,
+    select_giants,
+    skyserver_query,
+    write_selection,
+)
+from skcannon.apogee.constants import DEFAULT_FIELDS, DEFAULT_LABELS
+from skcannon.errors import CatalogError
+from tests.conftest import SHARED_APOGEE, shared_file
+
+
+@pytest.fixture(scope="module")
+def catalog() -> pd.DataFrame:
+    """An allStar-like table built from the real DR12 giant labels (real label distribution),
+    given fields, telescopes, SNR, ASPCAP nulls and duplicate entries with a fixed seed."""
+    labels = pd.read_csv(shared_file("apogee", "labels", "apogee_dr12_labels.csv"))
+    rng = np.random.default_rng(42)
+    n = 3000
+    rows = labels.sample(n, random_state=1).reset_index(drop=True)
+    frame = pd.DataFrame({
+        "APOGEE_ID": rows.APOGEE_ID.astype(str),
+        "TELESCOPE": rng.choice(["apo25m", "lco25m"], n),
+        "FIELD": rng.choice([*DEFAULT_FIELDS, "000+02", "K2_C6_A"], n),
+        "SNR": rng.lognormal(np.log(90), 0.7, n),
+        "STARFLAG": rng.integers(0, 4, n),
+        "ASPCAPFLAG": rng.integers(0, 4, n),
+        "TEFF": rows.TEFF + rng.normal(0, 400, n),  # spread some stars into the dwarf/hot range
+        "LOGG": rows.LOGG + rng.normal(0, 0.8, n),
+        "FE_H": rows.FE_H,
+        "MG_FE": rows.MG_H - rows.FE_H,
+        "SI_FE": rows.SI_H - rows.FE_H,
+    })
+    for label in DEFAULT_LABELS:
+        frame[f"{label}_ERR"] = np.abs(rng.normal(0.05, 0.01, n))
+        frame.loc[rng.random(n) < 0.03, label] = -9999.0
+    frame.loc[rng.random(n) < 0.01, "MG_FE"] = np.nan
+    dup = frame.sample(150, random_state=2).copy()  # same stars seen again elsewhere
+    dup["FIELD"] = rng.choice(DEFAULT_FIELDS, len(dup))
+    dup["SNR"] = dup["SNR"] * rng.uniform(0.5, 1.5, len(dup))
+    return pd.concat([frame, dup], ignore_index=True)
+
+
+def independent_selection(frame: pd.DataFrame, fields, cuts: QualityCuts) -> list[int]:
+    """Row indices kept, by a plain loop (no shared code with select_giants)."""
+    kept = []
+    for i, row in enumerate(frame.to_dict("records")):
+        if row["FIELD"] not in fields:
+            continue
+        values = [row[label] for label in DEFAULT_LABELS]
+        if cuts.require_labels and any(math.isnan(v) or v == -9999.0 for v in values):
+            continue
+        if not row["SNR"] >= cuts.min_snr:
+            continue
+        if row["LOGG"] > cuts.max_logg or row["TEFF"] > cuts.max_teff:
+            continue
+        if row["FE_H"] < cuts.min_feh:
+            continue
+        kept.append(i)
+    best: dict[str, int] = {}
+    for i in kept:
+        star = frame.APOGEE_ID[i]
+        if star not in best or frame.SNR[i] > frame.SNR[best[star]]:
+            best[star] = i
+    return sorted(best.values())
+
+
+@pytest.mark.parametrize("cuts", [
+    QualityCuts(),
+    QualityCuts(min_snr=100, max_logg=3.5, max_teff=5200, min_feh=-0.5),
+])
+def test_cut_counts_match_independent_computation(catalog, cuts):
+    selection = select_giants(catalog, cuts=cuts)
+    expected = independent_selection(catalog, DEFAULT_FIELDS, cuts)
+    assert len(selection) == len(expected) > 100
+    assert sorted(selection.APOGEE_ID) == sorted(catalog.APOGEE_ID[expected])
+    table = selection.attrs["cut_table"]
+    assert table[0]["remaining"] == len(catalog)
+    assert table[-1]["remaining"] == len(selection)
+    for before, after in zip(table, table[1:], strict=False):
+        assert before["remaining"] - after["removed"] == after["remaining"]
+    assert selection.APOGEE_ID.is_unique
+    assert (selection.SNR >= cuts.min_snr).all()
+    assert not selection[list(DEFAULT_LABELS)].isna().any().any()
+    text = format_cut_table(table)
+    assert "SNR >= " in text and "duplicates" in text
+
+
+def test_duplicates_keep_highest_snr(catalog):
+    selection = select_giants(catalog)
+    everything = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
+    best = everything.groupby("APOGEE_ID").SNR.max()
+    assert (selection.N_ENTRIES > 1).sum() > 10
+    np.testing.assert_array_equal(selection.SNR.to_numpy(), best[selection.APOGEE_ID].to_numpy())
+    assert set(selection.APOGEE_ID) == set(everything.APOGEE_ID)
+
+
+def test_keep_duplicates_keeps_all(catalog):
+    kept = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
+    assert len(kept) > len(select_giants(catalog))
+    assert not kept.APOGEE_ID.is_unique
+
+
+def test_unknown_field_is_named(catalog):
+    with pytest.raises(CatalogError, match="unknown field.*NOT_A_FIELD"):
+        select_giants(catalog, fields=["M15", "NOT_A_FIELD"])
+
+
+def test_fits_round_trip_with_bytes_and_nulls(catalog, tmp_path):
+    path = tmp_path / "allStar-extract.fits"
+    table = Table.from_pandas(catalog.fillna(-9999.0))
+    for column in ("APOGEE_ID", "TELESCOPE", "FIELD"):
+        table[column] = np.char.encode(np.asarray(table[column], dtype=str), "ascii")
+    table["EXTRA_ARRAY"] = np.zeros((len(table), 3))  # allStar has multi-d columns: ignored
+    table.write(path)
+    read = read_catalog(path)
+    assert list(read.columns) == catalog_columns()
+    assert read.APOGEE_ID.tolist() == catalog.APOGEE_ID.tolist()
+    assert len(select_giants(read)) == len(select_giants(catalog))
+
+
+def test_missing_column_names_file_and_column(catalog, tmp_path):
+    path = tmp_path / "no_snr.csv"
+    catalog.drop(columns=["SNR"]).to_csv(path, index=False)
+    with pytest.raises(CatalogError, match=r"no_snr\.csv.*SNR"):
+        read_catalog(path)
+
+
+def test_corrupt_catalog(tmp_path):
+    path = tmp_path / "allStar.fits"
+    path.write_bytes(b"not a fits file at all")
+    with pytest.raises(CatalogError, match="allStar.fits"):
+        read_catalog(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".fits"])
+def test_selection_file_round_trip(catalog, tmp_path, suffix):
+    selection = select_giants(catalog)
+    path = write_selection(selection, tmp_path / f"sel{suffix}")
+    back = read_selection(path)
+    assert back.APOGEE_ID.tolist() == selection.APOGEE_ID.tolist()
+    np.testing.assert_allclose(back.TEFF, selection.TEFF)
+    for column in ("TEFF_ERR", "SNR", "STARFLAG", "ASPCAPFLAG", "FIELD", "TELESCOPE"):
+        assert column in back.columns
+
+
+def test_skyserver_sql_selects_fields_and_labels():
+    sql = skyserver_query(["M15", "N6791"])
+    assert "JOIN aspcapStar" in sql and "'M15', 'N6791'" in sql
+    assert "a.si_fe_err" in sql
+    with pytest.raises(ValueError):
+        skyserver_query(["x'; DROP TABLE"])
+
+
+def test_real_catalog_extract_when_present():
+    """Cut counts on a real allStar extract, if one is placed in ../shared/apogee."""
+    found = sorted(SHARED_APOGEE.rglob("allStar*.fits")) + sorted(
+        SHARED_APOGEE.rglob("allStar*.csv"))
+    if not found:
+        pytest.skip(f"no allStar extract under {SHARED_APOGEE}")
+    frame = read_catalog(found[0])
+    fields = [f for f in DEFAULT_FIELDS if f in set(frame.FIELD)] or None
+    if fields is None:
+        pytest.skip("extract has none of the default fields")
+    selection = select_giants(frame, fields=fields)
+    assert len(selection) == len(independent_selection(frame, fields, QualityCuts()))

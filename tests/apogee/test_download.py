@@ -1,0 +1,150 @@
+"""Downloads over real HTTP from a local server laid out like the archive."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pandas as pd
+import pytest
+
+from skcannon.apogee.archive import apstar_relpath
+from skcannon.apogee.download import download_apstar, fetch_file
+from skcannon.errors import DownloadError
+
+
+def selection_of(files) -> pd.DataFrame:
+    return pd.DataFrame({
+        "APOGEE_ID": [f.stem.removeprefix("apStar-dr17-") for f in files],
+        "TELESCOPE": [f.parent.parent.name for f in files],
+        "FIELD": [f.parent.name for f in files],
+    })
+
+
+def leftovers(root) -> list:
+    return [p for p in root.rglob("*") if p.name.endswith(".part")]
+
+
+def test_clean_download_gives_identical_files(archive_server, apstar_files, tmp_path):
+    url, _ = archive_server
+    report = download_apstar(selection_of(apstar_files), archive=url, directory=tmp_path,
+                             progress=False)
+    assert report.count("downloaded") == len(apstar_files)
+    assert report.count("failed") == 0
+    for record, source in zip(report.records, apstar_files, strict=True):
+        assert record["path"].endswith(apstar_relpath(
+            source.parent.parent.name, source.parent.name,
+            source.stem.removeprefix("apStar-dr17-")))
+        assert open(record["path"], "rb").read() == source.read_bytes()
+    assert not (tmp_path / "download_failures.json").exists()
+
+
+def test_rerun_uses_cache_without_requests(archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    selection = selection_of(apstar_files)
+    download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    before = sum(state.requests.values())
+    mtimes = [p.stat().st_mtime_ns for p in tmp_path.rglob("*.fits")]
+    report = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    assert report.count("cached") == len(apstar_files)
+    assert sum(state.requests.values()) == before
+    assert [p.stat().st_mtime_ns for p in tmp_path.rglob("*.fits")] == mtimes
+
+
+def test_dropped_connection_is_retried_and_leaves_no_partial_file(
+        archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    state.drop_first = 1
+    report = download_apstar(selection_of(apstar_files), archive=url, directory=tmp_path,
+                             backoff=0.01, progress=False)
+    assert report.count("downloaded") == len(apstar_files)
+    assert all(n == 2 for n in state.requests.values())  # one drop, one good retry each
+    for record, source in zip(report.records, apstar_files, strict=True):
+        assert open(record["path"], "rb").read() == source.read_bytes()
+    assert leftovers(tmp_path) == []
+
+
+def test_connection_dropped_every_time_fails_cleanly(archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    state.drop_first = 99
+    report = download_apstar(selection_of(apstar_files[:1]), archive=url, directory=tmp_path,
+                             retries=2, backoff=0.01, progress=False)
+    assert report.count("failed") == 1
+    assert "connection closed after" in report.failed[0]["error"]
+    assert list(tmp_path.rglob("*.fits")) == []
+    assert leftovers(tmp_path) == []
+    failures = json.loads((tmp_path / "download_failures.json").read_text())
+    assert failures[0]["apogee_id"] == report.failed[0]["apogee_id"]
+
+
+def test_404_is_reported_and_batch_goes_on(archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    selection = pd.concat([
+        selection_of(apstar_files),
+        pd.DataFrame({"APOGEE_ID": ["2M00000000+0000000"], "TELESCOPE": ["apo25m"],
+                      "FIELD": ["NOWHERE"]}),
+    ], ignore_index=True)
+    report = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    assert report.count("downloaded") == len(apstar_files)
+    (failed,) = report.failed
+    assert failed["apogee_id"] == "2M00000000+0000000"
+    assert "HTTP 404" in failed["error"]
+    assert "NOWHERE" in failed["url"]
+    # a 404 is final: requested once, not retried
+    assert sum(v for k, v in state.requests.items() if "NOWHERE" in k) == 1
+    assert "1 failed" in report.summary()
+
+
+def test_corrupt_file_is_rejected_and_not_kept(archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    bad, good = apstar_files[0], apstar_files[-1]
+    state.corrupt = {bad.name}
+    report = download_apstar(selection_of(apstar_files), archive=url, directory=tmp_path,
+                             retries=1, backoff=0.01, progress=False)
+    statuses = {r["apogee_id"]: r for r in report.records}
+    bad_record = statuses[bad.stem.removeprefix("apStar-dr17-")]
+    assert bad_record["status"] == "failed"
+    assert "not valid" in bad_record["error"]
+    assert not list(tmp_path.rglob(bad.name))
+    if good != bad:
+        assert statuses[good.stem.removeprefix("apStar-dr17-")]["status"] == "downloaded"
+    assert leftovers(tmp_path) == []
+
+
+def test_unreachable_archive_names_the_url(apstar_files, tmp_path):
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.fits"
+    with pytest.raises(DownloadError, match=f"127.0.0.1:{port}/x.fits") as info:
+        fetch_file(url, tmp_path / "x.fits", retries=1, backoff=0.01, timeout=2)
+    assert "refused" in str(info.value).lower()
+    assert not (tmp_path / "x.fits").exists()
+
+
+def test_bad_file_under_final_name_is_fetched_again(archive_server, apstar_files, tmp_path):
+    url, _ = archive_server
+    selection = selection_of(apstar_files[:1])
+    first = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    path = first.records[0]["path"]
+    with open(path, "r+b") as handle:  # someone truncated it by hand
+        handle.truncate(1000)
+    again = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    assert again.records[0]["status"] == "downloaded"
+    assert open(path, "rb").read() == apstar_files[0].read_bytes()
+
+
+def test_interrupted_run_resumes_only_missing_files(archive_server, apstar_files, tmp_path):
+    if len(apstar_files) < 2:
+        pytest.skip("needs two apStar files")
+    url, state = archive_server
+    selection = selection_of(apstar_files)
+    download_apstar(selection.iloc[:1], archive=url, directory=tmp_path, progress=False)
+    # a partial file from an interrupted transfer of the second one
+    rel = apstar_relpath("apo25m", selection.FIELD[1], selection.APOGEE_ID[1])
+    (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / rel).with_name(".x.part").write_bytes(b"half")
+    state.requests.clear()
+    report = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    assert [r["status"] for r in report.records] == ["cached", "downloaded"]
+    assert len(state.requests) == 1 and selection.APOGEE_ID[1] in next(iter(state.requests))

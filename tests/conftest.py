@@ -1,0 +1,86 @@
+"""Shared fixtures: where the real data in ../shared live, and an archive server with faults."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from skcannon.apogee.mirror import ArchiveMirror, ArchiveRequestHandler
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SKCANNON_SHARED", REPO.parent / "shared"))
+SHARED_APOGEE = SHARED / "apogee"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file in ../shared, or skip the test saying which file is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data file {path} is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def apstar_files() -> list[Path]:
+    """The real DR17 apStar files in ../shared/apogee/dr17/stars (at least one, else skip)."""
+    files = sorted((SHARED_APOGEE / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
+    if not files:
+        pytest.skip(f"no apStar files under {SHARED_APOGEE / 'dr17' / 'stars'}")
+    return files
+
+
+class FaultState:
+    """What the fault-injecting server should do; counts requests per path."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+        self.drop_first: int = 0  # drop the connection mid-body for the first N requests of a path
+        self.corrupt: set[str] = set()  # file names served as garbage
+
+    def hit(self, path: str) -> int:
+        with self.lock:
+            self.requests[path] = self.requests.get(path, 0) + 1
+            return self.requests[path]
+
+
+def make_fault_handler(state: FaultState) -> type:
+    class FaultHandler(ArchiveRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            count = state.hit(self.path)
+            local = Path(self.translate_path(self.path))
+            name = local.name
+            if local.is_file() and name in state.corrupt:
+                body = b"SIMPLE  =                    T" + b"\x00garbage" * 100
+                self._send(body, len(body))
+                return
+            if local.is_file() and count <= state.drop_first:
+                body = local.read_bytes()
+                self._send(body[: len(body) // 2], len(body))  # promise all, send half, close
+                self.close_connection = True
+                return
+            super().do_GET()
+
+        def _send(self, body: bytes, length: int) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/fits")
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+
+    return FaultHandler
+
+
+@pytest.fixture
+def archive_server(apstar_files):
+    """A real HTTP server on 127.0.0.1 (free port) serving ../shared/apogee like the archive.
+
+    Yields ``(url, state)``; set ``state.drop_first`` / ``state.corrupt`` to inject faults.
+    """
+    state = FaultState()
+    with ArchiveMirror(SHARED_APOGEE, handler=make_fault_handler(state)) as mirror:
+        yield mirror.url, state

@@ -1,0 +1,84 @@
+"""The command line: every command has --help; select, download, read and run work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from skcannon.cli import build_parser, main
+from tests.conftest import SHARED_APOGEE
+
+
+def commands() -> list[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return list(sub.choices)
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: skcannon" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "skcannon.cli", "--version"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("skcannon ")
+
+
+def test_read_prints_summary_and_fails_on_bad_file(apstar_files, tmp_path, capsys):
+    bad = tmp_path / "apStar-dr17-bad.fits"
+    bad.write_bytes(b"junk")
+    assert main(["read", str(apstar_files[0]), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert apstar_files[0].stem.removeprefix("apStar-dr17-") in captured.out
+    assert "apStar-dr17-bad.fits" in captured.err
+
+
+def test_select_then_download(archive_server, apstar_files, tmp_path, capsys):
+    url, _ = archive_server
+    catalog = pd.DataFrame({
+        "APOGEE_ID": [f.stem.removeprefix("apStar-dr17-") for f in apstar_files] + ["2M0-dwarf"],
+        "TELESCOPE": "apo25m",
+        "FIELD": [f.parent.name for f in apstar_files] + [apstar_files[0].parent.name],
+        "SNR": 150.0, "STARFLAG": 0, "ASPCAPFLAG": 0,
+        "TEFF": 4700.0, "LOGG": [2.5] * len(apstar_files) + [4.5], "FE_H": -0.1,
+        "MG_FE": 0.1, "SI_FE": 0.05,
+        **{f"{x}_ERR": 0.01 for x in ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")},
+    })
+    catalog.to_csv(tmp_path / "cat.csv", index=False)
+    fields = sorted({f.parent.name for f in apstar_files})
+    out = tmp_path / "sel.csv"
+    assert main(["select", str(tmp_path / "cat.csv"), "--fields", *fields,
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "giants" in text and f"{len(apstar_files)} stars written" in text
+    assert main(["download", str(out), "--archive-url", url, "--data-dir",
+                 str(tmp_path / "data"), "--no-progress"]) == 0
+    assert f"{len(apstar_files)} downloaded" in capsys.readouterr().out
+
+
+def test_select_unknown_field_is_a_clear_error(tmp_path, capsys):
+    pd.DataFrame({c: [1] for c in ["APOGEE_ID", "TELESCOPE", "FIELD", "SNR", "STARFLAG",
+                                   "ASPCAPFLAG", "TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE",
+                                   "TEFF_ERR", "LOGG_ERR", "FE_H_ERR", "MG_FE_ERR",
+                                   "SI_FE_ERR"]}).to_csv(tmp_path / "c.csv", index=False)
+    assert main(["select", str(tmp_path / "c.csv"), "--fields", "NOPE"]) == 2
+    assert "unknown field(s) NOPE" in capsys.readouterr().err
+
+
+def test_run_against_local_mirror(apstar_files, tmp_path, capsys):
+    status = main(["run", "--mirror", str(SHARED_APOGEE), "--data-dir", str(tmp_path / "d"),
+                   "--output", str(tmp_path / "o"), "--no-progress"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "Data summary" in out and "downloaded" in out
+    summary = pd.read_csv(tmp_path / "o" / "data_summary.csv")
+    assert len(summary) == len(apstar_files)
+    assert (summary.status == "downloaded").all()
+    assert summary.bad_pixel_fraction.between(0, 0.5).all()
