@@ -84,3 +84,30 @@ def archive_server(apstar_files):
     state = FaultState()
     with ArchiveMirror(SHARED_APOGEE, handler=make_fault_handler(state)) as mirror:
         yield mirror.url, state
+
+
+CONTINUUM_FILE = SHARED_APOGEE / "continuum" / "cannon_cont_pixels_apogee.npz"
+
+
+@pytest.fixture(scope="session")
+def continuum_file() -> Path:
+    """The 529-pixel Cannon continuum mask (skip if absent)."""
+    if not CONTINUUM_FILE.is_file():
+        pytest.skip(f"{CONTINUUM_FILE} not present")
+    return CONTINUUM_FILE
+
+
+@pytest.fixture(scope="session")
+def real_spectra(apstar_files):
+    """Real apStar spectra (DR17 files plus the older-layout mystery file) as an X array."""
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.spectra import stack_spectra
+
+    files = list(apstar_files)
+    mystery = SHARED_APOGEE / "mystery" / "mystery_spec_wiped.fits"
+    if mystery.is_file():
+        files.append(mystery)
+    spectra = [read_apstar(f) for f in files]
+    X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
+                      [s.pixmask for s in spectra])
+    return spectra, X
