@@ -119,6 +119,62 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_CONTINUUM = "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz"
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from skcannon.apogee.catalog import read_selection
+    from skcannon.prepare import default_preprocessor, prepare_dataset
+
+    selection = read_selection(args.selection)
+    preprocessor = default_preprocessor(args.continuum, basis=args.basis, order=args.order)
+    dataset, problems = prepare_dataset(selection, args.continuum, directory=args.data_dir,
+                                        preprocessor=preprocessor)
+    dataset.save(args.output, overwrite=args.overwrite)
+    flagged = int((dataset.flags != 0).sum())
+    print(f"{len(dataset)} stars x {dataset.flux.shape[1]} pixels written to {args.output} "
+          f"({flagged} with flagged chips, {len(problems)} skipped)")
+    for problem in problems:
+        print(f"  skipped {problem['apogee_id']}: {problem['problem']}")
+    return 0
+
+
+def cmd_plot_normalization(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skcannon.apogee.archive import data_dir
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.plotting import normalization_figure, save_figure
+    from skcannon.prepare import default_preprocessor
+
+    path = Path(args.star)
+    if not path.is_file():  # an APOGEE_ID: look for its file in the data directory
+        matches = sorted(data_dir(args.data_dir).rglob(f"apStar-*{args.star}.fits"))
+        if not matches:
+            print(f"skcannon plot-normalization: error: {args.star} is neither a file nor a star "
+                  f"with an apStar file under {data_dir(args.data_dir)}", file=sys.stderr)
+            return 2
+        path = matches[0]
+    spectrum = read_apstar(path)
+    from skcannon.spectra import stack_spectra
+
+    preprocessor = default_preprocessor(args.continuum, basis=args.basis, order=args.order)
+    preprocessor.fit(stack_spectra(spectrum.flux, spectrum.ivar, spectrum.pixmask))
+    saved = save_figure(normalization_figure(spectrum, preprocessor), args.output)
+    print(f"normalization diagnostic of {spectrum.apogee_id} written to {saved}")
+    return 0
+
+
+def _add_continuum_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--continuum", default=DEFAULT_CONTINUUM,
+                        help="continuum pixel file (.npz with pixels_cannon or trusted, or .npy) "
+                             "(default: %(default)s)")
+    parser.add_argument("--basis", choices=["chebyshev", "sincos"], default="chebyshev",
+                        help="continuum basis (default chebyshev)")
+    parser.add_argument("--order", type=int, default=3,
+                        help="polynomial degree or number of harmonics (default 3)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from skcannon.job import run_data_stage
 
@@ -176,6 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Read apStar files; print id, field, SNR, bad pixels.")
     read.add_argument("files", nargs="+", help="apStar FITS files")
     read.set_defaults(func=cmd_read)
+
+    prepare = sub.add_parser("prepare", help="normalize downloaded spectra into a dataset file",
+                             description="Read the selection's apStar files from the data "
+                                         "directory, mask, regrid, normalize, and write one "
+                                         "HDF5 training-set file.")
+    prepare.add_argument("selection", help="selection file written by 'skcannon select'")
+    prepare.add_argument("--output", "-o", default="dataset.h5", help="output HDF5 file")
+    prepare.add_argument("--data-dir", default=None, help="where the apStar files are")
+    prepare.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _add_continuum_options(prepare)
+    prepare.set_defaults(func=cmd_prepare)
+
+    plot_norm = sub.add_parser("plot-normalization", help="normalization diagnostic of a star",
+                               description="Raw spectrum with continuum pixels, fitted "
+                                           "pseudo-continuum, normalized spectrum.")
+    plot_norm.add_argument("star", help="apStar file, or an APOGEE_ID found in --data-dir")
+    plot_norm.add_argument("--output", "-o", default="normalization.png",
+                           help="figure file (.png or .pdf)")
+    plot_norm.add_argument("--data-dir", default=None, help="where to look for the star")
+    _add_continuum_options(plot_norm)
+    plot_norm.set_defaults(func=cmd_plot_normalization)
 
     serve = sub.add_parser("serve-mirror", help="serve a local directory as the archive",
                            description="Serve a directory laid out like ../shared/apogee over "

@@ -1,0 +1,1 @@
+"""Speed and accuracy benchmarks; ``python -m benchmarks`` reruns all and updates results.json."""

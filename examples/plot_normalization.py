@@ -1,0 +1,35 @@
+"""
+Normalize spectra
+=================
+
+Mask bad pixels, resample onto the 7214-pixel continuum grid and divide by a robust per-chip
+pseudo-continuum, as a scikit-learn Pipeline; then draw the normalization diagnostic of a star.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import make_pipeline
+
+from skcannon.apogee import read_apstar
+from skcannon.plotting import normalization_figure, save_figure
+from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
+from skcannon.spectra import IVAR, stack_spectra
+
+shared = Path(__file__).resolve().parents[1].parent / "shared" / "apogee"
+files = sorted((shared / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
+spectra = [read_apstar(f) for f in files]
+X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
+                  [s.pixmask for s in spectra])          # shape (n_stars, 3, 8575)
+
+preprocessor = make_pipeline(
+    BitmaskMasker(),                                      # bits 0-7 and 12 -> ivar 0
+    Regridder(),                                          # apStar grid -> continuum grid
+    ContinuumNormalizer(shared / "continuum" / "cannon_cont_pixels_apogee.npz", order=3),
+)
+normalized = preprocessor.fit_transform(X)               # shape (n_stars, 3, 7214)
+for spectrum, row in zip(spectra, normalized, strict=True):
+    print(f"{spectrum.apogee_id}: {np.mean(row[IVAR] == 0):.1%} of pixels masked")
+
+figure = normalization_figure(spectra[0], preprocessor)
+print("saved", save_figure(figure, "normalization.png"))

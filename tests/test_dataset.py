@@ -1,0 +1,89 @@
+"""The training-set file: prepare from real files, round trip, determinism, bad files."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from skcannon.apogee.archive import apstar_relpath
+from skcannon.cli import main
+from skcannon.dataset import SpectralDataset
+from skcannon.errors import BadFileError
+from skcannon.prepare import prepare_dataset
+
+
+@pytest.fixture
+def data_dir_with_files(apstar_files, tmp_path):
+    """A data directory laid out like the archive holding the real files, and a selection
+    (label values here are placeholders for the file-format test, not ASPCAP values)."""
+    rows = []
+    for f in apstar_files:
+        star = f.stem.removeprefix("apStar-dr17-")
+        dest = tmp_path / "data" / apstar_relpath("apo25m", f.parent.name, star)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, dest)
+        rows.append({"APOGEE_ID": star, "TELESCOPE": "apo25m", "FIELD": f.parent.name,
+                     "TEFF": 4500.0, "LOGG": 2.0, "FE_H": 0.0, "MG_FE": 0.1, "SI_FE": 0.0,
+                     "SNR": 100.0})
+    rows.append({"APOGEE_ID": "2M-missing", "TELESCOPE": "apo25m", "FIELD": "M15",
+                 "TEFF": 4500.0, "LOGG": 2.0, "FE_H": 0.0, "MG_FE": 0.1, "SI_FE": 0.0,
+                 "SNR": 100.0})
+    return tmp_path / "data", pd.DataFrame(rows)
+
+
+def test_prepare_round_trip_and_determinism(data_dir_with_files, continuum_file, tmp_path):
+    directory, selection = data_dir_with_files
+    dataset, problems = prepare_dataset(selection, continuum_file, directory=directory)
+    assert len(dataset) == len(selection) - 1
+    assert problems[0]["apogee_id"] == "2M-missing" and "no such file" in problems[0]["problem"]
+    assert dataset.flux.shape == (len(dataset), 7214)
+    assert np.isfinite(dataset.flux).all()
+    first = dataset.save(tmp_path / "a.h5")
+    again, _ = prepare_dataset(selection, continuum_file, directory=directory)
+    second = again.save(tmp_path / "b.h5")
+    assert first.read_bytes() == second.read_bytes()
+    back = SpectralDataset.load(first)
+    for name in ("wavelength", "flux", "ivar", "pixmask", "flags"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(dataset, name))
+    pd.testing.assert_frame_equal(back.labels, dataset.labels, check_dtype=False)
+    assert back.provenance["inputs"][0]["sha256"] == dataset.provenance["inputs"][0]["sha256"]
+    assert back.provenance["preprocessing"]["continuumnormalizer"]["order"] == 3
+    assert back.X.shape == (len(dataset), 3, 7214)
+    with pytest.raises(FileExistsError):
+        dataset.save(first)
+
+
+def test_foreign_and_damaged_files(tmp_path):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as h5:
+        h5["x"] = 1
+    with pytest.raises(BadFileError, match="not an skcannon dataset"):
+        SpectralDataset.load(foreign)
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 50)
+    with pytest.raises(BadFileError, match="broken.h5"):
+        SpectralDataset.load(broken)
+
+
+def test_cli_prepare_and_plot(data_dir_with_files, continuum_file, apstar_files, tmp_path,
+                              capsys):
+    from matplotlib.image import imread
+
+    directory, selection = data_dir_with_files
+    selection.to_csv(tmp_path / "sel.csv", index=False)
+    assert main(["prepare", str(tmp_path / "sel.csv"), "--data-dir", str(directory),
+                 "--continuum", str(continuum_file), "-o", str(tmp_path / "d.h5")]) == 0
+    assert "skipped 2M-missing" in capsys.readouterr().out
+    star = apstar_files[0].stem.removeprefix("apStar-dr17-")
+    out = tmp_path / "norm.png"
+    assert main(["plot-normalization", star, "--data-dir", str(directory),
+                 "--continuum", str(continuum_file), "-o", str(out)]) == 0
+    image = imread(out)
+    assert image.shape[0] == int(2.4 * 3 * 150) and image.shape[1] == 10 * 150
+    assert image[..., :3].std() > 0.05  # not blank
+    assert main(["plot-normalization", "2M-nobody", "--data-dir", str(directory),
+                 "--continuum", str(continuum_file)]) == 2
