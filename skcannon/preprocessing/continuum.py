@@ -64,6 +64,23 @@ def continuum_basis(wavelength: np.ndarray, chip_range: tuple[float, float], bas
     raise ValueError(f"basis must be 'chebyshev' or 'sincos', got {basis!r}")
 
 
+def robust_location_scale(values: np.ndarray, use: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row median and 1.4826 x MAD of ``values`` where ``use``; (0, 1) for empty rows.
+
+    Returns two arrays of shape (n_rows, 1).
+    """
+    centre = np.zeros((values.shape[0], 1))
+    scale = np.ones((values.shape[0], 1))
+    rows = use.any(axis=1)
+    if rows.any():
+        masked = np.where(use[rows], values[rows], np.nan)
+        centre[rows] = np.nanmedian(masked, axis=1, keepdims=True)
+        scale[rows] = MAD_TO_SIGMA * np.nanmedian(np.abs(masked - centre[rows]), axis=1,
+                                                  keepdims=True)
+    return centre, scale
+
+
 def fit_continuum_batch(
     flux: np.ndarray, ivar: np.ndarray, design: np.ndarray, clip_sigma: float, max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -97,12 +114,8 @@ def fit_continuum_batch(
         normal += np.eye(k) * 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None]
         coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
         z = (flux - coefficients @ design.T) * np.sqrt(ivar)
-        z_used = np.where(used, z, np.nan)
-        with np.errstate(all="ignore"):
-            centre = np.nanmedian(z_used, axis=1, keepdims=True)
-            scale = MAD_TO_SIGMA * np.nanmedian(np.abs(z_used - centre), axis=1, keepdims=True)
-        scale = np.fmax(np.nan_to_num(scale, nan=1.0), 1.0)  # never tighter than the noise
-        new_used = usable & (np.abs(z - np.nan_to_num(centre)) <= clip_sigma * scale)
+        centre, scale = robust_location_scale(z, used)
+        new_used = usable & (np.abs(z - centre) <= clip_sigma * np.fmax(scale, 1.0))
         if np.array_equal(new_used, used):
             break
         used = new_used

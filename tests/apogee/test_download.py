@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -35,7 +36,7 @@ def test_clean_download_gives_identical_files(archive_server, apstar_files, tmp_
         assert record["path"].endswith(apstar_relpath(
             source.parent.parent.name, source.parent.name,
             source.stem.removeprefix("apStar-dr17-")))
-        assert open(record["path"], "rb").read() == source.read_bytes()
+        assert Path(record["path"]).read_bytes() == source.read_bytes()
     assert not (tmp_path / "download_failures.json").exists()
 
 
@@ -60,7 +61,7 @@ def test_dropped_connection_is_retried_and_leaves_no_partial_file(
     assert report.count("downloaded") == len(apstar_files)
     assert all(n == 2 for n in state.requests.values())  # one drop, one good retry each
     for record, source in zip(report.records, apstar_files, strict=True):
-        assert open(record["path"], "rb").read() == source.read_bytes()
+        assert Path(record["path"]).read_bytes() == source.read_bytes()
     assert leftovers(tmp_path) == []
 
 
@@ -131,7 +132,7 @@ def test_bad_file_under_final_name_is_fetched_again(archive_server, apstar_files
         handle.truncate(1000)
     again = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
     assert again.records[0]["status"] == "downloaded"
-    assert open(path, "rb").read() == apstar_files[0].read_bytes()
+    assert Path(path).read_bytes() == apstar_files[0].read_bytes()
 
 
 def test_interrupted_run_resumes_only_missing_files(archive_server, apstar_files, tmp_path):
