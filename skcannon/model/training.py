@@ -1,0 +1,318 @@
+"""Training the Cannon: per-pixel coefficients theta and intrinsic scatter s^2, all pixels at once.
+
+For pixel p and star n with design row x_n (the vectorized scaled labels), flux f_np and inverse
+variance ivar_np, the model is f_np = theta_p . x_n + noise of variance 1/ivar_np + s_p^2.
+For fixed s_p^2, theta_p is weighted least squares with weights w_np = ivar/(1 + ivar s^2):
+
+    A_p(s^2) theta_p = b_p,   A_p = sum_n w_np x_n x_n^T,   b_p = sum_n w_np f_np x_n.
+
+s_p^2 maximizes the profile log-likelihood
+
+    lnL_p(s^2) = -1/2 sum_n [ w_np r_np^2 - ln w_np ],   r_np = f_np - theta_p(s^2) . x_n
+
+over stars with ivar > 0. Its derivatives follow from the envelope theorem (dlnL/dtheta = 0):
+
+    dlnL/ds^2   = 1/2 sum_n (w^2 r^2 - w)
+    d2lnL/ds^4  = sum_n w^2 (1/2 - w r^2) + g^T A^-1 g,    g = sum_n w^2 r x_n.
+
+Strategy, all pixels at once:
+
+1. theta at a starting s^2; residuals r.
+2. Grid: for those fixed residuals the likelihood in s^2 costs only element-wise work, so it is
+   evaluated (in float32) on a wide grid of s^2; the best grid point of every pixel brackets its
+   global maximum between the neighbouring grid points.
+3. Refinement: safeguarded Newton steps on u = ln s^2 on the exact profile (theta re-solved in
+   float64 at every step, derivatives above), kept inside the bracket (widened by one grid step
+   on each side, since theta moves), only for pixels not yet converged.
+
+A_p for all pixels is one GEMM: W^T (n_stars x n_pairs) with the n_terms (n_terms + 1) / 2
+products x_i x_j, symmetric entries filled afterwards.
+
+L1 regularization (Casey et al. 2016): ``regularization`` Lambda adds Lambda * sum_{j>=1} |theta_j|
+to -lnL, solved by iteratively reweighted ridge (Lambda / |theta_j| on the diagonal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Default s^2 grid: 0, and s^2 from 1e-9 to 10 (s from 3e-5 to 3 in normalized-flux units) in
+#: steps of a factor 10. The profile is broad in ln s^2, so this brackets its maximum; Newton
+#: steps then find it exactly.
+DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-9.0, 1.5, 1.0)])
+#: Newton refinement steps on ln s^2.
+NEWTON_STEPS = 6
+#: IRLS iterations for the L1 penalty.
+L1_ITERATIONS = 6
+#: Floor of |theta| in the IRLS weights.
+L1_EPSILON = 1e-8
+
+
+@dataclass
+class TrainingResult:
+    """Arrays learned for every pixel (excluded pixels: theta = [1, 0, ...], s2 = 0).
+
+    Attributes
+    ----------
+    theta : ndarray, shape (n_pixels, n_terms)
+    s2 : ndarray, shape (n_pixels,)
+    pixel_ok : ndarray of bool, shape (n_pixels,)
+        False where too few stars have a usable pixel (excluded from training and fitting).
+    log_likelihood : ndarray, shape (n_pixels,)
+        Profile log-likelihood at the chosen s^2 (0 for excluded pixels).
+    grid_log_likelihood : ndarray, shape (n_grid, n_pixels)
+        The profile on the s^2 grid.
+    grid_index : ndarray of int, shape (n_pixels,)
+        Index of the best grid point.
+    chi2, dof : ndarray, shape (n_pixels,)
+        sum w r^2 at the solution, and good stars minus terms.
+    """
+
+    theta: np.ndarray
+    s2: np.ndarray
+    pixel_ok: np.ndarray
+    log_likelihood: np.ndarray
+    grid_log_likelihood: np.ndarray
+    grid_index: np.ndarray
+    chi2: np.ndarray
+    dof: np.ndarray
+
+
+class PixelSystems:
+    """Batched weighted least squares of all pixels on one design matrix.
+
+    Holds three (n_stars, n_pixels) work buffers so that an evaluation allocates no large
+    arrays (fresh 50 MB allocations cost more than the arithmetic on them).
+    """
+
+    def __init__(self, design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                 regularization: float = 0.0) -> None:
+        self.design = np.ascontiguousarray(design, dtype=float)          # (n, k)
+        self.flux = np.ascontiguousarray(flux, dtype=float)              # (n, p)
+        self.ivar = np.ascontiguousarray(ivar, dtype=float)              # (n, p)
+        self.good = self.ivar > 0
+        k = self.design.shape[1]
+        self.iu, self.ju = np.triu_indices(k)
+        self.pairs = self.design[:, self.iu] * self.design[:, self.ju]   # (n, k(k+1)/2)
+        self.regularization = float(regularization)
+        with np.errstate(divide="ignore"):
+            self.sum_log_ivar = np.where(self.good, np.log(np.where(self.good, self.ivar, 1)),
+                                         0.0).sum(axis=0)
+        self._w = np.empty_like(self.flux)
+        self._r = np.empty_like(self.flux)
+        self._t = np.empty_like(self.flux)
+
+    def columns(self, pixels: np.ndarray) -> PixelSystems:
+        """The systems of a subset of pixels (shares the design; copies the pixel columns)."""
+        sub = object.__new__(PixelSystems)
+        sub.design, sub.iu, sub.ju, sub.pairs = self.design, self.iu, self.ju, self.pairs
+        sub.regularization = self.regularization
+        sub.flux = np.ascontiguousarray(self.flux[:, pixels])
+        sub.ivar = np.ascontiguousarray(self.ivar[:, pixels])
+        sub.good = sub.ivar > 0
+        sub.sum_log_ivar = self.sum_log_ivar[pixels]
+        sub._w, sub._r, sub._t = (np.empty_like(sub.flux) for _ in range(3))
+        return sub
+
+    def weights(self, s2: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """w = ivar / (1 + ivar s^2), shape (n, p); s2 broadcasts over pixels."""
+        out = np.empty_like(self.ivar) if out is None else out
+        np.multiply(self.ivar, s2, out=out)
+        out += 1.0
+        np.divide(self.ivar, out, out=out)
+        return out
+
+    def normal_matrices(self, weights: np.ndarray) -> np.ndarray:
+        """A_p = sum_n w_np x_n x_n^T for all pixels, shape (p, k, k)."""
+        k = self.design.shape[1]
+        flat = weights.T @ self.pairs                   # (p, n_pairs): one GEMM
+        A = np.empty((flat.shape[0], k, k))
+        A[:, self.iu, self.ju] = flat
+        A[:, self.ju, self.iu] = flat
+        return A
+
+    def solve(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """theta (p, k) and the (regularized) normal matrices (p, k, k)."""
+        A = self.normal_matrices(weights)
+        np.multiply(weights, self.flux, out=self._t)
+        b = self._t.T @ self.design                     # (p, k)
+        theta = np.linalg.solve(A, b[..., None])[..., 0]
+        if self.regularization > 0:
+            base = A
+            diagonal = np.arange(A.shape[1])
+            for _ in range(L1_ITERATIONS):
+                penalty = self.regularization / np.maximum(np.abs(theta), L1_EPSILON)
+                penalty[:, 0] = 0.0                     # the constant term is not penalized
+                A = base.copy()
+                A[:, diagonal, diagonal] += penalty
+                theta = np.linalg.solve(A, b[..., None])[..., 0]
+        return theta, A
+
+    def profile(self, s2: np.ndarray, derivatives: bool = False) -> dict:
+        """Profile log-likelihood (and derivatives in s^2) at per-pixel s2, shape (p,)."""
+        W, R, T = self._w, self._r, self._t
+        self.weights(s2, out=W)
+        theta, A = self.solve(W)
+        np.matmul(self.design, theta.T, out=R)
+        np.subtract(self.flux, R, out=R)                # residuals (masked pixels: w = 0)
+        np.multiply(R, R, out=T)
+        chi2 = np.einsum("np,np->p", W, T)              # sum w r^2
+        np.multiply(W, R, out=R)                        # R now holds w r
+        np.multiply(self.ivar, s2, out=T)
+        np.log1p(T, out=T)                              # ln(1 + ivar s^2), 0 where masked
+        log_w = self.sum_log_ivar - T.sum(axis=0)
+        out = {"theta": theta, "chi2": chi2, "lnL": -0.5 * (chi2 - log_w)}
+        if self.regularization > 0:
+            out["lnL"] = out["lnL"] - self.regularization * np.abs(theta[:, 1:]).sum(axis=1)
+        if derivatives:
+            sum_w2r2 = np.einsum("np,np->p", R, R)      # sum w^2 r^2
+            out["d1"] = 0.5 * (sum_w2r2 - W.sum(axis=0))
+            np.multiply(W, R, out=T)                    # T = w^2 r
+            g = T.T @ self.design                       # (p, k)
+            w3r2 = np.einsum("np,np->p", T, R)          # sum w^3 r^2
+            w2 = np.einsum("np,np->p", W, W)
+            Ainv_g = np.linalg.solve(A, g[..., None])[..., 0]
+            out["d2"] = 0.5 * w2 - w3r2 + np.einsum("pk,pk->p", g, Ainv_g)
+        return out
+
+
+def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, good: np.ndarray,
+                        grid: np.ndarray) -> np.ndarray:
+    """lnL on the s^2 grid for fixed residuals, shape (n_grid, n_pixels), in float32.
+
+    ``r2`` squared residuals and ``var`` noise variances, shape (n_stars, n_pixels); masked
+    entries are neutralized (r2 = 0, var = 1) and their ln(1 + s^2) removed afterwards.
+    """
+    r2 = np.where(good, r2, 0.0).astype(np.float32)
+    var = np.where(good, var, 1.0).astype(np.float32)
+    n_masked = (~good).sum(axis=0)
+    out = np.empty((grid.size, r2.shape[1]))
+    total = np.empty_like(var)
+    for i, value in enumerate(grid):
+        np.add(var, np.float32(value), out=total)
+        chi2 = np.einsum("np,np->p", r2, np.reciprocal(total), dtype=np.float64)
+        log_det = np.log(total).sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
+        out[i] = -0.5 * (chi2 + log_det)
+    return out
+
+
+def train_pixels(
+    design: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    scatter_grid: np.ndarray | None = None,
+    regularization: float = 0.0,
+    min_good_fraction: float = 0.5,
+    newton_steps: int = NEWTON_STEPS,
+    tolerance: float = 1e-10,
+) -> TrainingResult:
+    """Learn theta and s^2 for every pixel.
+
+    Parameters
+    ----------
+    design : ndarray, shape (n_stars, n_terms)
+        Vectorized scaled labels.
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        Normalized flux and inverse variance (0 = masked).
+    scatter_grid : ndarray, shape (n_grid,), optional
+        Candidate s^2 values, increasing, starting at 0 (default DEFAULT_SCATTER_GRID).
+    regularization : float
+        L1 strength Lambda (0 = the classic Cannon).
+    min_good_fraction : float
+        A pixel is excluded when fewer than this fraction of the stars (or fewer than
+        2 x n_terms stars) have it unmasked.
+    newton_steps : int
+        Maximum refinement steps on ln s^2 after the grid.
+    tolerance : float
+        A pixel has converged when its Newton step in ln s^2 is below this.
+    """
+    grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
+    if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
+        raise ValueError("scatter_grid must be increasing, start at 0 and have >= 3 values")
+    n_stars, n_terms = design.shape
+    n_pixels = flux.shape[1]
+    flux = np.where(ivar > 0, flux, 0.0)  # a copy: the caller's array is never touched
+    n_good = (ivar > 0).sum(axis=0)
+    pixel_ok = n_good >= max(min_good_fraction * n_stars, 2 * n_terms)
+    result = TrainingResult(
+        theta=np.hstack([np.ones((n_pixels, 1)), np.zeros((n_pixels, n_terms - 1))]),
+        s2=np.zeros(n_pixels), pixel_ok=pixel_ok, log_likelihood=np.zeros(n_pixels),
+        grid_log_likelihood=np.zeros((grid.size, n_pixels)),
+        grid_index=np.zeros(n_pixels, dtype=int), chi2=np.zeros(n_pixels),
+        dof=n_good - n_terms)
+    if not pixel_ok.any():
+        return result
+    if pixel_ok.all():
+        systems = PixelSystems(design, flux, ivar, regularization)
+    else:
+        systems = PixelSystems(design, flux[:, pixel_ok], ivar[:, pixel_ok], regularization)
+    best = _grid_then_newton(systems, grid, newton_steps, tolerance)
+    result.theta[pixel_ok], result.s2[pixel_ok] = best["theta"], best["s2"]
+    result.log_likelihood[pixel_ok], result.chi2[pixel_ok] = best["lnL"], best["chi2"]
+    result.grid_log_likelihood[:, pixel_ok] = best["grid_lnL"]
+    result.grid_index[pixel_ok] = best["grid_index"]
+    return result
+
+
+def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int,
+                      tolerance: float) -> dict:
+    n_pixels = systems.flux.shape[1]
+    start_s2 = np.full(n_pixels, grid[grid > 0][grid[grid > 0].size // 2])
+    theta, _ = systems.solve(systems.weights(start_s2))
+    R = systems.flux - systems.design @ theta.T
+    with np.errstate(divide="ignore"):
+        var = np.where(systems.good, 1.0 / np.where(systems.good, systems.ivar, 1.0), 1.0)
+    grid_lnl = fixed_residual_grid(R * R, var, systems.good, grid)
+    index = np.argmax(grid_lnl, axis=0)
+    # bracket in u = ln s^2, one grid step wider than the neighbours of the best grid point
+    tiny = grid[1] * 1e-4      # scatter below 1e-2 x the smallest grid s is indistinguishable
+    log_grid = np.log(np.maximum(grid, tiny))
+    lower = log_grid[np.maximum(index - 2, 0)]
+    upper = log_grid[np.minimum(index + 2, grid.size - 1)]
+    u = log_grid[index].copy()
+    active = np.arange(n_pixels)   # pixels still moving
+    system, members = systems, np.arange(n_pixels)   # the pixels `system` holds
+    last = {"theta": np.empty((n_pixels, systems.design.shape[1])), "lnL": np.empty(n_pixels),
+            "chi2": np.empty(n_pixels), "s2": np.empty(n_pixels)}
+    for _ in range(newton_steps):
+        if active.size < 0.5 * members.size:  # shrink the working set once it pays
+            system = systems.columns(active)
+            members = active
+        moving = np.isin(members, active)
+        s2 = np.exp(u[members])
+        state = system.profile(s2, derivatives=True)
+        for key in ("theta", "lnL", "chi2"):   # the exact (theta, s^2) pair just evaluated
+            last[key][members] = state[key]
+        last["s2"][members] = s2
+        d1u = s2 * state["d1"]                          # dlnL/du
+        d2u = s2 * s2 * state["d2"] + d1u               # d2lnL/du2
+        lo = np.where(d1u > 0, u[members], lower[members])
+        hi = np.where(d1u < 0, u[members], upper[members])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = u[members] - d1u / d2u
+        ok = (d2u < 0) & (newton > lo) & (newton < hi)
+        step = np.where(moving, np.where(ok, newton, 0.5 * (lo + hi)) - u[members], 0.0)
+        lower[members] = np.where(moving, lo, lower[members])
+        upper[members] = np.where(moving, hi, upper[members])
+        u[members] += step
+        active = members[moving & (np.abs(step) > tolerance)]
+        if active.size == 0:
+            break
+    if active.size:  # out of steps: evaluate where the last steps led
+        state = systems.columns(active).profile(np.exp(u[active]))
+        for key in ("theta", "lnL", "chi2"):
+            last[key][active] = state[key]
+        last["s2"][active] = np.exp(u[active])
+    # s^2 = 0 is a candidate too (a boundary maximum) where the bracket reaches down to it
+    near_zero = np.flatnonzero(index <= 1)
+    if near_zero.size:
+        zero = systems.columns(near_zero).profile(np.zeros(near_zero.size))
+        better = zero["lnL"] >= last["lnL"][near_zero]
+        chosen = near_zero[better]
+        last["theta"][chosen] = zero["theta"][better]
+        last["lnL"][chosen] = zero["lnL"][better]
+        last["chi2"][chosen] = zero["chi2"][better]
+        last["s2"][chosen] = 0.0
+    return {**last, "grid_lnL": grid_lnl, "grid_index": index}
