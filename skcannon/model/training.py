@@ -97,12 +97,11 @@ class PixelSystems:
         self.iu, self.ju = np.triu_indices(k)
         self.pairs = self.design[:, self.iu] * self.design[:, self.ju]   # (n, k(k+1)/2)
         self.regularization = float(regularization)
-        with np.errstate(divide="ignore"):
-            self.sum_log_ivar = np.where(self.good, np.log(np.where(self.good, self.ivar, 1)),
-                                         0.0).sum(axis=0)
         self._w = np.empty_like(self.flux)
         self._r = np.empty_like(self.flux)
-        self._t = np.empty_like(self.flux)
+        self._t = np.zeros_like(self.flux)
+        np.log(self.ivar, out=self._t, where=self.good)      # 0 where masked
+        self.sum_log_ivar = self._t.sum(axis=0)
 
     def columns(self, pixels: np.ndarray) -> PixelSystems:
         """The systems of a subset of pixels (shares the design; copies the pixel columns)."""
@@ -178,24 +177,55 @@ class PixelSystems:
         return out
 
 
-def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, good: np.ndarray,
+def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
                         grid: np.ndarray) -> np.ndarray:
-    """lnL on the s^2 grid for fixed residuals, shape (n_grid, n_pixels), in float32.
+    """lnL on the s^2 grid for fixed residuals, shape (n_grid, n_pixels).
 
-    ``r2`` squared residuals and ``var`` noise variances, shape (n_stars, n_pixels); masked
-    entries are neutralized (r2 = 0, var = 1) and their ln(1 + s^2) removed afterwards.
+    ``r2`` squared residuals and ``var`` noise variances, float32, shape (n_stars, n_pixels),
+    with masked entries neutralized (r2 = 0, var = 1; their ln(1 + s^2) is subtracted using
+    ``n_masked`` per pixel). Sums are accumulated in float64.
     """
-    r2 = np.where(good, r2, 0.0).astype(np.float32)
-    var = np.where(good, var, 1.0).astype(np.float32)
-    n_masked = (~good).sum(axis=0)
     out = np.empty((grid.size, r2.shape[1]))
     total = np.empty_like(var)
     for i, value in enumerate(grid):
         np.add(var, np.float32(value), out=total)
-        chi2 = np.einsum("np,np->p", r2, np.reciprocal(total), dtype=np.float64)
-        log_det = np.log(total).sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
+        np.log(total, out=total)
+        log_det = total.sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
+        np.add(var, np.float32(value), out=total)
+        np.reciprocal(total, out=total)
+        chi2 = np.einsum("np,np->p", r2, total, dtype=np.float64)
         out[i] = -0.5 * (chi2 + log_det)
     return out
+
+
+def fixed_residual_newton(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
+                          u: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                          typical_ivar: np.ndarray, steps: int = 4) -> np.ndarray:
+    """Safeguarded Newton steps on u = ln s^2 for fixed residuals (element-wise work only).
+
+    lnL(s^2) = -1/2 sum_n [r^2 / t + ln t], t = var + s^2; arrays as in
+    :func:`fixed_residual_grid`. Returns the new u, shape (n_pixels,).
+    """
+    q = np.empty_like(var)
+    r2q = np.empty_like(var)
+    for _ in range(steps):
+        s2 = np.exp(u)
+        np.add(var, s2.astype(var.dtype), out=q)
+        np.reciprocal(q, out=q)                          # 1/t
+        masked_q = n_masked / (1.0 + s2)                 # their 1/t, removed from the sums
+        sum_q = q.sum(axis=0, dtype=np.float64) - masked_q
+        np.multiply(r2, q, out=r2q)
+        sum_r2q2 = np.einsum("np,np->p", r2q, q, dtype=np.float64)
+        q *= q
+        sum_q2 = q.sum(axis=0, dtype=np.float64) - masked_q / (1.0 + s2)
+        sum_r2q3 = np.einsum("np,np->p", r2q, q, dtype=np.float64)
+        d1u = s2 * 0.5 * (sum_r2q2 - sum_q)
+        d2u = s2 * s2 * (0.5 * sum_q2 - sum_r2q3) + d1u
+        lower = np.where(d1u > 0, u, lower)
+        upper = np.where(d1u < 0, u, upper)
+        u = _safeguarded_step(u, s2, d1u, d2u, d1u / s2, (d2u - d1u) / (s2 * s2), lower, upper,
+                              s2 * typical_ivar < 1.0)
+    return u
 
 
 def train_pixels(
@@ -206,7 +236,7 @@ def train_pixels(
     regularization: float = 0.0,
     min_good_fraction: float = 0.5,
     newton_steps: int = NEWTON_STEPS,
-    tolerance: float = 1e-10,
+    tolerance: float = 1e-7,
 ) -> TrainingResult:
     """Learn theta and s^2 for every pixel.
 
@@ -256,23 +286,52 @@ def train_pixels(
     return result
 
 
+def _safeguarded_step(u, s2, d1u, d2u, d1, d2, lo, hi, small):
+    """Next u = ln s^2, inside the bracket (lo, hi).
+
+    Where s^2 is small next to the noise variance (``small``) the profile is nearly quadratic in
+    s^2, so a Newton step in s^2 is taken; elsewhere it is smooth in ln s^2 and a Newton step in
+    u is taken. If the preferred step leaves the bracket, the other is tried, then bisection.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        in_u = u - d1u / d2u
+        in_s2 = np.log(s2 - d1 / d2)
+    ok_u = (d2u < 0) & (in_u > lo) & (in_u < hi)
+    ok_s2 = (d2 < 0) & np.isfinite(in_s2) & (in_s2 > lo) & (in_s2 < hi)
+    first = np.where(small, in_s2, in_u)
+    ok_first = np.where(small, ok_s2, ok_u)
+    second = np.where(small, in_u, in_s2)
+    ok_second = np.where(small, ok_u, ok_s2)
+    return np.where(ok_first, first, np.where(ok_second, second, 0.5 * (lo + hi)))
+
+
 def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int,
                       tolerance: float) -> dict:
     n_pixels = systems.flux.shape[1]
-    start_s2 = np.full(n_pixels, grid[grid > 0][grid[grid > 0].size // 2])
-    theta, _ = systems.solve(systems.weights(start_s2))
-    R = systems.flux - systems.design @ theta.T
-    with np.errstate(divide="ignore"):
-        var = np.where(systems.good, 1.0 / np.where(systems.good, systems.ivar, 1.0), 1.0)
-    grid_lnl = fixed_residual_grid(R * R, var, systems.good, grid)
+    start_s2 = np.full(n_pixels, 1e-4)       # s = 0.01: a typical intrinsic scatter
+    theta, _ = systems.solve(systems.weights(start_s2, out=systems._w))
+    R = systems._r
+    np.matmul(systems.design, theta.T, out=R)
+    np.subtract(systems.flux, R, out=R)
+    r2 = np.square(R, dtype=np.float32)
+    r2[~systems.good] = 0.0
+    var = np.reciprocal(np.where(systems.good, systems.ivar, 1.0), dtype=np.float32)
+    n_masked = (~systems.good).sum(axis=0)
+    grid_lnl = fixed_residual_grid(r2, var, n_masked, grid)
     index = np.argmax(grid_lnl, axis=0)
     # bracket in u = ln s^2, one grid step wider than the neighbours of the best grid point
     tiny = grid[1] * 1e-4      # scatter below 1e-2 x the smallest grid s is indistinguishable
     log_grid = np.log(np.maximum(grid, tiny))
     lower = log_grid[np.maximum(index - 2, 0)]
     upper = log_grid[np.minimum(index + 2, grid.size - 1)]
-    u = log_grid[index].copy()
+    n_good = systems.good.sum(axis=0)
+    typical_ivar = systems.ivar.sum(axis=0) / np.maximum(n_good, 1)
+    u = fixed_residual_newton(r2, var, n_masked, log_grid[index],
+                              log_grid[np.maximum(index - 1, 0)],
+                              log_grid[np.minimum(index + 1, grid.size - 1)], typical_ivar)
+    del r2, var
     active = np.arange(n_pixels)   # pixels still moving
+    toward_zero = np.zeros(n_pixels, dtype=bool)
     system, members = systems, np.arange(n_pixels)   # the pixels `system` holds
     last = {"theta": np.empty((n_pixels, systems.design.shape[1])), "lnL": np.empty(n_pixels),
             "chi2": np.empty(n_pixels), "s2": np.empty(n_pixels)}
@@ -290,14 +349,18 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         d2u = s2 * s2 * state["d2"] + d1u               # d2lnL/du2
         lo = np.where(d1u > 0, u[members], lower[members])
         hi = np.where(d1u < 0, u[members], upper[members])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = u[members] - d1u / d2u
-        ok = (d2u < 0) & (newton > lo) & (newton < hi)
-        step = np.where(moving, np.where(ok, newton, 0.5 * (lo + hi)) - u[members], 0.0)
+        small = s2 * typical_ivar[members] < 1.0
+        step = np.where(moving, _safeguarded_step(u[members], s2, d1u, d2u, state["d1"],
+                                                  state["d2"], lo, hi, small) - u[members], 0.0)
         lower[members] = np.where(moving, lo, lower[members])
         upper[members] = np.where(moving, hi, upper[members])
         u[members] += step
-        active = members[moving & (np.abs(step) > tolerance)]
+        # converged: a tiny step, or heading for s^2 = 0: the profile falls with s^2 and is
+        # concave, and a Newton step in s^2 would cross 0 (s^2 = 0 is compared below)
+        at_floor = (state["d1"] < 0) & (state["d2"] < 0) & (
+            s2 - state["d1"] / state["d2"] <= 0)
+        toward_zero[members] |= moving & at_floor
+        active = members[moving & (np.abs(step) > tolerance) & ~at_floor]
         if active.size == 0:
             break
     if active.size:  # out of steps: evaluate where the last steps led
@@ -306,7 +369,7 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
             last[key][active] = state[key]
         last["s2"][active] = np.exp(u[active])
     # s^2 = 0 is a candidate too (a boundary maximum) where the bracket reaches down to it
-    near_zero = np.flatnonzero(index <= 1)
+    near_zero = np.flatnonzero((index <= 1) | toward_zero)
     if near_zero.size:
         zero = systems.columns(near_zero).profile(np.zeros(near_zero.size))
         better = zero["lnL"] >= last["lnL"][near_zero]
