@@ -1,0 +1,192 @@
+"""The Cannon as a scikit-learn estimator (generative direction: labels -> spectra)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from skcannon.apogee.constants import DEFAULT_LABELS
+from skcannon.model.scaling import LabelScaling
+from skcannon.model.training import train_pixels
+from skcannon.model.vectorizer import PolynomialVectorizer
+from skcannon.spectra import FLUX, IVAR, check_spectra
+
+
+class Cannon(BaseEstimator):
+    """The Cannon (Ness et al. 2015): per pixel, a polynomial in the scaled labels plus an
+    intrinsic scatter s^2, learned by maximum likelihood.
+
+    Parameters
+    ----------
+    label_names : sequence of str
+        Labels, in order (default TEFF, LOGG, FE_H, MG_FE, SI_FE).
+    order : int
+        Polynomial order (2: the quadratic Cannon; 1: linear).
+    scatter_grid : array_like or None
+        s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
+    regularization : float
+        L1 strength on the non-constant coefficients (Casey et al. 2016); 0 = classic Cannon.
+    min_good_fraction : float
+        Pixels unmasked in fewer than this fraction of the training stars are excluded.
+
+    Attributes
+    ----------
+    theta_ : ndarray, shape (n_pixels, n_terms)
+    s2_ : ndarray, shape (n_pixels,)
+    pixel_mask_ : ndarray of bool, shape (n_pixels,)
+        True for pixels the model describes (trained); False for excluded pixels.
+    scaling_ : LabelScaling
+    label_range_ : ndarray, shape (2, n_labels)
+        Minimum and maximum of each training label.
+    wavelength_ : ndarray, shape (n_pixels,) or None
+    training_log_likelihood_, training_chi2_, training_dof_ : ndarray, shape (n_pixels,)
+    n_training_stars_ : int
+    training_hash_ : str
+        SHA-256 of the training labels, flux and inverse variance.
+    """
+
+    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, order: int = 2,
+                 scatter_grid=None, regularization: float = 0.0,
+                 min_good_fraction: float = 0.5) -> None:
+        self.label_names = label_names
+        self.order = order
+        self.scatter_grid = scatter_grid
+        self.regularization = regularization
+        self.min_good_fraction = min_good_fraction
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def vectorizer_(self) -> PolynomialVectorizer:
+        """The polynomial vectorizer of this model."""
+        return PolynomialVectorizer(len(self.label_names), self.order)
+
+    def label_array(self, labels, name: str = "labels") -> np.ndarray:
+        """Labels as an array (n_stars, n_labels) in ``label_names`` order, checked for NaN."""
+        names = list(self.label_names)
+        if isinstance(labels, pd.DataFrame):
+            missing = [n for n in names if n not in labels.columns]
+            if missing:
+                raise ValueError(f"{name} lack column(s) {', '.join(missing)}")
+            array = labels[names].to_numpy(dtype=float)
+        else:
+            array = np.atleast_2d(np.asarray(labels, dtype=float))
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise ValueError(f"{name} must have shape (n_stars, {len(names)}) for labels "
+                             f"{names}; got {array.shape}")
+        bad = ~np.isfinite(array)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            raise ValueError(f"{name} have missing or non-finite values in {len(rows)} row(s), "
+                             f"e.g. row {rows[0]} ({names[int(np.flatnonzero(bad[rows[0]])[0])]})")
+        return array
+
+    # -- estimator API -------------------------------------------------------------------------
+    def fit(self, labels, spectra, wavelength=None):
+        """Learn theta and s^2 from labelled spectra.
+
+        Parameters
+        ----------
+        labels : array_like (n_stars, n_labels) or DataFrame with ``label_names`` columns
+        spectra : ndarray, shape (n_stars, 3, n_pixels)
+            Normalized spectra (flux, inverse variance, bitmask; see skcannon.spectra).
+        wavelength : array_like, shape (n_pixels,), optional
+            Stored with the model.
+
+        Returns
+        -------
+        self
+        """
+        if len(self.label_names) < 1 or len(set(self.label_names)) != len(self.label_names):
+            raise ValueError(f"label_names must be distinct names, got {self.label_names}")
+        label_values = self.label_array(labels)
+        X = check_spectra(spectra, name="spectra")
+        if X.shape[0] != label_values.shape[0]:
+            raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
+        n_terms = self.vectorizer_.n_terms
+        if X.shape[0] <= n_terms:
+            raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
+                             f"({n_terms})")
+        flux, ivar = X[:, FLUX], X[:, IVAR]
+        ivar = np.where(np.isfinite(ivar) & np.isfinite(flux) & (ivar > 0), ivar, 0.0)
+        self.scaling_ = LabelScaling.from_training(tuple(self.label_names), label_values)
+        design = self.vectorizer_.design_matrix(self.scaling_.scale(label_values))
+        result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
+                              regularization=self.regularization,
+                              min_good_fraction=self.min_good_fraction)
+        self.theta_ = result.theta
+        self.s2_ = result.s2
+        self.pixel_mask_ = result.pixel_ok
+        self.training_log_likelihood_ = result.log_likelihood
+        self.training_chi2_ = result.chi2
+        self.training_dof_ = result.dof
+        self.grid_index_ = result.grid_index
+        self.label_range_ = np.vstack([label_values.min(axis=0), label_values.max(axis=0)])
+        self.n_training_stars_ = int(X.shape[0])
+        self.wavelength_ = None if wavelength is None else np.asarray(wavelength, float)
+        digest = hashlib.sha256()
+        for array in (label_values, flux, ivar):
+            digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+        self.training_hash_ = digest.hexdigest()
+        return self
+
+    def predict(self, labels) -> np.ndarray:
+        """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""
+        check_is_fitted(self, "theta_")
+        design = self.vectorizer_.design_matrix(self.scaling_.scale(self.label_array(labels)))
+        return design @ self.theta_.T
+
+    def gradient(self, labels) -> np.ndarray:
+        """Gradient spectra df/dlabel in physical units (per K, per dex).
+
+        Returns
+        -------
+        ndarray, shape (n_stars, n_labels, n_pixels)
+        """
+        check_is_fitted(self, "theta_")
+        scaled = self.scaling_.scale(self.label_array(labels))
+        jacobian = self.vectorizer_.jacobian(scaled)              # (n, k, L)
+        per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
+        return per_scaled / self.scaling_.scales[None, :, None]
+
+    def log_likelihood(self, labels, spectra) -> np.ndarray:
+        """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,)."""
+        X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
+        model = self.predict(labels)
+        ivar = np.where(self.pixel_mask_, X[:, IVAR], 0.0)
+        good = ivar > 0
+        var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 1.0) + self.s2_
+        resid2 = np.where(good, (X[:, FLUX] - model) ** 2, 0.0)
+        return -0.5 * np.sum(np.where(good, resid2 / var + np.log(2 * np.pi * var), 0.0),
+                             axis=1)
+
+    def score(self, labels, spectra) -> float:
+        """Mean log-likelihood per good pixel of held-out spectra (higher is better), so that
+        GridSearchCV can tune ``scatter_grid`` and ``regularization`` on this estimator."""
+        X = check_spectra(spectra, name="spectra")
+        n_good = np.sum((X[:, IVAR] > 0) & self.pixel_mask_, axis=1)
+        return float(np.sum(self.log_likelihood(labels, X)) / max(np.sum(n_good), 1))
+
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False, provenance: dict | None = None):
+        """Write the model to an HDF5 file (see :mod:`skcannon.model.io`)."""
+        from skcannon.model.io import save_model
+
+        return save_model(self, path, overwrite=overwrite, provenance=provenance)
+
+    @classmethod
+    def load(cls, path) -> Cannon:
+        """Read a model written by :meth:`save` (no training data needed; no code executed)."""
+        from skcannon.model.io import load_model
+
+        return load_model(path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,118 @@
+"""Simulated labelled spectra from a trained model, with realistic noise and bad pixels.
+
+Noise: per-pixel sigma = (relative error shape of a real apStar spectrum, median 1) / SNR;
+the model's intrinsic scatter s^2 is added too. Bad pixels: the bitmask (and so the masked
+pixels) of the same real spectrum. Labels: real label tables (the DR12 giants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skcannon.spectra import FLUX, IVAR, MASK, stack_spectra
+
+
+@dataclass(frozen=True)
+class NoiseTemplates:
+    """Relative error shapes and bitmasks of real spectra on a model's grid.
+
+    Attributes
+    ----------
+    relative_error : ndarray, shape (n_templates, n_pixels)
+        sigma / flux with median 1 over good pixels (inf where masked).
+    pixmask : ndarray of int64, shape (n_templates, n_pixels)
+    """
+
+    relative_error: np.ndarray
+    pixmask: np.ndarray
+
+
+def noise_templates_from_apstar(paths: Sequence[str | Path]) -> NoiseTemplates:
+    """Noise templates from real apStar files (masked and resampled to the 7214-px grid)."""
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.preprocessing import BitmaskMasker, Regridder
+
+    spectra = [read_apstar(p) for p in paths]
+    X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
+                      [s.pixmask for s in spectra])
+    X = Regridder().fit().transform(BitmaskMasker().fit(X).transform(X))
+    good = X[:, IVAR] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(good & (X[:, FLUX] > 0),
+                            1 / np.sqrt(np.where(good, X[:, IVAR], 1)) / X[:, FLUX], np.inf)
+    relative /= np.nanmedian(np.where(np.isfinite(relative), relative, np.nan), axis=1,
+                          keepdims=True)
+    return NoiseTemplates(relative, X[:, MASK].astype(np.int64))
+
+
+def simulate_spectra(
+    model, labels, snr: float | np.ndarray, rng: np.random.Generator,
+    templates: NoiseTemplates | None = None, include_scatter: bool = True,
+) -> np.ndarray:
+    """Noisy normalized spectra drawn from ``model`` at ``labels``.
+
+    Parameters
+    ----------
+    model : fitted Cannon
+    labels : array_like (n_stars, n_labels) or DataFrame
+    snr : float or ndarray (n_stars,)
+        Median S/N per pixel.
+    rng : numpy Generator
+    templates : NoiseTemplates, optional
+        Real error shapes and bad-pixel masks (one picked at random per star); without them the
+        noise is flat and only the model's excluded pixels are masked.
+    include_scatter : bool
+        Add the model's intrinsic scatter.
+
+    Returns
+    -------
+    ndarray, shape (n_stars, 3, n_pixels)
+    """
+    mean = model.predict(labels)
+    n, p = mean.shape
+    snr = np.broadcast_to(np.asarray(snr, float), (n,))
+    if templates is None:
+        relative = np.ones((n, p))
+        pixmask = np.zeros((n, p), dtype=np.int64)
+    else:
+        if templates.relative_error.shape[1] != p:
+            raise ValueError(f"noise templates have {templates.relative_error.shape[1]} pixels; "
+                             f"the model has {p}")
+        pick = rng.integers(0, len(templates.relative_error), n)
+        relative = templates.relative_error[pick]
+        pixmask = templates.pixmask[pick]
+    sigma = relative / snr[:, None]
+    good = np.isfinite(sigma) & model.pixel_mask_[None, :]
+    flux = mean + rng.standard_normal((n, p)) * np.where(good, sigma, 0.0)
+    if include_scatter:
+        flux += rng.standard_normal((n, p)) * np.sqrt(model.s2_)[None, :]
+    ivar = np.where(good, 1.0 / np.where(good, sigma, 1.0) ** 2, 0.0)
+    flux = np.where(good, flux, 1.0)
+    return stack_spectra(flux, ivar, pixmask)
+
+
+def dr12_giant_labels(path: str | Path, label_names: Sequence[str],
+                      min_feh: float = -1.0, max_logg: float = 4.0, max_teff: float = 5700.0
+                      ) -> pd.DataFrame:
+    """Real DR12 giant labels (``apogee_dr12_labels.csv``) with the selection's giant cuts.
+
+    Derived columns: MG_FE = MG_H - FE_H, SI_FE = SI_H - FE_H, ALPHA_M = PARAM_ALPHA_M,
+    M_H = PARAM_M_H. Rows with any requested label missing (NaN or <= -9000) are dropped.
+    """
+    table = pd.read_csv(path)
+    table["MG_FE"] = table.MG_H - table.FE_H
+    table["SI_FE"] = table.SI_H - table.FE_H
+    table["ALPHA_M"] = table.PARAM_ALPHA_M
+    table["M_H"] = table.PARAM_M_H
+    for column in ("MG_H", "SI_H", "FE_H", "TEFF", "LOGG", "PARAM_ALPHA_M", "PARAM_M_H"):
+        table.loc[table[column] <= -9000, column] = np.nan
+    table.loc[table.MG_H.isna() | table.FE_H.isna(), "MG_FE"] = np.nan
+    table.loc[table.SI_H.isna() | table.FE_H.isna(), "SI_FE"] = np.nan
+    keep = table[list(label_names)].notna().all(axis=1)
+    keep &= (table.FE_H >= min_feh) & (table.LOGG <= max_logg) & (table.TEFF <= max_teff)
+    return table.loc[keep, ["APOGEE_ID", *label_names]].reset_index(drop=True)
