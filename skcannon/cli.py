@@ -119,6 +119,74 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon
+
+    if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    dataset = SpectralDataset.load(args.dataset)
+    labels = args.labels or [c for c in ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
+                             if c in dataset.labels.columns]
+    model = Cannon(label_names=tuple(labels), order=args.order,
+                   regularization=args.regularization)
+    print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
+          f"{', '.join(labels)} ...", flush=True)
+    start = time.perf_counter()
+    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength)
+    seconds = time.perf_counter() - start
+    model.save(args.output, overwrite=args.overwrite,
+               provenance={"dataset": str(args.dataset), "dataset_provenance":
+                           dataset.provenance.get("simulated_from", "prepared")})
+    ok = model.pixel_mask_
+    n_terms = model.vectorizer_.n_terms
+    chi2 = model.training_chi2_[ok].sum() / max(model.training_dof_[ok].sum(), 1)
+    print(f"done in {seconds:.2f} s")
+    print(f"  stars              {len(dataset)}")
+    print(f"  pixels             {ok.sum()} trained, {(~ok).sum()} excluded (masked in too "
+          "many stars)")
+    print(f"  parameters         {n_terms * ok.sum() + ok.sum()} ({n_terms} x pixels + pixels)")
+    print(f"  median s^2         {np.median(model.s2_[ok]):.3g} (median s "
+          f"{np.median(np.sqrt(model.s2_[ok])):.4f})")
+    print(f"  training chi2/dof  {chi2:.3f}")
+    print(f"model written to {args.output}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon, load_reference_model
+    from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
+
+    model = (load_reference_model(args.reference) if args.reference
+             else Cannon.load(args.model))
+    table = dr12_giant_labels(args.labels, model.label_names)
+    rng = np.random.default_rng(args.seed)
+    table = table.sample(min(args.n, len(table)), random_state=args.seed).reset_index(drop=True)
+    snr = rng.uniform(args.snr[0], args.snr[-1], len(table))
+    templates = noise_templates_from_apstar(args.apstar) if args.apstar else None
+    X = simulate_spectra(model, table, snr, rng, templates)
+    table["SNR"] = snr
+    dataset = SpectralDataset(
+        wavelength=model.wavelength_, flux=X[:, 0], ivar=X[:, 1],
+        pixmask=X[:, 2].astype(np.int64), labels=table,
+        flags=np.zeros(len(table), dtype=np.int64),
+        provenance={"simulated_from": args.reference or args.model, "seed": args.seed,
+                    "labels": str(args.labels), "snr": list(args.snr),
+                    "noise_templates": [str(p) for p in args.apstar or []]})
+    dataset.save(args.output, overwrite=args.overwrite)
+    print(f"{len(table)} spectra simulated from {args.reference or args.model} at real labels "
+          f"({args.labels}), SNR {args.snr[0]:g}-{args.snr[-1]:g}, written to {args.output}")
+    return 0
+
+
 DEFAULT_CONTINUUM = "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz"
 
 
@@ -254,6 +322,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_continuum_options(plot_norm)
     plot_norm.set_defaults(func=cmd_plot_normalization)
 
+    train = sub.add_parser("train", help="train a Cannon model on a dataset file",
+                           description="Learn theta and s^2 per pixel from a dataset written by "
+                                       "'skcannon prepare' or 'skcannon simulate'; write the "
+                                       "model file (HDF5) and a summary.")
+    train.add_argument("dataset", help="dataset HDF5 file")
+    train.add_argument("--output", "-o", default="model.h5", help="model file to write")
+    train.add_argument("--labels", nargs="+", default=None,
+                       help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE present)")
+    train.add_argument("--order", type=int, default=2, help="polynomial order (default 2)")
+    train.add_argument("--regularization", type=float, default=0.0,
+                       help="L1 strength (default 0: the classic Cannon)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    train.set_defaults(func=cmd_train)
+
+    simulate = sub.add_parser("simulate", help="simulate labelled spectra from a model",
+                              description="Draw normalized spectra from a trained model (or the "
+                                          "published reference model) at real DR12 giant "
+                                          "labels, with noise at the given SNR and real "
+                                          "bad-pixel masks; write a dataset file.")
+    source = simulate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a model file")
+    source.add_argument("--reference", metavar="DIR",
+                        help="the reference model directory (cannon_apokasc_dr12)")
+    simulate.add_argument("--labels", default="../shared/apogee/labels/apogee_dr12_labels.csv",
+                          help="real label table (default: %(default)s)")
+    simulate.add_argument("--n", type=int, default=1000, help="number of spectra")
+    simulate.add_argument("--snr", type=float, nargs="+", default=[50.0, 250.0],
+                          help="SNR, or a range MIN MAX drawn uniformly (default 50 250)")
+    simulate.add_argument("--apstar", nargs="*", default=None,
+                          help="real apStar files whose error shapes and masks are used")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed")
+    simulate.add_argument("--output", "-o", default="simulated.h5", help="dataset to write")
+    simulate.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    simulate.set_defaults(func=cmd_simulate)
+
     serve = sub.add_parser("serve-mirror", help="serve a local directory as the archive",
                            description="Serve a directory laid out like ../shared/apogee over "
                                        "HTTP on 127.0.0.1 under archive paths.")
@@ -270,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SkcannonError as exc:
+    except (SkcannonError, FileExistsError, FileNotFoundError) as exc:
         print(f"skcannon {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

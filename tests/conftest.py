@@ -6,6 +6,7 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skcannon.apogee.mirror import ArchiveMirror, ArchiveRequestHandler
@@ -111,3 +112,48 @@ def real_spectra(apstar_files):
     X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
                       [s.pixmask for s in spectra])
     return spectra, X
+
+
+REFERENCE_DIR = SHARED_APOGEE / "reference" / "cannon_apokasc_dr12"
+LABELS_CSV = SHARED_APOGEE / "labels" / "apogee_dr12_labels.csv"
+
+
+@pytest.fixture(scope="session")
+def reference_model():
+    """The published 4-label APOKASC model (skip if absent)."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"{REFERENCE_DIR} not present")
+    from skcannon.model import load_reference_model
+
+    return load_reference_model(REFERENCE_DIR)
+
+
+@pytest.fixture(scope="session")
+def giant_labels():
+    """Real DR12 giant labels for the reference model's label set (skip if absent)."""
+    if not LABELS_CSV.is_file():
+        pytest.skip(f"{LABELS_CSV} not present")
+    from skcannon.model.reference import REFERENCE_LABELS
+    from skcannon.simulate import dr12_giant_labels
+
+    return dr12_giant_labels(LABELS_CSV, REFERENCE_LABELS)
+
+
+@pytest.fixture(scope="session")
+def noise_templates(apstar_files):
+    from skcannon.simulate import noise_templates_from_apstar
+
+    return noise_templates_from_apstar(apstar_files)
+
+
+@pytest.fixture(scope="session")
+def simulated_set(reference_model, giant_labels, noise_templates):
+    """600 spectra simulated from the reference model at real DR12 giant labels, SNR 50-250,
+    with real error shapes and bad-pixel masks (fixed seed)."""
+    from skcannon.simulate import simulate_spectra
+
+    rng = np.random.default_rng(2024)
+    labels = giant_labels.sample(600, random_state=7).reset_index(drop=True)
+    snr = rng.uniform(50, 250, len(labels))
+    X = simulate_spectra(reference_model, labels, snr, rng, noise_templates)
+    return labels, X, snr
