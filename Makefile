@@ -32,7 +32,9 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+## speed and accuracy benchmarks (installs thecannon, a benchmark-only baseline)
 benchmarks: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet thecannon==0.7.3
 	$(BIN)/python -m benchmarks
 
 clean:

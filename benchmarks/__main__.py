@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.common import record
 
-BENCHMARKS = ["bench_normalize"]
+BENCHMARKS = ["bench_normalize", "bench_train"]
 
 
 def main(names: list[str]) -> None:

@@ -111,8 +111,7 @@ class Cannon(BaseEstimator):
         if X.shape[0] <= n_terms:
             raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
                              f"({n_terms})")
-        flux, ivar = X[:, FLUX], X[:, IVAR]
-        ivar = np.where(np.isfinite(ivar) & np.isfinite(flux) & (ivar > 0), ivar, 0.0)
+        flux, ivar = X[:, FLUX], X[:, IVAR]     # cleaned (copied) inside train_pixels
         self.scaling_ = LabelScaling.from_training(tuple(self.label_names), label_values)
         design = self.vectorizer_.design_matrix(self.scaling_.scale(label_values))
         result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
@@ -128,9 +127,8 @@ class Cannon(BaseEstimator):
         self.label_range_ = np.vstack([label_values.min(axis=0), label_values.max(axis=0)])
         self.n_training_stars_ = int(X.shape[0])
         self.wavelength_ = None if wavelength is None else np.asarray(wavelength, float)
-        digest = hashlib.sha256()
-        for array in (label_values, flux, ivar):
-            digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+        digest = hashlib.sha256(np.ascontiguousarray(label_values).data)
+        digest.update(np.ascontiguousarray(X).data)   # X is contiguous already: no copy
         self.training_hash_ = digest.hexdigest()
         return self
 

@@ -34,14 +34,16 @@ to -lnL, solved by iteratively reweighted ridge (Lambda / |theta_j| on the diago
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Default s^2 grid: 0, and s^2 from 1e-9 to 10 (s from 3e-5 to 3 in normalized-flux units) in
+#: Default s^2 grid: 0, and s^2 from 1e-8 to 10 (s from 1e-4 to 3 in normalized-flux units) in
 #: steps of a factor 10. The profile is broad in ln s^2, so this brackets its maximum; Newton
-#: steps then find it exactly.
-DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-9.0, 1.5, 1.0)])
+#: steps then find it exactly. (s below 1e-4 is far below the noise of any APOGEE spectrum.)
+DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-8.0, 1.5, 1.0)])
 #: Newton refinement steps on ln s^2.
 NEWTON_STEPS = 6
 #: IRLS iterations for the L1 penalty.
@@ -90,8 +92,8 @@ class PixelSystems:
     def __init__(self, design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
                  regularization: float = 0.0) -> None:
         self.design = np.ascontiguousarray(design, dtype=float)          # (n, k)
-        self.flux = np.ascontiguousarray(flux, dtype=float)              # (n, p)
-        self.ivar = np.ascontiguousarray(ivar, dtype=float)              # (n, p)
+        self.flux = np.asarray(flux, dtype=float)                        # (n, p), may be a view
+        self.ivar = np.asarray(ivar, dtype=float)                        # (n, p)
         self.good = self.ivar > 0
         k = self.design.shape[1]
         self.iu, self.ju = np.triu_indices(k)
@@ -237,6 +239,7 @@ def train_pixels(
     min_good_fraction: float = 0.5,
     newton_steps: int = NEWTON_STEPS,
     tolerance: float = 1e-7,
+    n_jobs: int | None = None,
 ) -> TrainingResult:
     """Learn theta and s^2 for every pixel.
 
@@ -257,13 +260,20 @@ def train_pixels(
         Maximum refinement steps on ln s^2 after the grid.
     tolerance : float
         A pixel has converged when its Newton step in ln s^2 is below this.
+    n_jobs : int or None
+        Threads, each working on its own block of pixels (None: the number of CPUs, at most
+        4). Element-wise NumPy work runs in parallel this way; BLAS is limited to one thread
+        per block meanwhile so the cores are not oversubscribed.
     """
     grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
     if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
         raise ValueError("scatter_grid must be increasing, start at 0 and have >= 3 values")
     n_stars, n_terms = design.shape
     n_pixels = flux.shape[1]
-    flux = np.where(ivar > 0, flux, 0.0)  # a copy: the caller's array is never touched
+    usable = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux)
+    ivar = np.where(usable, ivar, 0.0)    # copies: the caller's arrays are never touched
+    flux = np.where(usable, flux, 0.0)
+    del usable
     n_good = (ivar > 0).sum(axis=0)
     pixel_ok = n_good >= max(min_good_fraction * n_stars, 2 * n_terms)
     result = TrainingResult(
@@ -274,11 +284,26 @@ def train_pixels(
         dof=n_good - n_terms)
     if not pixel_ok.any():
         return result
-    if pixel_ok.all():
-        systems = PixelSystems(design, flux, ivar, regularization)
+    if not pixel_ok.all():   # drop the excluded pixels once
+        flux, ivar = flux[:, pixel_ok], ivar[:, pixel_ok]
+    n_jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else max(int(n_jobs), 1)
+    edges = np.linspace(0, flux.shape[1], n_jobs + 1).astype(int)
+    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+    def work(block: slice) -> dict:   # column blocks are views: no copies
+        systems = PixelSystems(design, flux[:, block], ivar[:, block], regularization)
+        return _grid_then_newton(systems, grid, newton_steps, tolerance)
+
+    if len(blocks) == 1:
+        parts = [work(blocks[0])]
     else:
-        systems = PixelSystems(design, flux[:, pixel_ok], ivar[:, pixel_ok], regularization)
-    best = _grid_then_newton(systems, grid, newton_steps, tolerance)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"), \
+                ThreadPoolExecutor(max_workers=len(blocks)) as pool:
+            parts = list(pool.map(work, blocks))
+    best = {key: np.concatenate([part[key] for part in parts],
+                                axis=1 if key == "grid_lnL" else 0) for key in parts[0]}
     result.theta[pixel_ok], result.s2[pixel_ok] = best["theta"], best["s2"]
     result.log_likelihood[pixel_ok], result.chi2[pixel_ok] = best["lnL"], best["chi2"]
     result.grid_log_likelihood[:, pixel_ok] = best["grid_lnL"]
@@ -336,7 +361,7 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
     last = {"theta": np.empty((n_pixels, systems.design.shape[1])), "lnL": np.empty(n_pixels),
             "chi2": np.empty(n_pixels), "s2": np.empty(n_pixels)}
     for _ in range(newton_steps):
-        if active.size < 0.5 * members.size:  # shrink the working set once it pays
+        if active.size < 0.8 * members.size:  # shrink the working set once it pays
             system = systems.columns(active)
             members = active
         moving = np.isin(members, active)
