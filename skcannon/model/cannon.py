@@ -151,6 +151,47 @@ class Cannon(BaseEstimator):
         per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
         return per_scaled / self.scaling_.scales[None, :, None]
 
+    def infer_labels(self, spectra, method: str = "lm", n_starts: int = 4, margin: float = 0.1,
+                     seed: int = 0):
+        """Labels of normalized spectra (the inverse of :meth:`predict`).
+
+        Parameters
+        ----------
+        spectra : ndarray, shape (n_stars, 3, n_pixels)
+        method : {"lm", "trf"}
+            "lm": batched multi-start Levenberg-Marquardt (fast); "trf": scipy's
+            least_squares star by star from the training mean (reference path).
+        n_starts : int
+            Starts besides the linearized guess ("lm").
+        margin : float
+            Bounds: the training label range widened by this fraction on each side.
+        seed : int
+            Seed of the spread starting points.
+
+        Returns
+        -------
+        LabelFit
+            Labels, covariances (physical units), chi^2 and flags per star
+            (``.to_frame()`` gives a table). For "trf", labels and chi^2 only are meaningful
+            beyond those of the batched path.
+        """
+        check_is_fitted(self, "theta_")
+        X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
+        from skcannon.inference.fitting import fit_labels
+
+        if method == "lm":
+            return fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,
+                              seed=seed)
+        if method == "trf":
+            from skcannon.inference.reference import fit_labels_trf
+
+            result = fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=0, margin=margin)
+            labels, chi2 = fit_labels_trf(self, X[:, FLUX], X[:, IVAR], margin=margin)
+            result.labels, result.chi2 = labels, chi2
+            result.reduced_chi2 = chi2 / np.maximum(result.n_good - len(self.label_names), 1)
+            return result
+        raise ValueError(f"method must be 'lm' or 'trf', got {method!r}")
+
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,)."""
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")

@@ -1,0 +1,291 @@
+"""Label inference: the labels that minimize chi^2 = sum_p (f - model)^2 / (sigma^2 + s_p^2).
+
+Batched over stars. With the noise fixed, chi^2 of star n is an exact polynomial in its design
+vector v = v(l) (l the scaled labels):
+
+    chi2_n(l) = c_n - 2 h_n . v + v^T G_n v,
+    G_n = Theta^T W_n Theta (k x k),  h_n = Theta^T W_n f_n,  c_n = f_n^T W_n f_n,
+
+with W_n = diag(1 / (sigma_np^2 + s_p^2)) over good pixels. One pass over the pixels (a matrix
+product for all stars at once) gives G, h and c; every Gauss-Newton / Levenberg-Marquardt step
+and every start then costs O(k^2 L) per star. The Jacobian of the model is Theta dv/dl, so the
+Gauss-Newton matrix is D^T G D and the gradient D^T (h - G v), with D = dv/dl (k x L).
+
+Uncertainties: the inverse Fisher matrix (D^T G D)^-1 at the best fit, in scaled units, turned
+into physical units with the model's label scales (C_phys = S C S, S = diag(scales)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from skcannon.model.vectorizer import PolynomialVectorizer
+
+#: Levenberg-Marquardt damping: start, and factors on failure / success.
+LM_START, LM_UP, LM_DOWN = 1e-3, 10.0, 0.3
+#: Starts whose solutions lie further apart than this (scaled units) count as disagreeing.
+DISAGREE_DISTANCE = 0.25
+
+
+@dataclass
+class SufficientStatistics:
+    """Per-star quadratic form of chi^2 in the design vector.
+
+    Attributes
+    ----------
+    G : ndarray, shape (n_stars, k, k)
+    h : ndarray, shape (n_stars, k)
+    c : ndarray, shape (n_stars,)
+    n_good : ndarray of int, shape (n_stars,)
+    """
+
+    G: np.ndarray
+    h: np.ndarray
+    c: np.ndarray
+    n_good: np.ndarray
+
+
+def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
+                          flux: np.ndarray, ivar: np.ndarray) -> SufficientStatistics:
+    """G, h, c for every star (one GEMM over pixels for all stars).
+
+    Parameters
+    ----------
+    theta : (n_pixels, k); s2, pixel_mask : (n_pixels,); flux, ivar : (n_stars, n_pixels)
+    """
+    good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & pixel_mask[None, :]
+    with np.errstate(divide="ignore"):
+        weight = np.where(good, 1.0 / (1.0 / np.where(good, ivar, 1.0) + s2[None, :]), 0.0)
+    f = np.where(good, flux, 0.0)
+    k = theta.shape[1]
+    iu, ju = np.triu_indices(k)
+    flat = weight @ (theta[:, iu] * theta[:, ju])            # (n, k(k+1)/2)
+    G = np.empty((flux.shape[0], k, k))
+    G[:, iu, ju] = flat
+    G[:, ju, iu] = flat
+    wf = weight * f
+    return SufficientStatistics(G, wf @ theta, np.einsum("np,np->n", wf, f), good.sum(axis=1))
+
+
+def chi2_of(stats: SufficientStatistics, design: np.ndarray, stars: np.ndarray) -> np.ndarray:
+    """chi^2 of ``stars`` (indices) at design vectors ``design`` (m, k)."""
+    G, h, c = stats.G[stars], stats.h[stars], stats.c[stars]
+    return c - 2 * np.einsum("mk,mk->m", h, design) + np.einsum("mk,mkl,ml->m", design, G, design)
+
+
+def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
+                        start: np.ndarray, stars: np.ndarray, lower: np.ndarray,
+                        upper: np.ndarray, max_iter: int = 100, ftol: float = 1e-10,
+                        xtol: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimize chi^2 for many (star, start) pairs at once, within box bounds.
+
+    Parameters
+    ----------
+    start : ndarray, shape (m, L)  scaled starting labels
+    stars : ndarray of int, shape (m,)  the star of each row
+    lower, upper : ndarray, shape (L,)  scaled bounds
+
+    ftol, xtol : float
+        Converged when an accepted step lowers chi^2 by less than ``ftol`` relative, or moves
+        the labels by less than ``xtol`` (scaled units), or the damping has grown so large that
+        no step can be taken (a minimum on a bound).
+
+    Returns
+    -------
+    labels (m, L), chi2 (m,), converged (m,) bool
+    """
+    labels = np.clip(start, lower, upper)
+    G, h = stats.G[stars], stats.h[stars]
+    chi2 = chi2_of(stats, vectorizer.design_matrix(labels), stars)
+    damping = np.full(len(labels), LM_START)
+    converged = np.zeros(len(labels), dtype=bool)
+    eye = np.eye(labels.shape[1])
+    for _ in range(max_iter):
+        active = ~converged
+        if not active.any():
+            break
+        v = vectorizer.design_matrix(labels[active])
+        D = vectorizer.jacobian(labels[active])                      # (m, k, L)
+        GD = G[active] @ D
+        hessian = np.einsum("mkl,mkj->mlj", D, GD)                     # D^T G D
+        gradient = np.einsum("mkl,mk->ml", D, h[active] - np.einsum("mkj,mj->mk", G[active], v))
+        diag = np.einsum("mll->ml", hessian)
+        system = hessian + damping[active, None, None] * eye * np.maximum(diag, 1e-12)[:, :, None]
+        try:
+            step = np.linalg.solve(system, gradient[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(system[0], gradient[0], rcond=None)[0][None]
+        trial = np.clip(labels[active] + step, lower, upper)
+        trial_chi2 = chi2_of(stats, vectorizer.design_matrix(trial), stars[active])
+        better = trial_chi2 <= chi2[active]
+        index = np.flatnonzero(active)
+        change = np.abs(trial - labels[active]).max(axis=1)
+        relative = (chi2[active] - trial_chi2) / np.maximum(np.abs(chi2[active]), 1.0)
+        labels[index[better]] = trial[better]
+        chi2[index[better]] = trial_chi2[better]
+        damping[index[better]] *= LM_DOWN
+        damping[index[~better]] *= LM_UP
+        done = (better & ((change < xtol) | (relative < ftol))) | (damping[index] > 1e10)
+        converged[index[done]] = True
+    converged &= np.isfinite(chi2)
+    return labels, chi2, converged
+
+
+def linearized_guess(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
+                     lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """First guess: solve the linear least squares for the whole design vector v (the Cannon's
+    classic trick) and read the labels off its linear terms, clipped to the bounds."""
+    k = stats.G.shape[1]
+    ridge = 1e-10 * np.trace(stats.G, axis1=1, axis2=2)[:, None, None] * np.eye(k)
+    v = np.linalg.solve(stats.G + ridge, stats.h[..., None])[..., 0]
+    linear = [vectorizer.terms.index((i,)) for i in range(vectorizer.n_labels)]
+    scale = np.where(np.abs(v[:, :1]) > 1e-12, v[:, :1], 1.0)     # v_0 should be 1
+    return np.clip(v[:, linear] / scale, lower, upper)
+
+
+@dataclass
+class LabelFit:
+    """Best-fit labels of many stars.
+
+    Attributes
+    ----------
+    labels : ndarray (n_stars, L)  physical units
+    covariance : ndarray (n_stars, L, L)  physical units (inverse Fisher matrix)
+    chi2, reduced_chi2 : ndarray (n_stars,)
+    n_good : ndarray (n_stars,)  pixels used
+    converged, on_bound, outside_training, starts_disagree : ndarray of bool (n_stars,)
+    best_start : ndarray of int (n_stars,)  0 = linearized guess, then the spread starts
+    second_chi2 : ndarray (n_stars,)  chi^2 of the best disagreeing solution (inf if none)
+    label_names : tuple of str
+    training_range : ndarray (2, L)  the model's training minimum and maximum
+    """
+
+    labels: np.ndarray
+    covariance: np.ndarray
+    chi2: np.ndarray
+    reduced_chi2: np.ndarray
+    n_good: np.ndarray
+    converged: np.ndarray
+    on_bound: np.ndarray
+    outside_training: np.ndarray
+    starts_disagree: np.ndarray
+    best_start: np.ndarray
+    second_chi2: np.ndarray
+    label_names: tuple = field(default_factory=tuple)
+    training_range: np.ndarray | None = None
+
+    @property
+    def uncertainties(self) -> np.ndarray:
+        """1-sigma uncertainties (n_stars, L), sqrt of the covariance diagonal."""
+        return np.sqrt(np.einsum("nll->nl", self.covariance))
+
+    def to_frame(self, ids=None):
+        """The results as a table: labels, _ERR, covariances, chi^2 and flags per star."""
+        import pandas as pd
+
+        table = pd.DataFrame(index=range(len(self.labels)))
+        if ids is not None:
+            table["APOGEE_ID"] = list(ids)
+        errors = self.uncertainties
+        for i, name in enumerate(self.label_names):
+            table[name] = self.labels[:, i]
+            table[f"{name}_ERR"] = errors[:, i]
+        for i in range(len(self.label_names)):
+            for j in range(i + 1, len(self.label_names)):
+                table[f"COV_{self.label_names[i]}_{self.label_names[j]}"] = \
+                    self.covariance[:, i, j]
+        table["CHI2"] = self.chi2
+        table["REDUCED_CHI2"] = self.reduced_chi2
+        table["N_PIXELS"] = self.n_good
+        for name in ("converged", "on_bound", "outside_training", "starts_disagree"):
+            table[name.upper()] = getattr(self, name)
+        table["BEST_START"] = self.best_start
+        table["SECOND_CHI2"] = self.second_chi2
+        return table
+
+
+def start_points(n_starts: int, n_labels: int, seed: int = 0) -> np.ndarray:
+    """Spread starting points in scaled label space (training mean +- ~1.2 sd), shape
+    (n_starts, L); the first is the training mean. Deterministic for a given seed."""
+    rng = np.random.default_rng(seed)
+    points = [np.zeros(n_labels)]
+    if n_starts > 1:
+        from scipy.stats import qmc
+
+        m = int(np.ceil(np.log2(n_starts - 1))) if n_starts > 2 else 0
+        sobol = qmc.Sobol(n_labels, scramble=True, seed=rng).random_base2(m)[: n_starts - 1]
+        points += list((sobol - 0.5) * 2.4)
+    return np.asarray(points[:n_starts])
+
+
+def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
+               margin: float = 0.1, seed: int = 0, max_iter: int = 100) -> LabelFit:
+    """Batched multi-start Levenberg-Marquardt label fit for a fitted Cannon.
+
+    Parameters
+    ----------
+    model : fitted Cannon
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        Normalized spectra on the model's grid.
+    n_starts : int
+        Starts per star besides the linearized guess (the training mean and Sobol points).
+    margin : float
+        Bounds: the training label range widened by this fraction on each side.
+    seed : int
+        Seed of the spread starting points.
+    """
+    vectorizer = model.vectorizer_
+    scaling = model.scaling_
+    n_labels = vectorizer.n_labels
+    low, high = model.label_range_
+    width = high - low
+    lower = scaling.scale(low - margin * width)[0]
+    upper = scaling.scale(high + margin * width)[0]
+    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
+    n_stars = flux.shape[0]
+    usable = stats.n_good > n_labels
+    starts = [linearized_guess(stats, vectorizer, lower, upper)]
+    for point in start_points(n_starts, n_labels, seed):
+        starts.append(np.broadcast_to(np.clip(point, lower, upper), (n_stars, n_labels)))
+    n_total = len(starts)
+    start = np.concatenate(starts)                                     # (S n, L), start-major
+    stars = np.tile(np.arange(n_stars), n_total)
+    labels, chi2, converged = levenberg_marquardt(stats, vectorizer, start, stars, lower, upper,
+                                                  max_iter=max_iter)
+    labels = labels.reshape(n_total, n_stars, n_labels)
+    chi2 = np.where(np.isfinite(chi2), chi2, np.inf).reshape(n_total, n_stars)
+    converged = converged.reshape(n_total, n_stars)
+    best = np.argmin(chi2, axis=0)
+    rows = np.arange(n_stars)
+    best_labels = labels[best, rows]
+    best_chi2 = chi2[best, rows]
+    best_converged = converged[best, rows]
+    distance = np.abs(labels - best_labels[None]).max(axis=2)
+    other = (distance > DISAGREE_DISTANCE) & np.isfinite(chi2)
+    second = np.where(other, chi2, np.inf).min(axis=0)
+    # covariance from the Gauss-Newton (Fisher) matrix at the best fit
+    D = vectorizer.jacobian(best_labels)
+    fisher = np.einsum("nkl,nkj,nji->nli", D, stats.G, D)
+    covariance_scaled = np.full_like(fisher, np.nan)
+    invertible = usable & np.all(np.isfinite(fisher), axis=(1, 2))
+    if invertible.any():
+        covariance_scaled[invertible] = np.linalg.pinv(fisher[invertible], hermitian=True)
+    scales = scaling.scales
+    covariance = covariance_scaled * scales[None, :, None] * scales[None, None, :]
+    physical = scaling.unscale(best_labels)
+    tol = 1e-6 * (upper - lower)
+    on_bound = np.any((best_labels <= lower + tol) | (best_labels >= upper - tol), axis=1)
+    outside = np.any((physical < low) | (physical > high), axis=1)
+    dof = np.maximum(stats.n_good - n_labels, 1)
+    failed = ~usable
+    physical[failed] = np.nan
+    best_chi2 = np.where(failed, np.nan, best_chi2)
+    return LabelFit(
+        labels=physical, covariance=covariance, chi2=best_chi2, reduced_chi2=best_chi2 / dof,
+        n_good=stats.n_good, converged=best_converged & np.isfinite(best_chi2) & ~failed,
+        on_bound=on_bound,
+        outside_training=outside, starts_disagree=other.any(axis=0) & ~failed,
+        best_start=best, second_chi2=second, label_names=tuple(model.label_names),
+        training_range=np.asarray(model.label_range_))

@@ -1,0 +1,109 @@
+"""Cross-validation figures: one-to-one with residuals, pull distributions, data vs model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from skcannon.apogee.constants import LABEL_TEX, LABEL_UNITS
+from skcannon.plotting.common import new_figure
+
+
+def label_axis_name(name: str) -> str:
+    """Axis label with units, e.g. 'Teff (K)'."""
+    unit = LABEL_UNITS.get(name, "")
+    return f"{LABEL_TEX.get(name, name)}" + (f" ({unit})" if unit else "")
+
+
+def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: Sequence[str],
+                      color=None, color_label: str = "SNR", title: str | None = None):
+    """Per label: inferred vs reference with the 1:1 line, and residuals in a panel below.
+
+    Parameters
+    ----------
+    reference, inferred : ndarray (n_stars, L)
+    color : ndarray (n_stars,), optional  (e.g. SNR)
+    """
+    n = len(label_names)
+    figure = new_figure_grid(n)
+    axes = figure.subplots(2, n, gridspec_kw={"height_ratios": [3, 1]}, squeeze=False)
+    for i, name in enumerate(label_names):
+        top, bottom = axes[0, i], axes[1, i]
+        x, y = reference[:, i], inferred[:, i]
+        ok = np.isfinite(x) & np.isfinite(y)
+        lo, hi = np.nanmin(np.r_[x[ok], y[ok]]), np.nanmax(np.r_[x[ok], y[ok]])
+        points = top.scatter(x[ok], y[ok], s=4, c=None if color is None else color[ok],
+                             cmap="viridis", lw=0)
+        top.plot([lo, hi], [lo, hi], color="k", lw=0.8)
+        d = y[ok] - x[ok]
+        robust = 1.4826 * np.median(np.abs(d - np.median(d)))
+        top.set_title(f"bias {np.mean(d):+.3g}, scatter {np.std(d):.3g}\n"
+                      f"robust scatter {robust:.3g}", fontsize=8)
+        top.set_ylabel(f"inferred {label_axis_name(name)}", fontsize=8)
+        bottom.scatter(x[ok], d, s=3, color="0.3", lw=0)
+        bottom.axhline(0, color="k", lw=0.8)
+        bottom.set_xlabel(f"reference {label_axis_name(name)}", fontsize=8)
+        bottom.set_ylabel("inferred - ref.", fontsize=8)
+        top.sharex(bottom)
+        top.tick_params(labelbottom=False, labelsize=7)
+        bottom.tick_params(labelsize=7)
+    if color is not None:
+        figure.colorbar(points, ax=axes[0, :].tolist(), label=color_label, shrink=0.8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def new_figure_grid(n_columns: int):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(2.6 * n_columns + 1.0, 4.6), layout="constrained")
+
+
+def pull_figure(pull: np.ndarray, label_names: Sequence[str]):
+    """Histograms of (fit - ref) / sqrt(sigma_fit^2 + sigma_ref^2) with a unit Gaussian."""
+    figure, axes = new_figure(1, len(label_names), width=2.4 * len(label_names), height=2.6)
+    grid = np.linspace(-5, 5, 201)
+    for i, name in enumerate(label_names):
+        ax = axes[0, i]
+        values = pull[:, i][np.isfinite(pull[:, i])]
+        ax.hist(np.clip(values, -5, 5), bins=40, range=(-5, 5), density=True, color="tab:blue",
+                alpha=0.7)
+        ax.plot(grid, np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), color="k", lw=1)
+        robust = 1.4826 * np.median(np.abs(values - np.median(values)))
+        ax.set_title(f"{LABEL_TEX.get(name, name)}: sd {np.std(values):.2f}, "
+                     f"robust {robust:.2f}", fontsize=8)
+        ax.set_xlabel("pull", fontsize=8)
+    axes[0, 0].set_ylabel("density")
+    return figure
+
+
+def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                         model_flux: np.ndarray, window: tuple[float, float] = (16000, 16100),
+                         title: str = "", model_label: str = "model", ax=None):
+    """Normalized data with its error band, a model spectrum, and residuals, over a window."""
+    if ax is None:
+        figure, axes = new_figure(2, 1, width=8, height=1.8, sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+        top, bottom = axes[:, 0]
+    else:
+        top, bottom = ax
+        figure = top.figure
+    inside = (wavelength >= window[0]) & (wavelength <= window[1])
+    good = inside & (ivar > 0)
+    w = wavelength[inside]
+    data = np.where(good, flux, np.nan)[inside]
+    sigma = np.where(good, 1 / np.sqrt(np.where(good, ivar, 1)), np.nan)[inside]
+    top.fill_between(w, data - sigma, data + sigma, color="0.7", lw=0, step="mid")
+    top.step(w, data, where="mid", color="k", lw=0.7, label="data")
+    top.plot(w, model_flux[inside], color="tab:red", lw=0.9, label=model_label)
+    top.set_ylabel("normalized flux")
+    top.legend(fontsize=7, loc="lower left", frameon=False)
+    bottom.step(w, data - model_flux[inside], where="mid", color="k", lw=0.6)
+    bottom.axhline(0, color="tab:red", lw=0.8)
+    bottom.set_ylabel("data - model", fontsize=8)
+    bottom.set_xlabel(r"vacuum wavelength ($\AA$)")
+    if title:
+        top.set_title(title, fontsize=9)
+    return figure

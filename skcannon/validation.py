@@ -1,0 +1,170 @@
+"""Cross-validation with scikit-learn's own tools, and outlier explanation.
+
+* :func:`split_validate`: ``train_test_split`` into halves (explicit ``random_state``), train on
+  one, fit labels of the other, compare with the reference labels.
+* :func:`kfold_validate`: ``cross_validate`` with ``KFold`` over any estimator or Pipeline ending
+  in a :class:`CannonRegressor`, scored per label.
+* :func:`grid_search`: ``GridSearchCV`` over ``scatter_grid`` and ``regularization``.
+* :func:`find_outliers`: stars off by more than k x scatter in any label, with what could
+  explain them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
+
+from skcannon.apogee.bitmask import ASPCAPFLAG_BITS, STARFLAG_BITS, decode_flags
+from skcannon.metrics import accuracy_by_snr, accuracy_table, label_scorers, pulls
+from skcannon.model.cannon import Cannon
+from skcannon.spectra import SKCANNON_BITS
+
+
+@dataclass
+class SplitValidation:
+    """Result of :func:`split_validate`.
+
+    Attributes
+    ----------
+    model : Cannon trained on the training half
+    train_index, test_index : ndarray of int
+    reference : ndarray (n_test, L) reference labels of the test half
+    fit : LabelFit of the test half
+    accuracy : DataFrame  bias / scatter / robust scatter per label
+    by_snr : DataFrame  the same in SNR bins
+    pulls : ndarray (n_test, L)
+    """
+
+    model: Cannon
+    train_index: np.ndarray
+    test_index: np.ndarray
+    reference: np.ndarray
+    fit: object
+    accuracy: pd.DataFrame
+    by_snr: pd.DataFrame
+    pulls: np.ndarray
+
+
+def split_validate(X: np.ndarray, labels: pd.DataFrame, label_names: Sequence[str],
+                   random_state: int = 42, test_size: float = 0.5, wavelength=None,
+                   cannon_params: dict | None = None, fit_params: dict | None = None
+                   ) -> SplitValidation:
+    """Train on one half, infer the other (the mission's setup).
+
+    ``labels`` holds the label columns, optionally their ``_ERR`` columns (used in the pulls)
+    and ``SNR``.
+    """
+    label_names = list(label_names)
+    index = np.arange(len(X))
+    train_index, test_index = train_test_split(index, test_size=test_size,
+                                               random_state=random_state)
+    model = Cannon(label_names=label_names, **(cannon_params or {}))
+    model.fit(labels.iloc[train_index], X[train_index], wavelength=wavelength)
+    fit = model.infer_labels(X[test_index], **(fit_params or {}))
+    reference = labels.iloc[test_index][label_names].to_numpy(float)
+    errors = [f"{name}_ERR" for name in label_names]
+    reference_sigma = (labels.iloc[test_index][errors].to_numpy(float)
+                       if all(e in labels.columns for e in errors) else None)
+    snr = (labels.iloc[test_index]["SNR"].to_numpy(float) if "SNR" in labels.columns
+           else np.full(len(test_index), np.nan))
+    return SplitValidation(
+        model=model, train_index=train_index, test_index=test_index, reference=reference,
+        fit=fit, accuracy=accuracy_table(reference, fit.labels, label_names),
+        by_snr=accuracy_by_snr(reference, fit.labels, snr, label_names),
+        pulls=pulls(reference, fit.labels, fit.uncertainties, reference_sigma))
+
+
+def kfold_validate(estimator, X, y, label_names: Sequence[str], n_splits: int = 5,
+                   random_state: int = 42) -> pd.DataFrame:
+    """``cross_validate`` with shuffled ``KFold``; one row per fold, bias and scatter per label
+    (scatters reported positive)."""
+    scores = cross_validate(estimator, X, y, cv=KFold(n_splits, shuffle=True,
+                                                      random_state=random_state),
+                            scoring=label_scorers(label_names))
+    table = pd.DataFrame({k.removeprefix("test_"): v for k, v in scores.items()})
+    for column in table.columns:
+        if "scatter" in column:
+            table[column] = -table[column]
+    table.insert(0, "fold", np.arange(len(table)))
+    return table
+
+
+def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
+                refit_label: str | None = None, n_splits: int = 3,
+                random_state: int = 42) -> GridSearchCV:
+    """``GridSearchCV`` over e.g. ``scatter_grid`` and ``regularization`` of a
+    :class:`CannonRegressor` (or a Pipeline ending in one), selecting the smallest robust scatter
+    of ``refit_label`` (default: the first label)."""
+    refit = f"robust_scatter_{refit_label or label_names[0]}"
+    search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
+                          cv=KFold(n_splits, shuffle=True, random_state=random_state))
+    return search.fit(X, y)
+
+
+def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
+                  scatter: np.ndarray | None = None, k: float = 3.0,
+                  info: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Stars whose |inferred - reference| exceeds ``k`` x the label's robust scatter in any
+    label, with what could explain each.
+
+    Parameters
+    ----------
+    reference : ndarray (n_stars, L)
+    fit : LabelFit of the same stars
+    scatter : ndarray (L,), optional  (default: robust scatter of the residuals)
+    info : DataFrame, optional
+        Per-star columns used in the explanation when present: APOGEE_ID, SNR, STARFLAG,
+        ASPCAPFLAG, MASKED_FRACTION, FLAGS (skcannon continuum/regrid bits).
+    """
+    residual = fit.labels - reference
+    if scatter is None:
+        centre = np.nanmedian(residual, axis=0)
+        scatter = 1.4826 * np.nanmedian(np.abs(residual - centre), axis=0)
+    far = np.abs(residual) > k * np.asarray(scatter)[None, :]
+    rows = []
+    info = info.reset_index(drop=True) if info is not None else pd.DataFrame(
+        index=range(len(reference)))
+    for n in np.flatnonzero(far.any(axis=1)):
+        reasons = []
+        if fit.reduced_chi2[n] > 2:
+            reasons.append(f"poor fit (reduced chi2 {fit.reduced_chi2[n]:.2f})")
+        if fit.starts_disagree[n]:
+            reasons.append(f"starts disagree (local minimum; next solution at chi2 "
+                           f"+{fit.second_chi2[n] - fit.chi2[n]:.1f})")
+        if fit.on_bound[n]:
+            reasons.append("best fit on a bound of the label range")
+        if fit.outside_training[n]:
+            reasons.append("labels outside the training range")
+        if not fit.converged[n]:
+            reasons.append("fit did not converge")
+        within = np.abs(residual[n]) < k * fit.uncertainties[n]
+        if np.all(within[far[n]]):
+            reasons.append("within its own formal uncertainty (noisy spectrum)")
+        low, high = fit.training_range
+        if np.any((reference[n] < low) | (reference[n] > high)):
+            reasons.append("reference labels outside the training range")
+        row = info.iloc[n].to_dict() if len(info.columns) else {}
+        if "MASKED_FRACTION" in row and row["MASKED_FRACTION"] > 0.2:
+            reasons.append(f"{row['MASKED_FRACTION']:.0%} of pixels masked")
+        if "SNR" in row and np.isfinite(row["SNR"]) and row["SNR"] < 70:
+            reasons.append(f"low SNR ({row['SNR']:.0f})")
+        if int(row.get("FLAGS", 0) or 0):
+            names = decode_flags(int(row["FLAGS"]), SKCANNON_BITS)
+            reasons.append("preprocessing flags " + ", ".join(names))
+        for column, names in (("STARFLAG", STARFLAG_BITS), ("ASPCAPFLAG", ASPCAPFLAG_BITS)):
+            if int(row.get(column, 0) or 0):
+                reasons.append(f"{column} " + ", ".join(decode_flags(int(row[column]), names)))
+        entry = {"index": int(n), "APOGEE_ID": row.get("APOGEE_ID", str(n))}
+        for i, name in enumerate(label_names):
+            entry[f"{name}_REF"] = reference[n, i]
+            entry[f"{name}_FIT"] = fit.labels[n, i]
+            entry[f"{name}_OFF_SIGMA"] = residual[n, i] / scatter[i]
+        entry["REDUCED_CHI2"] = fit.reduced_chi2[n]
+        entry["EXPLANATION"] = "; ".join(reasons) or "no flag explains it"
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
