@@ -116,3 +116,37 @@ def dr12_giant_labels(path: str | Path, label_names: Sequence[str],
     keep = table[list(label_names)].notna().all(axis=1)
     keep &= (table.FE_H >= min_feh) & (table.LOGG <= max_logg) & (table.TEFF <= max_teff)
     return table.loc[keep, ["APOGEE_ID", *label_names]].reset_index(drop=True)
+
+
+def simulate_raw_spectra(
+    model, labels, snr: float | np.ndarray, rng: np.random.Generator,
+    apstar_paths: Sequence[str | Path], continuum_pixels,
+) -> np.ndarray:
+    """Raw-like apStar spectra (8575 px): normalized model spectra times the pseudo-continuum of
+    a real star, with that star's error shape and APOGEE_PIXMASK, at the given SNR.
+
+    Lets the whole Pipeline (masking -> regridding -> normalization -> Cannon) run on many
+    labelled spectra. The model must be on the 7214-pixel grid (the apStar pixels it covers are
+    filled; the rest get flux 0 and inverse variance 0, as chip gaps in apStar files do).
+    """
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.prepare import default_preprocessor
+
+    real = [read_apstar(p) for p in apstar_paths]
+    X_real = stack_spectra([s.flux for s in real], [s.ivar for s in real],
+                           [s.pixmask for s in real])
+    pre = default_preprocessor(continuum_pixels).fit(X_real)
+    regridded = pre[:-1].transform(X_real)
+    _, continuum = pre[-1].normalize(regridded)                 # (m, 7214)
+    index = pre[1].left_                                        # apStar pixel of each target
+    normalized = simulate_spectra(model, labels, snr, rng, NoiseTemplates(
+        relative_error=np.where(regridded[:, IVAR] > 0, 1.0, np.inf),
+        pixmask=np.zeros_like(regridded[:, MASK], dtype=np.int64)))
+    n = normalized.shape[0]
+    pick = rng.integers(0, len(real), n)
+    flux = np.zeros((n, X_real.shape[2]))
+    ivar = np.zeros_like(flux)
+    flux[:, index] = normalized[:, FLUX] * continuum[pick]
+    ivar[:, index] = normalized[:, IVAR] / continuum[pick] ** 2
+    pixmask = X_real[pick, MASK].astype(np.int64)
+    return stack_spectra(flux, ivar, pixmask)

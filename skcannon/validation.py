@@ -152,12 +152,12 @@ def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
             reasons.append(f"{row['MASKED_FRACTION']:.0%} of pixels masked")
         if "SNR" in row and np.isfinite(row["SNR"]) and row["SNR"] < 70:
             reasons.append(f"low SNR ({row['SNR']:.0f})")
-        if int(row.get("FLAGS", 0) or 0):
-            names = decode_flags(int(row["FLAGS"]), SKCANNON_BITS)
+        if _flag(row, "FLAGS"):
+            names = decode_flags(_flag(row, "FLAGS"), SKCANNON_BITS)
             reasons.append("preprocessing flags " + ", ".join(names))
         for column, names in (("STARFLAG", STARFLAG_BITS), ("ASPCAPFLAG", ASPCAPFLAG_BITS)):
-            if int(row.get(column, 0) or 0):
-                reasons.append(f"{column} " + ", ".join(decode_flags(int(row[column]), names)))
+            if _flag(row, column):
+                reasons.append(f"{column} " + ", ".join(decode_flags(_flag(row, column), names)))
         entry = {"index": int(n), "APOGEE_ID": row.get("APOGEE_ID", str(n))}
         for i, name in enumerate(label_names):
             entry[f"{name}_REF"] = reference[n, i]
@@ -168,3 +168,12 @@ def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
         rows.append(entry)
     return pd.DataFrame(rows)
 
+
+
+def _flag(row: dict, column: str) -> int:
+    """An integer flag column of a row; 0 when absent or missing."""
+    value = row.get(column)
+    try:
+        return int(value) if value is not None and np.isfinite(float(value)) else 0
+    except (TypeError, ValueError):
+        return 0

@@ -1,14 +1,17 @@
 """Label inference: the labels that minimize chi^2 = sum_p (f - model)^2 / (sigma^2 + s_p^2).
 
 Batched over stars. With the noise fixed, chi^2 of star n is an exact polynomial in its design
-vector v = v(l) (l the scaled labels):
+vector v = v(l) (l the scaled labels). Expanded around a centre v0 (a first guess):
 
-    chi2_n(l) = c_n - 2 h_n . v + v^T G_n v,
-    G_n = Theta^T W_n Theta (k x k),  h_n = Theta^T W_n f_n,  c_n = f_n^T W_n f_n,
+    chi2_n(l) = c_n - 2 h_n . (v - v0) + (v - v0)^T G_n (v - v0),
+    G_n = Theta^T W_n Theta (k x k),  h_n = Theta^T W_n r_n,  c_n = r_n^T W_n r_n,
+    r_n = f_n - Theta v0_n  (the residuals at the centre),
 
 with W_n = diag(1 / (sigma_np^2 + s_p^2)) over good pixels. One pass over the pixels (a matrix
 product for all stars at once) gives G, h and c; every Gauss-Newton / Levenberg-Marquardt step
-and every start then costs O(k^2 L) per star. The Jacobian of the model is Theta dv/dl, so the
+and every start then costs O(k^2 L) per star. Expanding around a centre near the solution keeps
+chi^2 precise (no cancellation against sum w f^2); the statistics are recomputed around the
+best solution for a final polish. The Jacobian of the model is Theta dv/dl, so the
 Gauss-Newton matrix is D^T G D and the gradient D^T (h - G v), with D = dv/dl (k x L).
 
 Uncertainties: the inverse Fisher matrix (D^T G D)^-1 at the best fit, in scaled units, turned
@@ -39,46 +42,54 @@ class SufficientStatistics:
     h : ndarray, shape (n_stars, k)
     c : ndarray, shape (n_stars,)
     n_good : ndarray of int, shape (n_stars,)
+    centre : ndarray, shape (n_stars, k)  the design vectors v0 of the expansion
     """
 
     G: np.ndarray
     h: np.ndarray
     c: np.ndarray
     n_good: np.ndarray
+    centre: np.ndarray
 
 
 def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
-                          flux: np.ndarray, ivar: np.ndarray) -> SufficientStatistics:
-    """G, h, c for every star (one GEMM over pixels for all stars).
+                          flux: np.ndarray, ivar: np.ndarray, centre: np.ndarray | None = None
+                          ) -> SufficientStatistics:
+    """G, h, c for every star (matrix products over pixels for all stars at once).
 
     Parameters
     ----------
     theta : (n_pixels, k); s2, pixel_mask : (n_pixels,); flux, ivar : (n_stars, n_pixels)
+    centre : (n_stars, k), optional
+        Design vectors to expand around (default: zero, i.e. plain h = Theta^T W f).
     """
     good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & pixel_mask[None, :]
     with np.errstate(divide="ignore"):
         weight = np.where(good, 1.0 / (1.0 / np.where(good, ivar, 1.0) + s2[None, :]), 0.0)
-    f = np.where(good, flux, 0.0)
-    k = theta.shape[1]
+    n_stars, k = flux.shape[0], theta.shape[1]
+    centre = np.zeros((n_stars, k)) if centre is None else np.asarray(centre, float)
+    residual = np.where(good, flux - centre @ theta.T, 0.0)
     iu, ju = np.triu_indices(k)
     flat = weight @ (theta[:, iu] * theta[:, ju])            # (n, k(k+1)/2)
-    G = np.empty((flux.shape[0], k, k))
+    G = np.empty((n_stars, k, k))
     G[:, iu, ju] = flat
     G[:, ju, iu] = flat
-    wf = weight * f
-    return SufficientStatistics(G, wf @ theta, np.einsum("np,np->n", wf, f), good.sum(axis=1))
+    wr = weight * residual
+    return SufficientStatistics(G, wr @ theta, np.einsum("np,np->n", wr, residual),
+                                good.sum(axis=1), centre)
 
 
 def chi2_of(stats: SufficientStatistics, design: np.ndarray, stars: np.ndarray) -> np.ndarray:
     """chi^2 of ``stars`` (indices) at design vectors ``design`` (m, k)."""
     G, h, c = stats.G[stars], stats.h[stars], stats.c[stars]
-    return c - 2 * np.einsum("mk,mk->m", h, design) + np.einsum("mk,mkl,ml->m", design, G, design)
+    dv = design - stats.centre[stars]
+    return c - 2 * np.einsum("mk,mk->m", h, dv) + np.einsum("mk,mkl,ml->m", dv, G, dv)
 
 
 def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
                         start: np.ndarray, stars: np.ndarray, lower: np.ndarray,
-                        upper: np.ndarray, max_iter: int = 100, ftol: float = 1e-10,
-                        xtol: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        upper: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimize chi^2 for many (star, start) pairs at once, within box bounds.
 
     Parameters
@@ -87,10 +98,10 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVecto
     stars : ndarray of int, shape (m,)  the star of each row
     lower, upper : ndarray, shape (L,)  scaled bounds
 
-    ftol, xtol : float
-        Converged when an accepted step lowers chi^2 by less than ``ftol`` relative, or moves
-        the labels by less than ``xtol`` (scaled units), or the damping has grown so large that
-        no step can be taken (a minimum on a bound).
+    ftol : float
+        Converged when the decrease an undamped Gauss-Newton step promises is below ``ftol``
+        x chi^2 (a minimum), or, on a bound, when no feasible step lowers chi^2 any more. A row
+        whose damping grows without bound elsewhere stops unconverged.
 
     Returns
     -------
@@ -101,36 +112,52 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVecto
     chi2 = chi2_of(stats, vectorizer.design_matrix(labels), stars)
     damping = np.full(len(labels), LM_START)
     converged = np.zeros(len(labels), dtype=bool)
+    stopped = np.zeros(len(labels), dtype=bool)
     eye = np.eye(labels.shape[1])
     for _ in range(max_iter):
-        active = ~converged
+        active = ~stopped
         if not active.any():
             break
         v = vectorizer.design_matrix(labels[active])
         D = vectorizer.jacobian(labels[active])                      # (m, k, L)
         GD = G[active] @ D
         hessian = np.einsum("mkl,mkj->mlj", D, GD)                     # D^T G D
-        gradient = np.einsum("mkl,mk->ml", D, h[active] - np.einsum("mkj,mj->mk", G[active], v))
+        dv = v - stats.centre[stars[active]]
+        gradient = np.einsum("mkl,mk->ml", D, h[active] - np.einsum("mkj,mj->mk", G[active], dv))
         diag = np.einsum("mll->ml", hessian)
+        # the decrease of chi^2 an undamped Gauss-Newton step would promise: ~0 at a minimum
+        promise = np.einsum("ml,ml->m", gradient, _solve_psd(hessian, gradient))
+        at_minimum = promise <= np.maximum(ftol * np.abs(chi2[active]), 1e-9)
         system = hessian + damping[active, None, None] * eye * np.maximum(diag, 1e-12)[:, :, None]
-        try:
-            step = np.linalg.solve(system, gradient[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(system[0], gradient[0], rcond=None)[0][None]
+        step = _solve_psd(system, gradient)
         trial = np.clip(labels[active] + step, lower, upper)
         trial_chi2 = chi2_of(stats, vectorizer.design_matrix(trial), stars[active])
-        better = trial_chi2 <= chi2[active]
+        better = trial_chi2 < chi2[active]
         index = np.flatnonzero(active)
-        change = np.abs(trial - labels[active]).max(axis=1)
-        relative = (chi2[active] - trial_chi2) / np.maximum(np.abs(chi2[active]), 1.0)
         labels[index[better]] = trial[better]
         chi2[index[better]] = trial_chi2[better]
         damping[index[better]] *= LM_DOWN
         damping[index[~better]] *= LM_UP
-        done = (better & ((change < xtol) | (relative < ftol))) | (damping[index] > 1e10)
-        converged[index[done]] = True
+        # on a bound the promised step points outside: converged when no feasible step helps
+        converged[index[at_minimum]] = True
+        stalled = ~better & (damping[index] > 1e10)
+        converged[index[stalled & _on_bound(labels[index], lower, upper)]] = True
+        stopped[index[at_minimum | stalled]] = True
     converged &= np.isfinite(chi2)
     return labels, chi2, converged
+
+
+def _solve_psd(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Batched solve of (m, L, L) x = (m, L), least-squares where singular."""
+    try:
+        return np.linalg.solve(matrix, vector[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("mij,mj->mi", np.linalg.pinv(matrix), vector)
+
+
+def _on_bound(labels: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    tol = 1e-9 * (upper - lower)
+    return np.any((labels <= lower + tol) | (labels >= upper - tol), axis=1)
 
 
 def linearized_guess(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
@@ -138,8 +165,8 @@ def linearized_guess(stats: SufficientStatistics, vectorizer: PolynomialVectoriz
     """First guess: solve the linear least squares for the whole design vector v (the Cannon's
     classic trick) and read the labels off its linear terms, clipped to the bounds."""
     k = stats.G.shape[1]
-    ridge = 1e-10 * np.trace(stats.G, axis1=1, axis2=2)[:, None, None] * np.eye(k)
-    v = np.linalg.solve(stats.G + ridge, stats.h[..., None])[..., 0]
+    ridge = (1e-10 * np.trace(stats.G, axis1=1, axis2=2) + 1e-300)[:, None, None] * np.eye(k)
+    v = stats.centre + _solve_psd(stats.G + ridge, stats.h)
     linear = [vectorizer.terms.index((i,)) for i in range(vectorizer.n_labels)]
     scale = np.where(np.abs(v[:, :1]) > 1e-12, v[:, :1], 1.0)     # v_0 should be 1
     return np.clip(v[:, linear] / scale, lower, upper)
@@ -243,10 +270,13 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
     width = high - low
     lower = scaling.scale(low - margin * width)[0]
     upper = scaling.scale(high + margin * width)[0]
-    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
+    plain = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
     n_stars = flux.shape[0]
-    usable = stats.n_good > n_labels
-    starts = [linearized_guess(stats, vectorizer, lower, upper)]
+    usable = plain.n_good > n_labels
+    guess = linearized_guess(plain, vectorizer, lower, upper)
+    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar,
+                                  centre=vectorizer.design_matrix(guess))
+    starts = [guess]
     for point in start_points(n_starts, n_labels, seed):
         starts.append(np.broadcast_to(np.clip(point, lower, upper), (n_stars, n_labels)))
     n_total = len(starts)
@@ -262,6 +292,13 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
     best_labels = labels[best, rows]
     best_chi2 = chi2[best, rows]
     best_converged = converged[best, rows]
+    # polish: re-expand around the best solution (precise chi^2 near the minimum) and refine
+    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar,
+                                  centre=vectorizer.design_matrix(best_labels))
+    polished, polished_chi2, polished_ok = levenberg_marquardt(
+        stats, vectorizer, best_labels, rows, lower, upper, max_iter=max_iter)
+    best_labels, best_chi2 = polished, polished_chi2
+    best_converged = polished_ok | best_converged
     distance = np.abs(labels - best_labels[None]).max(axis=2)
     other = (distance > DISAGREE_DISTANCE) & np.isfinite(chi2)
     second = np.where(other, chi2, np.inf).min(axis=0)
