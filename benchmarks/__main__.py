@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.common import record
 
-BENCHMARKS = ["bench_normalize", "bench_train"]
+BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit"]
 
 
 def main(names: list[str]) -> None:

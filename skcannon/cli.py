@@ -440,8 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", help="dataset HDF5 file")
     train.add_argument("--output", "-o", default="model.h5", help="model file to write")
     train.add_argument("--labels", nargs="+", default=None,
-                       help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE ALPHA_M M_H "
-                            "present)")
+                       help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE "
+                            "ALPHA_M M_H present)")
     train.add_argument("--order", type=int, default=2, help="polynomial order (default 2)")
     train.add_argument("--regularization", type=float, default=0.0,
                        help="L1 strength (default 0: the classic Cannon)")

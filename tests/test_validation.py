@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from skcannon.cli import main
 from skcannon.dataset import SpectralDataset
-from skcannon.metrics import label_robust_scatter, label_scorers, label_scatter
+from skcannon.metrics import label_robust_scatter, label_scatter, label_scorers
 from skcannon.model import CannonRegressor
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
 from skcannon.prepare import default_preprocessor

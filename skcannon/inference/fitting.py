@@ -9,10 +9,11 @@ vector v = v(l) (l the scaled labels). Expanded around a centre v0 (a first gues
 
 with W_n = diag(1 / (sigma_np^2 + s_p^2)) over good pixels. One pass over the pixels (a matrix
 product for all stars at once) gives G, h and c; every Gauss-Newton / Levenberg-Marquardt step
-and every start then costs O(k^2 L) per star. Expanding around a centre near the solution keeps
-chi^2 precise (no cancellation against sum w f^2); the statistics are recomputed around the
-best solution for a final polish. The Jacobian of the model is Theta dv/dl, so the
-Gauss-Newton matrix is D^T G D and the gradient D^T (h - G v), with D = dv/dl (k x L).
+and every start then costs O(k^2 L) per star. The multi-start search uses the plain expansion
+(centre 0); the statistics are then re-expanded around the best solution, which keeps chi^2
+precise near the minimum (no cancellation against sum w f^2), for a final polish. The
+Jacobian of the model is Theta dv/dl, so the Gauss-Newton matrix is D^T G D and the gradient
+D^T (h - G (v - v0)), with D = dv/dl (k x L).
 
 Uncertainties: the inverse Fisher matrix (D^T G D)^-1 at the best fit, in scaled units, turned
 into physical units with the model's label scales (C_phys = S C S, S = diag(scales)).
@@ -52,31 +53,55 @@ class SufficientStatistics:
     centre: np.ndarray
 
 
-def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
-                          flux: np.ndarray, ivar: np.ndarray, centre: np.ndarray | None = None
-                          ) -> SufficientStatistics:
-    """G, h, c for every star (matrix products over pixels for all stars at once).
+class StarSystems:
+    """The pixel weights and G = Theta^T W Theta of every star, computed once; statistics
+    around any centre then cost one more pass (:meth:`around`).
 
     Parameters
     ----------
     theta : (n_pixels, k); s2, pixel_mask : (n_pixels,); flux, ivar : (n_stars, n_pixels)
-    centre : (n_stars, k), optional
-        Design vectors to expand around (default: zero, i.e. plain h = Theta^T W f).
     """
-    good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & pixel_mask[None, :]
-    with np.errstate(divide="ignore"):
-        weight = np.where(good, 1.0 / (1.0 / np.where(good, ivar, 1.0) + s2[None, :]), 0.0)
-    n_stars, k = flux.shape[0], theta.shape[1]
-    centre = np.zeros((n_stars, k)) if centre is None else np.asarray(centre, float)
-    residual = np.where(good, flux - centre @ theta.T, 0.0)
-    iu, ju = np.triu_indices(k)
-    flat = weight @ (theta[:, iu] * theta[:, ju])            # (n, k(k+1)/2)
-    G = np.empty((n_stars, k, k))
-    G[:, iu, ju] = flat
-    G[:, ju, iu] = flat
-    wr = weight * residual
-    return SufficientStatistics(G, wr @ theta, np.einsum("np,np->n", wr, residual),
-                                good.sum(axis=1), centre)
+
+    def __init__(self, theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
+                 flux: np.ndarray, ivar: np.ndarray) -> None:
+        good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & pixel_mask[None, :]
+        weight = np.where(good, ivar, 1.0)
+        np.reciprocal(weight, out=weight)
+        weight += s2[None, :]
+        np.reciprocal(weight, out=weight)
+        weight[~good] = 0.0                                   # 1 / (sigma^2 + s^2), 0 if bad
+        self.theta = theta
+        self.weight = weight
+        self.flux = np.where(good, flux, 0.0)
+        self.n_good = good.sum(axis=1)
+        k = theta.shape[1]
+        iu, ju = np.triu_indices(k)
+        flat = weight @ (theta[:, iu] * theta[:, ju])         # (n, k(k+1)/2): one GEMM
+        self.G = np.empty((flux.shape[0], k, k))
+        self.G[:, iu, ju] = flat
+        self.G[:, ju, iu] = flat
+
+    def around(self, centre: np.ndarray | None = None) -> SufficientStatistics:
+        """G, h, c expanded around design vectors ``centre`` (n_stars, k) (default 0)."""
+        n, k = self.flux.shape[0], self.theta.shape[1]
+        if centre is None:
+            centre = np.zeros((n, k))
+            wr = self.weight * self.flux
+            c = np.einsum("np,np->n", wr, self.flux)
+        else:
+            residual = centre @ self.theta.T
+            np.subtract(self.flux, residual, out=residual)
+            residual *= self.weight != 0                       # masked pixels: residual 0
+            wr = self.weight * residual
+            c = np.einsum("np,np->n", wr, residual)
+        return SufficientStatistics(self.G, wr @ self.theta, c, self.n_good, centre)
+
+
+def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
+                          flux: np.ndarray, ivar: np.ndarray, centre: np.ndarray | None = None
+                          ) -> SufficientStatistics:
+    """G, h, c for every star, expanded around ``centre`` (see :class:`StarSystems`)."""
+    return StarSystems(theta, s2, pixel_mask, flux, ivar).around(centre)
 
 
 def chi2_of(stats: SufficientStatistics, design: np.ndarray, stars: np.ndarray) -> np.ndarray:
@@ -126,7 +151,12 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVecto
         gradient = np.einsum("mkl,mk->ml", D, h[active] - np.einsum("mkj,mj->mk", G[active], dv))
         diag = np.einsum("mll->ml", hessian)
         # the decrease of chi^2 an undamped Gauss-Newton step would promise: ~0 at a minimum
-        promise = np.einsum("ml,ml->m", gradient, _solve_psd(hessian, gradient))
+        # (gradient components pushing through a bound the label sits on do not count)
+        tol = 1e-9 * (upper - lower)
+        blocked = (((labels[active] <= lower + tol) & (gradient < 0))
+                   | ((labels[active] >= upper - tol) & (gradient > 0)))
+        free = np.where(blocked, 0.0, gradient)
+        promise = np.einsum("ml,ml->m", free, _solve_psd(hessian, free))
         at_minimum = promise <= np.maximum(ftol * np.abs(chi2[active]), 1e-9)
         system = hessian + damping[active, None, None] * eye * np.maximum(diag, 1e-12)[:, :, None]
         step = _solve_psd(system, gradient)
@@ -270,12 +300,12 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
     width = high - low
     lower = scaling.scale(low - margin * width)[0]
     upper = scaling.scale(high + margin * width)[0]
-    plain = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
+    systems = StarSystems(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
+    plain = systems.around(None)
     n_stars = flux.shape[0]
     usable = plain.n_good > n_labels
     guess = linearized_guess(plain, vectorizer, lower, upper)
-    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar,
-                                  centre=vectorizer.design_matrix(guess))
+    stats = plain     # the multi-start search; the polish below re-expands around the best
     starts = [guess]
     for point in start_points(n_starts, n_labels, seed):
         starts.append(np.broadcast_to(np.clip(point, lower, upper), (n_stars, n_labels)))
@@ -293,8 +323,7 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
     best_chi2 = chi2[best, rows]
     best_converged = converged[best, rows]
     # polish: re-expand around the best solution (precise chi^2 near the minimum) and refine
-    stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_, flux, ivar,
-                                  centre=vectorizer.design_matrix(best_labels))
+    stats = systems.around(vectorizer.design_matrix(best_labels))
     polished, polished_chi2, polished_ok = levenberg_marquardt(
         stats, vectorizer, best_labels, rows, lower, upper, max_iter=max_iter)
     best_labels, best_chi2 = polished, polished_chi2

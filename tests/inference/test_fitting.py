@@ -17,7 +17,8 @@ def known(reference_model, giant_labels, noise_templates):
     model's training range."""
     low, high = reference_model.label_range_
     names = list(reference_model.label_names)
-    inside = giant_labels[((giant_labels[names] >= low) & (giant_labels[names] <= high)).all(axis=1)]
+    values = giant_labels[names]
+    inside = giant_labels[((values >= low) & (values <= high)).all(axis=1)]
     labels = inside.sample(1500, random_state=11).reset_index(drop=True)
     rng = np.random.default_rng(5)
     X = simulate_spectra(reference_model, labels, rng.uniform(60, 200, len(labels)), rng,
