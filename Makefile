@@ -18,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 ## the main job, offline, against the local mirror in ../shared
 demo: $(VENV)/.installed
-	$(BIN)/skcannon run --mirror $(SHARED)/apogee --data-dir $(DATA) --output $(OUTPUT)
+	$(BIN)/skcannon run --mirror $(SHARED)/apogee --shared $(SHARED) --data-dir $(DATA) --output $(OUTPUT)
 
 ## lint and the whole test suite (slow end-to-end tests included)
 test: $(VENV)/.installed

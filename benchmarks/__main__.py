@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.common import record
 
-BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit"]
+BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit", "bench_cv"]
 
 
 def main(names: list[str]) -> None:

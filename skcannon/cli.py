@@ -355,17 +355,27 @@ def _add_continuum_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from skcannon.job import run_data_stage
+    from skcannon.job import run_main_job
 
-    result = run_data_stage(
-        catalog=args.catalog, archive=args.archive_url, directory=args.data_dir,
-        fields=None if args.all_fields else args.fields, cuts=_cuts(args), output=args.output,
-        mirror_root=args.mirror, n_workers=args.workers, progress=not args.no_progress,
+    result = run_main_job(
+        shared=args.shared, catalog=args.catalog, archive=args.archive_url,
+        directory=args.data_dir, fields=None if args.all_fields else args.fields,
+        cuts=_cuts(args), output=args.output, mirror_root=args.mirror, n_workers=args.workers,
+        progress=not args.no_progress, seed=args.seed, n_simulated=args.n_simulated,
     )
     print("\nData summary")
-    print(result.summary.to_string(index=False) if len(result.summary) else "(no stars)")
-    print(f"\noutputs in {args.output}/ (selection.csv, data_summary.csv)")
-    return 0 if len(result.spectra) else 1
+    print(result.data.summary.to_string(index=False))
+    print("\nLabels of the real spectra")
+    columns = ["APOGEE_ID"] + [c for c in result.star_labels.columns
+                               if c.endswith("_ERR") or c in result.accuracy.label.tolist()]
+    print(result.star_labels[columns + ["REDUCED_CHI2"]].to_string(
+        index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nSummary")
+    width = max(len(stage) for stage in result.summary.stage)
+    for row in result.summary.itertuples():
+        print(f"  {row.stage:<{width}}  {row.result}")
+    print(f"\nreport: {result.report}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skcannon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="the main job: select, download, read (and summarize)",
-                         description="The main job: select -> download -> read, then a summary.")
+    run = sub.add_parser("run", help="the main job: select ... report",
+                         description="The main job: select -> download -> normalize -> split "
+                                     "-> train -> cross-validate -> fit -> report; prints a "
+                                     "summary table and the path of the report.")
     run.add_argument("--catalog", default=None,
                      help="allStar catalog: path, URL, or 'skyserver' (default: the allStar file "
                           "at the archive; with --mirror and no catalog there, an index of the "
@@ -384,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve this directory (laid out like ../shared/apogee) on 127.0.0.1 "
                           "and use it as the archive (offline runs)")
     run.add_argument("--output", "-o", default="skcannon-output", help="output directory")
+    run.add_argument("--shared", default="../shared",
+                     help="directory with the continuum pixels, the reference model and the "
+                          "DR12 label table (default: %(default)s)")
+    run.add_argument("--seed", type=int, default=42,
+                     help="random_state of the train/test split and the simulation")
+    run.add_argument("--n-simulated", type=int, default=1880,
+                     help="training spectra to simulate when too few labelled real stars are "
+                          "selected (default 1880)")
     _add_archive_options(run)
     _add_cut_options(run)
     run.set_defaults(func=cmd_run)

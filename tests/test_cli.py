@@ -72,13 +72,22 @@ def test_select_unknown_field_is_a_clear_error(tmp_path, capsys):
     assert "unknown field(s) NOPE" in capsys.readouterr().err
 
 
-def test_run_against_local_mirror(apstar_files, tmp_path, capsys):
-    status = main(["run", "--mirror", str(SHARED_APOGEE), "--data-dir", str(tmp_path / "d"),
-                   "--output", str(tmp_path / "o"), "--no-progress"])
+@pytest.mark.slow
+def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys):
+    """The README's first command, offline: select ... report."""
+    status = main(["run", "--mirror", str(SHARED_APOGEE), "--shared", str(SHARED_APOGEE.parent),
+                   "--data-dir", str(tmp_path / "d"), "--output", str(tmp_path / "o"),
+                   "--no-progress", "--n-simulated", "800"])
     assert status == 0
     out = capsys.readouterr().out
-    assert "Data summary" in out and "downloaded" in out
+    assert "Data summary" in out and "Labels of the real spectra" in out
+    assert "simulated" in out                      # says what the training data are
+    report = tmp_path / "o" / "report" / "index.html"
+    assert out.strip().endswith(f"report: {report}")
     summary = pd.read_csv(tmp_path / "o" / "data_summary.csv")
-    assert len(summary) == len(apstar_files)
-    assert (summary.status == "downloaded").all()
-    assert summary.bad_pixel_fraction.between(0, 0.5).all()
+    assert len(summary) == len(apstar_files) and (summary.status == "downloaded").all()
+    labels = pd.read_csv(tmp_path / "o" / "labels.csv")
+    assert len(labels) == len(apstar_files) and labels.TEFF.between(3000, 6000).all()
+    text = report.read_text()
+    for figure in ("one_to_one.png", "pulls.png", "normalization_", "model_vs_data_"):
+        assert figure in text
