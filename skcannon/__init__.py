@@ -9,11 +9,17 @@ from skcannon.apogee import (
     read_catalog,
     select_giants,
 )
+from skcannon.dataset import SpectralDataset
 from skcannon.errors import BadFileError, CatalogError, DownloadError, SkcannonError
+from skcannon.model import Cannon, CannonRegressor, load_reference_model
+from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
+from skcannon.spectra import stack_spectra
 
 __all__ = [
     "__version__",
     "ApStarSpectrum", "QualityCuts", "download_apstar", "read_apstar", "read_catalog",
     "select_giants",
+    "BitmaskMasker", "ContinuumNormalizer", "Regridder", "stack_spectra", "SpectralDataset",
+    "Cannon", "CannonRegressor", "load_reference_model",
     "BadFileError", "CatalogError", "DownloadError", "SkcannonError",
 ]
