@@ -40,10 +40,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Default s^2 grid: 0, and s^2 from 1e-8 to 10 (s from 1e-4 to 3 in normalized-flux units) in
+#: Default s^2 grid: 0, and s^2 from 1e-7 to 10 (s from 3e-4 to 3 in normalized-flux units) in
 #: steps of a factor 10. The profile is broad in ln s^2, so this brackets its maximum; Newton
-#: steps then find it exactly. (s below 1e-4 is far below the noise of any APOGEE spectrum.)
-DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-8.0, 1.5, 1.0)])
+#: steps then find it exactly, also below the first positive value (s below 3e-4 is far below
+#: the noise of any APOGEE spectrum).
+DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-7.0, 1.5, 1.0)])
 #: Newton refinement steps on ln s^2.
 NEWTON_STEPS = 6
 #: IRLS iterations for the L1 penalty.
@@ -340,7 +341,9 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
     np.subtract(systems.flux, R, out=R)
     r2 = np.square(R, dtype=np.float32)
     r2[~systems.good] = 0.0
-    var = np.reciprocal(np.where(systems.good, systems.ivar, 1.0), dtype=np.float32)
+    var = systems.ivar.astype(np.float32)
+    np.add(var, ~systems.good, out=var)             # masked: ivar 0 -> 1, so var = 1 there
+    np.reciprocal(var, out=var)
     n_masked = (~systems.good).sum(axis=0)
     grid_lnl = fixed_residual_grid(r2, var, n_masked, grid)
     index = np.argmax(grid_lnl, axis=0)
