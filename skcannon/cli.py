@@ -298,6 +298,63 @@ def cmd_outliers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skcannon.apogee.catalog import QualityCuts
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon
+    from skcannon.report import Section, write_report
+    from skcannon.science import ScienceInputs, science_sections, write_pdf
+    from skcannon.validation import split_validate
+
+    out = Path(args.output)
+    model = Cannon.load(args.model)
+    training = SpectralDataset.load(args.dataset)
+    names = list(model.label_names)
+    validation = split_validate(training.X, training.labels, names, random_state=args.seed,
+                                wavelength=training.wavelength)
+    real = SpectralDataset.load(args.real) if args.real else None
+    real_fit = model.infer_labels(real.X) if real is not None else None
+    raw = [read_apstar(p) for p in args.apstar or []]
+    shared = Path(args.shared)
+    sections, _ = science_sections(ScienceInputs(
+        model=model, training=training, validation=validation, real=real, real_fit=real_fit,
+        raw_spectra=raw, cuts=QualityCuts(),
+        continuum=shared / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz",
+        windows=shared / "apogee" / "aspcap_windows" / "aspcap_l31c_masks.npy",
+        isochrones=Path(args.isochrones) if args.isochrones else
+        shared / "isochrones" / "mist_v1.2",
+        normalization_star=args.normalization_star, model_star=args.model_star,
+        training_note=f"Model {args.model} (training: "
+                      f"{model.provenance_.get('training', 'see the model file')})."), out)
+    accuracy = Section("Cross-validation", f"Split of {args.dataset} into halves "
+                       f"(random_state={args.seed}); a model trained on one half, the other "
+                       "fitted.", tables=[(validation.accuracy, "Test half"),
+                                          (validation.by_snr, "By SNR")])
+    summary = pd_summary(model, training, validation)
+    path = write_report(out, "skcannon report", [accuracy, *sections], summary)
+    write_pdf(out / "report.pdf", [accuracy, *sections], summary)
+    print(f"report: {path} (and {out / 'report.pdf'})")
+    return 0
+
+
+def pd_summary(model, training, validation):
+    """A small summary table for the report command."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame([
+        {"stage": "model", "result": f"{', '.join(model.label_names)}; "
+                                     f"{int(model.pixel_mask_.sum())} pixels; median s "
+                                     f"{np.median(np.sqrt(model.s2_[model.pixel_mask_])):.4f}"},
+        {"stage": "dataset", "result": f"{len(training)} spectra"},
+        {"stage": "cross-validation", "result": "; ".join(
+            f"{r.label} scatter {r.scatter:.3g}" for r in validation.accuracy.itertuples())},
+    ])
+
+
 DEFAULT_CONTINUUM = "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz"
 
 
@@ -528,6 +585,25 @@ def build_parser() -> argparse.ArgumentParser:
     outliers.add_argument("--max-plots", type=int, default=20, help="at most this many plots")
     outliers.add_argument("--output", "-o", default="outliers", help="output directory")
     outliers.set_defaults(func=cmd_outliers)
+
+    report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
+                            description="Corner plot, normalization, model vs data, gradient "
+                                        "spectra with Mg/Si windows, s^2, Kiel diagram with "
+                                        "MIST isochrones, spectra sequences and the "
+                                        "cross-validation tables, as index.html and "
+                                        "report.pdf.")
+    report.add_argument("dataset", help="labelled dataset (HDF5) for the corner plot and CV")
+    report.add_argument("--model", required=True, help="model file")
+    report.add_argument("--real", default=None, help="dataset of real spectra to fit and show")
+    report.add_argument("--apstar", nargs="*", default=None,
+                        help="apStar files for the normalization diagnostic")
+    report.add_argument("--normalization-star", default=None, help="APOGEE_ID to show")
+    report.add_argument("--model-star", default=None, help="APOGEE_ID for model vs data")
+    report.add_argument("--isochrones", default=None, help="directory of MIST CSV/.iso files")
+    report.add_argument("--shared", default="../shared", help="shared data directory")
+    report.add_argument("--seed", type=int, default=42, help="random_state of the CV split")
+    report.add_argument("--output", "-o", default="report", help="output directory")
+    report.set_defaults(func=cmd_report)
 
     serve = sub.add_parser("serve-mirror", help="serve a local directory as the archive",
                            description="Serve a directory laid out like ../shared/apogee over "

@@ -185,15 +185,10 @@ def run_main_job(
     from skcannon.dataset import SpectralDataset
     from skcannon.model import load_reference_model
     from skcannon.model.reference import REFERENCE_LABELS
-    from skcannon.plotting import (
-        model_vs_data_figure,
-        normalization_figure,
-        one_to_one_figure,
-        pull_figure,
-        save_figure,
-    )
-    from skcannon.prepare import default_preprocessor, prepare_dataset
+    from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
+    from skcannon.prepare import prepare_dataset
     from skcannon.report import Section, write_report
+    from skcannon.science import ScienceInputs, science_sections, write_pdf
     from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
     from skcannon.validation import find_outliers, split_validate
 
@@ -211,17 +206,6 @@ def run_main_job(
           "continuum)", file=log)
     real, problems = prepare_dataset(data.selection, continuum, directory=directory)
     real.save(output / "real_spectra.h5", overwrite=True)
-    preprocessor = default_preprocessor(continuum)
-    norm_figures = []
-    for spectrum in data.spectra[:4]:
-        X1 = np.stack([[spectrum.flux, spectrum.ivar, spectrum.pixmask]]).astype(float)
-        preprocessor.fit(X1)
-        path = save_figure(normalization_figure(spectrum, preprocessor),
-                           figures_dir / f"normalization_{spectrum.apogee_id}.png")
-        norm_figures.append((str(path), f"Normalization of {spectrum.apogee_id}: raw flux with "
-                                        "continuum pixels, fitted pseudo-continuum, normalized "
-                                        "flux with its 1-sigma band."))
-
     labelled = real.labels[list(DEFAULT_LABELS)].notna().all(axis=1) \
         if all(c in real.labels for c in DEFAULT_LABELS) else np.zeros(len(real), bool)
     if int(np.sum(labelled)) >= MIN_REAL_TRAINING_STARS:
@@ -268,15 +252,6 @@ def run_main_job(
     fit = model.infer_labels(real.X)
     star_labels = fit.to_frame(ids=real.ids)
     star_labels.to_csv(output / "labels.csv", index=False)
-    fit_figures = []
-    for n, star in enumerate(real.ids):
-        figure = model_vs_data_figure(real.wavelength, real.flux[n], real.ivar[n],
-                                      model.predict(fit.labels[n : n + 1])[0],
-                                      title=f"{star}: data and model at fitted labels")
-        path = save_figure(figure, figures_dir / f"model_vs_data_{star}.png")
-        fit_figures.append((str(path), f"{star}: normalized data (1-sigma band), the model at "
-                                       "its fitted labels, residuals; 16000-16100 Angstrom."))
-
     summary = pd.DataFrame([
         {"stage": "select", "result": f"{len(data.selection)} stars "
                                       f"({data.cut_table[-1]['remaining']} after cuts)"},
@@ -291,11 +266,17 @@ def run_main_job(
             f"{r.label} scatter {r.scatter:.3g}" for r in result.accuracy.itertuples())},
         {"stage": "fit", "result": f"{len(real)} real spectra fitted"},
     ])
+    science, numbers = science_sections(ScienceInputs(
+        model=model, training=training, validation=result, real=real, real_fit=fit,
+        raw_spectra=data.spectra, selection=data.selection, cuts=cuts or QualityCuts(),
+        continuum=continuum,
+        windows=shared / "apogee" / "aspcap_windows" / "aspcap_l31c_masks.npy",
+        isochrones=shared / "isochrones" / "mist_v1.2", training_note=f"Training data: {source}.",
+        normalization_star="2M21235315+1244123", model_star="2M03533659+2512012"), figures_dir)
     sections = [
         Section("Selection", "How many stars each cut removed.",
-                tables=[(pd.DataFrame(data.cut_table), "")],
-                note="; ".join(data.notes)),
-        Section("Normalization", figures=norm_figures),
+                tables=[(pd.DataFrame(data.cut_table), "")], note="; ".join(data.notes)),
+        *science[:3],
         Section("Cross-validation", "Train on one half, fit the other; bias and scatter per "
                 "label (fitted - reference).", note=f"Training data: {source}.",
                 tables=[(result.accuracy, "Test half"), (result.by_snr, "By SNR")],
@@ -305,7 +286,9 @@ def run_main_job(
                                           "means honest uncertainties.")]),
         Section("Outliers", f"Test-half stars off by more than 3 robust scatters: "
                 f"{len(outliers)}.", tables=[(outliers.head(30), "")] if len(outliers) else []),
-        Section("Labels of the real spectra", tables=[(star_labels, "")], figures=fit_figures),
+        Section("Labels of the real spectra", tables=[(star_labels, "")]),
+        *science[3:],
     ]
     report = write_report(figures_dir, "skcannon main job", sections, summary)
+    write_pdf(figures_dir / "report.pdf", sections, summary)
     return JobResult(data, source, result.accuracy, star_labels, summary, report)

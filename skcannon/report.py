@@ -63,6 +63,11 @@ def write_report(directory: str | Path, title: str, sections: list[Section],
                 if Path(path).resolve().is_relative_to(directory.resolve()) else str(path)
             parts.append(f"<figure><img src='{html.escape(rel)}' alt='{html.escape(caption)}'>"
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    # records each image's natural width once loaded (what the report test reads back)
+    parts.append("<script>window.addEventListener('load', function () {"
+                 "document.querySelectorAll('img').forEach(function (img) {"
+                 "img.setAttribute('data-natural-width', img.naturalWidth); });"
+                 "document.body.setAttribute('data-loaded', 'yes'); });</script>")
     parts.append("</body></html>")
     path = directory / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -1,0 +1,165 @@
+"""Science figures: label corner plot, gradient spectra, s^2, Kiel diagram, spectra sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from skcannon.apogee.constants import LABEL_TEX
+from skcannon.grids import chip_of
+from skcannon.plotting.common import new_figure
+from skcannon.plotting.validation import label_axis_name
+
+_WINDOW_COLOURS = {"Mg": "tab:orange", "Si": "tab:green"}
+
+
+def corner_figure(labels: pd.DataFrame, label_names: Sequence[str], cuts=None):
+    """Corner plot of the sample's labels, with the cut thresholds drawn as dashed lines.
+
+    ``cuts`` is a :class:`QualityCuts` (its max_teff, max_logg, min_feh are drawn where those
+    labels are plotted).
+    """
+    import corner
+    from matplotlib.figure import Figure
+
+    names = list(label_names)
+    data = labels[names].to_numpy(float)
+    data = data[np.all(np.isfinite(data), axis=1)]
+    thresholds = ({"TEFF": cuts.max_teff, "LOGG": cuts.max_logg, "FE_H": cuts.min_feh}
+                  if cuts is not None else {})
+    ranges = []
+    for i, name in enumerate(names):   # widen each axis to show its threshold
+        lo, hi = np.percentile(data[:, i], [0.5, 99.5])
+        if name in thresholds:
+            lo, hi = min(lo, thresholds[name]), max(hi, thresholds[name])
+        pad = 0.05 * (hi - lo or 1.0)
+        ranges.append((lo - pad, hi + pad))
+    figure = Figure(figsize=(2.0 * len(names), 2.0 * len(names)))
+    corner.corner(data, labels=[label_axis_name(n) for n in names], fig=figure, range=ranges,
+                  plot_datapoints=True, plot_density=False, plot_contours=len(data) > 50,
+                  data_kwargs={"ms": 1.5, "alpha": 0.4}, label_kwargs={"fontsize": 8})
+    if thresholds:
+        axes = np.array(figure.axes).reshape(len(names), len(names))
+        for j, name in enumerate(names):
+            if name not in thresholds:
+                continue
+            for i in range(len(names)):
+                if i >= j:
+                    axes[i, j].axvline(thresholds[name], color="tab:red", ls="--", lw=0.8)
+                if i < j and name in thresholds:
+                    axes[j, i].axhline(thresholds[name], color="tab:red", ls="--", lw=0.8)
+    return figure
+
+
+def _plot_by_chip(ax, wavelength, values, **kwargs) -> None:
+    """Plot per detector chip, so no line crosses a chip gap."""
+    chips = chip_of(wavelength)
+    for k in range(3):
+        on = chips == k
+        ax.plot(wavelength[on], values[on], **({"label": None} | kwargs) if k else kwargs)
+
+
+def _shade_windows(ax, wavelength, windows: Mapping[str, np.ndarray]) -> None:
+    for element, mask in windows.items():
+        edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            ax.axvspan(wavelength[start], wavelength[stop - 1], color=_WINDOW_COLOURS.get(
+                element, "tab:purple"), alpha=0.35, lw=0,
+                label=f"{element} windows (ASPCAP)" if start == edges[0] else None)
+
+
+def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] | None = None,
+                    marks: Mapping[str, Sequence[str]] | None = None):
+    """Gradient spectra df/dlabel at ``point`` (physical labels), one panel per label.
+
+    ``windows``: element -> boolean mask on the model grid; ``marks``: label -> elements whose
+    windows are shaded on that label's panel (default: MG_FE -> Mg, SI_FE -> Si, and ALPHA_M ->
+    Mg and Si).
+    """
+    marks = marks if marks is not None else {"MG_FE": ["Mg"], "SI_FE": ["Si"],
+                                             "ALPHA_M": ["Mg", "Si"]}
+    gradient = model.gradient(np.atleast_2d(point))[0]
+    wavelength = model.wavelength_
+    names = list(model.label_names)
+    figure, axes = new_figure(len(names), 1, width=11, height=1.7, sharex=True)
+    for i, name in enumerate(names):
+        ax = axes[i, 0]
+        per = 100.0 if name == "TEFF" else 1.0        # Teff gradients per 100 K, others per dex
+        values = np.where(model.pixel_mask_, gradient[i] * per, np.nan)
+        _plot_by_chip(ax, wavelength, values, color="k", lw=0.5)
+        if windows:
+            _shade_windows(ax, wavelength, {e: windows[e] for e in marks.get(name, [])
+                                            if e in windows})
+            if marks.get(name):
+                ax.legend(loc="lower right", fontsize=6, frameon=False)
+        unit = "100 K" if name == "TEFF" else "dex"
+        ax.set_ylabel(f"df/d{LABEL_TEX.get(name, name)}\n(per {unit})", fontsize=7)
+    axes[-1, 0].set_xlabel(r"vacuum wavelength ($\AA$)")
+    labels_text = ", ".join(f"{n} {v:g}" for n, v in zip(names, np.ravel(point), strict=True))
+    axes[0, 0].set_title(f"gradient spectra at {labels_text}", fontsize=9)
+    return figure
+
+
+def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
+    """The intrinsic scatter s of every pixel, with element windows shaded."""
+    figure, axes = new_figure(1, 1, width=11, height=2.6)
+    ax = axes[0, 0]
+    s = np.where(model.pixel_mask_, np.sqrt(model.s2_), np.nan)
+    _plot_by_chip(ax, model.wavelength_, s, color="k", lw=0.5)
+    if windows:
+        _shade_windows(ax, model.wavelength_, windows)
+        ax.legend(loc="upper right", fontsize=7, frameon=False)
+    ax.set_ylabel("intrinsic scatter s\n(normalized flux)")
+    ax.set_xlabel(r"vacuum wavelength ($\AA$)")
+    ax.set_yscale("log")
+    return figure
+
+
+def kiel_figure(teff: np.ndarray, logg: np.ndarray, feh: np.ndarray,
+                isochrones: Mapping[str, pd.DataFrame] | None = None, title: str = ""):
+    """log g vs Teff (Teff increasing to the left, log g increasing downward), coloured by
+    [Fe/H], with isochrones (label -> table with Teff, log_g) overplotted."""
+    figure, axes = new_figure(1, 1, width=6, height=5)
+    ax = axes[0, 0]
+    points = ax.scatter(teff, logg, c=feh, s=6, cmap="plasma", lw=0)
+    figure.colorbar(points, ax=ax, label="[Fe/H] (dex)")
+    styles = ["-", "--", ":", "-."]
+    for k, (label, table) in enumerate((isochrones or {}).items()):
+        keep = (table["log_g"] < 4.6) & (table["Teff"] < 7000) & (table["phase"] < 5)
+        ax.plot(table["Teff"][keep], table["log_g"][keep], color="k", lw=1,
+                ls=styles[k % len(styles)], label=label)
+    if isochrones:
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlim(max(5800, np.nanmax(teff) + 100), min(3500, np.nanmin(teff) - 100))
+    ax.set_ylim(max(4.2, np.nanmax(logg) + 0.2), min(0.0, np.nanmin(logg) - 0.2))
+    ax.set_xlabel(r"$T_\mathrm{eff}$ (K)")
+    ax.set_ylabel(r"$\log g$ (dex)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return figure
+
+
+def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour_label: str,
+                    window: tuple[float, float] = (16000, 16200), offset: float = 0.25,
+                    title: str = ""):
+    """Model spectra for a sequence of label vectors, offset vertically and colour-coded."""
+    from matplotlib import colormaps
+
+    figure, axes = new_figure(1, 1, width=9, height=0.55 * len(labels) + 2)
+    ax = axes[0, 0]
+    wavelength = model.wavelength_
+    inside = (wavelength >= window[0]) & (wavelength <= window[1])
+    spectra = model.predict(labels)
+    colours = colormaps["viridis"]((colour_values - np.min(colour_values))
+                                   / max(np.ptp(colour_values), 1e-12))
+    for k, (spectrum, colour) in enumerate(zip(spectra, colours, strict=True)):
+        ax.plot(wavelength[inside], spectrum[inside] + k * offset, color=colour, lw=0.8)
+        ax.text(window[1] + 2, 1 + k * offset, f"{colour_values[k]:.2f}", fontsize=7,
+                va="center", color=colour)
+    ax.set_xlim(window[0], window[1] + 25)
+    ax.set_xlabel(r"vacuum wavelength ($\AA$)")
+    ax.set_ylabel(f"normalized flux + offset ({offset:g} per step)")
+    ax.set_title(title or f"model spectra, coloured by {colour_label}", fontsize=9)
+    return figure
