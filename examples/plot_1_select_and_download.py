@@ -8,7 +8,6 @@ allStar catalog with :func:`skcannon.read_catalog` instead of indexing a mirror.
 """
 
 import tempfile
-from pathlib import Path
 
 from skcannon.apogee import (
     QualityCuts,
@@ -19,8 +18,9 @@ from skcannon.apogee import (
     select_giants,
     serve_mirror,
 )
+from skcannon.shared import find_shared
 
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "apogee"
+shared = find_shared() / "apogee"
 catalog = index_apstar_files(shared)  # ids, fields and SNR from the apStar headers (no labels)
 selection = select_giants(catalog, fields=None, cuts=QualityCuts(require_labels=False))
 print(format_cut_table(selection.attrs["cut_table"]))

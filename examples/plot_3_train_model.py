@@ -7,8 +7,6 @@ shared data hold no large set of real labelled spectra), train a Cannon on it, s
 the model file, and compare the model with a real DR17 spectrum at its fitted labels.
 """
 
-from pathlib import Path
-
 import numpy as np
 
 from skcannon.apogee import read_apstar
@@ -16,10 +14,11 @@ from skcannon.model import Cannon, load_reference_model
 from skcannon.model.reference import REFERENCE_LABELS
 from skcannon.plotting import model_vs_data_figure, save_figure
 from skcannon.prepare import default_preprocessor
+from skcannon.shared import find_shared
 from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
 from skcannon.spectra import stack_spectra
 
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "apogee"
+shared = find_shared() / "apogee"
 reference = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")
 labels = dr12_giant_labels(shared / "labels" / "apogee_dr12_labels.csv", REFERENCE_LABELS)
 labels = labels.sample(800, random_state=0).reset_index(drop=True)

@@ -8,17 +8,16 @@ on one, fit the other, and look at bias, scatter, pulls and the one-to-one plot;
 real DR12 giant labels.
 """
 
-from pathlib import Path
-
 import numpy as np
 
 from skcannon.model import CannonRegressor, load_reference_model
 from skcannon.model.reference import REFERENCE_LABELS
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
+from skcannon.shared import find_shared
 from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
 from skcannon.validation import kfold_validate, split_validate
 
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "apogee"
+shared = find_shared() / "apogee"
 reference = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")
 labels = dr12_giant_labels(shared / "labels" / "apogee_dr12_labels.csv", REFERENCE_LABELS)
 labels = labels.sample(1000, random_state=1).reset_index(drop=True)

@@ -6,17 +6,16 @@ Mask bad pixels, resample onto the 7214-pixel continuum grid and divide by a rob
 pseudo-continuum, as a scikit-learn Pipeline; then draw the normalization diagnostic of a star.
 """
 
-from pathlib import Path
-
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from skcannon.apogee import read_apstar
 from skcannon.plotting import normalization_figure, save_figure
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
+from skcannon.shared import find_shared
 from skcannon.spectra import IVAR, stack_spectra
 
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "apogee"
+shared = find_shared() / "apogee"
 files = sorted((shared / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
 spectra = [read_apstar(f) for f in files]
 X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],

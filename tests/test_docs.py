@@ -1,0 +1,37 @@
+"""The Sphinx documentation builds, gallery included (every example executed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_docs_build_with_gallery(tmp_path):
+    pytest.importorskip("sphinx_gallery")
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not present")
+    # build a copy, so the examples' output files stay out of the repository
+    root = tmp_path / "repo"
+    for part in ("docs", "examples"):
+        shutil.copytree(REPO / part, root / part)
+    (tmp_path / "shared").symlink_to(SHARED.resolve())
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "docs",
+                           "docs/_build/html"], cwd=root, capture_output=True, text=True,
+                          timeout=900, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin",
+                                            "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    html = root / "docs" / "_build" / "html"
+    gallery = (html / "auto_examples" / "index.html").read_text()
+    for example in sorted((REPO / "examples").glob("plot_*.py")):
+        assert example.stem in gallery
+        assert (html / "auto_examples" / f"{example.stem}.html").is_file()
+    assert list((html / "_images").glob("sphx_glr_*"))   # thumbnails of executed examples
