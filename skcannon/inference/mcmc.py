@@ -5,6 +5,11 @@ The Cannon's quadratic prediction is written in PyTensor: scaled labels -> desig
 model flux = Theta v for every pixel at once. The likelihood is N(f | model, sigma^2 + s^2) over
 the model's pixels; masked pixels get an effectively infinite sigma, so one compiled model serves
 every spectrum (the data are swapped with ``pm.set_data``).
+
+``likelihood="quadratic"`` evaluates the same log-likelihood (to a constant) through the
+per-star quadratic form of chi^2 in the design vector (G, h, c of
+:mod:`skcannon.inference.fitting`): every gradient then costs O(k^2) instead of O(n_pixels k),
+all pixels still count, and the posterior is identical (tests check the log-densities agree).
 """
 
 from __future__ import annotations
@@ -56,12 +61,15 @@ class CannonPosterior:
         centred on the training mean with twice the training standard deviation.
     """
 
-    def __init__(self, model, prior: str = "uniform") -> None:
+    def __init__(self, model, prior: str = "uniform", likelihood: str = "pixels") -> None:
         import pymc as pm
         import pytensor.tensor as pt
 
         if prior not in ("uniform", "normal"):
             raise ValueError(f"prior must be 'uniform' or 'normal', got {prior!r}")
+        if likelihood not in ("pixels", "quadratic"):
+            raise ValueError(f"likelihood must be 'pixels' or 'quadratic', got {likelihood!r}")
+        self.likelihood = likelihood
         self.cannon = model
         self.names = list(model.label_names)
         vectorizer = model.vectorizer_
@@ -75,9 +83,17 @@ class CannonPosterior:
         qj = np.array([t[1] for t in quad], dtype=int)
         n_pixels = theta.shape[0]
         lines = []
+        self.bounds = np.vstack([low - PRIOR_MARGIN * width, high + PRIOR_MARGIN * width]) \
+            if prior == "uniform" else None
+        k = theta.shape[1]
         with pm.Model() as self.pymc_model:
-            flux = pm.Data("flux", np.ones(n_pixels))
-            sigma = pm.Data("sigma", np.ones(n_pixels))
+            if likelihood == "pixels":
+                flux = pm.Data("flux", np.ones(n_pixels))
+                sigma = pm.Data("sigma", np.ones(n_pixels))
+            else:
+                G = pm.Data("G", np.eye(k))
+                h = pm.Data("h", np.zeros(k))
+                c = pm.Data("c", 0.0)
             labels = []
             for i, name in enumerate(self.names):
                 if prior == "uniform":
@@ -93,8 +109,13 @@ class CannonPosterior:
             if len(quad):
                 parts.append(scaled[qi] * scaled[qj])
             design = pt.concatenate(parts)
-            mean = pt.dot(theta, design)                   # all pixels at once
-            pm.Normal("obs", mu=mean, sigma=sigma, observed=flux)
+            if likelihood == "pixels":
+                mean = pt.dot(theta, design)               # all pixels at once
+                pm.Normal("obs", mu=mean, sigma=sigma, observed=flux)
+            else:
+                chi2 = c - 2 * pt.dot(h, design) + pt.dot(design, pt.dot(G, design))
+                pm.Potential("loglike", -0.5 * chi2)
+        self._theta = theta
         self.priors = "; ".join(lines)
 
     def sample(self, flux: np.ndarray, ivar: np.ndarray, draws: int = 1000, tune: int = 1000,
@@ -114,9 +135,20 @@ class CannonPosterior:
         sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + model.s2_), MASKED_SIGMA)
         start = None
         if initial is not None:
-            start = {n: float(v) for n, v in zip(self.names, np.ravel(initial), strict=True)}
+            initial = np.ravel(initial).astype(float)
+            if self.bounds is not None:   # a best fit on a bound is outside the open prior
+                inset = 1e-6 * (self.bounds[1] - self.bounds[0])
+                initial = np.clip(initial, self.bounds[0] + inset, self.bounds[1] - inset)
+            start = {n: float(v) for n, v in zip(self.names, initial, strict=True)}
         with self.pymc_model:
-            pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
+            if self.likelihood == "pixels":
+                pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
+            else:
+                w = np.where(good, sigma ** -2.0, 0.0)
+                f = np.where(good, flux, 0.0)
+                theta = self._theta
+                pm.set_data({"G": theta.T @ (w[:, None] * theta), "h": theta.T @ (w * f),
+                             "c": float(np.sum(w * f * f))})
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                               cores=cores or min(chains, 2), initvals=start,
                               progressbar=progressbar, compute_convergence_checks=False)
@@ -128,10 +160,43 @@ class CannonPosterior:
         divergences = int(idata.sample_stats["diverging"].values.sum())
         warnings = []
         if (summary["r_hat"] > 1.01).any():
-            warnings.append(f"R-hat above 1.01 for {', '.join(summary.index[summary.r_hat > 1.01])}")
+            bad = ", ".join(summary.index[summary.r_hat > 1.01])
+            warnings.append(f"R-hat above 1.01 for {bad}")
         if (summary["ess_bulk"] < 100 * chains).any():
             warnings.append("bulk ESS below 100 per chain for "
                             + ", ".join(summary.index[summary.ess_bulk < 100 * chains]))
         if divergences:
             warnings.append(f"{divergences} divergent transitions")
         return Posterior(idata, summary, divergences, warnings, self.priors)
+
+
+def posterior_comparison(names, posterior: Posterior, fit_sigma: np.ndarray,
+                         cv_scatter: np.ndarray | None = None,
+                         reference_sigma: np.ndarray | None = None) -> pd.DataFrame:
+    """Posterior sd vs the optimizer's formal uncertainty vs the cross-validation scatter vs
+    the reference (ASPCAP) uncertainty, per label, with the ratios."""
+    table = pd.DataFrame({"label": list(names),
+                          "posterior_sd": posterior.summary["sd"].to_numpy(),
+                          "optimizer_sigma": np.ravel(fit_sigma)})
+    table["posterior_over_optimizer"] = table.posterior_sd / table.optimizer_sigma
+    if cv_scatter is not None:
+        table["cv_scatter"] = np.ravel(cv_scatter)
+        table["cv_over_posterior"] = table.cv_scatter / table.posterior_sd
+    if reference_sigma is not None:
+        table["reference_sigma"] = np.ravel(reference_sigma)
+    return table
+
+
+def posterior_corner_figure(posterior: Posterior, names, best_fit: np.ndarray | None = None):
+    """Corner plot of the posterior draws, the optimizer's best fit marked."""
+    import corner
+    from matplotlib.figure import Figure
+
+    from skcannon.plotting.validation import label_axis_name
+
+    figure = Figure(figsize=(2.2 * len(names), 2.2 * len(names)))
+    corner.corner(posterior.samples(names), labels=[label_axis_name(n) for n in names],
+                  fig=figure, quantiles=[0.16, 0.5, 0.84], show_titles=True,
+                  title_kwargs={"fontsize": 7}, label_kwargs={"fontsize": 8},
+                  truths=None if best_fit is None else np.ravel(best_fit), truth_color="tab:red")
+    return figure

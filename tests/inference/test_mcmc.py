@@ -1,0 +1,103 @@
+"""PyMC posteriors: the two likelihood forms agree, intervals cover the truth, the CLI works."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pymc")
+
+from skcannon.inference.mcmc import CannonPosterior  # noqa: E402
+from skcannon.simulate import simulate_spectra  # noqa: E402
+
+
+def _logp(posterior: CannonPosterior, flux, ivar, points):
+    import pymc as pm
+
+    good = (ivar > 0) & posterior.cannon.pixel_mask_
+    sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + posterior.cannon.s2_), 1e6)
+    with posterior.pymc_model:
+        if posterior.likelihood == "pixels":
+            pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
+        else:
+            w, f, theta = np.where(good, sigma**-2.0, 0), np.where(good, flux, 0), \
+                posterior._theta
+            pm.set_data({"G": theta.T @ (w[:, None] * theta), "h": theta.T @ (w * f),
+                         "c": float(np.sum(w * f * f))})
+        logp = posterior.pymc_model.compile_logp()
+        values = []
+        for point in points:
+            ip = posterior.pymc_model.initial_point()
+            for name, value in zip(posterior.names, point, strict=True):
+                rv = posterior.pymc_model[name]
+                transform = posterior.pymc_model.rvs_to_transforms[rv]
+                key = posterior.pymc_model.rvs_to_values[rv].name
+                ip[key] = (transform.forward(value, *rv.owner.inputs).eval()
+                           if transform is not None else value)
+            values.append(float(logp(ip)))
+    return np.array(values)
+
+
+def test_pixel_and_quadratic_likelihoods_agree(reference_model):
+    truth = np.array([[4700.0, 2.5, -0.2, 0.1]])
+    X = simulate_spectra(reference_model, truth, 100, np.random.default_rng(0))
+    points = truth + np.array([[0, 0, 0, 0], [30, 0.1, 0.02, 0.01], [-50, -0.2, 0.05, -0.02]])
+    pixels = _logp(CannonPosterior(reference_model, likelihood="pixels"), X[0, 0], X[0, 1],
+                   points)
+    quadratic = _logp(CannonPosterior(reference_model, likelihood="quadratic"), X[0, 0],
+                      X[0, 1], points)
+    differences = pixels - quadratic                   # equal up to a constant
+    np.testing.assert_allclose(differences - differences[0], 0, atol=1e-6)
+    assert pixels[0] > pixels[1] and pixels[0] > pixels[2]
+
+
+@pytest.mark.slow
+def test_68_percent_intervals_cover_the_truth(reference_model, giant_labels):
+    """50 spectra simulated at known labels: the 16-84 % interval covers the truth in about
+    68 % of the 200 (spectrum, label) cases; the posterior mean agrees with the optimizer."""
+    names = list(reference_model.label_names)
+    low, high = reference_model.label_range_
+    values = giant_labels[names]
+    inside = values[((values >= low) & (values <= high)).all(axis=1)]
+    truth = inside.sample(50, random_state=21).to_numpy()
+    rng = np.random.default_rng(21)
+    X = simulate_spectra(reference_model, truth, rng.uniform(50, 150, len(truth)), rng)
+    fit = reference_model.infer_labels(X)
+    sampler = CannonPosterior(reference_model, likelihood="quadratic")
+    covered, offsets = [], []
+    for n in range(len(truth)):
+        post = sampler.sample(X[n, 0], X[n, 1], draws=250, tune=250, chains=2, cores=1,
+                              seed=n, initial=fit.labels[n])
+        covered.append((post.summary.p16.to_numpy() <= truth[n])
+                       & (truth[n] <= post.summary.p84.to_numpy()))
+        offsets.append((post.summary["mean"].to_numpy() - fit.labels[n])
+                       / post.summary.sd.to_numpy())
+    coverage = np.mean(covered)
+    assert 0.55 < coverage < 0.80, coverage
+    assert np.median(np.abs(offsets)) < 0.2
+
+
+@pytest.mark.slow
+def test_posterior_command_on_the_mystery_spectrum(tmp_path, capsys):
+    from tests.conftest import CONTINUUM_FILE, shared_file
+
+    mystery = shared_file("apogee", "mystery", "mystery_spec_wiped.fits")
+    from skcannon.cli import main
+    from skcannon.model import load_reference_model
+    from tests.conftest import REFERENCE_DIR
+
+    model_path = tmp_path / "ref.h5"
+    load_reference_model(REFERENCE_DIR).save(model_path)
+    out = tmp_path / "post"
+    assert main(["posterior", str(mystery), "--model", str(model_path), "--continuum",
+                 str(CONTINUUM_FILE), "--draws", "200", "--tune", "200", "--chains", "2",
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "priors: TEFF ~ Uniform" in text and "r_hat" in text
+    summary = pd.read_csv(out / "posterior_summary.csv", index_col=0)
+    assert set(summary.index) == {"TEFF", "LOGG", "FE_H", "ALPHA_M"}
+    assert (out / "chains.nc").stat().st_size > 1000
+    assert (out / "posterior_corner.png").stat().st_size > 10_000
+    comparison = pd.read_csv(out / "uncertainty_comparison.csv")
+    assert comparison.posterior_over_optimizer.between(0.5, 2).all()
