@@ -7,7 +7,8 @@ import sys
 
 from benchmarks.common import record
 
-BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc"]
+BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc",
+              "bench_nn"]
 
 
 def main(names: list[str]) -> None:

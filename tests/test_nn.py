@@ -1,0 +1,106 @@
+"""The neural-network regressor: learns, round-trips, rejects bad input; torch stays optional."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from skcannon import nn as snn  # noqa: E402
+from skcannon.cli import main  # noqa: E402
+from skcannon.dataset import SpectralDataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(simulated_set, reference_model):
+    labels, X, _ = simulated_set
+    names = list(reference_model.label_names)
+    y = labels[names].to_numpy()
+    train, test = train_test_split(np.arange(len(X)), test_size=0.5, random_state=42)
+    model = snn.fit_nn("mlp", X[train], y[train], X[test], y[test], seed=3, max_epochs=40)
+    return model, X, y, train, test, names
+
+
+def test_network_beats_the_mean_by_a_wide_margin(trained):
+    model, X, y, train, test, names = trained
+    rmse = np.sqrt(np.mean((model.predict(X[test]) - y[test]) ** 2, axis=0))
+    baseline = np.sqrt(np.mean((y[train].mean(axis=0) - y[test]) ** 2, axis=0))
+    assert np.all(rmse < 0.5 * baseline), dict(zip(names, rmse / baseline, strict=True))
+    train_loss, valid_loss = snn.loss_history(model)
+    assert len(train_loss) == len(valid_loss) >= 5 and train_loss[-1] < train_loss[0]
+
+
+def test_deterministic_with_a_seed(trained):
+    model, X, y, train, test, _ = trained
+    again = snn.fit_nn("mlp", X[train], y[train], X[test], y[test], seed=3, max_epochs=40)
+    np.testing.assert_allclose(again.predict(X[test]), model.predict(X[test]), rtol=1e-5)
+
+
+def test_save_load_gives_identical_predictions(trained, tmp_path):
+    model, X, _, _, test, names = trained
+    snn.save_nn(model, tmp_path, "mlp", names)
+    loaded = snn.LoadedNN(tmp_path, "mlp")
+    np.testing.assert_allclose(loaded.predict(X[test]), model.predict(X[test]), rtol=1e-5,
+                               atol=1e-6)
+    assert loaded.label_names == names
+
+
+def test_wrong_spectrum_length_is_a_clear_error(trained, tmp_path):
+    model, X, _, _, _, names = trained
+    with pytest.raises(ValueError, match="8000 pixels per spectrum; this step expects 7214"):
+        model.predict(np.ones((2, 3, 8000)))
+    snn.save_nn(model, tmp_path, "mlp", names)
+    with pytest.raises(ValueError, match="expects 7214"):
+        snn.LoadedNN(tmp_path, "mlp").predict(np.ones((1, 3, 8000)))
+
+
+def test_cnn_forward_and_estimator_contract(trained):
+    _, X, _, _, _, _ = trained
+    import torch
+
+    net = snn.SpectrumCNN(X.shape[2], 4)
+    out = net(torch.from_numpy(snn.SpectraToChannels().fit(X[:4]).transform(X[:4])))
+    assert out.shape == (4, 4)
+    regressor = snn.make_nn_regressor("cnn", X.shape[2], 4, max_epochs=1)
+    assert clone(regressor).get_params()["regressor__net__max_epochs"] == 1
+
+
+@pytest.mark.slow
+def test_nn_train_and_compare_commands(simulated_set, reference_model, tmp_path, capsys):
+    labels, X, snr = simulated_set
+    SpectralDataset(reference_model.wavelength_, X[:, 0], X[:, 1], X[:, 2].astype(np.int64),
+                    labels.assign(SNR=snr), np.zeros(len(X), dtype=np.int64)
+                    ).save(tmp_path / "d.h5")
+    assert main(["nn", "train", str(tmp_path / "d.h5"), "--kind", "mlp", "--max-epochs", "15",
+                 "-o", str(tmp_path / "nn")]) == 0
+    assert (tmp_path / "nn" / "loss_curves.png").stat().st_size > 5000
+    assert main(["nn", "compare", str(tmp_path / "d.h5"), "--nn-dir", str(tmp_path / "nn"),
+                 "--kind", "mlp", "--max-epochs", "15", "--fractions", "0.5", "-o",
+                 str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "Cannon" in out and "NN (mlp)" in out and "by training-set size" in out
+
+
+def test_everything_else_works_without_torch(tmp_path):
+    """Block torch and skorch: the package, the model and the CLI still import and run."""
+    code = ("import sys, importlib.abc\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'skorch'):\n"
+            "            raise ImportError(f'{name} is blocked')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import skcannon, skcannon.model, skcannon.cli, skcannon.inference\n"
+            "from skcannon.cli import main\n"
+            "sys.exit(main(['nn', 'train', 'missing.h5']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert "pip install" in done.stderr and "skcannon[nn]" in done.stderr
