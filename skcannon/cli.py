@@ -415,7 +415,16 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nn_split(args):
+def _nn_inputs(args):
+    """Dataset, label names, the Cannon's split (halves, ``--seed``) and the arrays, for the nn
+    commands; None (with a message) when torch or skorch is missing."""
+    try:
+        import skcannon.nn  # noqa: F401
+    except ImportError as exc:
+        print(f"skcannon nn: needs torch and skorch (pip install \"skcannon[nn]\"): {exc}",
+              file=sys.stderr)
+        return None
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
     from skcannon.dataset import SpectralDataset
@@ -424,24 +433,21 @@ def _nn_split(args):
     names = args.labels or default_label_columns(dataset.labels.columns)
     train, test = train_test_split(np.arange(len(dataset)), test_size=0.5,
                                    random_state=args.seed)
-    return dataset, names, train, test
+    return dataset, names, train, test, dataset.X, dataset.label_array(names)
 
 
 def cmd_nn_train(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    try:
-        from skcannon import nn as snn
-    except ImportError as exc:
-        print(f"skcannon nn: needs torch and skorch (pip install \"skcannon[nn]\"): {exc}",
-              file=sys.stderr)
+    inputs = _nn_inputs(args)
+    if inputs is None:
         return 2
+    from skcannon import nn as snn
     from skcannon.nn_compare import loss_figure, method_table
     from skcannon.plotting import save_figure
 
-    dataset, names, train, test = _nn_split(args)
-    X, y = dataset.X, dataset.label_array(names)
+    dataset, names, train, test, X, y = inputs
     out = Path(args.output)
     histories, tables = {}, []
     for kind in args.kind:
@@ -481,18 +487,15 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    try:
-        from skcannon.nn import LoadedNN
-    except ImportError as exc:
-        print(f"skcannon nn: needs torch and skorch (pip install \"skcannon[nn]\"): {exc}",
-              file=sys.stderr)
+    inputs = _nn_inputs(args)
+    if inputs is None:
         return 2
     from skcannon.model import Cannon
+    from skcannon.nn import LoadedNN
     from skcannon.nn_compare import comparison_figure, method_table, training_size_study
     from skcannon.plotting import save_figure
 
-    dataset, names, train, test = _nn_split(args)
-    X, y = dataset.X, dataset.label_array(names)
+    dataset, names, train, test, X, y = inputs
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     cannon = Cannon(label_names=tuple(names)).fit(y[train], X[train])
