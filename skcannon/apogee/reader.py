@@ -138,7 +138,8 @@ def read_apstar(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # astropy only warns on truncation: make it fail
-            with fits.open(path, memmap=False) as hdul:
+            # our own handle: astropy leaves its file open when it fails on a corrupt file
+            with open(path, "rb") as handle, fits.open(handle, memmap=False) as hdul:
                 if len(hdul) <= HDU_PIXMASK:
                     raise BadFileError(
                         name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
