@@ -1,0 +1,7 @@
+"""python -m skcannon.cli"""
+
+import sys
+
+from skcannon.cli import main
+
+sys.exit(main())

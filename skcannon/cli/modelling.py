@@ -1,0 +1,260 @@
+"""Model commands: train, simulate, fit, validate, outliers."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from skcannon.cli.common import (
+    default_label_columns,
+)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon
+
+    if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    dataset = SpectralDataset.load(args.dataset)
+    labels = args.labels or default_label_columns(dataset.labels.columns)
+    model = Cannon(label_names=tuple(labels), order=args.order,
+                   regularization=args.regularization)
+    print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
+          f"{', '.join(labels)} ...", flush=True)
+    start = time.perf_counter()
+    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength)
+    seconds = time.perf_counter() - start
+    model.save(args.output, overwrite=args.overwrite,
+               provenance={"dataset": str(args.dataset), "dataset_provenance":
+                           dataset.provenance.get("simulated_from", "prepared")})
+    ok = model.pixel_mask_
+    n_terms = model.vectorizer_.n_terms
+    chi2 = model.training_chi2_[ok].sum() / max(model.training_dof_[ok].sum(), 1)
+    print(f"done in {seconds:.2f} s")
+    print(f"  stars              {len(dataset)}")
+    print(f"  pixels             {ok.sum()} trained, {(~ok).sum()} excluded (masked in too "
+          "many stars)")
+    print(f"  parameters         {n_terms * ok.sum() + ok.sum()} ({n_terms} x pixels + pixels)")
+    print(f"  median s^2         {np.median(model.s2_[ok]):.3g} (median s "
+          f"{np.median(np.sqrt(model.s2_[ok])):.4f})")
+    print(f"  training chi2/dof  {chi2:.3f}")
+    print(f"model written to {args.output}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon, load_reference_model
+    from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
+
+    model = (load_reference_model(args.reference) if args.reference
+             else Cannon.load(args.model))
+    table = dr12_giant_labels(args.labels, model.label_names)
+    rng = np.random.default_rng(args.seed)
+    table = table.sample(min(args.n, len(table)), random_state=args.seed).reset_index(drop=True)
+    snr = rng.uniform(args.snr[0], args.snr[-1], len(table))
+    templates = noise_templates_from_apstar(args.apstar) if args.apstar else None
+    X = simulate_spectra(model, table, snr, rng, templates)
+    table["SNR"] = snr
+    dataset = SpectralDataset(
+        wavelength=model.wavelength_, flux=X[:, 0], ivar=X[:, 1],
+        pixmask=X[:, 2].astype(np.int64), labels=table,
+        flags=np.zeros(len(table), dtype=np.int64),
+        provenance={"simulated_from": args.reference or args.model, "seed": args.seed,
+                    "labels": str(args.labels), "snr": list(args.snr),
+                    "noise_templates": [str(p) for p in args.apstar or []]})
+    dataset.save(args.output, overwrite=args.overwrite)
+    print(f"{len(table)} spectra simulated from {args.reference or args.model} at real labels "
+          f"({args.labels}), SNR {args.snr[0]:g}-{args.snr[-1]:g}, written to {args.output}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import time
+
+    from skcannon.apogee.catalog import write_selection as write_table
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon
+
+    model = Cannon.load(args.model)
+    dataset = SpectralDataset.load(args.dataset)
+    start = time.perf_counter()
+    fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
+                             seed=args.seed)
+    seconds = time.perf_counter() - start
+    table = fit.to_frame(ids=dataset.ids)
+    write_table(table, args.output)
+    print(f"{len(table)} stars fitted in {seconds:.2f} s ({len(table) / seconds:.0f}/s); "
+          f"{int((~fit.converged).sum())} not converged, {int(fit.on_bound.sum())} on a bound, "
+          f"{int(fit.starts_disagree.sum())} with disagreeing starts; written to {args.output}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import CannonRegressor
+    from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
+    from skcannon.validation import grid_search, kfold_validate, split_validate
+
+    dataset = SpectralDataset.load(args.dataset)
+    labels = args.labels or default_label_columns(dataset.labels.columns)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    X = dataset.X
+    result = split_validate(X, dataset.labels, labels, random_state=args.seed,
+                            wavelength=dataset.wavelength)
+    result.model.save(out / "model_train_half.h5", overwrite=True)
+    dataset.subset(result.test_index).save(out / "test_half.h5", overwrite=True)
+    table = result.fit.to_frame(ids=dataset.ids[result.test_index])
+    for i, name in enumerate(labels):
+        table[f"{name}_REF"] = result.reference[:, i]
+    table.to_csv(out / "test_half_labels.csv", index=False)
+    result.accuracy.to_csv(out / "accuracy.csv", index=False)
+    result.by_snr.to_csv(out / "accuracy_by_snr.csv", index=False)
+    snr = dataset.labels["SNR"].to_numpy()[result.test_index] if "SNR" in dataset.labels \
+        else None
+    save_figure(one_to_one_figure(result.reference, result.fit.labels, labels, color=snr),
+                out / "one_to_one.png")
+    save_figure(pull_figure(result.pulls, labels), out / "pulls.png")
+    print(f"train/test halves (random_state={args.seed}): {len(result.train_index)} / "
+          f"{len(result.test_index)} stars; accuracy on the test half:")
+    print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    y = dataset.label_array(labels)
+    if args.folds > 1:
+        folds = kfold_validate(CannonRegressor(label_names=labels), X, y, labels,
+                               n_splits=args.folds, random_state=args.seed)
+        folds.to_csv(out / "kfold.csv", index=False)
+        print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
+        print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.grid:
+        search = grid_search(CannonRegressor(label_names=labels), X, y,
+                             {"regularization": [0.0, 10.0, 100.0]}, labels)
+        import pandas as pd
+
+        pd.DataFrame(search.cv_results_).drop(columns="params").to_csv(
+            out / "grid_search.csv", index=False)
+        print(f"\ngrid search: best {search.best_params_}")
+    print(f"\noutputs in {out}/")
+    return 0
+
+
+def cmd_outliers(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skcannon.dataset import SpectralDataset
+    from skcannon.model import Cannon
+    from skcannon.plotting import model_vs_data_figure, save_figure
+    from skcannon.validation import find_outliers
+
+    model = Cannon.load(args.model)
+    dataset = SpectralDataset.load(args.dataset)
+    names = list(model.label_names)
+    fit = model.infer_labels(dataset.X)
+    reference = dataset.label_array(names)
+    info = dataset.labels.copy()
+    info["FLAGS"] = dataset.flags
+    table = find_outliers(reference, fit, names, k=args.k, info=info)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "outliers.csv", index=False)
+    for row in table.head(args.max_plots).itertuples():
+        n = row.index
+        figure = model_vs_data_figure(
+            dataset.wavelength, dataset.flux[n], dataset.ivar[n],
+            model.predict(fit.labels[n : n + 1])[0], window=tuple(args.window),
+            title=f"{row.APOGEE_ID}: {row.EXPLANATION}", model_label="model at fitted labels")
+        save_figure(figure, out / f"outlier_{row.APOGEE_ID}.png")
+    print(f"{len(table)} of {len(dataset)} stars off by more than {args.k:g} x the robust "
+          f"scatter in some label:")
+    if len(table):
+        print(table[["APOGEE_ID", "REDUCED_CHI2", "EXPLANATION"]].to_string(index=False))
+    print(f"table and data-vs-model plots in {out}/")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``skcannon`` subparsers."""
+    train = sub.add_parser("train", help="train a Cannon model on a dataset file",
+                           description="Learn theta and s^2 per pixel from a dataset written by "
+                                       "'skcannon prepare' or 'skcannon simulate'; write the "
+                                       "model file (HDF5) and a summary.")
+    train.add_argument("dataset", help="dataset HDF5 file")
+    train.add_argument("--output", "-o", default="model.h5", help="model file to write")
+    train.add_argument("--labels", nargs="+", default=None,
+                       help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE "
+                            "ALPHA_M M_H present)")
+    train.add_argument("--order", type=int, default=2, help="polynomial order (default 2)")
+    train.add_argument("--regularization", type=float, default=0.0,
+                       help="L1 strength (default 0: the classic Cannon)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    train.set_defaults(func=cmd_train)
+
+    simulate = sub.add_parser("simulate", help="simulate labelled spectra from a model",
+                              description="Draw normalized spectra from a trained model (or the "
+                                          "published reference model) at real DR12 giant "
+                                          "labels, with noise at the given SNR and real "
+                                          "bad-pixel masks; write a dataset file.")
+    source = simulate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a model file")
+    source.add_argument("--reference", metavar="DIR",
+                        help="the reference model directory (cannon_apokasc_dr12)")
+    simulate.add_argument("--labels", default="../shared/apogee/labels/apogee_dr12_labels.csv",
+                          help="real label table (default: %(default)s)")
+    simulate.add_argument("--n", type=int, default=1000, help="number of spectra")
+    simulate.add_argument("--snr", type=float, nargs="+", default=[50.0, 250.0],
+                          help="SNR, or a range MIN MAX drawn uniformly (default 50 250)")
+    simulate.add_argument("--apstar", nargs="*", default=None,
+                          help="real apStar files whose error shapes and masks are used")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed")
+    simulate.add_argument("--output", "-o", default="simulated.h5", help="dataset to write")
+    simulate.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    simulate.set_defaults(func=cmd_simulate)
+
+    fit = sub.add_parser("fit", help="infer labels of a dataset's spectra with a model",
+                         description="Batched multi-start label fitting (or scipy TRF star by "
+                                     "star); writes labels, uncertainties, covariances, chi2 "
+                                     "and flags per star.")
+    fit.add_argument("dataset", help="dataset HDF5 file (normalized spectra)")
+    fit.add_argument("--model", required=True, help="model file")
+    fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
+    fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
+    fit.add_argument("--starts", type=int, default=4,
+                     help="starts per star besides the linearized guess (default 4)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the spread starts")
+    fit.set_defaults(func=cmd_fit)
+
+    validate = sub.add_parser("validate", help="cross-validate the Cannon on a dataset",
+                              description="Train on one half (train_test_split, --seed), fit "
+                                          "the other, report bias/scatter per label and by "
+                                          "SNR, pulls and one-to-one plots; k-fold "
+                                          "cross_validate and an optional GridSearchCV.")
+    validate.add_argument("dataset", help="dataset HDF5 file")
+    validate.add_argument("--labels", nargs="+", default=None, help="label columns")
+    validate.add_argument("--seed", type=int, default=42, help="random_state of the split")
+    validate.add_argument("--folds", type=int, default=5, help="k of KFold (<2: skip)")
+    validate.add_argument("--grid", action="store_true",
+                          help="also GridSearchCV over the regularization")
+    validate.add_argument("--output", "-o", default="validation", help="output directory")
+    validate.set_defaults(func=cmd_validate)
+
+    outliers = sub.add_parser("outliers", help="list and explain badly fitted stars",
+                              description="Fit a dataset with a model, list stars off by more "
+                                          "than k x the robust scatter with what could explain "
+                                          "them, and plot data vs model for each.")
+    outliers.add_argument("dataset", help="dataset HDF5 file with reference labels")
+    outliers.add_argument("--model", required=True, help="model file")
+    outliers.add_argument("--k", type=float, default=3.0, help="threshold in robust scatters")
+    outliers.add_argument("--window", type=float, nargs=2, default=[16000, 16100],
+                          help="wavelength window of the plots (Angstrom)")
+    outliers.add_argument("--max-plots", type=int, default=20, help="at most this many plots")
+    outliers.add_argument("--output", "-o", default="outliers", help="output directory")
+    outliers.set_defaults(func=cmd_outliers)
