@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,13 @@ from skcannon.model.scaling import LabelScaling
 from skcannon.model.training import train_pixels
 from skcannon.model.vectorizer import PolynomialVectorizer
 from skcannon.spectra import FLUX, IVAR, check_spectra
+
+
+def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
+    """SHA-256 of the training labels and spectra."""
+    digest = hashlib.sha256(np.ascontiguousarray(labels).data)
+    digest.update(np.ascontiguousarray(X).data)   # X is contiguous already: no copy
+    return digest.hexdigest()
 
 
 class Cannon(BaseEstimator):
@@ -114,9 +122,13 @@ class Cannon(BaseEstimator):
         flux, ivar = X[:, FLUX], X[:, IVAR]     # cleaned (copied) inside train_pixels
         self.scaling_ = LabelScaling.from_training(tuple(self.label_names), label_values)
         design = self.vectorizer_.design_matrix(self.scaling_.scale(label_values))
-        result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
-                              regularization=self.regularization,
-                              min_good_fraction=self.min_good_fraction)
+        # hash the training set in a thread meanwhile (hashlib releases the GIL on big buffers)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(_training_hash, label_values, X)
+            result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
+                                  regularization=self.regularization,
+                                  min_good_fraction=self.min_good_fraction)
+            training_hash = hashing.result()
         self.theta_ = result.theta
         self.s2_ = result.s2
         self.pixel_mask_ = result.pixel_ok
@@ -127,9 +139,7 @@ class Cannon(BaseEstimator):
         self.label_range_ = np.vstack([label_values.min(axis=0), label_values.max(axis=0)])
         self.n_training_stars_ = int(X.shape[0])
         self.wavelength_ = None if wavelength is None else np.asarray(wavelength, float)
-        digest = hashlib.sha256(np.ascontiguousarray(label_values).data)
-        digest.update(np.ascontiguousarray(X).data)   # X is contiguous already: no copy
-        self.training_hash_ = digest.hexdigest()
+        self.training_hash_ = training_hash
         return self
 
     def predict(self, labels) -> np.ndarray:

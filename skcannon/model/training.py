@@ -190,11 +190,11 @@ def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
     """
     out = np.empty((grid.size, r2.shape[1]))
     total = np.empty_like(var)
+    work = np.empty_like(var)
     for i, value in enumerate(grid):
         np.add(var, np.float32(value), out=total)
-        np.log(total, out=total)
-        log_det = total.sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
-        np.add(var, np.float32(value), out=total)
+        np.log(total, out=work)
+        log_det = work.sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
         np.reciprocal(total, out=total)
         chi2 = np.einsum("np,np->p", r2, total, dtype=np.float64)
         out[i] = -0.5 * (chi2 + log_det)
@@ -203,7 +203,7 @@ def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
 
 def fixed_residual_newton(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
                           u: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                          typical_ivar: np.ndarray, steps: int = 4) -> np.ndarray:
+                          typical_ivar: np.ndarray, steps: int = 3) -> np.ndarray:
     """Safeguarded Newton steps on u = ln s^2 for fixed residuals (element-wise work only).
 
     lnL(s^2) = -1/2 sum_n [r^2 / t + ln t], t = var + s^2; arrays as in
