@@ -11,14 +11,13 @@ from benchmarks.common import SHARED, record
 
 
 def run(n_spectra: int = 1000, repeats: int = 3) -> dict:
-    from skcannon.apogee.reader import read_apstar
+    from skcannon.apogee.reader import read_apstar, stack_apstar
     from skcannon.prepare import default_preprocessor
-    from skcannon.spectra import FLUX, IVAR, stack_spectra
+    from skcannon.spectra import FLUX, IVAR
 
     files = sorted((SHARED / "apogee" / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
     spectra = [read_apstar(f) for f in files]
-    base = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                         [s.pixmask for s in spectra])
+    base = stack_apstar(spectra)
     rng = np.random.default_rng(0)
     X = base[np.arange(n_spectra) % len(base)].copy()
     sigma = np.where(X[:, IVAR] > 0, 1 / np.sqrt(np.where(X[:, IVAR] > 0, X[:, IVAR], 1)), 0)

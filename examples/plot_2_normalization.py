@@ -9,17 +9,16 @@ pseudo-continuum, as a scikit-learn Pipeline; then draw the normalization diagno
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
-from skcannon.apogee import read_apstar
+from skcannon.apogee import read_apstar, stack_apstar
 from skcannon.plotting import normalization_figure, save_figure
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.shared import find_shared
-from skcannon.spectra import IVAR, stack_spectra
+from skcannon.spectra import IVAR
 
 shared = find_shared() / "apogee"
 files = sorted((shared / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
 spectra = [read_apstar(f) for f in files]
-X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                  [s.pixmask for s in spectra])          # shape (n_stars, 3, 8575)
+X = stack_apstar(spectra)                                # shape (n_stars, 3, 8575)
 
 preprocessor = make_pipeline(
     BitmaskMasker(),                                      # bits 0-7 and 12 -> ivar 0

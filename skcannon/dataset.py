@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.errors import BadFileError
-from skcannon.spectra import stack_spectra
+from skcannon.spectra import FLUX, IVAR, MASK, check_spectra, stack_spectra
 
 DATASET_FORMAT = "skcannon-dataset"
 DATASET_FORMAT_VERSION = 1
@@ -62,6 +62,17 @@ class SpectralDataset:
         if len(self.labels) != n or np.shape(self.flags) != (n,):
             raise ValueError(f"labels ({len(self.labels)} rows) and flags "
                              f"({np.shape(self.flags)}) must have one entry per star ({n})")
+
+    @classmethod
+    def from_spectra(cls, wavelength: np.ndarray, X: np.ndarray, labels: pd.DataFrame,
+                     flags: np.ndarray | None = None, provenance: dict | None = None
+                     ) -> SpectralDataset:
+        """A dataset from a spectra array X, shape (n_stars, 3, n_pixels) (flags default 0)."""
+        X = check_spectra(X, len(wavelength))
+        return cls(np.asarray(wavelength, float), X[:, FLUX], X[:, IVAR],
+                   X[:, MASK].astype(np.int64), labels,
+                   np.zeros(len(X), dtype=np.int64) if flags is None else flags,
+                   dict(provenance or {}))
 
     @property
     def X(self) -> np.ndarray:

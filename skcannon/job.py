@@ -223,10 +223,9 @@ def run_main_job(
         table["SNR"] = rng.uniform(50, 250, len(table))
         templates = noise_templates_from_apstar([s.path for s in data.spectra])
         X = simulate_spectra(reference, table, table.SNR.to_numpy(), rng, templates)
-        training = SpectralDataset(reference.wavelength_, X[:, 0], X[:, 1],
-                                   X[:, 2].astype(np.int64), table,
-                                   np.zeros(len(table), dtype=np.int64),
-                                   {"simulated_from": "reference model cannon_apokasc_dr12"})
+        training = SpectralDataset.from_spectra(
+            reference.wavelength_, X, table,
+            provenance={"simulated_from": "reference model cannon_apokasc_dr12"})
         source = (f"simulated: {int(np.sum(labelled))} labelled real stars selected (fewer than "
                   f"{MIN_REAL_TRAINING_STARS}), so {len(table)} spectra were simulated from the "
                   "published 4-label reference model at real DR12 giant labels (SNR 50-250, "

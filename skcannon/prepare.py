@@ -13,11 +13,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, data_dir
 from skcannon.apogee.constants import DEFAULT_LABELS
-from skcannon.apogee.reader import read_apstar
+from skcannon.apogee.reader import read_apstar, stack_apstar
 from skcannon.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
-from skcannon.spectra import IVAR, MASK, SKCANNON_BITS, stack_spectra
+from skcannon.spectra import IVAR, MASK, SKCANNON_BITS
 
 
 def default_preprocessor(continuum_pixels, **normalizer_options) -> Pipeline:
@@ -76,9 +76,7 @@ def prepare_dataset(
         inputs.append({"path": str(path.relative_to(root)), "sha256": file_digest(path)})
     if not spectra:
         raise SkcannonError(f"no readable apStar files for the selection under {root}")
-    X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                      [s.pixmask for s in spectra])
-    X_norm = preprocessor.fit_transform(X)
+    X_norm = preprocessor.fit_transform(stack_apstar(spectra))
     table = selection.reset_index(drop=True).iloc[rows].reset_index(drop=True).copy()
     table["SNR"] = [s.snr for s in spectra] if "SNR" not in table else table["SNR"]
     table["MASKED_FRACTION"] = np.mean(X_norm[:, IVAR] == 0, axis=1)
@@ -88,10 +86,8 @@ def prepare_dataset(
         "preprocessing": {name: _plain_params(step) for name, step in preprocessor.steps},
         "labels": list(labels), "inputs": inputs, "skipped": problems,
     }
-    dataset = SpectralDataset(
-        wavelength=normalizer.wavelength_, flux=X_norm[:, 0], ivar=X_norm[:, IVAR],
-        pixmask=X_norm[:, MASK].astype(np.int64), labels=table, flags=star_flags(X_norm),
-        provenance=provenance)
+    dataset = SpectralDataset.from_spectra(normalizer.wavelength_, X_norm, table,
+                                           star_flags(X_norm), provenance)
     return dataset, problems
 
 

@@ -34,12 +34,10 @@ class NoiseTemplates:
 
 def noise_templates_from_apstar(paths: Sequence[str | Path]) -> NoiseTemplates:
     """Noise templates from real apStar files (masked and resampled to the 7214-px grid)."""
-    from skcannon.apogee.reader import read_apstar
+    from skcannon.apogee.reader import read_apstar, stack_apstar
     from skcannon.preprocessing import BitmaskMasker, Regridder
 
-    spectra = [read_apstar(p) for p in paths]
-    X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                      [s.pixmask for s in spectra])
+    X = stack_apstar([read_apstar(p) for p in paths])
     X = Regridder().fit().transform(BitmaskMasker().fit(X).transform(X))
     good = X[:, IVAR] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,12 +127,11 @@ def simulate_raw_spectra(
     labelled spectra. The model must be on the 7214-pixel grid (the apStar pixels it covers are
     filled; the rest get flux 0 and inverse variance 0, as chip gaps in apStar files do).
     """
-    from skcannon.apogee.reader import read_apstar
+    from skcannon.apogee.reader import read_apstar, stack_apstar
     from skcannon.prepare import default_preprocessor
 
     real = [read_apstar(p) for p in apstar_paths]
-    X_real = stack_spectra([s.flux for s in real], [s.ivar for s in real],
-                           [s.pixmask for s in real])
+    X_real = stack_apstar(real)
     pre = default_preprocessor(continuum_pixels).fit(X_real)
     regridded = pre[:-1].transform(X_real)
     _, continuum = pre[-1].normalize(regridded)                 # (m, 7214)

@@ -101,16 +101,14 @@ def continuum_file() -> Path:
 @pytest.fixture(scope="session")
 def real_spectra(apstar_files):
     """Real apStar spectra (DR17 files plus the older-layout mystery file) as an X array."""
-    from skcannon.apogee.reader import read_apstar
-    from skcannon.spectra import stack_spectra
+    from skcannon.apogee.reader import read_apstar, stack_apstar
 
     files = list(apstar_files)
     mystery = SHARED_APOGEE / "mystery" / "mystery_spec_wiped.fits"
     if mystery.is_file():
         files.append(mystery)
     spectra = [read_apstar(f) for f in files]
-    X = stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                      [s.pixmask for s in spectra])
+    X = stack_apstar(spectra)
     return spectra, X
 
 

@@ -20,7 +20,7 @@ from skcannon.apogee.catalog import (
 )
 from skcannon.apogee.download import DownloadReport, download_apstar, fetch_file
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files, serve_mirror
-from skcannon.apogee.reader import ApStarSpectrum, inverse_variance, read_apstar
+from skcannon.apogee.reader import ApStarSpectrum, inverse_variance, read_apstar, stack_apstar
 
 __all__ = [
     "APOGEE_PIXMASK_BITS", "ASPCAPFLAG_BITS", "DEFAULT_BAD_PIXEL_BITS", "STARFLAG_BITS",
@@ -28,5 +28,5 @@ __all__ = [
     "allstar_relpath", "apstar_relpath", "archive_url", "bad_pixels", "data_dir", "decode_flags",
     "download_apstar", "fetch_file", "format_cut_table", "index_apstar_files", "inverse_variance",
     "query_skyserver", "read_apstar", "read_catalog", "read_selection", "select_giants",
-    "serve_mirror", "write_selection",
+    "serve_mirror", "stack_apstar", "write_selection",
 ]

@@ -75,6 +75,14 @@ class ApStarSpectrum:
         return float(np.mean(~self.good))
 
 
+def stack_apstar(spectra) -> np.ndarray:
+    """The spectra array (n_stars, 3, 8575) of read apStar spectra (see skcannon.spectra)."""
+    from skcannon.spectra import stack_spectra
+
+    return stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
+                         [s.pixmask for s in spectra])
+
+
 def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.ndarray:
     """Wavelength in Angstrom of a log10-linear grid (pixel 0 at ``crval1``)."""
     return 10.0 ** (crval1 + cdelt1 * np.arange(n_pixels))

@@ -62,10 +62,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     templates = noise_templates_from_apstar(args.apstar) if args.apstar else None
     X = simulate_spectra(model, table, snr, rng, templates)
     table["SNR"] = snr
-    dataset = SpectralDataset(
-        wavelength=model.wavelength_, flux=X[:, 0], ivar=X[:, 1],
-        pixmask=X[:, 2].astype(np.int64), labels=table,
-        flags=np.zeros(len(table), dtype=np.int64),
+    dataset = SpectralDataset.from_spectra(
+        model.wavelength_, X, table,
         provenance={"simulated_from": args.reference or args.model, "seed": args.seed,
                     "labels": str(args.labels), "snr": list(args.snr),
                     "noise_templates": [str(p) for p in args.apstar or []]})

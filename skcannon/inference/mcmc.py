@@ -72,20 +72,15 @@ class CannonPosterior:
         self.likelihood = likelihood
         self.cannon = model
         self.names = list(model.label_names)
-        vectorizer = model.vectorizer_
-        low, high = model.label_range_
-        width = high - low
-        offsets, scales = model.scaling_.offsets, model.scaling_.scales
-        linear = np.array([vectorizer.terms.index((i,)) for i in range(len(self.names))])
-        quad = [t for t in vectorizer.terms if len(t) == 2]
-        theta = model.theta_[:, [0, *linear, *[vectorizer.terms.index(t) for t in quad]]]
+        # the vectorizer's term order: constant, the linear terms, then l_i l_j (i <= j)
+        quad = [t for t in model.vectorizer_.terms if len(t) == 2]
         qi = np.array([t[0] for t in quad], dtype=int)
         qj = np.array([t[1] for t in quad], dtype=int)
-        n_pixels = theta.shape[0]
+        theta = model.theta_
+        n_pixels, k = theta.shape
+        offsets, scales = model.scaling_.offsets, model.scaling_.scales
         lines = []
-        self.bounds = np.vstack([low - PRIOR_MARGIN * width, high + PRIOR_MARGIN * width]) \
-            if prior == "uniform" else None
-        k = theta.shape[1]
+        self.bounds = np.vstack(model.label_bounds(PRIOR_MARGIN)) if prior == "uniform" else None
         with pm.Model() as self.pymc_model:
             if likelihood == "pixels":
                 flux = pm.Data("flux", np.ones(n_pixels))
@@ -97,8 +92,7 @@ class CannonPosterior:
             labels = []
             for i, name in enumerate(self.names):
                 if prior == "uniform":
-                    lo = low[i] - PRIOR_MARGIN * width[i]
-                    hi = high[i] + PRIOR_MARGIN * width[i]
+                    lo, hi = self.bounds[:, i]
                     labels.append(pm.Uniform(name, lower=lo, upper=hi))
                     lines.append(f"{name} ~ Uniform({lo:.4g}, {hi:.4g})")
                 else:
@@ -115,8 +109,27 @@ class CannonPosterior:
             else:
                 chi2 = c - 2 * pt.dot(h, design) + pt.dot(design, pt.dot(G, design))
                 pm.Potential("loglike", -0.5 * chi2)
-        self._theta = theta
         self.priors = "; ".join(lines)
+
+    def set_spectrum(self, flux: np.ndarray, ivar: np.ndarray) -> None:
+        """Make one normalized spectrum (on the model grid) the model's data."""
+        import pymc as pm
+
+        from skcannon.inference.fitting import sufficient_statistics
+
+        model = self.cannon
+        good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & model.pixel_mask_
+        if good.sum() <= len(self.names):
+            raise ValueError(f"only {good.sum()} usable pixels: cannot sample")
+        with self.pymc_model:
+            if self.likelihood == "pixels":
+                sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + model.s2_),
+                                 MASKED_SIGMA)
+                pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
+            else:
+                stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_,
+                                              flux[None], ivar[None])
+                pm.set_data({"G": stats.G[0], "h": stats.h[0], "c": float(stats.c[0])})
 
     def sample(self, flux: np.ndarray, ivar: np.ndarray, draws: int = 1000, tune: int = 1000,
                chains: int = 4, seed: int = 0, cores: int | None = None,
@@ -128,11 +141,7 @@ class CannonPosterior:
         import arviz as az
         import pymc as pm
 
-        model = self.cannon
-        good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & model.pixel_mask_
-        if good.sum() <= len(self.names):
-            raise ValueError(f"only {good.sum()} usable pixels: cannot sample")
-        sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + model.s2_), MASKED_SIGMA)
+        self.set_spectrum(flux, ivar)
         start = None
         if initial is not None:
             initial = np.ravel(initial).astype(float)
@@ -141,14 +150,6 @@ class CannonPosterior:
                 initial = np.clip(initial, self.bounds[0] + inset, self.bounds[1] - inset)
             start = {n: float(v) for n, v in zip(self.names, initial, strict=True)}
         with self.pymc_model:
-            if self.likelihood == "pixels":
-                pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
-            else:
-                w = np.where(good, sigma ** -2.0, 0.0)
-                f = np.where(good, flux, 0.0)
-                theta = self._theta
-                pm.set_data({"G": theta.T @ (w[:, None] * theta), "h": theta.T @ (w * f),
-                             "c": float(np.sum(w * f * f))})
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                               cores=cores or min(chains, 2), initvals=start,
                               progressbar=progressbar, compute_convergence_checks=False)

@@ -21,9 +21,7 @@ def fit_labels_trf(model, flux: np.ndarray, ivar: np.ndarray, start: np.ndarray 
     labels (n_stars, L) physical, chi2 (n_stars,)
     """
     vectorizer, scaling = model.vectorizer_, model.scaling_
-    low, high = model.label_range_
-    lower = scaling.scale(low - margin * (high - low))[0]
-    upper = scaling.scale(high + margin * (high - low))[0]
+    lower, upper = (scaling.scale(bound)[0] for bound in model.label_bounds(margin))
     starts = (np.zeros((len(flux), vectorizer.n_labels)) if start is None
               else scaling.scale(start))
     labels, chi2 = [], []

@@ -93,6 +93,14 @@ class Cannon(BaseEstimator):
                              f"e.g. row {rows[0]} ({names[int(np.flatnonzero(bad[rows[0]])[0])]})")
         return array
 
+    def label_bounds(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Physical lower and upper label bounds: the training range widened by ``margin`` of
+        its width on each side (shared by label fitting, the TRF path and the MCMC priors)."""
+        check_is_fitted(self, "label_range_")
+        low, high = self.label_range_
+        width = high - low
+        return low - margin * width, high + margin * width
+
     # -- estimator API -------------------------------------------------------------------------
     def fit(self, labels, spectra, wavelength=None):
         """Learn theta and s^2 from labelled spectra.

@@ -13,18 +13,9 @@ from skcannon.simulate import simulate_spectra  # noqa: E402
 
 
 def _logp(posterior: CannonPosterior, flux, ivar, points):
-    import pymc as pm
 
-    good = (ivar > 0) & posterior.cannon.pixel_mask_
-    sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + posterior.cannon.s2_), 1e6)
+    posterior.set_spectrum(flux, ivar)
     with posterior.pymc_model:
-        if posterior.likelihood == "pixels":
-            pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
-        else:
-            w, f, theta = np.where(good, sigma**-2.0, 0), np.where(good, flux, 0), \
-                posterior._theta
-            pm.set_data({"G": theta.T @ (w[:, None] * theta), "h": theta.T @ (w * f),
-                         "c": float(np.sum(w * f * f))})
         logp = posterior.pymc_model.compile_logp()
         values = []
         for point in points:
