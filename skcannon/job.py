@@ -189,7 +189,7 @@ def run_main_job(
     from skcannon.prepare import prepare_dataset
     from skcannon.report import Section, write_report
     from skcannon.science import ScienceInputs, science_sections, write_pdf
-    from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
+    from skcannon.simulate import dr12_giant_labels, noise_templates, simulate_spectra
     from skcannon.validation import find_outliers, split_validate
 
     shared = Path(shared)
@@ -221,7 +221,7 @@ def run_main_job(
         table = table.reset_index(drop=True)
         rng = np.random.default_rng(seed)
         table["SNR"] = rng.uniform(50, 250, len(table))
-        templates = noise_templates_from_apstar([s.path for s in data.spectra])
+        templates = noise_templates(data.spectra)   # already read: no second read
         X = simulate_spectra(reference, table, table.SNR.to_numpy(), rng, templates)
         training = SpectralDataset.from_spectra(
             reference.wavelength_, X, table,

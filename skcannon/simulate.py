@@ -33,11 +33,18 @@ class NoiseTemplates:
 
 
 def noise_templates_from_apstar(paths: Sequence[str | Path]) -> NoiseTemplates:
-    """Noise templates from real apStar files (masked and resampled to the 7214-px grid)."""
-    from skcannon.apogee.reader import read_apstar, stack_apstar
+    """Noise templates from real apStar files (see :func:`noise_templates`)."""
+    from skcannon.apogee.reader import read_apstar
+
+    return noise_templates([read_apstar(p) for p in paths])
+
+
+def noise_templates(spectra) -> NoiseTemplates:
+    """Noise templates from read apStar spectra (masked and resampled to the 7214-px grid)."""
+    from skcannon.apogee.reader import stack_apstar
     from skcannon.preprocessing import BitmaskMasker, Regridder
 
-    X = stack_apstar([read_apstar(p) for p in paths])
+    X = stack_apstar(spectra)
     X = Regridder().fit().transform(BitmaskMasker().fit(X).transform(X))
     good = X[:, IVAR] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
