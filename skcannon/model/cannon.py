@@ -19,9 +19,11 @@ from skcannon.spectra import FLUX, IVAR, check_spectra
 
 
 def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
-    """SHA-256 of the training labels and spectra."""
+    """SHA-256 of the training labels, flux and inverse variance (star by star: no copies)."""
     digest = hashlib.sha256(np.ascontiguousarray(labels).data)
-    digest.update(np.ascontiguousarray(X).data)   # X is contiguous already: no copy
+    for star in X:                                # rows of a contiguous X are views
+        digest.update(np.ascontiguousarray(star[FLUX]).data)
+        digest.update(np.ascontiguousarray(star[IVAR]).data)
     return digest.hexdigest()
 
 

@@ -15,18 +15,36 @@ over stars with ivar > 0. Its derivatives follow from the envelope theorem (dlnL
     dlnL/ds^2   = 1/2 sum_n (w^2 r^2 - w)
     d2lnL/ds^4  = sum_n w^2 (1/2 - w r^2) + g^T A^-1 g,    g = sum_n w^2 r x_n.
 
-Strategy, all pixels at once:
+Strategy, for cache-sized blocks of pixels at once (threads take blocks as they free up):
 
 1. theta at a starting s^2; residuals r.
 2. Grid: for those fixed residuals the likelihood in s^2 costs only element-wise work, so it is
    evaluated (in float32) on a wide grid of s^2; the best grid point of every pixel brackets its
-   global maximum between the neighbouring grid points.
-3. Refinement: safeguarded Newton steps on u = ln s^2 on the exact profile (theta re-solved in
-   float64 at every step, derivatives above), kept inside the bracket (widened by one grid step
-   on each side, since theta moves), only for pixels not yet converged.
+   global maximum between the neighbouring grid points. Grid points above the maximum are skipped
+   where an exact bound rules them out (over good stars, F(s^2) <= -n_good/2 ln s^2, falling with
+   s^2: once it is below the best value found, no larger s^2 can be better). Newton steps on this
+   fixed-residual likelihood give the starting point of the exact refinement.
+3. Refinement on the exact profile: at each exact evaluation (theta re-solved in float64,
+   derivatives above), the profile is, around the current s_k^2,
 
-A_p for all pixels is one GEMM: W^T (n_stars x n_pairs) with the n_terms (n_terms + 1) / 2
-products x_i x_j, symmetric entries filled afterwards.
+       lnL(u) = F_k(u) + D(u),   D(u) ~ 1/2 s_k^4 g^T A^-1 g (u - u_k)^2,   u = ln s^2,
+
+   where F_k is the fixed-residual likelihood with the current residuals (element-wise, carries
+   the strong non-linearity in s^2) and D >= 0 the gain from re-fitting theta (zero with zero
+   slope at u_k: envelope theorem; its curvature there is s_k^4 g^T A^-1 g, and it is close to
+   quadratic in u, not in s^2, over the steps taken). Newton steps on this local model
+   (element-wise work only; the first is the exact Newton step) lead to the next exact evaluation,
+   kept
+   inside the bracket of the exact derivative's sign changes. A pixel has converged when its
+   exact Newton step delta is tiny (|delta| <= sqrt(tolerance / 10)): it takes that last step,
+   whose error is O(delta^2), with theta, lnL and chi^2 carried along by their derivatives
+   (dtheta/du = -s^2 A^-1 g; lnL to second order, error O(delta^3); chi^2 to first order by the
+   envelope theorem), or has a step below the tolerance itself. Typically two exact evaluations
+   suffice.
+
+A_p for all pixels of a block is one GEMM: W^T (n_stars x n_products) with the distinct
+products x_i x_j of design columns (a quadratic model in L labels has only the monomials of degree
+<= 4 among them: 126 instead of 231 for 5 labels), then one gather into the k x k matrices.
 
 L1 regularization (Casey et al. 2016): ``regularization`` Lambda adds Lambda * sum_{j>=1} |theta_j|
 to -lnL, solved by iteratively reweighted ridge (Lambda / |theta_j| on the diagonal).
@@ -45,8 +63,16 @@ import numpy as np
 #: steps then find it exactly, also below the first positive value (s below 3e-4 is far below
 #: the noise of any APOGEE spectrum).
 DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-7.0, 1.5, 1.0)])
-#: Newton refinement steps on ln s^2.
+#: Exact profile evaluations (each followed by Newton steps on the local model) at most.
 NEWTON_STEPS = 6
+#: s^2 of the first theta, whose residuals give the grid (s = 0.01: a typical intrinsic scatter).
+START_S2 = 1e-4
+#: Newton steps on the fixed-residual likelihood after the grid, and on the local model after
+#: each exact evaluation (at most; they stop once every step is below the tolerance).
+FIXED_RESIDUAL_STEPS = 8
+MODEL_STEPS = 8
+#: Pixels per block: a block's work arrays (n_stars x BLOCK_PIXELS) stay in the CPU caches.
+BLOCK_PIXELS = 256
 #: IRLS iterations for the L1 penalty.
 L1_ITERATIONS = 6
 #: Floor of |theta| in the IRLS weights.
@@ -66,7 +92,8 @@ class TrainingResult:
     log_likelihood : ndarray, shape (n_pixels,)
         Profile log-likelihood at the chosen s^2 (0 for excluded pixels).
     grid_log_likelihood : ndarray, shape (n_grid, n_pixels)
-        The profile on the s^2 grid.
+        The fixed-residual likelihood (residuals of the starting theta) on the s^2 grid; -inf at
+        grid points the bound ruled out without evaluating them (see the module docstring).
     grid_index : ndarray of int, shape (n_pixels,)
         Index of the best grid point.
     chi2, dof : ndarray, shape (n_pixels,)
@@ -83,39 +110,65 @@ class TrainingResult:
     dof: np.ndarray
 
 
-class PixelSystems:
-    """Batched weighted least squares of all pixels on one design matrix.
+class NormalMatrixPlan:
+    """How to build the normal matrices of one design matrix from as few products as possible.
 
-    Holds three (n_stars, n_pixels) work buffers so that an evaluation allocates no large
-    arrays (fresh 50 MB allocations cost more than the arithmetic on them).
+    Many products x_i x_j of design columns are equal (for polynomial terms, the same monomial
+    arises from several pairs). ``products`` holds each distinct one once; ``gather`` maps every
+    entry (i, j) of a k x k matrix to its column. Merging is verified numerically, so any design
+    matrix works (columns that only look alike are kept apart).
+
+    Attributes
+    ----------
+    products : ndarray, shape (n_stars, n_distinct)
+    gather : ndarray of int, shape (n_terms * n_terms,)
+    """
+
+    def __init__(self, design: np.ndarray) -> None:
+        k = design.shape[1]
+        iu, ju = np.triu_indices(k)
+        pairs = design[:, iu] * design[:, ju]                       # (n, k(k+1)/2)
+        scale = np.maximum(np.abs(pairs).max(axis=0), np.finfo(float).tiny)
+        _, first, inverse = np.unique(np.round(pairs / scale, 9), axis=1, return_index=True,
+                                      return_inverse=True)
+        representative = first[inverse.ravel()]
+        same = np.all(np.abs(pairs - pairs[:, representative]) <= 1e-12 * scale, axis=0)
+        representative = np.where(same, representative, np.arange(pairs.shape[1]))
+        kept, column = np.unique(representative, return_inverse=True)
+        self.products = np.ascontiguousarray(pairs[:, kept])
+        full = np.empty((k, k), dtype=int)
+        full[iu, ju] = column.ravel()
+        full[ju, iu] = column.ravel()
+        self.gather = full.ravel()
+
+
+class PixelSystems:
+    """Batched weighted least squares of a block of pixels on one design matrix.
+
+    Holds (n_stars, n_pixels) work buffers so that an evaluation allocates no large arrays.
     """
 
     def __init__(self, design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-                 regularization: float = 0.0) -> None:
+                 regularization: float = 0.0, plan: NormalMatrixPlan | None = None) -> None:
         self.design = np.ascontiguousarray(design, dtype=float)          # (n, k)
-        self.flux = np.asarray(flux, dtype=float)                        # (n, p), may be a view
-        self.ivar = np.asarray(ivar, dtype=float)                        # (n, p)
-        self.good = self.ivar > 0
-        k = self.design.shape[1]
-        self.iu, self.ju = np.triu_indices(k)
-        self.pairs = self.design[:, self.iu] * self.design[:, self.ju]   # (n, k(k+1)/2)
+        self.plan = NormalMatrixPlan(self.design) if plan is None else plan
         self.regularization = float(regularization)
-        self._w = np.empty_like(self.flux)
-        self._r = np.empty_like(self.flux)
-        self._t = np.zeros_like(self.flux)
-        np.log(self.ivar, out=self._t, where=self.good)      # 0 where masked
+        self._set_pixels(np.asarray(flux, dtype=float), np.asarray(ivar, dtype=float))
+
+    def _set_pixels(self, flux: np.ndarray, ivar: np.ndarray) -> None:
+        self.flux, self.ivar = flux, ivar                                 # (n, p)
+        self.good = ivar > 0
+        self._w, self._r, self._t, self._r2 = (np.empty_like(flux) for _ in range(4))
+        np.log(ivar, out=self._t, where=self.good)
+        self._t[~self.good] = 0.0
         self.sum_log_ivar = self._t.sum(axis=0)
 
     def columns(self, pixels: np.ndarray) -> PixelSystems:
         """The systems of a subset of pixels (shares the design; copies the pixel columns)."""
         sub = object.__new__(PixelSystems)
-        sub.design, sub.iu, sub.ju, sub.pairs = self.design, self.iu, self.ju, self.pairs
-        sub.regularization = self.regularization
-        sub.flux = np.ascontiguousarray(self.flux[:, pixels])
-        sub.ivar = np.ascontiguousarray(self.ivar[:, pixels])
-        sub.good = sub.ivar > 0
-        sub.sum_log_ivar = self.sum_log_ivar[pixels]
-        sub._w, sub._r, sub._t = (np.empty_like(sub.flux) for _ in range(3))
+        sub.design, sub.plan, sub.regularization = self.design, self.plan, self.regularization
+        sub._set_pixels(np.ascontiguousarray(self.flux[:, pixels]),
+                        np.ascontiguousarray(self.ivar[:, pixels]))
         return sub
 
     def weights(self, s2: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -129,11 +182,8 @@ class PixelSystems:
     def normal_matrices(self, weights: np.ndarray) -> np.ndarray:
         """A_p = sum_n w_np x_n x_n^T for all pixels, shape (p, k, k)."""
         k = self.design.shape[1]
-        flat = weights.T @ self.pairs                   # (p, n_pairs): one GEMM
-        A = np.empty((flat.shape[0], k, k))
-        A[:, self.iu, self.ju] = flat
-        A[:, self.ju, self.iu] = flat
-        return A
+        flat = weights.T @ self.plan.products           # (p, n_distinct): one GEMM
+        return flat[:, self.plan.gather].reshape(-1, k, k)
 
     def solve(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """theta (p, k) and the (regularized) normal matrices (p, k, k)."""
@@ -152,16 +202,27 @@ class PixelSystems:
                 theta = np.linalg.solve(A, b[..., None])[..., 0]
         return theta, A
 
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        """f - x . theta into the residual buffer, shape (n, p) (masked entries: anything)."""
+        np.matmul(self.design, theta.T, out=self._r)
+        np.subtract(self.flux, self._r, out=self._r)
+        return self._r
+
     def profile(self, s2: np.ndarray, derivatives: bool = False) -> dict:
-        """Profile log-likelihood (and derivatives in s^2) at per-pixel s2, shape (p,)."""
-        W, R, T = self._w, self._r, self._t
+        """Profile log-likelihood (and derivatives in s^2) at per-pixel s2, shape (p,).
+
+        With ``derivatives``, also ``r2`` (squared residuals, 0 where masked; a work buffer,
+        valid until the next call), ``curvature`` (g^T A^-1 g, the part of the second
+        derivative that comes from re-fitting theta), and the derivatives in u = ln s^2 of
+        theta (``dtheta_du``, shape (p, k)) and of chi^2 (``dchi2_du``; both without the L1
+        penalty's own dependence).
+        """
+        W, T, R2 = self._w, self._t, self._r2
         self.weights(s2, out=W)
         theta, A = self.solve(W)
-        np.matmul(self.design, theta.T, out=R)
-        np.subtract(self.flux, R, out=R)                # residuals (masked pixels: w = 0)
-        np.multiply(R, R, out=T)
-        chi2 = np.einsum("np,np->p", W, T)              # sum w r^2
-        np.multiply(W, R, out=R)                        # R now holds w r
+        R = self.residuals(theta)
+        np.multiply(R, R, out=R2)
+        chi2 = np.einsum("np,np->p", W, R2)             # sum w r^2 (masked: w = 0)
         np.multiply(self.ivar, s2, out=T)
         np.log1p(T, out=T)                              # ln(1 + ivar s^2), 0 where masked
         log_w = self.sum_log_ivar - T.sum(axis=0)
@@ -169,6 +230,7 @@ class PixelSystems:
         if self.regularization > 0:
             out["lnL"] = out["lnL"] - self.regularization * np.abs(theta[:, 1:]).sum(axis=1)
         if derivatives:
+            np.multiply(W, R, out=R)                    # R now holds w r
             sum_w2r2 = np.einsum("np,np->p", R, R)      # sum w^2 r^2
             out["d1"] = 0.5 * (sum_w2r2 - W.sum(axis=0))
             np.multiply(W, R, out=T)                    # T = w^2 r
@@ -176,7 +238,12 @@ class PixelSystems:
             w3r2 = np.einsum("np,np->p", T, R)          # sum w^3 r^2
             w2 = np.einsum("np,np->p", W, W)
             Ainv_g = np.linalg.solve(A, g[..., None])[..., 0]
-            out["d2"] = 0.5 * w2 - w3r2 + np.einsum("pk,pk->p", g, Ainv_g)
+            out["curvature"] = np.einsum("pk,pk->p", g, Ainv_g)
+            out["dtheta_du"] = -s2[:, None] * Ainv_g    # dtheta/ds^2 = -A^-1 g
+            out["dchi2_du"] = -s2 * sum_w2r2           # envelope: d(sum w r^2)/ds^2
+            out["d2"] = 0.5 * w2 - w3r2 + out["curvature"]
+            R2[~self.good] = 0.0
+            out["r2"] = R2
         return out
 
 
@@ -186,48 +253,78 @@ def fixed_residual_grid(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
 
     ``r2`` squared residuals and ``var`` noise variances, float32, shape (n_stars, n_pixels),
     with masked entries neutralized (r2 = 0, var = 1; their ln(1 + s^2) is subtracted using
-    ``n_masked`` per pixel). Sums are accumulated in float64.
+    ``n_masked`` per pixel). Sums are accumulated in float64. ``grid`` is increasing; a grid
+    point is evaluated only for pixels where the bound -n_good/2 ln s^2 (no smaller than lnL
+    there or at any larger s^2) reaches the best value so far; elsewhere it is -inf.
     """
-    out = np.empty((grid.size, r2.shape[1]))
-    total = np.empty_like(var)
-    work = np.empty_like(var)
+    n_good = r2.shape[0] - n_masked
+    out = np.full((grid.size, r2.shape[1]), -np.inf)
+    best = np.full(r2.shape[1], -np.inf)
+    columns = np.arange(r2.shape[1])            # pixels the bound has not ruled out
     for i, value in enumerate(grid):
-        np.add(var, np.float32(value), out=total)
-        np.log(total, out=work)
-        log_det = work.sum(axis=0, dtype=np.float64) - n_masked * np.log1p(value)
+        if value > 0:
+            keep = -0.5 * n_good[columns] * np.log(value) >= best[columns]
+            if not keep.any():
+                break
+            if not keep.all():
+                columns = columns[keep]
+                r2, var = r2[:, keep], var[:, keep]
+        total = np.add(var, np.float32(value))
+        log_det = np.log(total).sum(axis=0, dtype=np.float64) - \
+            n_masked[columns] * np.log1p(value)
         np.reciprocal(total, out=total)
         chi2 = np.einsum("np,np->p", r2, total, dtype=np.float64)
-        out[i] = -0.5 * (chi2 + log_det)
+        out[i, columns] = -0.5 * (chi2 + log_det)
+        best[columns] = np.maximum(best[columns], out[i, columns])
     return out
 
 
 def fixed_residual_newton(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
                           u: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                          typical_ivar: np.ndarray, steps: int = 3) -> np.ndarray:
+                          typical_ivar: np.ndarray, steps: int = FIXED_RESIDUAL_STEPS,
+                          curvature: np.ndarray | None = None, center: np.ndarray | None = None,
+                          tolerance: float = 0.0) -> np.ndarray:
     """Safeguarded Newton steps on u = ln s^2 for fixed residuals (element-wise work only).
 
-    lnL(s^2) = -1/2 sum_n [r^2 / t + ln t], t = var + s^2; arrays as in
-    :func:`fixed_residual_grid`. Returns the new u, shape (n_pixels,).
+    Maximizes F(s^2) = -1/2 sum_n [r^2 / t + ln t], t = var + s^2, arrays as in
+    :func:`fixed_residual_grid` (float32 or float64), plus, when ``curvature`` c is given,
+    1/2 c (u - center)^2 (the local model of the exact profile, see the module docstring).
+    Stops after ``steps`` or once every step is below ``tolerance``. Returns the new u, shape
+    (n_pixels,).
     """
-    q = np.empty_like(var)
-    r2q = np.empty_like(var)
+    u, lower, upper = (np.array(a, dtype=float) for a in (u, lower, upper))
+    columns = np.arange(u.size)               # pixels still moving, in the arrays below
     for _ in range(steps):
-        s2 = np.exp(u)
-        np.add(var, s2.astype(var.dtype), out=q)
+        s2 = np.exp(u[columns])
+        q = np.add(var, s2.astype(var.dtype))
         np.reciprocal(q, out=q)                          # 1/t
-        masked_q = n_masked / (1.0 + s2)                 # their 1/t, removed from the sums
+        masked_q = n_masked[columns] / (1.0 + s2)        # their 1/t, removed from the sums
         sum_q = q.sum(axis=0, dtype=np.float64) - masked_q
-        np.multiply(r2, q, out=r2q)
+        r2q = np.multiply(r2, q)
         sum_r2q2 = np.einsum("np,np->p", r2q, q, dtype=np.float64)
         q *= q
         sum_q2 = q.sum(axis=0, dtype=np.float64) - masked_q / (1.0 + s2)
         sum_r2q3 = np.einsum("np,np->p", r2q, q, dtype=np.float64)
-        d1u = s2 * 0.5 * (sum_r2q2 - sum_q)
-        d2u = s2 * s2 * (0.5 * sum_q2 - sum_r2q3) + d1u
-        lower = np.where(d1u > 0, u, lower)
-        upper = np.where(d1u < 0, u, upper)
-        u = _safeguarded_step(u, s2, d1u, d2u, d1u / s2, (d2u - d1u) / (s2 * s2), lower, upper,
-                              s2 * typical_ivar < 1.0)
+        d1 = 0.5 * (sum_r2q2 - sum_q)                    # in s^2
+        d2 = 0.5 * sum_q2 - sum_r2q3
+        d1u = s2 * d1                                    # in u
+        d2u = s2 * s2 * d2 + d1u
+        if curvature is not None:
+            d1u = d1u + curvature[columns] * (u[columns] - center[columns])
+            d2u = d2u + curvature[columns]
+            d1 = d1u / s2
+            d2 = (d2u - d1u) / (s2 * s2)
+        lower[columns] = np.where(d1u > 0, u[columns], lower[columns])
+        upper[columns] = np.where(d1u < 0, u[columns], upper[columns])
+        new = _safeguarded_step(u[columns], s2, d1u, d2u, d1, d2, lower[columns],
+                                upper[columns], s2 * typical_ivar[columns] < 1.0)
+        moving = np.abs(new - u[columns]) > tolerance
+        u[columns] = new
+        if not moving.any():
+            break
+        if moving.mean() < 0.5:                          # carry on with the moving pixels only
+            columns = columns[moving]
+            r2, var = r2[:, moving], var[:, moving]
     return u
 
 
@@ -241,6 +338,7 @@ def train_pixels(
     newton_steps: int = NEWTON_STEPS,
     tolerance: float = 1e-7,
     n_jobs: int | None = None,
+    block_pixels: int = BLOCK_PIXELS,
 ) -> TrainingResult:
     """Learn theta and s^2 for every pixel.
 
@@ -249,7 +347,7 @@ def train_pixels(
     design : ndarray, shape (n_stars, n_terms)
         Vectorized scaled labels.
     flux, ivar : ndarray, shape (n_stars, n_pixels)
-        Normalized flux and inverse variance (0 = masked).
+        Normalized flux and inverse variance (0 = masked). Never modified.
     scatter_grid : ndarray, shape (n_grid,), optional
         Candidate s^2 values, increasing, starting at 0 (default DEFAULT_SCATTER_GRID).
     regularization : float
@@ -258,57 +356,71 @@ def train_pixels(
         A pixel is excluded when fewer than this fraction of the stars (or fewer than
         2 x n_terms stars) have it unmasked.
     newton_steps : int
-        Maximum refinement steps on ln s^2 after the grid.
+        Exact profile evaluations after the grid, at most.
     tolerance : float
-        A pixel has converged when its Newton step in ln s^2 is below this.
+        A pixel has converged when its exact Newton step in ln s^2 is below this.
     n_jobs : int or None
-        Threads, each working on its own block of pixels (None: the number of CPUs, at most
-        4). Element-wise NumPy work runs in parallel this way; BLAS is limited to one thread
-        per block meanwhile so the cores are not oversubscribed.
+        Threads taking blocks of pixels (None: the number of CPUs, at most 4). Element-wise
+        NumPy work runs in parallel this way; BLAS is limited to one thread per block meanwhile
+        so the cores are not oversubscribed.
+    block_pixels : int
+        Pixels per block (results do not depend on it beyond the tolerance).
     """
     grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
     if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
         raise ValueError("scatter_grid must be increasing, start at 0 and have >= 3 values")
+    design = np.ascontiguousarray(design, dtype=float)
     n_stars, n_terms = design.shape
+    if flux.shape != ivar.shape or flux.ndim != 2 or flux.shape[0] != n_stars:
+        raise ValueError(f"flux {flux.shape} and ivar {ivar.shape} must both have shape "
+                         f"({n_stars}, n_pixels)")
     n_pixels = flux.shape[1]
-    usable = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux)
-    ivar = np.where(usable, ivar, 0.0)    # copies: the caller's arrays are never touched
-    flux = np.where(usable, flux, 0.0)
-    del usable
-    n_good = (ivar > 0).sum(axis=0)
-    pixel_ok = n_good >= max(min_good_fraction * n_stars, 2 * n_terms)
+    min_good = max(min_good_fraction * n_stars, 2 * n_terms)
     result = TrainingResult(
         theta=np.hstack([np.ones((n_pixels, 1)), np.zeros((n_pixels, n_terms - 1))]),
-        s2=np.zeros(n_pixels), pixel_ok=pixel_ok, log_likelihood=np.zeros(n_pixels),
-        grid_log_likelihood=np.zeros((grid.size, n_pixels)),
+        s2=np.zeros(n_pixels), pixel_ok=np.zeros(n_pixels, dtype=bool),
+        log_likelihood=np.zeros(n_pixels), grid_log_likelihood=np.zeros((grid.size, n_pixels)),
         grid_index=np.zeros(n_pixels, dtype=int), chi2=np.zeros(n_pixels),
-        dof=n_good - n_terms)
-    if not pixel_ok.any():
-        return result
-    if not pixel_ok.all():   # drop the excluded pixels once
-        flux, ivar = flux[:, pixel_ok], ivar[:, pixel_ok]
+        dof=np.zeros(n_pixels, dtype=int))
+    plan = NormalMatrixPlan(design)
+
+    def work(block: slice) -> None:
+        """Clean, select and train the pixels of one block; fill ``result`` there."""
+        block_flux = np.array(flux[:, block], dtype=float)      # copies: inputs untouched
+        block_ivar = np.array(ivar[:, block], dtype=float)
+        usable = (block_ivar > 0) & np.isfinite(block_ivar) & np.isfinite(block_flux)
+        block_ivar[~usable] = 0.0
+        block_flux[~usable] = 0.0
+        n_good = usable.sum(axis=0)
+        ok = n_good >= min_good
+        index = np.arange(block.start, block.stop)
+        result.pixel_ok[index] = ok
+        result.dof[index] = n_good - n_terms
+        if not ok.any():
+            return
+        if not ok.all():
+            block_flux, block_ivar = block_flux[:, ok], block_ivar[:, ok]
+        systems = PixelSystems(design, block_flux, block_ivar, regularization, plan)
+        best = _grid_then_newton(systems, grid, newton_steps, tolerance)
+        trained = index[ok]
+        result.theta[trained], result.s2[trained] = best["theta"], best["s2"]
+        result.log_likelihood[trained], result.chi2[trained] = best["lnL"], best["chi2"]
+        result.grid_log_likelihood[:, trained] = best["grid_lnL"]
+        result.grid_index[trained] = best["grid_index"]
+
+    blocks = [slice(a, min(a + block_pixels, n_pixels)) for a in range(0, n_pixels,
+                                                                          max(block_pixels, 1))]
     n_jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else max(int(n_jobs), 1)
-    edges = np.linspace(0, flux.shape[1], n_jobs + 1).astype(int)
-    blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-
-    def work(block: slice) -> dict:   # column blocks are views: no copies
-        systems = PixelSystems(design, flux[:, block], ivar[:, block], regularization)
-        return _grid_then_newton(systems, grid, newton_steps, tolerance)
-
-    if len(blocks) == 1:
-        parts = [work(blocks[0])]
+    n_jobs = min(n_jobs, len(blocks))
+    if n_jobs <= 1:
+        for block in blocks:
+            work(block)
     else:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=len(blocks)) as pool:
-            parts = list(pool.map(work, blocks))
-    best = {key: np.concatenate([part[key] for part in parts],
-                                axis=1 if key == "grid_lnL" else 0) for key in parts[0]}
-    result.theta[pixel_ok], result.s2[pixel_ok] = best["theta"], best["s2"]
-    result.log_likelihood[pixel_ok], result.chi2[pixel_ok] = best["lnL"], best["chi2"]
-    result.grid_log_likelihood[:, pixel_ok] = best["grid_lnL"]
-    result.grid_index[pixel_ok] = best["grid_index"]
+                ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            list(pool.map(work, blocks))   # re-raises the first error of any block
     return result
 
 
@@ -322,8 +434,9 @@ def _safeguarded_step(u, s2, d1u, d2u, d1, d2, lo, hi, small):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         in_u = u - d1u / d2u
         in_s2 = np.log(s2 - d1 / d2)
-    ok_u = (d2u < 0) & (in_u > lo) & (in_u < hi)
-    ok_s2 = (d2 < 0) & np.isfinite(in_s2) & (in_s2 > lo) & (in_s2 < hi)
+    # closed bracket: at convergence the step is ~0 and u itself is a bracket end
+    ok_u = (d2u < 0) & (in_u >= lo) & (in_u <= hi)
+    ok_s2 = (d2 < 0) & np.isfinite(in_s2) & (in_s2 >= lo) & (in_s2 <= hi)
     first = np.where(small, in_s2, in_u)
     ok_first = np.where(small, ok_s2, ok_u)
     second = np.where(small, in_u, in_s2)
@@ -331,19 +444,22 @@ def _safeguarded_step(u, s2, d1u, d2u, d1, d2, lo, hi, small):
     return np.where(ok_first, first, np.where(ok_second, second, 0.5 * (lo + hi)))
 
 
+def _noise_variance(ivar: np.ndarray, good: np.ndarray, dtype) -> np.ndarray:
+    """1/ivar where good, 1 where masked (neutral in the fixed-residual sums)."""
+    var = ivar.astype(dtype)
+    np.add(var, ~good, out=var)             # masked: ivar 0 -> 1
+    np.reciprocal(var, out=var)
+    return var
+
+
 def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int,
                       tolerance: float) -> dict:
     n_pixels = systems.flux.shape[1]
-    start_s2 = np.full(n_pixels, 1e-4)       # s = 0.01: a typical intrinsic scatter
-    theta, _ = systems.solve(systems.weights(start_s2, out=systems._w))
-    R = systems._r
-    np.matmul(systems.design, theta.T, out=R)
-    np.subtract(systems.flux, R, out=R)
+    theta, _ = systems.solve(systems.weights(np.full(n_pixels, START_S2), out=systems._w))
+    R = systems.residuals(theta)
     r2 = np.square(R, dtype=np.float32)
     r2[~systems.good] = 0.0
-    var = systems.ivar.astype(np.float32)
-    np.add(var, ~systems.good, out=var)             # masked: ivar 0 -> 1, so var = 1 there
-    np.reciprocal(var, out=var)
+    var = _noise_variance(systems.ivar, systems.good, np.float32)
     n_masked = (~systems.good).sum(axis=0)
     grid_lnl = fixed_residual_grid(r2, var, n_masked, grid)
     index = np.argmax(grid_lnl, axis=0)
@@ -356,18 +472,21 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
     typical_ivar = systems.ivar.sum(axis=0) / np.maximum(n_good, 1)
     u = fixed_residual_newton(r2, var, n_masked, log_grid[index],
                               log_grid[np.maximum(index - 1, 0)],
-                              log_grid[np.minimum(index + 1, grid.size - 1)], typical_ivar)
-    del r2, var
-    active = np.arange(n_pixels)   # pixels still moving
+                              log_grid[np.minimum(index + 1, grid.size - 1)], typical_ivar,
+                              tolerance=3e-2)
+    del r2
+    var = _noise_variance(systems.ivar, systems.good, float)
     toward_zero = np.zeros(n_pixels, dtype=bool)
+    finish_step = np.sqrt(0.1 * tolerance)
+    regularization_free = systems.regularization == 0
     system, members = systems, np.arange(n_pixels)   # the pixels `system` holds
+    active = members                                  # pixels still moving
     last = {"theta": np.empty((n_pixels, systems.design.shape[1])), "lnL": np.empty(n_pixels),
             "chi2": np.empty(n_pixels), "s2": np.empty(n_pixels)}
     for _ in range(newton_steps):
         if active.size < 0.8 * members.size:  # shrink the working set once it pays
             system = systems.columns(active)
             members = active
-        moving = np.isin(members, active)
         s2 = np.exp(u[members])
         state = system.profile(s2, derivatives=True)
         for key in ("theta", "lnL", "chi2"):   # the exact (theta, s^2) pair just evaluated
@@ -377,21 +496,41 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         d2u = s2 * s2 * state["d2"] + d1u               # d2lnL/du2
         lo = np.where(d1u > 0, u[members], lower[members])
         hi = np.where(d1u < 0, u[members], upper[members])
+        lower[members], upper[members] = lo, hi
         small = s2 * typical_ivar[members] < 1.0
-        step = np.where(moving, _safeguarded_step(u[members], s2, d1u, d2u, state["d1"],
-                                                  state["d2"], lo, hi, small) - u[members], 0.0)
-        lower[members] = np.where(moving, lo, lower[members])
-        upper[members] = np.where(moving, hi, upper[members])
-        u[members] += step
+        step = _safeguarded_step(u[members], s2, d1u, d2u, state["d1"], state["d2"], lo, hi,
+                                 small) - u[members]
         # converged: a tiny step, or heading for s^2 = 0: the profile falls with s^2 and is
         # concave, and a Newton step in s^2 would cross 0 (s^2 = 0 is compared below)
         at_floor = (state["d1"] < 0) & (state["d2"] < 0) & (
             s2 - state["d1"] / state["d2"] <= 0)
-        toward_zero[members] |= moving & at_floor
-        active = members[moving & (np.abs(step) > tolerance) & ~at_floor]
+        toward_zero[members] |= at_floor
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = -d1u / d2u
+        finish = (d2u < 0) & (np.abs(newton) <= finish_step) & ~at_floor & \
+            (u[members] + newton >= lo) & (u[members] + newton <= hi)
+        if regularization_free and finish.any():   # take the last, tiny step (see above)
+            done, du = members[finish], newton[finish]
+            u[done] += du
+            last["s2"][done] = np.exp(u[done])
+            last["theta"][done] += state["dtheta_du"][finish] * du[:, None]
+            last["lnL"][done] += du * (d1u[finish] + 0.5 * d2u[finish] * du)
+            last["chi2"][done] += state["dchi2_du"][finish] * du
+        else:
+            finish[:] = False
+        moving = (np.abs(step) > tolerance) & ~at_floor & ~finish
+        active = members[moving]
         if active.size == 0:
             break
-    if active.size:  # out of steps: evaluate where the last steps led
+        # Newton on the local model (fixed residuals + the theta re-fit's curvature); its first
+        # step is the exact Newton step just computed
+        cols = np.flatnonzero(moving)
+        u[active] = fixed_residual_newton(
+            state["r2"][:, cols], var[:, active], n_masked[active], u[active], lo[cols],
+            hi[cols], typical_ivar[active], steps=MODEL_STEPS,
+            curvature=s2[cols] ** 2 * state["curvature"][cols], center=u[active],
+            tolerance=0.1 * tolerance)
+    else:   # out of evaluations: evaluate where the last steps led
         state = systems.columns(active).profile(np.exp(u[active]))
         for key in ("theta", "lnL", "chi2"):
             last[key][active] = state[key]
