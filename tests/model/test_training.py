@@ -124,3 +124,111 @@ def test_l1_regularization_shrinks_coefficients(known_model):
     plain = train_pixels(design, flux[:, :40], ivar[:, :40])
     sparse = train_pixels(design, flux[:, :40], ivar[:, :40], regularization=1e4)
     assert np.abs(sparse.theta[:, 1:]).sum() < 0.9 * np.abs(plain.theta[:, 1:]).sum()
+
+
+def batched_reference_profile(design, flux, ivar, s2):
+    """Profile lnL of every pixel at per-pixel s2 the plain way: all k x k products, one solve
+    per pixel (independent of skcannon.model.training)."""
+    good = ivar > 0
+    w = np.where(good, ivar / (1 + ivar * s2), 0.0)
+    k = design.shape[1]
+    outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), k * k)
+    A = (w.T @ outer).reshape(-1, k, k)
+    theta = np.linalg.solve(A, ((w * flux).T @ design)[..., None])[..., 0]
+    r = flux - design @ theta.T
+    log_w = np.where(good, np.log(np.where(good, w, 1.0)), 0.0)
+    return -0.5 * np.sum(w * r * r - log_w, axis=0)
+
+
+def test_every_pixel_of_realistic_spectra_is_at_its_maximum(simulated_set):
+    """Spectra from the published model at real labels, real error shapes and masks: at every
+    trained pixel the chosen s^2 beats each grid point and small perturbations."""
+    labels, X, _ = simulated_set
+    from skcannon.model.reference import REFERENCE_LABELS
+
+    values = labels[list(REFERENCE_LABELS)].to_numpy()
+    design = PolynomialVectorizer(4).design_matrix((values - values.mean(0)) / values.std(0))
+    flux, ivar = X[:, 0], X[:, 1]
+    result = train_pixels(design, flux, ivar)
+    ok = result.pixel_ok
+    assert ok.sum() > 6500
+    f = np.where(ivar[:, ok] > 0, flux[:, ok], 0.0)
+    iv = ivar[:, ok]
+    best = batched_reference_profile(design, f, iv, result.s2[ok])
+    np.testing.assert_allclose(result.log_likelihood[ok], best, rtol=1e-12)
+    for s2 in DEFAULT_SCATTER_GRID:
+        assert np.all(best >= batched_reference_profile(design, f, iv, np.full(ok.sum(), s2))
+                      - 1e-9)
+    for factor in (0.999, 1.001, 0.99, 1.01):
+        other = batched_reference_profile(design, f, iv, result.s2[ok] * factor)
+        assert np.all(best >= other - 1e-9), np.flatnonzero(best < other - 1e-9)
+
+
+def test_converged_newton_stays_put(known_model):
+    """Once converged, a step of ~0 is taken, not a bisection of the bracket."""
+    from skcannon.model.training import fixed_residual_newton
+
+    design, flux, ivar, _, _ = known_model
+    good = ivar > 0
+    theta = np.linalg.lstsq(design, flux, rcond=None)[0]
+    r2 = np.where(good, (flux - design @ theta) ** 2, 0.0)
+    var = np.where(good, 1 / np.where(good, ivar, 1.0), 1.0)
+    n_masked = (~good).sum(axis=0)
+    typical_ivar = ivar.mean(axis=0)
+    lower, upper = np.full(flux.shape[1], np.log(1e-8)), np.full(flux.shape[1], np.log(1.0))
+    u = fixed_residual_newton(r2, var, n_masked, np.full(flux.shape[1], np.log(1e-4)), lower,
+                              upper, typical_ivar, steps=30)
+    again = fixed_residual_newton(r2, var, n_masked, u, lower, upper, typical_ivar, steps=5)
+    np.testing.assert_allclose(again, u, atol=1e-9)
+
+
+def test_normal_matrices_from_distinct_products():
+    from skcannon.model.training import NormalMatrixPlan, PixelSystems
+
+    rng = np.random.default_rng(5)
+    design = PolynomialVectorizer(5).design_matrix(rng.normal(size=(200, 5)))
+    plan = NormalMatrixPlan(design)
+    assert plan.products.shape == (200, 126)           # monomials of degree <= 4 in 5 labels
+    w = rng.uniform(0, 1e4, (200, 30))
+    direct = np.einsum("np,ni,nj->pij", w, design, design)
+    systems = PixelSystems(design, np.ones((200, 30)), w)
+    # to rounding on the scale of the entries (sums of mixed-sign monomials cancel)
+    np.testing.assert_allclose(systems.normal_matrices(w), direct, rtol=1e-12,
+                               atol=1e-13 * np.abs(direct).max())
+    # columns that only look alike (equal to 1e-10) are not merged
+    close = np.column_stack([np.ones(200), design[:, 1], design[:, 1] + 1e-10 * design[:, 2]])
+    assert NormalMatrixPlan(close).products.shape[1] == 6
+    w = rng.uniform(0, 1, (200, 3))
+    np.testing.assert_allclose(PixelSystems(close, np.ones((200, 3)), w).normal_matrices(w),
+                               np.einsum("np,ni,nj->pij", w, close, close), rtol=1e-13)
+
+
+def test_grid_bound_never_hides_the_maximum(known_model):
+    from skcannon.model.training import fixed_residual_grid
+
+    design, flux, ivar, _, _ = known_model
+    good = ivar > 0
+    theta = np.linalg.lstsq(design, flux, rcond=None)[0]
+    r2 = np.where(good, (flux - design @ theta) ** 2, 0.0)
+    var = np.where(good, 1 / np.where(good, ivar, 1.0), 1.0)
+    # pixels with a large scatter too: their maximum is high on the grid
+    r2[:, :50] *= 1e4
+    n_masked = (~good).sum(axis=0)
+    grid = DEFAULT_SCATTER_GRID
+    pruned = fixed_residual_grid(r2.astype(np.float32), var.astype(np.float32), n_masked, grid)
+    full = np.array([-0.5 * np.sum(np.where(good, r2 / (var + s2) + np.log(var + s2), 0.0),
+                                   axis=0) for s2 in grid])
+    np.testing.assert_array_equal(np.argmax(pruned, axis=0), np.argmax(full, axis=0))
+    skipped = ~np.isfinite(pruned)
+    assert skipped.sum() > 0.3 * skipped.size          # the bound does rule points out
+    assert np.all(full[skipped] < np.broadcast_to(full.max(axis=0), full.shape)[skipped])
+    np.testing.assert_allclose(pruned[~skipped], full[~skipped], rtol=1e-6, atol=1e-3)  # float32
+
+
+def test_results_do_not_depend_on_blocks_or_threads(known_model):
+    design, flux, ivar, _, _ = known_model
+    one = train_pixels(design, flux, ivar, n_jobs=1, block_pixels=1000)
+    many = train_pixels(design, flux, ivar, n_jobs=2, block_pixels=37)
+    np.testing.assert_allclose(many.s2, one.s2, rtol=1e-6)
+    np.testing.assert_allclose(many.theta, one.theta, rtol=1e-6, atol=1e-12)
+    np.testing.assert_array_equal(many.grid_index, one.grid_index)
