@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset = SpectralDataset.load(args.dataset)
     labels = args.labels or default_label_columns(dataset.labels.columns)
     model = Cannon(label_names=tuple(labels), order=args.order,
-                   regularization=args.regularization)
+                   regularization=args.regularization, verbose=int(not args.no_progress))
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
     start = time.perf_counter()
@@ -194,6 +194,7 @@ def register(sub) -> None:
     train.add_argument("--regularization", type=float, default=0.0,
                        help="L1 strength (default 0: the classic Cannon)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
     simulate = sub.add_parser("simulate", help="simulate labelled spectra from a model",

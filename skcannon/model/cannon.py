@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
 from skcannon.apogee.constants import DEFAULT_LABELS
 from skcannon.model.scaling import LabelScaling
@@ -43,6 +45,8 @@ class Cannon(BaseEstimator):
         L1 strength on the non-constant coefficients (Casey et al. 2016); 0 = classic Cannon.
     min_good_fraction : float
         Pixels unmasked in fewer than this fraction of the training stars are excluded.
+    verbose : int
+        0: silent; 1 or more: a progress bar over pixels on stderr while training.
 
     Attributes
     ----------
@@ -62,12 +66,13 @@ class Cannon(BaseEstimator):
 
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, order: int = 2,
                  scatter_grid=None, regularization: float = 0.0,
-                 min_good_fraction: float = 0.5) -> None:
+                 min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
         self.order = order
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction
+        self.verbose = verbose
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -133,11 +138,14 @@ class Cannon(BaseEstimator):
         self.scaling_ = LabelScaling.from_training(tuple(self.label_names), label_values)
         design = self.vectorizer_.design_matrix(self.scaling_.scale(label_values))
         # hash the training set in a thread meanwhile (hashlib releases the GIL on big buffers)
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool, \
+                tqdm(total=flux.shape[1], desc="training", unit="px", file=sys.stderr,
+                     disable=not self.verbose) as bar:
             hashing = pool.submit(_training_hash, label_values, X)
             result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
                                   regularization=self.regularization,
-                                  min_good_fraction=self.min_good_fraction)
+                                  min_good_fraction=self.min_good_fraction,
+                                  progress=bar.update if self.verbose else None)
             training_hash = hashing.result()
         self.theta_ = result.theta
         self.s2_ = result.s2

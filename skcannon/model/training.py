@@ -53,6 +53,7 @@ to -lnL, solved by iteratively reweighted ridge (Lambda / |theta_j| on the diago
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -339,6 +340,7 @@ def train_pixels(
     tolerance: float = 1e-7,
     n_jobs: int | None = None,
     block_pixels: int = BLOCK_PIXELS,
+    progress: Callable[[int], object] | None = None,
 ) -> TrainingResult:
     """Learn theta and s^2 for every pixel.
 
@@ -365,6 +367,9 @@ def train_pixels(
         so the cores are not oversubscribed.
     block_pixels : int
         Pixels per block (results do not depend on it beyond the tolerance).
+    progress : callable, optional
+        Called with the number of pixels of each finished block (from worker threads; e.g.
+        ``tqdm.update``, which is thread-safe).
     """
     grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
     if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
@@ -408,19 +413,24 @@ def train_pixels(
         result.grid_log_likelihood[:, trained] = best["grid_lnL"]
         result.grid_index[trained] = best["grid_index"]
 
+    def work_and_report(block: slice) -> None:
+        work(block)
+        if progress is not None:
+            progress(block.stop - block.start)
+
     blocks = [slice(a, min(a + block_pixels, n_pixels)) for a in range(0, n_pixels,
                                                                           max(block_pixels, 1))]
     n_jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else max(int(n_jobs), 1)
     n_jobs = min(n_jobs, len(blocks))
     if n_jobs <= 1:
         for block in blocks:
-            work(block)
+            work_and_report(block)
     else:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"), \
                 ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            list(pool.map(work, blocks))   # re-raises the first error of any block
+            list(pool.map(work_and_report, blocks))   # re-raises the first error of a block
     return result
 
 

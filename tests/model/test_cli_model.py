@@ -24,9 +24,13 @@ def test_simulate_then_train(apstar_files, tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", str(data), "--labels", "TEFF", "LOGG", "FE_H", "ALPHA_M",
                  "-o", str(model_path)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     for text in ("stars              150", "parameters", "median s^2", "training chi2/dof"):
-        assert text in out
+        assert text in captured.out
+    assert "training" in captured.err and "7214/7214" in captured.err   # progress over pixels
+    assert main(["train", str(data), "-o", str(model_path), "--overwrite",
+                 "--no-progress"]) == 0
+    assert "7214/7214" not in capsys.readouterr().err
     model = Cannon.load(model_path)
     assert model.label_names == ("TEFF", "LOGG", "FE_H", "ALPHA_M")
     assert main(["train", str(data), "-o", str(model_path)]) == 2  # exists: clear refusal

@@ -232,3 +232,12 @@ def test_results_do_not_depend_on_blocks_or_threads(known_model):
     np.testing.assert_allclose(many.s2, one.s2, rtol=1e-6)
     np.testing.assert_allclose(many.theta, one.theta, rtol=1e-6, atol=1e-12)
     np.testing.assert_array_equal(many.grid_index, one.grid_index)
+
+
+def test_progress_reports_every_pixel_once(known_model):
+    design, flux, ivar, _, _ = known_model
+    ivar = ivar.copy()
+    ivar[:600, :10] = 0                                   # excluded pixels count as done too
+    done = []
+    train_pixels(design, flux, ivar, n_jobs=2, block_pixels=64, progress=done.append)
+    assert sum(done) == flux.shape[1] and len(done) == 7   # 400 pixels in blocks of 64
