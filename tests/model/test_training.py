@@ -164,16 +164,23 @@ def test_every_pixel_of_realistic_spectra_is_at_its_maximum(simulated_set):
         assert np.all(best >= other - 1e-9), np.flatnonzero(best < other - 1e-9)
 
 
-def test_converged_newton_stays_put(known_model):
-    """Once converged, a step of ~0 is taken, not a bisection of the bracket."""
-    from skcannon.model.training import fixed_residual_newton
-
+def fixed_residual_inputs(known_model):
+    """Squared residuals of an unweighted fit and noise variances, masked entries neutralized
+    (r2 = 0, var = 1), as the fixed-residual functions take them; plus the good-pixel mask."""
     design, flux, ivar, _, _ = known_model
     good = ivar > 0
     theta = np.linalg.lstsq(design, flux, rcond=None)[0]
     r2 = np.where(good, (flux - design @ theta) ** 2, 0.0)
     var = np.where(good, 1 / np.where(good, ivar, 1.0), 1.0)
-    n_masked = (~good).sum(axis=0)
+    return r2, var, (~good).sum(axis=0), good
+
+
+def test_converged_newton_stays_put(known_model):
+    """Once converged, a step of ~0 is taken, not a bisection of the bracket."""
+    from skcannon.model.training import fixed_residual_newton
+
+    r2, var, n_masked, _ = fixed_residual_inputs(known_model)
+    flux, ivar = known_model[1], known_model[2]
     typical_ivar = ivar.mean(axis=0)
     lower, upper = np.full(flux.shape[1], np.log(1e-8)), np.full(flux.shape[1], np.log(1.0))
     u = fixed_residual_newton(r2, var, n_masked, np.full(flux.shape[1], np.log(1e-4)), lower,
@@ -206,14 +213,9 @@ def test_normal_matrices_from_distinct_products():
 def test_grid_bound_never_hides_the_maximum(known_model):
     from skcannon.model.training import fixed_residual_grid
 
-    design, flux, ivar, _, _ = known_model
-    good = ivar > 0
-    theta = np.linalg.lstsq(design, flux, rcond=None)[0]
-    r2 = np.where(good, (flux - design @ theta) ** 2, 0.0)
-    var = np.where(good, 1 / np.where(good, ivar, 1.0), 1.0)
+    r2, var, n_masked, good = fixed_residual_inputs(known_model)
     # pixels with a large scatter too: their maximum is high on the grid
     r2[:, :50] *= 1e4
-    n_masked = (~good).sum(axis=0)
     grid = DEFAULT_SCATTER_GRID
     pruned = fixed_residual_grid(r2.astype(np.float32), var.astype(np.float32), n_masked, grid)
     full = np.array([-0.5 * np.sum(np.where(good, r2 / (var + s2) + np.log(var + s2), 0.0),
