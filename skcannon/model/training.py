@@ -33,14 +33,13 @@ Strategy, for cache-sized blocks of pixels at once (threads take blocks as they 
    the strong non-linearity in s^2) and D >= 0 the gain from re-fitting theta (zero with zero
    slope at u_k: envelope theorem; its curvature there is s_k^4 g^T A^-1 g, and it is close to
    quadratic in u, not in s^2, over the steps taken). Newton steps on this local model
-   (element-wise work only; the first is the exact Newton step) lead to the next exact evaluation,
-   kept
-   inside the bracket of the exact derivative's sign changes. A pixel has converged when its
-   exact Newton step delta is tiny (|delta| <= sqrt(tolerance / 10)): it takes that last step,
-   whose error is O(delta^2), with theta, lnL and chi^2 carried along by their derivatives
-   (dtheta/du = -s^2 A^-1 g; lnL to second order, error O(delta^3); chi^2 to first order by the
-   envelope theorem), or has a step below the tolerance itself. Typically two exact evaluations
-   suffice.
+   (element-wise work only; the first is the exact Newton step) lead to the next exact
+   evaluation, kept inside the bracket of the exact derivative's sign changes. A pixel has
+   converged when its exact Newton step delta is tiny (|delta| <= sqrt(tolerance / 10)): it
+   takes that last step, whose error is O(delta^2), with theta, lnL and chi^2 carried along by
+   their derivatives (dtheta/du = -s^2 A^-1 g; lnL to second order, error O(delta^3); chi^2 to
+   first order by the envelope theorem), or has a step below the tolerance itself. Typically two
+   exact evaluations suffice.
 
 A_p for all pixels of a block is one GEMM: W^T (n_stars x n_products) with the distinct
 products x_i x_j of design columns (a quadratic model in L labels has only the monomials of degree
@@ -72,6 +71,9 @@ START_S2 = 1e-4
 #: each exact evaluation (at most; they stop once every step is below the tolerance).
 FIXED_RESIDUAL_STEPS = 8
 MODEL_STEPS = 8
+#: Tolerance in ln s^2 of the steps after the grid: their result is only as good as the starting
+#: theta's residuals (off by ~1e-2 in ln s^2), so converging further would buy nothing.
+START_TOLERANCE = 3e-2
 #: Pixels per block: a block's work arrays (n_stars x BLOCK_PIXELS) stay in the CPU caches.
 BLOCK_PIXELS = 256
 #: IRLS iterations for the L1 penalty.
@@ -483,7 +485,7 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
     u = fixed_residual_newton(r2, var, n_masked, log_grid[index],
                               log_grid[np.maximum(index - 1, 0)],
                               log_grid[np.minimum(index + 1, grid.size - 1)], typical_ivar,
-                              tolerance=3e-2)
+                              tolerance=START_TOLERANCE)
     del r2
     var = _noise_variance(systems.ivar, systems.good, float)
     toward_zero = np.zeros(n_pixels, dtype=bool)
@@ -517,17 +519,15 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         toward_zero[members] |= at_floor
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = -d1u / d2u
-        finish = (d2u < 0) & (np.abs(newton) <= finish_step) & ~at_floor & \
-            (u[members] + newton >= lo) & (u[members] + newton <= hi)
-        if regularization_free and finish.any():   # take the last, tiny step (see above)
+        finish = regularization_free & (d2u < 0) & (np.abs(newton) <= finish_step) & \
+            ~at_floor & (u[members] + newton >= lo) & (u[members] + newton <= hi)
+        if finish.any():   # take the last, tiny step (see the module docstring)
             done, du = members[finish], newton[finish]
             u[done] += du
             last["s2"][done] = np.exp(u[done])
             last["theta"][done] += state["dtheta_du"][finish] * du[:, None]
             last["lnL"][done] += du * (d1u[finish] + 0.5 * d2u[finish] * du)
             last["chi2"][done] += state["dchi2_du"][finish] * du
-        else:
-            finish[:] = False
         moving = (np.abs(step) > tolerance) & ~at_floor & ~finish
         active = members[moving]
         if active.size == 0:
