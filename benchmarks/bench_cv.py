@@ -17,8 +17,8 @@ CV_SOURCE = ("simulated: 1880 spectra drawn from the published 4-label APOKASC C
 
 
 def run(n_stars: int = 1880) -> dict:
-    from skcannon.model.reference import REFERENCE_LABELS
-    from skcannon.validation import split_validate
+    from skcannon.apogee.reference import REFERENCE_LABELS
+    from skcannon.evaluation.validation import split_validate
 
     labels, X, model = simulated_giants(n_stars, seed=42)
     result = split_validate(X, labels, REFERENCE_LABELS, random_state=42,

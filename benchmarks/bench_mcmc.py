@@ -13,9 +13,9 @@ from benchmarks.common import SHARED
 
 
 def run() -> dict:
+    from skcannon.apogee.reference import load_reference_model
+    from skcannon.data.simulate import simulate_spectra
     from skcannon.inference.mcmc import CannonPosterior
-    from skcannon.model import load_reference_model
-    from skcannon.simulate import simulate_spectra
 
     model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")
     X = simulate_spectra(model, np.array([[4700.0, 2.5, -0.2, 0.1]]), 100,

@@ -15,10 +15,10 @@ from benchmarks.data import simulated_giants
 
 
 def run() -> dict:
+    from skcannon.apogee.reference import REFERENCE_LABELS
     from skcannon.model import Cannon
-    from skcannon.model.reference import REFERENCE_LABELS
     from skcannon.nn import fit_nn
-    from skcannon.nn_compare import method_table, training_size_study
+    from skcannon.nn.compare import method_table, training_size_study
 
     names = list(REFERENCE_LABELS)
     labels, X, _ = simulated_giants(1880, seed=42)

@@ -12,7 +12,7 @@ from benchmarks.common import SHARED, record
 
 def run(n_spectra: int = 1000, repeats: int = 3) -> dict:
     from skcannon.apogee.reader import read_apstar, stack_apstar
-    from skcannon.prepare import default_preprocessor
+    from skcannon.data.build import default_preprocessor
     from skcannon.spectra import FLUX, IVAR
 
     files = sorted((SHARED / "apogee" / "dr17" / "stars").rglob("apStar-dr17-*.fits"))

@@ -16,9 +16,9 @@ def simulated_giants(n_stars: int, seed: int = 0):
     Returns (labels DataFrame with both the 4 reference labels and the 5 mission labels, X,
     reference model).
     """
-    from skcannon.model import load_reference_model
-    from skcannon.model.reference import REFERENCE_LABELS
-    from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+    from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
 
     apogee = SHARED / "apogee"
     model = load_reference_model(apogee / "reference" / "cannon_apokasc_dr12")

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from skcannon.apogee import QualityCuts, format_cut_table, select_giants
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
 from skcannon.plotting.science import corner_figure
-from skcannon.shared import find_shared
 
 shared = find_shared() / "apogee"
 dr12 = pd.read_csv(shared / "labels" / "apogee_dr12_labels.csv")

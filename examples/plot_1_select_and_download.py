@@ -18,7 +18,7 @@ from skcannon.apogee import (
     select_giants,
     serve_mirror,
 )
-from skcannon.shared import find_shared
+from skcannon.pipeline.resources import find_shared
 
 shared = find_shared() / "apogee"
 catalog = index_apstar_files(shared)  # ids, fields and SNR from the apStar headers (no labels)

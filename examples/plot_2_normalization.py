@@ -10,9 +10,9 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from skcannon.apogee import read_apstar, stack_apstar
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import normalization_figure, save_figure
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
-from skcannon.shared import find_shared
 from skcannon.spectra import IVAR
 
 shared = find_shared() / "apogee"

@@ -10,12 +10,13 @@ the model file, and compare the model with a real DR17 spectrum at its fitted la
 import numpy as np
 
 from skcannon.apogee import read_apstar
-from skcannon.model import Cannon, load_reference_model
-from skcannon.model.reference import REFERENCE_LABELS
+from skcannon.apogee.label_tables import dr12_giant_labels
+from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+from skcannon.data.build import default_preprocessor
+from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
+from skcannon.model import Cannon
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import model_vs_data_figure, save_figure
-from skcannon.prepare import default_preprocessor
-from skcannon.shared import find_shared
-from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
 from skcannon.spectra import stack_spectra
 
 shared = find_shared() / "apogee"

@@ -9,11 +9,11 @@ marked, the intrinsic scatter per pixel, and the answer to: do the pixels most s
 
 import numpy as np
 
+from skcannon.apogee.reference import load_reference_model
 from skcannon.apogee.windows import load_element_windows, window_enrichment
-from skcannon.model import load_reference_model
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
 from skcannon.plotting.science import gradient_figure, scatter_figure
-from skcannon.shared import find_shared
 
 shared = find_shared() / "apogee"
 model = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")

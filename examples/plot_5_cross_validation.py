@@ -10,12 +10,13 @@ real DR12 giant labels.
 
 import numpy as np
 
-from skcannon.model import CannonRegressor, load_reference_model
-from skcannon.model.reference import REFERENCE_LABELS
+from skcannon.apogee.label_tables import dr12_giant_labels
+from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
+from skcannon.evaluation.validation import kfold_validate, split_validate
+from skcannon.model import CannonRegressor
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
-from skcannon.shared import find_shared
-from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
-from skcannon.validation import kfold_validate, split_validate
 
 shared = find_shared() / "apogee"
 reference = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")

@@ -9,13 +9,13 @@ and the surface gravity of a solar-mass star at 1, 15 and 100 solar radii.
 
 import numpy as np
 
-from skcannon.isochrones import load_isochrone, surface_gravity
-from skcannon.model import load_reference_model
-from skcannon.model.reference import REFERENCE_LABELS
+from skcannon.apogee.label_tables import dr12_giant_labels
+from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+from skcannon.data.isochrones import load_isochrone, surface_gravity
+from skcannon.data.simulate import simulate_spectra
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
 from skcannon.plotting.science import kiel_figure
-from skcannon.shared import find_shared
-from skcannon.simulate import dr12_giant_labels, simulate_spectra
 
 shared = find_shared()
 model = load_reference_model(shared / "apogee" / "reference" / "cannon_apokasc_dr12")

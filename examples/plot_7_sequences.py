@@ -9,11 +9,11 @@ following the 6 Gyr MIST isochrone.
 
 import numpy as np
 
-from skcannon.isochrones import load_isochrone, teff_on_giant_branch
-from skcannon.model import load_reference_model
+from skcannon.apogee.reference import load_reference_model
+from skcannon.data.isochrones import load_isochrone, teff_on_giant_branch
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
 from skcannon.plotting.science import sequence_figure
-from skcannon.shared import find_shared
 
 shared = find_shared()
 model = load_reference_model(shared / "apogee" / "reference" / "cannon_apokasc_dr12")

@@ -10,11 +10,11 @@ with the optimizer's formal uncertainty.
 import warnings
 
 from skcannon.apogee import read_apstar
+from skcannon.apogee.reference import load_reference_model
+from skcannon.data.build import default_preprocessor
 from skcannon.inference.mcmc import CannonPosterior, posterior_corner_figure
-from skcannon.model import load_reference_model
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
-from skcannon.prepare import default_preprocessor
-from skcannon.shared import find_shared
 from skcannon.spectra import stack_spectra
 
 shared = find_shared() / "apogee"

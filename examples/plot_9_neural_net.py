@@ -11,13 +11,15 @@ simulated from the reference model at real DR12 giant labels.
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from skcannon.model import Cannon, load_reference_model
-from skcannon.model.reference import REFERENCE_LABELS
+from skcannon.apogee.label_tables import dr12_giant_labels
+from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+from skcannon.data.simulate import simulate_spectra
+from skcannon.model import Cannon
 from skcannon.nn import fit_nn, loss_history
-from skcannon.nn_compare import loss_figure, method_table
+from skcannon.nn.compare import method_table
+from skcannon.pipeline.resources import find_shared
 from skcannon.plotting import save_figure
-from skcannon.shared import find_shared
-from skcannon.simulate import dr12_giant_labels, simulate_spectra
+from skcannon.plotting.comparison import loss_figure
 
 shared = find_shared() / "apogee"
 reference = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")

@@ -9,9 +9,10 @@ from skcannon.apogee import (
     read_catalog,
     select_giants,
 )
-from skcannon.dataset import SpectralDataset
+from skcannon.apogee.reference import load_reference_model
+from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import BadFileError, CatalogError, DownloadError, SkcannonError
-from skcannon.model import Cannon, CannonRegressor, load_reference_model
+from skcannon.model import Cannon, CannonRegressor
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import stack_spectra
 

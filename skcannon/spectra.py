@@ -72,3 +72,12 @@ def set_bit(mask: np.ndarray, where: np.ndarray, bit: int) -> None:
 def has_bit(mask: np.ndarray, bit: int) -> np.ndarray:
     """True where ``bit`` is set in the float-stored bitmask ``mask``."""
     return (mask.astype(np.int64) >> bit) & 1 == 1
+
+
+def spectra_tags(tags, *, allow_nan: bool = False):
+    """scikit-learn tags of an estimator taking (n_stars, 3, n_pixels) spectra arrays as ``X``:
+    3-D input, never 2-D (shared by the transformers, the regressor and the network input)."""
+    tags.input_tags.two_d_array = False
+    tags.input_tags.three_d_array = True
+    tags.input_tags.allow_nan = allow_nan
+    return tags

@@ -121,7 +121,7 @@ def reference_model():
     """The published 4-label APOKASC model (skip if absent)."""
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"{REFERENCE_DIR} not present")
-    from skcannon.model import load_reference_model
+    from skcannon.apogee.reference import load_reference_model
 
     return load_reference_model(REFERENCE_DIR)
 
@@ -131,15 +131,15 @@ def giant_labels():
     """Real DR12 giant labels for the reference model's label set (skip if absent)."""
     if not LABELS_CSV.is_file():
         pytest.skip(f"{LABELS_CSV} not present")
-    from skcannon.model.reference import REFERENCE_LABELS
-    from skcannon.simulate import dr12_giant_labels
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import REFERENCE_LABELS
 
     return dr12_giant_labels(LABELS_CSV, REFERENCE_LABELS)
 
 
 @pytest.fixture(scope="session")
 def noise_templates(apstar_files):
-    from skcannon.simulate import noise_templates_from_apstar
+    from skcannon.data.simulate import noise_templates_from_apstar
 
     return noise_templates_from_apstar(apstar_files)
 
@@ -148,7 +148,7 @@ def noise_templates(apstar_files):
 def simulated_set(reference_model, giant_labels, noise_templates):
     """600 spectra simulated from the reference model at real DR12 giant labels, SNR 50-250,
     with real error shapes and bad-pixel masks (fixed seed)."""
-    from skcannon.simulate import simulate_spectra
+    from skcannon.data.simulate import simulate_spectra
 
     rng = np.random.default_rng(2024)
     labels = giant_labels.sample(600, random_state=7).reset_index(drop=True)

@@ -11,9 +11,9 @@ import pytest
 
 from skcannon.apogee.archive import apstar_relpath
 from skcannon.cli import main
-from skcannon.dataset import SpectralDataset
+from skcannon.data.build import prepare_dataset
+from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import BadFileError
-from skcannon.prepare import prepare_dataset
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import pytest
 from astropy.io import fits
 
 from skcannon.apogee.archive import apstar_relpath
+from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror
-from skcannon.job import MIN_REAL_TRAINING_STARS, run_main_job
-from skcannon.simulate import dr12_giant_labels, simulate_raw_spectra
+from skcannon.data.simulate import simulate_raw_spectra
+from skcannon.pipeline.job import MIN_REAL_TRAINING_STARS, run_main_job
 from tests.conftest import CONTINUUM_FILE, LABELS_CSV, SHARED
 
 

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from skcannon import nn as snn  # noqa: E402
 from skcannon.cli import main  # noqa: E402
-from skcannon.dataset import SpectralDataset  # noqa: E402
+from skcannon.data.dataset import SpectralDataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

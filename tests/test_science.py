@@ -13,8 +13,8 @@ from matplotlib.image import imread
 from skcannon.apogee.catalog import QualityCuts
 from skcannon.apogee.windows import load_element_windows, window_enrichment
 from skcannon.cli import main
-from skcannon.dataset import SpectralDataset
-from skcannon.isochrones import (
+from skcannon.data.dataset import SpectralDataset
+from skcannon.data.isochrones import (
     IsochroneNotFound,
     giant_branch,
     lachesis_isochrone,
@@ -78,7 +78,7 @@ def test_mist_iso_text_format(tmp_path):
 
 
 def test_missing_isochrones_say_how_to_get_them(tmp_path, monkeypatch):
-    import skcannon.isochrones as module
+    import skcannon.data.isochrones as module
 
     monkeypatch.setattr(module, "_lachesis_grid", lambda: None)
     with pytest.raises(IsochroneNotFound, match="pip install .*isochrones"):

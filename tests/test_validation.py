@@ -10,13 +10,13 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from skcannon.cli import main
-from skcannon.dataset import SpectralDataset
-from skcannon.metrics import label_robust_scatter, label_scatter, label_scorers
+from skcannon.data.build import default_preprocessor
+from skcannon.data.dataset import SpectralDataset
+from skcannon.data.simulate import simulate_raw_spectra
+from skcannon.evaluation import find_outliers, kfold_validate, split_validate
+from skcannon.evaluation.metrics import label_robust_scatter, label_scatter, label_scorers
 from skcannon.model import CannonRegressor
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
-from skcannon.prepare import default_preprocessor
-from skcannon.simulate import simulate_raw_spectra
-from skcannon.validation import find_outliers, kfold_validate, split_validate
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcannon.apogee.constants import ASPCAP_NULL, DEFAULT_FIELDS, DEFAULT_LABELS
+from skcannon.apogee.constants import ASPCAP_NULL, DEFAULT_FIELDS
 from skcannon.errors import CatalogError
+from skcannon.labels import DEFAULT_LABELS
 
 #: Columns every catalog must have (besides the label columns and their _ERR columns).
 ID_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD", "SNR", "STARFLAG", "ASPCAPFLAG")

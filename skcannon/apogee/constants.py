@@ -36,14 +36,8 @@ APSTAR_PATH_TEMPLATE = (
 DEFAULT_FIELDS = ("M15", "N6791", "K2_C4_168-21", "060+00")
 #: ASPCAP's value for "no measurement".
 ASPCAP_NULL = -9999.0
-#: Labels the Cannon learns, in order (allStar column names).
-DEFAULT_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
-#: Physical units of the labels, for axis labels and tables.
-LABEL_UNITS = {"TEFF": "K", "LOGG": "dex", "FE_H": "dex", "MG_FE": "dex", "SI_FE": "dex",
-               "M_H": "dex", "ALPHA_M": "dex"}
-#: Pretty names of the labels, for plots (no LaTeX needed: matplotlib mathtext).
-LABEL_TEX = {"TEFF": r"$T_\mathrm{eff}$", "LOGG": r"$\log g$", "FE_H": "[Fe/H]",
-             "MG_FE": "[Mg/Fe]", "SI_FE": "[Si/Fe]", "M_H": "[M/H]", "ALPHA_M": r"[$\alpha$/M]"}
+#: Values at or below this in a label table are nulls (-9999 and its rounded variants).
+ASPCAP_NULL_THRESHOLD = -9000.0
 
 #: apStar HDUs holding combined flux, its uncertainty and APOGEE_PIXMASK.
 HDU_FLUX, HDU_ERROR, HDU_PIXMASK = 1, 2, 3

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.apogee.catalog import catalog_columns
-from skcannon.apogee.constants import DEFAULT_LABELS
+from skcannon.labels import DEFAULT_LABELS
 
 #: Archive prefix -> directory (relative to the mirror root) for the shared data layout.
 SHARED_LAYOUT_ROUTES: Mapping[str, str] = {

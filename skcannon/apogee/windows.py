@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skcannon.grids import aspcap_dr17_wavelength
+from skcannon.apogee.grids import aspcap_dr17_wavelength
 
 #: Element order of the bits in ASPCAP's l31c window masks.
 ASPCAP_WINDOW_ELEMENTS = ("C", "CI", "N", "O", "Na", "Mg", "Al", "Si", "P", "S", "K", "Ca", "Ti",

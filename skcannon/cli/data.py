@@ -86,7 +86,7 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from skcannon.apogee.catalog import read_selection
-    from skcannon.prepare import default_preprocessor, prepare_dataset
+    from skcannon.data.build import default_preprocessor, prepare_dataset
 
     selection = read_selection(args.selection)
     preprocessor = default_preprocessor(args.continuum, basis=args.basis, order=args.order)
@@ -106,8 +106,8 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
 
     from skcannon.apogee.archive import data_dir
     from skcannon.apogee.reader import read_apstar
+    from skcannon.data.build import default_preprocessor
     from skcannon.plotting import normalization_figure, save_figure
-    from skcannon.prepare import default_preprocessor
 
     path = Path(args.star)
     if not path.is_file():  # an APOGEE_ID: look for its file in the data directory
@@ -129,7 +129,7 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from skcannon.job import run_main_job
+    from skcannon.pipeline.job import run_main_job
 
     result = run_main_job(
         shared=args.shared, catalog=args.catalog, archive=args.archive_url,

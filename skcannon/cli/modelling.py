@@ -15,7 +15,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
     from skcannon.model import Cannon
 
     if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
@@ -49,9 +49,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
 
-    from skcannon.dataset import SpectralDataset
-    from skcannon.model import Cannon, load_reference_model
-    from skcannon.simulate import dr12_giant_labels, noise_templates_from_apstar, simulate_spectra
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import load_reference_model
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
+    from skcannon.model import Cannon
 
     model = (load_reference_model(args.reference) if args.reference
              else Cannon.load(args.model))
@@ -77,7 +79,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import time
 
     from skcannon.apogee.catalog import write_selection as write_table
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
     from skcannon.model import Cannon
 
     model = Cannon.load(args.model)
@@ -97,10 +99,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.evaluation.validation import grid_search, kfold_validate, split_validate
     from skcannon.model import CannonRegressor
     from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
-    from skcannon.validation import grid_search, kfold_validate, split_validate
 
     dataset = SpectralDataset.load(args.dataset)
     labels = args.labels or default_label_columns(dataset.labels.columns)
@@ -148,10 +150,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_outliers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.evaluation import find_outliers
     from skcannon.model import Cannon
     from skcannon.plotting import model_vs_data_figure, save_figure
-    from skcannon.validation import find_outliers
 
     model = Cannon.load(args.model)
     dataset = SpectralDataset.load(args.dataset)

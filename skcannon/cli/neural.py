@@ -22,7 +22,7 @@ def _nn_inputs(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
 
     dataset = SpectralDataset.load(args.dataset)
     names = args.labels or default_label_columns(dataset.labels.columns)
@@ -39,8 +39,9 @@ def cmd_nn_train(args: argparse.Namespace) -> int:
     if inputs is None:
         return 2
     from skcannon import nn as snn
-    from skcannon.nn_compare import loss_figure, method_table
+    from skcannon.nn.compare import method_table
     from skcannon.plotting import save_figure
+    from skcannon.plotting.comparison import loss_figure
 
     dataset, names, train, test, X, y = inputs
     out = Path(args.output)
@@ -50,8 +51,9 @@ def cmd_nn_train(args: argparse.Namespace) -> int:
         model = snn.fit_nn(kind, X[train], y[train], X[test], y[test], seed=args.seed,
                            max_epochs=args.max_epochs)
         seconds = time.perf_counter() - start
-        snn.save_nn(model, out, kind, names, {"seed": args.seed, "max_epochs": args.max_epochs,
-                                              "train_seconds": round(seconds, 1)})
+        snn.save_nn(model, out, kind, names,
+                    options={"seed": args.seed, "max_epochs": args.max_epochs,
+                             "train_seconds": round(seconds, 1)})
         histories[kind] = snn.loss_history(model)
         predicted = model.predict(X[test])
         table = pd_frame(predicted, names, dataset.ids[test])
@@ -87,8 +89,9 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
         return 2
     from skcannon.model import Cannon
     from skcannon.nn import LoadedNN
-    from skcannon.nn_compare import comparison_figure, method_table, training_size_study
+    from skcannon.nn.compare import method_table, training_size_study
     from skcannon.plotting import save_figure
+    from skcannon.plotting.comparison import comparison_figure
 
     dataset, names, train, test, X, y = inputs
     out = Path(args.output)

@@ -16,11 +16,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from skcannon.apogee.catalog import QualityCuts
     from skcannon.apogee.reader import read_apstar
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.evaluation.validation import split_validate
     from skcannon.model import Cannon
-    from skcannon.report import Section, write_report
-    from skcannon.science import ScienceInputs, science_sections, write_pdf
-    from skcannon.validation import split_validate
+    from skcannon.report import ScienceInputs, science_sections, write_pdf
+    from skcannon.report.html import Section, write_report
 
     out = Path(args.output)
     model = Cannon.load(args.model)
@@ -71,7 +71,8 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.reader import read_apstar
-    from skcannon.dataset import SpectralDataset
+    from skcannon.data.build import default_preprocessor
+    from skcannon.data.dataset import SpectralDataset
     from skcannon.inference.mcmc import (
         CannonPosterior,
         posterior_comparison,
@@ -79,7 +80,6 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     )
     from skcannon.model import Cannon
     from skcannon.plotting import save_figure
-    from skcannon.prepare import default_preprocessor
     from skcannon.spectra import stack_spectra
 
     model = Cannon.load(args.model)

@@ -15,6 +15,9 @@ precise near the minimum (no cancellation against sum w f^2), for a final polish
 Jacobian of the model is Theta dv/dl, so the Gauss-Newton matrix is D^T G D and the gradient
 D^T (h - G (v - v0)), with D = dv/dl (k x L).
 
+The model enters only through its arrays and its vectorizer (design matrix and Jacobian of a
+:class:`skcannon.model.PolynomialVectorizer`), so this module does not import the model package.
+
 Uncertainties: the inverse Fisher matrix (D^T G D)^-1 at the best fit, in scaled units, turned
 into physical units with the model's label scales (C_phys = S C S, S = diag(scales)).
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skcannon.model.vectorizer import PolynomialVectorizer
+from skcannon.labels import covariance_column, error_column
 
 #: Levenberg-Marquardt damping: start, and factors on failure / success.
 LM_START, LM_UP, LM_DOWN = 1e-3, 10.0, 0.3
@@ -111,7 +114,7 @@ def chi2_of(stats: SufficientStatistics, design: np.ndarray, stars: np.ndarray) 
     return c - 2 * np.einsum("mk,mk->m", h, dv) + np.einsum("mk,mkl,ml->m", dv, G, dv)
 
 
-def levenberg_marquardt(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
+def levenberg_marquardt(stats: SufficientStatistics, vectorizer,
                         start: np.ndarray, stars: np.ndarray, lower: np.ndarray,
                         upper: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,7 +193,7 @@ def _on_bound(labels: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.nd
     return np.any((labels <= lower + tol) | (labels >= upper - tol), axis=1)
 
 
-def linearized_guess(stats: SufficientStatistics, vectorizer: PolynomialVectorizer,
+def linearized_guess(stats: SufficientStatistics, vectorizer,
                      lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """First guess: solve the linear least squares for the whole design vector v (the Cannon's
     classic trick) and read the labels off its linear terms, clipped to the bounds."""
@@ -248,10 +251,10 @@ class LabelFit:
         errors = self.uncertainties
         for i, name in enumerate(self.label_names):
             table[name] = self.labels[:, i]
-            table[f"{name}_ERR"] = errors[:, i]
+            table[error_column(name)] = errors[:, i]
         for i in range(len(self.label_names)):
             for j in range(i + 1, len(self.label_names)):
-                table[f"COV_{self.label_names[i]}_{self.label_names[j]}"] = \
+                table[covariance_column(self.label_names[i], self.label_names[j])] = \
                     self.covariance[:, i, j]
         table["CHI2"] = self.chi2
         table["REDUCED_CHI2"] = self.reduced_chi2

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from skcannon.inference.fitting import sufficient_statistics
+from skcannon.labels import label_axis_name
+
 #: A masked pixel's standard deviation: large enough to carry no weight.
 MASKED_SIGMA = 1e6
 #: Default priors: "uniform" over the training range widened by this fraction on each side.
@@ -115,8 +118,6 @@ class CannonPosterior:
         """Make one normalized spectrum (on the model grid) the model's data."""
         import pymc as pm
 
-        from skcannon.inference.fitting import sufficient_statistics
-
         model = self.cannon
         good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & model.pixel_mask_
         if good.sum() <= len(self.names):
@@ -192,8 +193,6 @@ def posterior_corner_figure(posterior: Posterior, names, best_fit: np.ndarray | 
     """Corner plot of the posterior draws, the optimizer's best fit marked."""
     import corner
     from matplotlib.figure import Figure
-
-    from skcannon.plotting.validation import label_axis_name
 
     figure = Figure(figsize=(2.2 * len(names), 2.2 * len(names)))
     corner.corner(posterior.samples(names), labels=[label_axis_name(n) for n in names],

@@ -6,18 +6,45 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from skcannon.apogee.constants import DEFAULT_LABELS
+from skcannon.errors import BadFileError
+from skcannon.inference.fitting import LabelFit, fit_labels
+from skcannon.inference.reference import fit_labels_trf
+from skcannon.labels import DEFAULT_LABELS
+from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
+from skcannon.model.state import CannonState
 from skcannon.model.training import train_pixels
 from skcannon.model.vectorizer import PolynomialVectorizer
 from skcannon.spectra import FLUX, IVAR, check_spectra
+
+#: The parameters of :class:`Cannon`, declared once: validated by ``fit`` (scikit-learn's
+#: ``_parameter_constraints`` mechanism) and reused by :class:`CannonRegressor`.
+CANNON_PARAMETER_CONSTRAINTS: dict = {
+    "label_names": ["array-like"],
+    "order": [Interval(Integral, 1, 2, closed="both")],
+    "scatter_grid": ["array-like", None],
+    "regularization": [Interval(Real, 0, None, closed="left")],
+    "min_good_fraction": [Interval(Real, 0, 1, closed="right")],
+    "verbose": ["verbose"],
+}
+
+
+def check_label_names(label_names) -> tuple[str, ...]:
+    """``label_names`` as a tuple of distinct, non-empty strings (else ValueError)."""
+    names = tuple(label_names) if not isinstance(label_names, str) else (label_names,)
+    if (not names or not all(isinstance(n, str) and n for n in names)
+            or len(set(names)) != len(names)):
+        raise ValueError(f"label_names must be distinct, non-empty strings; got {label_names!r}")
+    return names
 
 
 def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
@@ -62,9 +89,13 @@ class Cannon(BaseEstimator):
     n_training_stars_ : int
     training_hash_ : str
         SHA-256 of the training labels, flux and inverse variance.
+    provenance_ : dict
+        Where the model came from (empty after ``fit``; as saved for a loaded model).
     """
 
-    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, order: int = 2,
+    _parameter_constraints: dict = CANNON_PARAMETER_CONSTRAINTS
+
+    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  scatter_grid=None, regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
@@ -80,7 +111,7 @@ class Cannon(BaseEstimator):
         """The polynomial vectorizer of this model."""
         return PolynomialVectorizer(len(self.label_names), self.order)
 
-    def label_array(self, labels, name: str = "labels") -> np.ndarray:
+    def label_array(self, labels, *, name: str = "labels") -> np.ndarray:
         """Labels as an array (n_stars, n_labels) in ``label_names`` order, checked for NaN."""
         names = list(self.label_names)
         if isinstance(labels, pd.DataFrame):
@@ -109,7 +140,7 @@ class Cannon(BaseEstimator):
         return low - margin * width, high + margin * width
 
     # -- estimator API -------------------------------------------------------------------------
-    def fit(self, labels, spectra, wavelength=None):
+    def fit(self, labels, spectra, *, wavelength=None):
         """Learn theta and s^2 from labelled spectra.
 
         Parameters
@@ -124,41 +155,71 @@ class Cannon(BaseEstimator):
         -------
         self
         """
-        if len(self.label_names) < 1 or len(set(self.label_names)) != len(self.label_names):
-            raise ValueError(f"label_names must be distinct names, got {self.label_names}")
+        self._validate_params()
+        names = check_label_names(self.label_names)
         label_values = self.label_array(labels)
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        n_terms = self.vectorizer_.n_terms
-        if X.shape[0] <= n_terms:
+        vectorizer = PolynomialVectorizer(len(names), self.order)
+        if X.shape[0] <= vectorizer.n_terms:
             raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
-                             f"({n_terms})")
-        flux, ivar = X[:, FLUX], X[:, IVAR]     # cleaned (copied) inside train_pixels
-        self.scaling_ = LabelScaling.from_training(tuple(self.label_names), label_values)
-        design = self.vectorizer_.design_matrix(self.scaling_.scale(label_values))
+                             f"({vectorizer.n_terms})")
+        scaling = LabelScaling.from_training(names, label_values)
+        design = vectorizer.design_matrix(scaling.scale(label_values))
         # hash the training set in a thread meanwhile (hashlib releases the GIL on big buffers)
         with ThreadPoolExecutor(max_workers=1) as pool, \
-                tqdm(total=flux.shape[1], desc="training", unit="px", file=sys.stderr,
+                tqdm(total=X.shape[2], desc="training", unit="px", file=sys.stderr,
                      disable=not self.verbose) as bar:
             hashing = pool.submit(_training_hash, label_values, X)
-            result = train_pixels(design, flux, ivar, scatter_grid=self.scatter_grid,
+            result = train_pixels(design, X[:, FLUX], X[:, IVAR], scatter_grid=self.scatter_grid,
                                   regularization=self.regularization,
                                   min_good_fraction=self.min_good_fraction,
                                   progress=bar.update if self.verbose else None)
             training_hash = hashing.result()
-        self.theta_ = result.theta
-        self.s2_ = result.s2
-        self.pixel_mask_ = result.pixel_ok
-        self.training_log_likelihood_ = result.log_likelihood
-        self.training_chi2_ = result.chi2
-        self.training_dof_ = result.dof
-        self.grid_index_ = result.grid_index
-        self.label_range_ = np.vstack([label_values.min(axis=0), label_values.max(axis=0)])
-        self.n_training_stars_ = int(X.shape[0])
-        self.wavelength_ = None if wavelength is None else np.asarray(wavelength, float)
-        self.training_hash_ = training_hash
+        return self._set_state(CannonState(
+            theta=result.theta, s2=result.s2, pixel_mask=result.pixel_ok, scaling=scaling,
+            label_range=np.vstack([label_values.min(axis=0), label_values.max(axis=0)]),
+            wavelength=None if wavelength is None else np.asarray(wavelength, float),
+            training_log_likelihood=result.log_likelihood, training_chi2=result.chi2,
+            training_dof=result.dof, n_training_stars=int(X.shape[0]),
+            training_hash=training_hash, grid_index=result.grid_index))
+
+    def _set_state(self, state: CannonState) -> Cannon:
+        """Make ``state`` this estimator's fitted attributes (the one place they are set:
+        :meth:`fit`, :meth:`load` and the published-model importer all come here)."""
+        if state.theta.shape[1] != self.vectorizer_.n_terms:
+            raise ValueError(f"theta has {state.theta.shape[1]} terms; {len(self.label_names)} "
+                             f"labels at order {self.order} need {self.vectorizer_.n_terms}")
+        if tuple(state.scaling.names) != tuple(self.label_names):
+            raise ValueError(f"the state's labels {state.scaling.names} are not label_names "
+                             f"{tuple(self.label_names)}")
+        self.theta_ = state.theta
+        self.s2_ = state.s2
+        self.pixel_mask_ = np.asarray(state.pixel_mask, bool)
+        self.scaling_ = state.scaling
+        self.label_range_ = state.label_range
+        self.wavelength_ = state.wavelength
+        self.training_log_likelihood_ = state.training_log_likelihood
+        self.training_chi2_ = state.training_chi2
+        self.training_dof_ = state.training_dof
+        self.n_training_stars_ = state.n_training_stars
+        self.training_hash_ = state.training_hash
+        self.provenance_ = dict(state.provenance)
+        self.grid_index_ = state.grid_index
         return self
+
+    @property
+    def state_(self) -> CannonState:
+        """The learned state as one value (see :class:`CannonState`)."""
+        check_is_fitted(self, "theta_")
+        return CannonState(
+            theta=self.theta_, s2=self.s2_, pixel_mask=self.pixel_mask_, scaling=self.scaling_,
+            label_range=self.label_range_, wavelength=self.wavelength_,
+            training_log_likelihood=self.training_log_likelihood_,
+            training_chi2=self.training_chi2_, training_dof=self.training_dof_,
+            n_training_stars=self.n_training_stars_, training_hash=self.training_hash_,
+            provenance=self.provenance_, grid_index=self.grid_index_)
 
     def predict(self, labels) -> np.ndarray:
         """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""
@@ -179,8 +240,8 @@ class Cannon(BaseEstimator):
         per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
         return per_scaled / self.scaling_.scales[None, :, None]
 
-    def infer_labels(self, spectra, method: str = "lm", n_starts: int = 4, margin: float = 0.1,
-                     seed: int = 0):
+    def infer_labels(self, spectra, *, method: str = "lm", n_starts: int = 4,
+                     margin: float = 0.1, seed: int = 0) -> LabelFit:
         """Labels of normalized spectra (the inverse of :meth:`predict`).
 
         Parameters
@@ -205,14 +266,10 @@ class Cannon(BaseEstimator):
         """
         check_is_fitted(self, "theta_")
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
-        from skcannon.inference.fitting import fit_labels
-
         if method == "lm":
             return fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,
                               seed=seed)
         if method == "trf":
-            from skcannon.inference.reference import fit_labels_trf
-
             result = fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=0, margin=margin)
             labels, chi2 = fit_labels_trf(self, X[:, FLUX], X[:, IVAR], margin=margin)
             result.labels, result.chi2 = labels, chi2
@@ -222,6 +279,7 @@ class Cannon(BaseEstimator):
 
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,)."""
+        check_is_fitted(self, "theta_")
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
         model = self.predict(labels)
         ivar = np.where(self.pixel_mask_, X[:, IVAR], 0.0)
@@ -234,23 +292,26 @@ class Cannon(BaseEstimator):
     def score(self, labels, spectra) -> float:
         """Mean log-likelihood per good pixel of held-out spectra (higher is better), so that
         GridSearchCV can tune ``scatter_grid`` and ``regularization`` on this estimator."""
+        check_is_fitted(self, "theta_")
         X = check_spectra(spectra, name="spectra")
         n_good = np.sum((X[:, IVAR] > 0) & self.pixel_mask_, axis=1)
         return float(np.sum(self.log_likelihood(labels, X)) / max(np.sum(n_good), 1))
 
     # -- files -----------------------------------------------------------------------------------
-    def save(self, path, overwrite: bool = False, provenance: dict | None = None):
+    def save(self, path, *, overwrite: bool = False, provenance: dict | None = None):
         """Write the model to an HDF5 file (see :mod:`skcannon.model.io`)."""
-        from skcannon.model.io import save_model
-
-        return save_model(self, path, overwrite=overwrite, provenance=provenance)
+        check_is_fitted(self, "theta_")
+        return write_model(path, self.get_params(), self.state_, overwrite=overwrite,
+                           provenance=provenance)
 
     @classmethod
     def load(cls, path) -> Cannon:
         """Read a model written by :meth:`save` (no training data needed; no code executed)."""
-        from skcannon.model.io import load_model
-
-        return load_model(path)
+        params, state = read_model(path)
+        try:
+            return cls(params.pop("label_names"), **params)._set_state(state)
+        except ValueError as exc:
+            raise BadFileError(path, str(exc)) from exc
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

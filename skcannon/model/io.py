@@ -17,7 +17,6 @@ Layout (format ``skcannon-model``, version 1)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -25,7 +24,9 @@ import numpy as np
 
 from skcannon._version import __version__
 from skcannon.errors import BadFileError
+from skcannon.integrity import array_digest, atomic_write, check_format
 from skcannon.model.scaling import LabelScaling
+from skcannon.model.state import CannonState
 
 MODEL_FORMAT = "skcannon-model"
 MODEL_FORMAT_VERSION = 1
@@ -33,57 +34,48 @@ _ARRAYS = ("theta", "s2", "pixel_mask", "label_offsets", "label_scales", "label_
            "wavelength", "training_log_likelihood", "training_chi2", "training_dof")
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    return digest.hexdigest()
+def _state_arrays(state: CannonState) -> dict[str, np.ndarray]:
+    arrays = {
+        "theta": np.asarray(state.theta, float), "s2": np.asarray(state.s2, float),
+        "pixel_mask": np.asarray(state.pixel_mask, np.uint8),
+        "label_offsets": np.asarray(state.scaling.offsets, float),
+        "label_scales": np.asarray(state.scaling.scales, float),
+        "label_range": np.asarray(state.label_range, float),
+        "training_log_likelihood": np.asarray(state.training_log_likelihood, float),
+        "training_chi2": np.asarray(state.training_chi2, float),
+        "training_dof": np.asarray(state.training_dof, float),
+    }
+    if state.wavelength is not None:
+        arrays["wavelength"] = np.asarray(state.wavelength, float)
+    return arrays
 
 
-def save_model(model, path, overwrite: bool = False, provenance: dict | None = None) -> Path:
-    """Write a fitted :class:`Cannon` to ``path`` (refuses to overwrite unless asked)."""
+def write_model(path: str | Path, params: dict, state: CannonState, *, overwrite: bool = False,
+                provenance: dict | None = None) -> Path:
+    """Write a fitted model's parameters (``label_names``, ``order``, ``regularization``) and
+    learned state to ``path`` atomically (refuses to overwrite unless asked)."""
     import h5py
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    arrays = {
-        "theta": np.asarray(model.theta_, float), "s2": np.asarray(model.s2_, float),
-        "pixel_mask": np.asarray(model.pixel_mask_, np.uint8),
-        "label_offsets": np.asarray(model.scaling_.offsets, float),
-        "label_scales": np.asarray(model.scaling_.scales, float),
-        "label_range": np.asarray(model.label_range_, float),
-        "training_log_likelihood": np.asarray(model.training_log_likelihood_, float),
-        "training_chi2": np.asarray(model.training_chi2_, float),
-        "training_dof": np.asarray(model.training_dof_, float),
-    }
-    if model.wavelength_ is not None:
-        arrays["wavelength"] = np.asarray(model.wavelength_, float)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with h5py.File(tmp, "w") as h5:
+    arrays = _state_arrays(state)
+    with atomic_write(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update({
             "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-            "package_version": __version__, "label_names": json.dumps(list(model.label_names)),
-            "order": int(model.order), "regularization": float(model.regularization),
-            "n_training_stars": int(model.n_training_stars_),
-            "training_hash": model.training_hash_,
+            "package_version": __version__, "label_names": json.dumps(list(params["label_names"])),
+            "order": int(params["order"]), "regularization": float(params["regularization"]),
+            "n_training_stars": int(state.n_training_stars),
+            "training_hash": state.training_hash,
             "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
-            "checksum": _checksum(arrays),
+            "checksum": array_digest(arrays),
         })
         for name, array in arrays.items():
             h5.create_dataset(name, data=array)
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
-def load_model(path):
-    """Read a model file; a foreign, truncated, tampered or wrong-version file raises
-    :class:`BadFileError` naming the file and the problem."""
+def read_model(path: str | Path) -> tuple[dict, CannonState]:
+    """Read a model file: the estimator parameters and the learned state. A foreign,
+    truncated, tampered or wrong-version file raises :class:`BadFileError` naming the file."""
     import h5py
-
-    from skcannon.model.cannon import Cannon
 
     path = Path(path)
     if not path.is_file():
@@ -91,36 +83,30 @@ def load_model(path):
     try:
         with h5py.File(path, "r") as h5:
             attrs = dict(h5.attrs)
-            if attrs.get("format") != MODEL_FORMAT:
-                raise BadFileError(path, "not an skcannon model file (no format attribute)")
-            version = int(attrs.get("format_version", -1))
-            if version != MODEL_FORMAT_VERSION:
-                raise BadFileError(path, f"model format version {version}; this skcannon "
-                                         f"reads version {MODEL_FORMAT_VERSION}")
+            check_format(path, attrs, expected_format=MODEL_FORMAT,
+                         expected_version=MODEL_FORMAT_VERSION, what="model file")
             arrays = {name: h5[name][()] for name in _ARRAYS if name in h5}
     except BadFileError:
         raise
     except Exception as exc:
         raise BadFileError(path, f"cannot be read as a model file ({type(exc).__name__}: "
                                  f"{exc})") from exc
-    if _checksum(arrays) != attrs.get("checksum"):
+    if array_digest(arrays) != attrs.get("checksum"):
         raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
-    names = json.loads(attrs["label_names"])
-    model = Cannon(label_names=tuple(names), order=int(attrs["order"]),
-                   regularization=float(attrs["regularization"]))
-    model.theta_ = arrays["theta"]
-    model.s2_ = arrays["s2"]
-    model.pixel_mask_ = arrays["pixel_mask"].astype(bool)
-    model.scaling_ = LabelScaling(tuple(names), arrays["label_offsets"], arrays["label_scales"])
-    model.label_range_ = arrays["label_range"]
-    model.wavelength_ = arrays.get("wavelength")
-    model.training_log_likelihood_ = arrays["training_log_likelihood"]
-    model.training_chi2_ = arrays["training_chi2"]
-    model.training_dof_ = arrays["training_dof"]
-    model.n_training_stars_ = int(attrs["n_training_stars"])
-    model.training_hash_ = str(attrs["training_hash"])
-    model.provenance_ = json.loads(attrs["provenance"])
-    if model.theta_.shape != (model.s2_.size, model.vectorizer_.n_terms):
-        raise BadFileError(path, f"theta has shape {model.theta_.shape}; expected "
-                                 f"({model.s2_.size}, {model.vectorizer_.n_terms})")
-    return model
+    names = tuple(json.loads(attrs["label_names"]))
+    params = {"label_names": names, "order": int(attrs["order"]),
+              "regularization": float(attrs["regularization"])}
+    try:
+        state = CannonState(
+            theta=arrays["theta"], s2=arrays["s2"],
+            pixel_mask=arrays["pixel_mask"].astype(bool),
+            scaling=LabelScaling(names, arrays["label_offsets"], arrays["label_scales"]),
+            label_range=arrays["label_range"], wavelength=arrays.get("wavelength"),
+            training_log_likelihood=arrays["training_log_likelihood"],
+            training_chi2=arrays["training_chi2"], training_dof=arrays["training_dof"],
+            n_training_stars=int(attrs["n_training_stars"]),
+            training_hash=str(attrs["training_hash"]),
+            provenance=json.loads(attrs["provenance"]))
+    except ValueError as exc:
+        raise BadFileError(path, str(exc)) from exc
+    return params, state

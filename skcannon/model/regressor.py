@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skcannon.apogee.constants import DEFAULT_LABELS
-from skcannon.model.cannon import Cannon
+from skcannon.inference.fitting import LabelFit
+from skcannon.labels import DEFAULT_LABELS
+from skcannon.model.cannon import CANNON_PARAMETER_CONSTRAINTS, Cannon
+from skcannon.spectra import spectra_tags
+
+#: The :class:`Cannon`'s parameters that :class:`CannonRegressor` passes on.
+_CANNON_PARAMS = ("label_names", "order", "scatter_grid", "regularization", "min_good_fraction")
 
 
 class CannonRegressor(RegressorMixin, BaseEstimator):
@@ -24,11 +31,16 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
     ----------
     cannon_ : Cannon
         The trained generative model.
-    fit_ : LabelFit
-        The label fit of the last ``predict`` call (uncertainties, chi^2, flags).
     """
 
-    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, order: int = 2,
+    _parameter_constraints: dict = {
+        **{name: CANNON_PARAMETER_CONSTRAINTS[name] for name in _CANNON_PARAMS},
+        "n_starts": [Interval(Integral, 0, None, closed="left")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  scatter_grid=None, regularization: float = 0.0, min_good_fraction: float = 0.5,
                  n_starts: int = 4, margin: float = 0.1, seed: int = 0) -> None:
         self.label_names = label_names
@@ -40,24 +52,25 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         self.margin = margin
         self.seed = seed
 
-    def fit(self, X, y, wavelength=None):
+    def fit(self, X, y, *, wavelength=None):
         """Train the Cannon on spectra ``X`` (n_stars, 3, n_pixels) with labels ``y``."""
-        self.cannon_ = Cannon(label_names=self.label_names, order=self.order,
-                              scatter_grid=self.scatter_grid,
-                              regularization=self.regularization,
-                              min_good_fraction=self.min_good_fraction).fit(y, X, wavelength)
+        self._validate_params()
+        params = {name: getattr(self, name) for name in _CANNON_PARAMS}
+        self.cannon_ = Cannon(**params).fit(y, X, wavelength=wavelength)
         return self
 
-    def predict(self, X) -> np.ndarray:
-        """Inferred labels, shape (n_stars, n_labels)."""
+    def infer_labels(self, X) -> LabelFit:
+        """The full label fit of spectra ``X``: labels, covariances, chi^2 and flags."""
         check_is_fitted(self, "cannon_")
-        self.fit_ = self.cannon_.infer_labels(X, n_starts=self.n_starts, margin=self.margin,
-                                              seed=self.seed)
-        return self.fit_.labels
+        return self.cannon_.infer_labels(X, n_starts=self.n_starts, margin=self.margin,
+                                         seed=self.seed)
+
+    def predict(self, X) -> np.ndarray:
+        """Inferred labels, shape (n_stars, n_labels) (the estimator is not changed; the full
+        fit is :meth:`infer_labels`)."""
+        return self.infer_labels(X).labels
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
+        tags = spectra_tags(super().__sklearn_tags__())
         tags.target_tags.multi_output = True
         return tags

@@ -7,10 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from skcannon.apogee.constants import LABEL_TEX
-from skcannon.grids import chip_of
-from skcannon.plotting.common import new_figure
-from skcannon.plotting.validation import label_axis_name
+from skcannon.labels import LABEL_TEX, label_axis_name
+from skcannon.plotting.common import new_figure, plot_segments
 
 _WINDOW_COLOURS = {"Mg": "tab:orange", "Si": "tab:green"}
 
@@ -53,14 +51,6 @@ def corner_figure(labels: pd.DataFrame, label_names: Sequence[str], cuts=None):
     return figure
 
 
-def _plot_by_chip(ax, wavelength, values, **kwargs) -> None:
-    """Plot per detector chip, so no line crosses a chip gap."""
-    chips = chip_of(wavelength)
-    for k in range(3):
-        on = chips == k
-        ax.plot(wavelength[on], values[on], **({"label": None} | kwargs) if k else kwargs)
-
-
 def _shade_windows(ax, wavelength, windows: Mapping[str, np.ndarray]) -> None:
     for element, mask in windows.items():
         edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
@@ -88,7 +78,7 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
         ax = axes[i, 0]
         per = 100.0 if name == "TEFF" else 1.0        # Teff gradients per 100 K, others per dex
         values = np.where(model.pixel_mask_, gradient[i] * per, np.nan)
-        _plot_by_chip(ax, wavelength, values, color="k", lw=0.5)
+        plot_segments(ax, wavelength, values, color="k", lw=0.5)
         if windows:
             _shade_windows(ax, wavelength, {e: windows[e] for e in marks.get(name, [])
                                             if e in windows})
@@ -107,7 +97,7 @@ def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
     figure, axes = new_figure(1, 1, width=11, height=2.6)
     ax = axes[0, 0]
     s = np.where(model.pixel_mask_, np.sqrt(model.s2_), np.nan)
-    _plot_by_chip(ax, model.wavelength_, s, color="k", lw=0.5)
+    plot_segments(ax, model.wavelength_, s, color="k", lw=0.5)
     if windows:
         _shade_windows(ax, model.wavelength_, windows)
         ax.legend(loc="upper right", fontsize=7, frameon=False)

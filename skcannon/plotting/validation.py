@@ -6,14 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skcannon.apogee.constants import LABEL_TEX, LABEL_UNITS
+from skcannon.labels import LABEL_TEX, label_axis_name
 from skcannon.plotting.common import new_figure
-
-
-def label_axis_name(name: str) -> str:
-    """Axis label with units, e.g. 'Teff (K)'."""
-    unit = LABEL_UNITS.get(name, "")
-    return f"{LABEL_TEX.get(name, name)}" + (f" ({unit})" if unit else "")
+from skcannon.stats import robust_scatter
 
 
 def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: Sequence[str],
@@ -37,7 +32,7 @@ def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: 
                              cmap="viridis", lw=0)
         top.plot([lo, hi], [lo, hi], color="k", lw=0.8)
         d = y[ok] - x[ok]
-        robust = 1.4826 * np.median(np.abs(d - np.median(d)))
+        robust = robust_scatter(d)
         top.set_title(f"bias {np.mean(d):+.3g}, scatter {np.std(d):.3g}\n"
                       f"robust scatter {robust:.3g}", fontsize=8)
         top.set_ylabel(f"inferred {label_axis_name(name)}", fontsize=8)
@@ -71,7 +66,7 @@ def pull_figure(pull: np.ndarray, label_names: Sequence[str]):
         ax.hist(np.clip(values, -5, 5), bins=40, range=(-5, 5), density=True, color="tab:blue",
                 alpha=0.7)
         ax.plot(grid, np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), color="k", lw=1)
-        robust = 1.4826 * np.median(np.abs(values - np.median(values)))
+        robust = robust_scatter(values)
         ax.set_title(f"{LABEL_TEX.get(name, name)}: sd {np.std(values):.2f}, "
                      f"robust {robust:.2f}", fontsize=8)
         ax.set_xlabel("pull", fontsize=8)

@@ -19,8 +19,8 @@ from numpy.polynomial import chebyshev
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skcannon.grids import CHIP_WAVELENGTH_RANGES, aspcap_dr12_wavelength, chip_of
-from skcannon.preprocessing._tags import spectra_tags
+from skcannon import stats
+from skcannon.apogee.grids import CHIP_WAVELENGTH_RANGES, aspcap_dr12_wavelength, chip_of
 from skcannon.spectra import (
     BIT_CONTINUUM_NOT_POSITIVE,
     BIT_CONTINUUM_TOO_FEW,
@@ -29,12 +29,11 @@ from skcannon.spectra import (
     MASK,
     check_spectra,
     set_bit,
+    spectra_tags,
 )
 
 #: Period of the sine/cosine continuum basis (Ness et al. 2015), Angstrom.
 SINCOS_PERIOD = 1400.0
-#: 1.4826 x median absolute deviation estimates a Gaussian standard deviation.
-MAD_TO_SIGMA = 1.4826
 
 
 def load_continuum_pixels(path: str | Path) -> np.ndarray:
@@ -64,7 +63,7 @@ def continuum_basis(wavelength: np.ndarray, chip_range: tuple[float, float], bas
     raise ValueError(f"basis must be 'chebyshev' or 'sincos', got {basis!r}")
 
 
-def robust_location_scale(values: np.ndarray, use: np.ndarray
+def masked_location_scale(values: np.ndarray, use: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median and 1.4826 x MAD of ``values`` where ``use``; (0, 1) for empty rows.
 
@@ -75,9 +74,7 @@ def robust_location_scale(values: np.ndarray, use: np.ndarray
     rows = use.any(axis=1)
     if rows.any():
         masked = np.where(use[rows], values[rows], np.nan)
-        centre[rows] = np.nanmedian(masked, axis=1, keepdims=True)
-        scale[rows] = MAD_TO_SIGMA * np.nanmedian(np.abs(masked - centre[rows]), axis=1,
-                                                  keepdims=True)
+        centre[rows], scale[rows] = stats.robust_location_scale(masked, axis=1, keepdims=True)
     return centre, scale
 
 
@@ -114,7 +111,7 @@ def fit_continuum_batch(
         normal += np.eye(k) * 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None]
         coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
         z = (flux - coefficients @ design.T) * np.sqrt(ivar)
-        centre, scale = robust_location_scale(z, used)
+        centre, scale = masked_location_scale(z, used)
         new_used = usable & (np.abs(z - centre) <= clip_sigma * np.fmax(scale, 1.0))
         if np.array_equal(new_used, used):
             break

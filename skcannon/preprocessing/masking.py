@@ -9,8 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skcannon.apogee.bitmask import DEFAULT_BAD_PIXEL_BITS, bits_to_mask
-from skcannon.preprocessing._tags import spectra_tags
-from skcannon.spectra import BIT_BAD_INPUT, FLUX, IVAR, MASK, check_spectra, set_bit
+from skcannon.spectra import BIT_BAD_INPUT, FLUX, IVAR, MASK, check_spectra, set_bit, spectra_tags
 
 
 class BitmaskMasker(TransformerMixin, BaseEstimator):

@@ -6,9 +6,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skcannon.grids import apstar_wavelength, aspcap_dr12_wavelength
-from skcannon.preprocessing._tags import spectra_tags
-from skcannon.spectra import BIT_REGRID_MASKED, FLUX, IVAR, MASK, check_spectra, set_bit
+from skcannon.apogee.grids import apstar_wavelength, aspcap_dr12_wavelength
+from skcannon.spectra import (
+    BIT_REGRID_MASKED,
+    FLUX,
+    IVAR,
+    MASK,
+    check_spectra,
+    set_bit,
+    spectra_tags,
+)
 
 #: Interpolation weights closer than this to 0 or 1 are snapped (exact pixel selections stay exact).
 WEIGHT_SNAP = 1e-6

@@ -19,8 +19,9 @@ from skcannon.apogee.catalog import (
     skyserver_query,
     write_selection,
 )
-from skcannon.apogee.constants import DEFAULT_FIELDS, DEFAULT_LABELS
+from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.errors import CatalogError
+from skcannon.labels import DEFAULT_LABELS
 from tests.conftest import SHARED_APOGEE, shared_file
 
 

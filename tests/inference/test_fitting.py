@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from skcannon.data.simulate import simulate_spectra
+from skcannon.evaluation.metrics import pulls
 from skcannon.inference import fit_labels_trf
-from skcannon.metrics import pulls
-from skcannon.simulate import simulate_spectra
 from skcannon.spectra import IVAR
 
 

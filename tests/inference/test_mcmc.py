@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("pymc")
 
+from skcannon.data.simulate import simulate_spectra  # noqa: E402
 from skcannon.inference.mcmc import CannonPosterior  # noqa: E402
-from skcannon.simulate import simulate_spectra  # noqa: E402
 
 
 def _logp(posterior: CannonPosterior, flux, ivar, points):
@@ -74,8 +74,8 @@ def test_posterior_command_on_the_mystery_spectrum(tmp_path, capsys):
     from tests.conftest import CONTINUUM_FILE, shared_file
 
     mystery = shared_file("apogee", "mystery", "mystery_spec_wiped.fits")
+    from skcannon.apogee.reference import load_reference_model
     from skcannon.cli import main
-    from skcannon.model import load_reference_model
     from tests.conftest import REFERENCE_DIR
 
     model_path = tmp_path / "ref.h5"

@@ -8,9 +8,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
+from skcannon.apogee.reference import REFERENCE_LABELS
 from skcannon.errors import BadFileError
 from skcannon.model import Cannon
-from skcannon.model.reference import REFERENCE_LABELS
 from tests.conftest import REFERENCE_DIR
 
 LABELS = list(REFERENCE_LABELS)
@@ -111,7 +111,7 @@ def test_bad_training_input_is_clear(simulated_set):
 def test_reference_import_equals_direct_polynomial():
     if not REFERENCE_DIR.is_dir():
         pytest.skip("reference model absent")
-    from skcannon.model import load_reference_model
+    from skcannon.apogee.reference import load_reference_model
 
     model = load_reference_model(REFERENCE_DIR)
     coefficients = np.loadtxt(REFERENCE_DIR / "trained_apokasc_gc_ind_feh_fix.txt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from skcannon.cli import main
-from skcannon.dataset import SpectralDataset
+from skcannon.data.dataset import SpectralDataset
 from skcannon.model import Cannon
 from tests.conftest import LABELS_CSV, REFERENCE_DIR
 

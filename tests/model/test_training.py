@@ -144,7 +144,7 @@ def test_every_pixel_of_realistic_spectra_is_at_its_maximum(simulated_set):
     """Spectra from the published model at real labels, real error shapes and masks: at every
     trained pixel the chosen s^2 beats each grid point and small perturbations."""
     labels, X, _ = simulated_set
-    from skcannon.model.reference import REFERENCE_LABELS
+    from skcannon.apogee.reference import REFERENCE_LABELS
 
     values = labels[list(REFERENCE_LABELS)].to_numpy()
     design = PolynomialVectorizer(4).design_matrix((values - values.mean(0)) / values.std(0))

@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcannon.grids import CHIP_WAVELENGTH_RANGES, apstar_wavelength, aspcap_dr12_wavelength
+from skcannon.apogee.grids import CHIP_WAVELENGTH_RANGES, apstar_wavelength, aspcap_dr12_wavelength
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import (
     BIT_CONTINUUM_TOO_FEW,

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: 1.4826 x median absolute deviation estimates a Gaussian standard deviation.
-MAD_TO_SIGMA = 1.4826
+from skcannon.stats import robust_scatter
 
 
 def _difference(y_true, y_pred, label: int) -> np.ndarray:
@@ -33,8 +32,7 @@ def label_scatter(y_true, y_pred, label: int = 0) -> float:
 
 def label_robust_scatter(y_true, y_pred, label: int = 0) -> float:
     """1.4826 x median absolute deviation of (inferred - reference) for one label."""
-    d = _difference(y_true, y_pred, label)
-    return float(MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))))
+    return robust_scatter(_difference(y_true, y_pred, label))
 
 
 def label_scorers(label_names: Sequence[str]) -> dict:

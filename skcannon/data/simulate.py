@@ -2,7 +2,8 @@
 
 Noise: per-pixel sigma = (relative error shape of a real apStar spectrum, median 1) / SNR;
 the model's intrinsic scatter s^2 is added too. Bad pixels: the bitmask (and so the masked
-pixels) of the same real spectrum. Labels: real label tables (the DR12 giants).
+pixels) of the same real spectrum. Labels: real label tables (the DR12 giants, see
+:mod:`skcannon.apogee.label_tables`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from skcannon.spectra import FLUX, IVAR, MASK, stack_spectra
 
@@ -101,28 +101,6 @@ def simulate_spectra(
     return stack_spectra(flux, ivar, pixmask)
 
 
-def dr12_giant_labels(path: str | Path, label_names: Sequence[str],
-                      min_feh: float = -1.0, max_logg: float = 4.0, max_teff: float = 5700.0
-                      ) -> pd.DataFrame:
-    """Real DR12 giant labels (``apogee_dr12_labels.csv``) with the selection's giant cuts.
-
-    Derived columns: MG_FE = MG_H - FE_H, SI_FE = SI_H - FE_H, ALPHA_M = PARAM_ALPHA_M,
-    M_H = PARAM_M_H. Rows with any requested label missing (NaN or <= -9000) are dropped.
-    """
-    table = pd.read_csv(path)
-    table["MG_FE"] = table.MG_H - table.FE_H
-    table["SI_FE"] = table.SI_H - table.FE_H
-    table["ALPHA_M"] = table.PARAM_ALPHA_M
-    table["M_H"] = table.PARAM_M_H
-    for column in ("MG_H", "SI_H", "FE_H", "TEFF", "LOGG", "PARAM_ALPHA_M", "PARAM_M_H"):
-        table.loc[table[column] <= -9000, column] = np.nan
-    table.loc[table.MG_H.isna() | table.FE_H.isna(), "MG_FE"] = np.nan
-    table.loc[table.SI_H.isna() | table.FE_H.isna(), "SI_FE"] = np.nan
-    keep = table[list(label_names)].notna().all(axis=1)
-    keep &= (table.FE_H >= min_feh) & (table.LOGG <= max_logg) & (table.TEFF <= max_teff)
-    return table.loc[keep, ["APOGEE_ID", *label_names]].reset_index(drop=True)
-
-
 def simulate_raw_spectra(
     model, labels, snr: float | np.ndarray, rng: np.random.Generator,
     apstar_paths: Sequence[str | Path], continuum_pixels,
@@ -135,7 +113,7 @@ def simulate_raw_spectra(
     filled; the rest get flux 0 and inverse variance 0, as chip gaps in apStar files do).
     """
     from skcannon.apogee.reader import read_apstar, stack_apstar
-    from skcannon.prepare import default_preprocessor
+    from skcannon.data.build import default_preprocessor
 
     real = [read_apstar(p) for p in apstar_paths]
     X_real = stack_apstar(real)

@@ -5,8 +5,6 @@
 * :func:`kfold_validate`: ``cross_validate`` with ``KFold`` over any estimator or Pipeline ending
   in a :class:`CannonRegressor`, scored per label.
 * :func:`grid_search`: ``GridSearchCV`` over ``scatter_grid`` and ``regularization``.
-* :func:`find_outliers`: stars off by more than k x scatter in any label, with what could
-  explain them.
 """
 
 from __future__ import annotations
@@ -18,10 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
 
-from skcannon.apogee.bitmask import ASPCAPFLAG_BITS, STARFLAG_BITS, decode_flags
-from skcannon.metrics import accuracy_by_snr, accuracy_table, label_scorers, pulls
+from skcannon.evaluation.metrics import accuracy_by_snr, accuracy_table, label_scorers, pulls
+from skcannon.labels import error_column
 from skcannon.model.cannon import Cannon
-from skcannon.spectra import SKCANNON_BITS
 
 
 @dataclass
@@ -66,7 +63,7 @@ def split_validate(X: np.ndarray, labels: pd.DataFrame, label_names: Sequence[st
     model.fit(labels.iloc[train_index], X[train_index], wavelength=wavelength)
     fit = model.infer_labels(X[test_index], **(fit_params or {}))
     reference = labels.iloc[test_index][label_names].to_numpy(float)
-    errors = [f"{name}_ERR" for name in label_names]
+    errors = [error_column(name) for name in label_names]
     reference_sigma = (labels.iloc[test_index][errors].to_numpy(float)
                        if all(e in labels.columns for e in errors) else None)
     snr = (labels.iloc[test_index]["SNR"].to_numpy(float) if "SNR" in labels.columns
@@ -103,77 +100,3 @@ def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
     search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
                           cv=KFold(n_splits, shuffle=True, random_state=random_state))
     return search.fit(X, y)
-
-
-def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
-                  scatter: np.ndarray | None = None, k: float = 3.0,
-                  info: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Stars whose |inferred - reference| exceeds ``k`` x the label's robust scatter in any
-    label, with what could explain each.
-
-    Parameters
-    ----------
-    reference : ndarray (n_stars, L)
-    fit : LabelFit of the same stars
-    scatter : ndarray (L,), optional  (default: robust scatter of the residuals)
-    info : DataFrame, optional
-        Per-star columns used in the explanation when present: APOGEE_ID, SNR, STARFLAG,
-        ASPCAPFLAG, MASKED_FRACTION, FLAGS (skcannon continuum/regrid bits).
-    """
-    residual = fit.labels - reference
-    if scatter is None:
-        centre = np.nanmedian(residual, axis=0)
-        scatter = 1.4826 * np.nanmedian(np.abs(residual - centre), axis=0)
-    far = np.abs(residual) > k * np.asarray(scatter)[None, :]
-    rows = []
-    info = info.reset_index(drop=True) if info is not None else pd.DataFrame(
-        index=range(len(reference)))
-    for n in np.flatnonzero(far.any(axis=1)):
-        reasons = []
-        if fit.reduced_chi2[n] > 2:
-            reasons.append(f"poor fit (reduced chi2 {fit.reduced_chi2[n]:.2f})")
-        if fit.starts_disagree[n]:
-            reasons.append(f"starts disagree (local minimum; next solution at chi2 "
-                           f"+{fit.second_chi2[n] - fit.chi2[n]:.1f})")
-        if fit.on_bound[n]:
-            reasons.append("best fit on a bound of the label range")
-        if fit.outside_training[n]:
-            reasons.append("labels outside the training range")
-        if not fit.converged[n]:
-            reasons.append("fit did not converge")
-        within = np.abs(residual[n]) < k * fit.uncertainties[n]
-        if np.all(within[far[n]]):
-            reasons.append("within its own formal uncertainty (noisy spectrum)")
-        low, high = fit.training_range
-        if np.any((reference[n] < low) | (reference[n] > high)):
-            reasons.append("reference labels outside the training range")
-        row = info.iloc[n].to_dict() if len(info.columns) else {}
-        if "MASKED_FRACTION" in row and row["MASKED_FRACTION"] > 0.2:
-            reasons.append(f"{row['MASKED_FRACTION']:.0%} of pixels masked")
-        if "SNR" in row and np.isfinite(row["SNR"]) and row["SNR"] < 70:
-            reasons.append(f"low SNR ({row['SNR']:.0f})")
-        if _flag(row, "FLAGS"):
-            names = decode_flags(_flag(row, "FLAGS"), SKCANNON_BITS)
-            reasons.append("preprocessing flags " + ", ".join(names))
-        for column, names in (("STARFLAG", STARFLAG_BITS), ("ASPCAPFLAG", ASPCAPFLAG_BITS)):
-            if _flag(row, column):
-                reasons.append(f"{column} " + ", ".join(decode_flags(_flag(row, column), names)))
-        entry = {"index": int(n), "APOGEE_ID": row.get("APOGEE_ID", str(n))}
-        for i, name in enumerate(label_names):
-            entry[f"{name}_REF"] = reference[n, i]
-            entry[f"{name}_FIT"] = fit.labels[n, i]
-            entry[f"{name}_OFF_SIGMA"] = residual[n, i] / scatter[i]
-        entry["REDUCED_CHI2"] = fit.reduced_chi2[n]
-        entry["EXPLANATION"] = "; ".join(reasons) or "no flag explains it"
-        rows.append(entry)
-    return pd.DataFrame(rows)
-
-
-
-def _flag(row: dict, column: str) -> int:
-    """An integer flag column of a row; 0 when absent or missing."""
-    value = row.get(column)
-    try:
-        return int(value) if value is not None and np.isfinite(float(value)) else 0
-    except (TypeError, ValueError):
-        return 0

@@ -25,11 +25,12 @@ from skcannon.apogee.catalog import (
     select_giants,
     write_selection,
 )
-from skcannon.apogee.constants import DEFAULT_FIELDS, DEFAULT_LABELS
+from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.apogee.download import DownloadReport, download_apstar
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
 from skcannon.apogee.reader import read_apstar
 from skcannon.errors import CatalogError, DownloadError, SkcannonError
+from skcannon.labels import DEFAULT_LABELS
 
 
 @dataclass
@@ -182,15 +183,15 @@ def run_main_job(
     """
     import numpy as np
 
-    from skcannon.dataset import SpectralDataset
-    from skcannon.model import load_reference_model
-    from skcannon.model.reference import REFERENCE_LABELS
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+    from skcannon.data.build import prepare_dataset
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data.simulate import noise_templates, simulate_spectra
+    from skcannon.evaluation import find_outliers, split_validate
     from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
-    from skcannon.prepare import prepare_dataset
-    from skcannon.report import Section, write_report
-    from skcannon.science import ScienceInputs, science_sections, write_pdf
-    from skcannon.simulate import dr12_giant_labels, noise_templates, simulate_spectra
-    from skcannon.validation import find_outliers, split_validate
+    from skcannon.report import ScienceInputs, science_sections, write_pdf
+    from skcannon.report.html import Section, write_report
 
     shared = Path(shared)
     output = Path(output)
@@ -300,7 +301,7 @@ def run_main_job(
 def _posterior_section(model, real, fit, accuracy, directory: Path, seed: int, log: TextIO):
     """PyMC posterior of the first real spectrum, compared with the other uncertainties
     (skipped, with a note, when PyMC is not installed)."""
-    from skcannon.report import Section
+    from skcannon.report.html import Section
 
     try:
         from skcannon.inference.mcmc import (

@@ -13,16 +13,17 @@ Files (directory ``cannon_apokasc_dr12/`` of the shared data, from jobovy/apogee
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from skcannon.apogee.grids import aspcap_dr12_wavelength
 from skcannon.errors import BadFileError
-from skcannon.grids import aspcap_dr12_wavelength
+from skcannon.integrity import file_digest
 from skcannon.model.cannon import Cannon
 from skcannon.model.scaling import LabelScaling
+from skcannon.model.state import CannonState
 
 REFERENCE_STEM = "trained_apokasc_gc_ind_feh_fix"
 REFERENCE_TRAINING = "training_apokasc_gc_ind_feh_fix.txt"
@@ -61,20 +62,16 @@ def load_reference_model(directory: str | Path) -> Cannon:
         raise BadFileError(directory, f"unexpected shapes: coefficients {theta.shape}, scatter "
                                       f"{scatter.shape}, baseline {baseline.shape}")
     labels = load_reference_training_labels(directory)
-    model = Cannon(label_names=REFERENCE_LABELS, order=2)
-    model.theta_ = np.ascontiguousarray(theta.T)
-    model.s2_ = scatter**2
-    model.pixel_mask_ = np.isfinite(scatter) & np.all(np.isfinite(theta), axis=0)
-    model.scaling_ = LabelScaling(REFERENCE_LABELS, baseline, np.ones(4))
     values = labels[list(REFERENCE_LABELS)].to_numpy(float)
-    model.label_range_ = np.vstack([values.min(axis=0), values.max(axis=0)])
-    model.wavelength_ = wavelength
     n_pixels = wavelength.size
-    model.training_log_likelihood_ = np.zeros(n_pixels)
-    model.training_chi2_ = np.zeros(n_pixels)
-    model.training_dof_ = np.full(n_pixels, float(len(labels) - 15))
-    model.n_training_stars_ = len(labels)
-    model.training_hash_ = hashlib.sha256(
-        (directory / f"{REFERENCE_STEM}.txt").read_bytes()).hexdigest()
-    model.provenance_ = {"source": "jobovy/apogee apogee/spec/cannon " + REFERENCE_STEM}
-    return model
+    state = CannonState(
+        theta=np.ascontiguousarray(theta.T), s2=scatter**2,
+        pixel_mask=np.isfinite(scatter) & np.all(np.isfinite(theta), axis=0),
+        scaling=LabelScaling(REFERENCE_LABELS, baseline, np.ones(4)),
+        label_range=np.vstack([values.min(axis=0), values.max(axis=0)]),
+        wavelength=wavelength, training_log_likelihood=np.zeros(n_pixels),
+        training_chi2=np.zeros(n_pixels), training_dof=np.full(n_pixels, float(len(labels) - 15)),
+        n_training_stars=len(labels),
+        training_hash=file_digest(directory / f"{REFERENCE_STEM}.txt"),
+        provenance={"source": "jobovy/apogee apogee/spec/cannon " + REFERENCE_STEM})
+    return Cannon(REFERENCE_LABELS, order=2)._set_state(state)

@@ -1,26 +1,18 @@
 """A neural-network label regressor (PyTorch + skorch): spectra -> labels.
 
-Optional: ``pip install "skcannon[nn]"`` (torch, skorch). Nothing else in skcannon imports this
-module, so the rest works without torch.
+Optional: ``pip install "skcannon[nn]"`` (torch, skorch). Nothing outside :mod:`skcannon.nn`
+imports it, so the rest works without torch.
 
 Input: spectra arrays (n_stars, 3, n_pixels) -> two channels per pixel, the normalized flux
 (masked pixels replaced by 1, the continuum level) and a mask channel (1 = good), by
 :class:`SpectraToChannels`. Labels are standardized (``TransformedTargetRegressor`` with a
-``StandardScaler``). Architectures:
-
-* ``mlp``: flatten -> Linear(2 n_pixels, 256) -> GELU -> Dropout -> Linear(256, 128) -> GELU ->
-  Linear(128, n_labels);
-* ``cnn``: Conv1d(2, 8, 9) -> GELU -> MaxPool(4) -> Conv1d(8, 16, 9) -> GELU -> MaxPool(4) ->
-  flatten -> Linear(., 128) -> GELU -> Dropout -> Linear(128, n_labels).
+``StandardScaler``). Architectures: :mod:`skcannon.nn.networks`.
 
 Training: Adam, mean squared error on standardized labels, early stopping on the validation loss
 (skorch's EarlyStopping, best weights restored), explicit seed, deterministic on the CPU.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,9 +25,8 @@ from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from skcannon.spectra import FLUX, IVAR, check_spectra
-
-NN_FORMAT_VERSION = 1
+from skcannon.nn.networks import ARCHITECTURES
+from skcannon.spectra import FLUX, IVAR, check_spectra, spectra_tags
 
 
 class SpectraToChannels(TransformerMixin, BaseEstimator):
@@ -68,44 +59,7 @@ class SpectraToChannels(TransformerMixin, BaseEstimator):
         return np.stack([np.clip(flux, -10, 10), good], axis=1).astype(np.float32)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
-
-
-class SpectrumMLP(nn.Module):
-    """Multi-layer perceptron on the flattened two-channel spectrum."""
-
-    def __init__(self, n_pixels: int, n_labels: int, hidden: int = 256, dropout: float = 0.1):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Flatten(), nn.Linear(2 * n_pixels, hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden // 2), nn.GELU(), nn.Linear(hidden // 2, n_labels))
-
-    def forward(self, X):
-        return self.layers(X)
-
-
-class SpectrumCNN(nn.Module):
-    """A small 1-D convolutional network on the two-channel spectrum."""
-
-    def __init__(self, n_pixels: int, n_labels: int, channels: int = 8, kernel: int = 9,
-                 hidden: int = 128, dropout: float = 0.1):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv1d(2, channels, kernel, padding=kernel // 2), nn.GELU(), nn.MaxPool1d(4),
-            nn.Conv1d(channels, 2 * channels, kernel, padding=kernel // 2), nn.GELU(),
-            nn.MaxPool1d(4), nn.Flatten())
-        size = 2 * channels * ((n_pixels // 4) // 4)
-        self.head = nn.Sequential(nn.Linear(size, hidden), nn.GELU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, n_labels))
-
-    def forward(self, X):
-        return self.head(self.features(X))
-
-
-ARCHITECTURES = {"mlp": SpectrumMLP, "cnn": SpectrumCNN}
+        return spectra_tags(super().__sklearn_tags__())
 
 
 def default_device() -> str:
@@ -191,54 +145,3 @@ def loss_history(model) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation loss per epoch of a fitted regressor."""
     net = model.regressor_.named_steps["net"]
     return (np.array(net.history[:, "train_loss"]), np.array(net.history[:, "valid_loss"]))
-
-
-def save_nn(model, directory: str | Path, kind: str, label_names, options: dict | None = None
-            ) -> Path:
-    """Weights (a torch state dict, loadable with weights_only=True) and a JSON header with the
-    architecture and the label standardization."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    net = model.regressor_.named_steps["net"]
-    torch.save(net.module_.state_dict(), directory / f"{kind}_weights.pt")
-    scaler = model.transformer_
-    channels = model.regressor_.named_steps["channels"]
-    np.savez(directory / f"{kind}_input_scaling.npz", mean=channels.mean_, scale=channels.scale_)
-    header = {"format": "skcannon-nn", "format_version": NN_FORMAT_VERSION, "kind": kind,
-              "n_pixels": int(channels.n_pixels_),
-              "label_names": list(label_names), "label_mean": scaler.mean_.tolist(),
-              "label_scale": scaler.scale_.tolist(), "options": options or {}}
-    (directory / f"{kind}.json").write_text(json.dumps(header, indent=2))
-    return directory
-
-
-class LoadedNN:
-    """A saved network, ready to predict labels (no skorch needed)."""
-
-    def __init__(self, directory: str | Path, kind: str) -> None:
-        from skcannon.errors import BadFileError
-
-        directory = Path(directory)
-        header_path = directory / f"{kind}.json"
-        try:
-            self.header = json.loads(header_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BadFileError(header_path, f"cannot read the network header ({exc})") from exc
-        if self.header.get("format_version") != NN_FORMAT_VERSION:
-            raise BadFileError(header_path, "unknown network format version")
-        self.label_names = self.header["label_names"]
-        self.module = ARCHITECTURES[kind](self.header["n_pixels"], len(self.label_names))
-        state = torch.load(directory / f"{kind}_weights.pt", weights_only=True,
-                           map_location="cpu")
-        self.module.load_state_dict(state)
-        self.module.eval()
-        self.channels = SpectraToChannels()
-        self.channels.n_pixels_ = self.header["n_pixels"]
-        scaling = np.load(directory / f"{kind}_input_scaling.npz", allow_pickle=False)
-        self.channels.mean_, self.channels.scale_ = scaling["mean"], scaling["scale"]
-
-    def predict(self, X) -> np.ndarray:
-        """Labels (n_stars, n_labels) in physical units."""
-        with torch.no_grad():
-            out = self.module(torch.from_numpy(self.channels.transform(X))).numpy()
-        return out * np.array(self.header["label_scale"]) + np.array(self.header["label_mean"])

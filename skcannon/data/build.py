@@ -12,10 +12,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, data_dir
-from skcannon.apogee.constants import DEFAULT_LABELS
 from skcannon.apogee.reader import read_apstar, stack_apstar
-from skcannon.dataset import SpectralDataset
+from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
+from skcannon.labels import DEFAULT_LABELS
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import IVAR, MASK, SKCANNON_BITS
 

@@ -1,0 +1,11 @@
+"""Datasets: the training-set file, building one from apStar files, and simulated spectra.
+
+* :mod:`.dataset`: :class:`SpectralDataset` and its HDF5 file;
+* :mod:`.build`: read -> preprocess -> dataset;
+* :mod:`.simulate`: labelled spectra drawn from a trained model with real noise and masks;
+* :mod:`.isochrones`: MIST isochrones for the Kiel diagram and spectra sequences.
+"""
+
+from skcannon.data.dataset import SpectralDataset
+
+__all__ = ["SpectralDataset"]

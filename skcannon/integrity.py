@@ -1,0 +1,91 @@
+"""Files skcannon writes: atomic replacement, format/version checks and digests, in one place.
+
+Every writer goes through :func:`atomic_write` (a temporary name beside the target, renamed over
+it only when complete), and every reader of an skcannon file through :func:`check_format`, so a
+file under its final name is always whole and a foreign or newer file is named as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from skcannon.errors import BadFileError
+
+#: Bytes per read when hashing a file.
+_HASH_BLOCK = 1 << 20
+
+
+def temporary_name(path: Path) -> Path:
+    """A hidden name beside ``path``, unique to this process and call (``.name.pid.xxxx.part``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+
+
+@contextmanager
+def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Write a file atomically: yields a temporary path to write to; on success it replaces
+    ``path`` in one rename, on any error it is removed and ``path`` is untouched.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False (checked before any work is done).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_format(path: str | Path, attributes: Mapping, *, expected_format: str,
+                 expected_version: int, what: str) -> None:
+    """Check the ``format`` and ``format_version`` attributes of an skcannon file.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: not an skcannon ``what`` (other or no format), or another version.
+    """
+    found = attributes.get("format")
+    if isinstance(found, bytes):
+        found = found.decode(errors="replace")
+    if found != expected_format:
+        raise BadFileError(path, f"not an skcannon {what} (format {found!r}; expected "
+                                 f"{expected_format!r})")
+    try:
+        version = int(attributes.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
+    if version != expected_version:
+        raise BadFileError(path, f"{what} format version {version}; this skcannon reads "
+                                 f"version {expected_version}")
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 over named arrays, in name order (name, then the array's bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,60 @@
+"""What a fitted Cannon has learned, as one value: training, model files and the published-model
+importer all build a :class:`CannonState`, and :meth:`Cannon._set_state` is the one place that
+turns it into the estimator's fitted attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from skcannon.model.scaling import LabelScaling
+
+
+@dataclass(frozen=True)
+class CannonState:
+    """The learned state of a Cannon (arrays are shared, not copied).
+
+    Attributes
+    ----------
+    theta : ndarray, shape (n_pixels, n_terms)
+    s2 : ndarray, shape (n_pixels,)
+    pixel_mask : ndarray of bool, shape (n_pixels,)
+    scaling : LabelScaling
+    label_range : ndarray, shape (2, n_labels)
+        Training minimum and maximum of each label.
+    wavelength : ndarray, shape (n_pixels,) or None
+    training_log_likelihood, training_chi2, training_dof : ndarray, shape (n_pixels,)
+    n_training_stars : int
+    training_hash : str
+    provenance : dict
+    grid_index : ndarray of int, shape (n_pixels,), or None
+        Grid point that bracketed each pixel's s^2 (only known right after training).
+    """
+
+    theta: np.ndarray
+    s2: np.ndarray
+    pixel_mask: np.ndarray
+    scaling: LabelScaling
+    label_range: np.ndarray
+    wavelength: np.ndarray | None
+    training_log_likelihood: np.ndarray
+    training_chi2: np.ndarray
+    training_dof: np.ndarray
+    n_training_stars: int
+    training_hash: str
+    provenance: dict = field(default_factory=dict)
+    grid_index: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_pixels = self.s2.shape[0]
+        if self.theta.ndim != 2 or self.theta.shape[0] != n_pixels:
+            raise ValueError(f"theta has shape {self.theta.shape}; expected ({n_pixels}, "
+                             "n_terms)")
+        for name in ("pixel_mask", "training_log_likelihood", "training_chi2", "training_dof"):
+            if np.shape(getattr(self, name)) != (n_pixels,):
+                raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}; expected "
+                                 f"({n_pixels},)")
+        if self.wavelength is not None and np.shape(self.wavelength) != (n_pixels,):
+            raise ValueError(f"wavelength has shape {np.shape(self.wavelength)}; expected "
+                             f"({n_pixels},)")
