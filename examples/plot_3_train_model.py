@@ -34,7 +34,7 @@ model = Cannon.load("model.h5")
 print(f"{model.pixel_mask_.sum()} pixels, median s = {np.median(np.sqrt(model.s2_)):.4f}")
 
 star = read_apstar(apstar[-1])
-raw = stack_spectra(star.flux, star.ivar, star.pixmask)
+raw = stack_spectra(star.flux, star.ivar, pixmask=star.pixmask)
 spectrum = default_preprocessor(shared / "continuum" / "cannon_cont_pixels_apogee.npz"
                                 ).fit_transform(raw)
 fit = model.infer_labels(spectrum)

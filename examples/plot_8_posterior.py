@@ -21,7 +21,7 @@ shared = find_shared() / "apogee"
 model = load_reference_model(shared / "reference" / "cannon_apokasc_dr12")
 star = read_apstar(shared / "mystery" / "mystery_spec_wiped.fits")
 X = default_preprocessor(shared / "continuum" / "cannon_cont_pixels_apogee.npz").fit_transform(
-    stack_spectra(star.flux, star.ivar, star.pixmask))
+    stack_spectra(star.flux, star.ivar, pixmask=star.pixmask))
 fit = model.infer_labels(X)
 sampler = CannonPosterior(model, prior="uniform")
 print("priors:", sampler.priors)

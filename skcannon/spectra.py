@@ -28,7 +28,7 @@ BIT_CONTINUUM_NOT_POSITIVE = 26
 BIT_BAD_INPUT = 27
 
 
-def stack_spectra(flux: np.ndarray, ivar: np.ndarray, pixmask: np.ndarray | None = None
+def stack_spectra(flux: np.ndarray, ivar: np.ndarray, *, pixmask: np.ndarray | None = None
                   ) -> np.ndarray:
     """Stack flux, inverse variance and bitmask into ``X``, shape (n_stars, 3, n_pixels).
 

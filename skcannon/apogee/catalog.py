@@ -71,7 +71,7 @@ def catalog_columns(labels: Sequence[str] = DEFAULT_LABELS) -> list[str]:
 
 
 def read_catalog(
-    source: str | Path, labels: Sequence[str] = DEFAULT_LABELS,
+    source: str | Path, *, labels: Sequence[str] = DEFAULT_LABELS,
     data_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read an allStar-like catalog into a DataFrame with the columns of :func:`catalog_columns`.
@@ -147,6 +147,7 @@ def missing_label(values: pd.Series | np.ndarray) -> np.ndarray:
 
 def select_giants(
     catalog: pd.DataFrame,
+    *,
     fields: Sequence[str] | None = DEFAULT_FIELDS,
     cuts: QualityCuts | None = None,
     labels: Sequence[str] = DEFAULT_LABELS,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
+from skcannon.apogee.reader import ApStarSpectrum, read_apstar
 from skcannon.errors import BadFileError, DownloadError
 
 #: HTTP status codes worth retrying (server overloaded or briefly unavailable).
@@ -32,14 +33,13 @@ _CHUNK = 1 << 16
 
 
 def _validate_apstar(path: Path) -> None:
-    from skcannon.apogee.reader import read_apstar
-
     read_apstar(path)
 
 
 def fetch_file(
     url: str,
     dest: str | Path,
+    *,
     validate: Callable[[Path], None] | None = _validate_apstar,
     retries: int = 3,
     backoff: float = 0.5,
@@ -121,10 +121,13 @@ class DownloadReport:
 
     Each record has ``apogee_id``, ``telescope``, ``field``, ``url``, ``path``, ``status``
     (``"downloaded"``, ``"cached"`` or ``"failed"``) and ``error`` (empty unless failed).
+    With ``keep_spectra``, ``spectra`` maps the path of each file present to the spectrum its
+    validation read (so nobody has to read the file again).
     """
 
     records: list[dict] = field(default_factory=list)
     failures_path: str = ""
+    spectra: dict[str, ApStarSpectrum] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         """Number of records with the given status."""
@@ -151,6 +154,7 @@ class DownloadReport:
 
 def download_apstar(
     selection: pd.DataFrame,
+    *,
     archive: str | None = None,
     directory: str | Path | None = None,
     n_workers: int = 4,
@@ -159,6 +163,7 @@ def download_apstar(
     timeout: float = 60.0,
     progress: bool = True,
     failures_path: str | Path | None = None,
+    keep_spectra: bool = False,
 ) -> DownloadReport:
     """Download the apStar files of a selection, in parallel, into ``directory``.
 
@@ -178,6 +183,9 @@ def download_apstar(
     failures_path : path, optional
         Where the failures are written as JSON (default ``<directory>/download_failures.json``);
         written only when something failed, removed when a re-run has no failures.
+    keep_spectra : bool
+        Keep the spectrum each file's validation read (``DownloadReport.spectra``): every
+        file is then read exactly once, by the download.
 
     Returns
     -------
@@ -204,14 +212,24 @@ def download_apstar(
             record["error"] = str(exc)
         jobs.append(record)
 
+    spectra: dict[str, ApStarSpectrum] = {}
+
     def work(record: dict) -> dict:
         if record["error"]:
             return record
+        read: list[ApStarSpectrum] = []
+
+        def validate(path: Path) -> None:      # the file's one read, kept when asked
+            read.append(read_apstar(path, source=record["path"]))
+
         try:
             record["status"] = fetch_file(record["url"], record["path"], retries=retries,
-                                          backoff=backoff, timeout=timeout)
+                                          backoff=backoff, timeout=timeout, validate=validate)
         except DownloadError as exc:
             record["error"] = exc.problem
+        else:
+            if keep_spectra:
+                spectra[record["path"]] = read[-1]
         return record
 
     with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool, tqdm(
@@ -221,7 +239,7 @@ def download_apstar(
         for future in as_completed(futures):
             future.result()
             bar.update(1)
-    report = DownloadReport(records=jobs)
+    report = DownloadReport(records=jobs, spectra=spectra)
     failures = Path(failures_path) if failures_path else root / "download_failures.json"
     if report.failed:
         failures.parent.mkdir(parents=True, exist_ok=True)

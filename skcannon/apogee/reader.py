@@ -7,6 +7,8 @@ copies.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from skcannon.apogee.constants import (
     HDU_PIXMASK,
 )
 from skcannon.errors import BadFileError
+from skcannon.spectra import stack_spectra
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ApStarSpectrum:
         First and last pixel (inclusive) of each chip from the header (BMIN..RMAX), if present.
     path : str
         File the spectrum was read from.
+    sha256 : str
+        SHA-256 of the file's bytes (provenance without reading the file again).
     """
 
     apogee_id: str
@@ -63,6 +68,7 @@ class ApStarSpectrum:
     starflag: int = 0
     nvisits: int = 0
     path: str = ""
+    sha256: str = ""
 
     @property
     def good(self) -> np.ndarray:
@@ -77,10 +83,8 @@ class ApStarSpectrum:
 
 def stack_apstar(spectra) -> np.ndarray:
     """The spectra array (n_stars, 3, 8575) of read apStar spectra (see skcannon.spectra)."""
-    from skcannon.spectra import stack_spectra
-
     return stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
-                         [s.pixmask for s in spectra])
+                         pixmask=[s.pixmask for s in spectra])
 
 
 def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.ndarray:
@@ -117,10 +121,12 @@ def _combined_row(array: np.ndarray, path: str, hdu: int) -> np.ndarray:
 
 def read_apstar(
     path: str | Path,
+    *,
     bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
     telescope: str | None = None,
+    source: str | Path | None = None,
 ) -> ApStarSpectrum:
-    """Read the combined spectrum of an apStar file.
+    """Read the combined spectrum of an apStar file (the file is read once, as a whole).
 
     Parameters
     ----------
@@ -131,23 +137,43 @@ def read_apstar(
     telescope : str, optional
         Telescope to record when the header has no TELESCOP key (DR17 files do not); by default
         the name of the directory two levels up (the archive layout ``{telescope}/{field}/file``).
+    source : str or Path, optional
+        The file these bytes stand for, when ``path`` is a temporary copy (a download in
+        progress): recorded as the spectrum's path and used for the archive-layout fallbacks.
 
     Raises
     ------
     BadFileError
         The file is missing, not FITS, truncated, lacks HDU 1-3, or has arrays of the wrong length.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(str(path), "no such file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadFileError(str(path), f"cannot be read ({exc})") from exc
+    return parse_apstar(data, Path(source) if source is not None else path, bad_bits=bad_bits,
+                        telescope=telescope)
+
+
+def parse_apstar(
+    data: bytes,
+    path: str | Path,
+    *,
+    bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
+    telescope: str | None = None,
+) -> ApStarSpectrum:
+    """The combined spectrum from the bytes of an apStar file named ``path`` (see
+    :func:`read_apstar`); the spectrum records the SHA-256 of ``data``."""
     from astropy.io import fits
 
     path = Path(path)
     name = str(path)
-    if not path.is_file():
-        raise BadFileError(name, "no such file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # astropy only warns on truncation: make it fail
-            # our own handle: astropy leaves its file open when it fails on a corrupt file
-            with open(path, "rb") as handle, fits.open(handle, memmap=False) as hdul:
+            with fits.open(io.BytesIO(data), memmap=False) as hdul:
                 if len(hdul) <= HDU_PIXMASK:
                     raise BadFileError(
                         name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
@@ -197,4 +223,5 @@ def read_apstar(
         starflag=int(header.get("STARFLAG", 0)),
         nvisits=int(header.get("NVISITS", 0)),
         path=name,
+        sha256=hashlib.sha256(data).hexdigest(),
     )

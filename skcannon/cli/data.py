@@ -121,7 +121,7 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
     from skcannon.spectra import stack_spectra
 
     preprocessor = default_preprocessor(args.continuum, basis=args.basis, order=args.order)
-    preprocessor.fit(stack_spectra(spectrum.flux, spectrum.ivar, spectrum.pixmask))
+    preprocessor.fit(stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask))
     saved = save_figure(normalization_figure(spectrum, preprocessor), args.output)
     print(f"normalization diagnostic of {spectrum.apogee_id} written to {saved}")
     return 0

@@ -95,7 +95,7 @@ def cmd_posterior(args: argparse.Namespace) -> int:
             reference_sigma = dataset.labels.iloc[args.row][errors].to_numpy(float)
     else:  # an apStar file, preprocessed exactly like the training data
         spectrum = read_apstar(path)
-        raw = stack_spectra(spectrum.flux, spectrum.ivar, spectrum.pixmask)
+        raw = stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask)
         X = default_preprocessor(args.continuum).fit_transform(raw)
         star = spectrum.apogee_id
     fit = model.infer_labels(X)

@@ -77,7 +77,7 @@ class SpectralDataset:
     @property
     def X(self) -> np.ndarray:
         """The spectra as one array, shape (n_stars, 3, n_pixels)."""
-        return stack_spectra(self.flux, self.ivar, self.pixmask)
+        return stack_spectra(self.flux, self.ivar, pixmask=self.pixmask)
 
     def label_array(self, names) -> np.ndarray:
         """Labels as an array, shape (n_stars, n_labels), in the order of ``names``."""

@@ -98,7 +98,7 @@ def simulate_spectra(
         flux += rng.standard_normal((n, p)) * np.sqrt(model.s2_)[None, :]
     ivar = np.where(good, 1.0 / np.where(good, sigma, 1.0) ** 2, 0.0)
     flux = np.where(good, flux, 1.0)
-    return stack_spectra(flux, ivar, pixmask)
+    return stack_spectra(flux, ivar, pixmask=pixmask)
 
 
 def simulate_raw_spectra(
@@ -131,4 +131,4 @@ def simulate_raw_spectra(
     flux[:, index] = normalized[:, FLUX] * continuum[pick]
     ivar[:, index] = normalized[:, IVAR] / continuum[pick] ** 2
     pixmask = X_real[pick, MASK].astype(np.int64)
-    return stack_spectra(flux, ivar, pixmask)
+    return stack_spectra(flux, ivar, pixmask=pixmask)

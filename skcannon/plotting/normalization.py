@@ -25,7 +25,7 @@ def normalization_figure(spectrum, preprocessor, title: str | None = None):
         fitted pseudo-continuum over the raw flux; bottom: the normalized flux with its
         uncertainty.
     """
-    X = stack_spectra(spectrum.flux, spectrum.ivar, spectrum.pixmask)
+    X = stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask)
     regridded = preprocessor[:-1].transform(X)[0]
     normalizer = preprocessor[-1]
     normalized, continuum = normalizer.normalize(regridded[None])

@@ -149,7 +149,7 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
     chip_index_ : ndarray of int, shape (n_pixels,)  (0 blue, 1 green, 2 red, -1 none)
     """
 
-    def __init__(self, continuum_pixels=None, wavelength=None, basis: str = "chebyshev",
+    def __init__(self, continuum_pixels=None, *, wavelength=None, basis: str = "chebyshev",
                  order: int = 3, clip_sigma: float = 3.0, max_iter: int = 5,
                  min_pixels: int | None = None) -> None:
         self.continuum_pixels = continuum_pixels

@@ -77,7 +77,7 @@ class Regridder(TransformerMixin, BaseEstimator):
         Interpolation indices, weights and in-range flags.
     """
 
-    def __init__(self, source_wavelength=None, target_wavelength=None) -> None:
+    def __init__(self, source_wavelength=None, *, target_wavelength=None) -> None:
         self.source_wavelength = source_wavelength
         self.target_wavelength = target_wavelength
 

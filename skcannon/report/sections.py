@@ -81,7 +81,7 @@ def science_sections(inputs: ScienceInputs, directory: str | Path) -> tuple[list
             f"{wanted} is not among the downloaded spectra; showing {chosen[0].apogee_id}.")
         spectrum = chosen[0]
         pre = default_preprocessor(inputs.continuum).fit(
-            stack_spectra(spectrum.flux, spectrum.ivar, spectrum.pixmask))
+            stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask))
         sections.append(Section(
             "Normalization", note=note, figures=[(
                 _save(normalization_figure(spectrum, pre), directory,

@@ -82,7 +82,7 @@ def test_regrid_never_uses_masked_neighbour():
     flux = rng.normal(1, 0.05, (3, 101))
     ivar = np.full((3, 101), 100.0)
     ivar[:, [10, 50]] = 0.0
-    out = Regridder(source, target).fit().transform(stack_spectra(flux, ivar))
+    out = Regridder(source, target_wavelength=target).fit().transform(stack_spectra(flux, ivar))
     masked = out[:, IVAR] == 0
     # target pixels between 9-10, 10-11, 49-50, 50-51 draw on a masked pixel
     assert set(np.flatnonzero(masked[0])) == {9, 10, 49, 50}
@@ -95,8 +95,8 @@ def test_regrid_never_uses_masked_neighbour():
 def test_regrid_outside_source_is_masked():
     source = np.linspace(15200, 15300, 50)
     target = np.array([15100.0, 15250.0, 15400.0])
-    out = Regridder(source, target).fit().transform(stack_spectra(np.ones((1, 50)),
-                                                                  np.ones((1, 50))))
+    out = Regridder(source, target_wavelength=target).fit().transform(
+        stack_spectra(np.ones((1, 50)), np.ones((1, 50))))
     assert out[0, IVAR].tolist()[0] == 0 and out[0, IVAR][1] > 0 and out[0, IVAR][2] == 0
 
 
@@ -106,7 +106,7 @@ def test_regrid_outside_source_is_masked():
        st.sets(st.integers(0, 14), max_size=5))
 def test_masking_never_unmasks(bits_in, ivar_in, bad_bits):
     ivar = np.array(ivar_in)
-    X = stack_spectra(np.ones((1, 20)), ivar[None], np.array(bits_in)[None])
+    X = stack_spectra(np.ones((1, 20)), ivar[None], pixmask=np.array(bits_in)[None])
     out = BitmaskMasker(bad_bits=tuple(bad_bits)).fit(X).transform(X)
     assert np.all(out[0, IVAR][ivar == 0] == 0)
     flagged = [any((b >> k) & 1 for k in bad_bits) for b in bits_in]
@@ -180,7 +180,7 @@ def test_transform_of_row_slice_is_slice_of_transform(seed, n_rows):
     flux = normalized * rng.uniform(50, 500, (6, 1)) + rng.normal(0, 1, normalized.shape)
     ivar = np.ones_like(flux)
     ivar[rng.random(flux.shape) < 0.1] = 0
-    X = stack_spectra(flux, ivar, rng.integers(0, 4, flux.shape))
+    X = stack_spectra(flux, ivar, pixmask=rng.integers(0, 4, flux.shape))
     pipe = make_pipeline(BitmaskMasker(), ContinuumNormalizer(CONTINUUM_FILE)).fit(X)
     rows = rng.choice(6, n_rows, replace=False)
     # equal up to floating-point reassociation in batched BLAS calls
@@ -193,7 +193,7 @@ def test_row_indexing_keeps_channels_aligned():
     flux = rng.normal(size=(10, 50))
     ivar = rng.random((10, 50))
     mask = rng.integers(0, 1000, (10, 50))
-    X = stack_spectra(flux, ivar, mask)
+    X = stack_spectra(flux, ivar, pixmask=mask)
     labels = np.arange(10)
     X_train, X_test, y_train, y_test = train_test_split(X, labels, test_size=0.5,
                                                         random_state=0)

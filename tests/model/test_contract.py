@@ -1,0 +1,152 @@
+"""The scikit-learn contract for the Cannon estimators: scikit-learn's own checks, parameters
+validated at fit from one declaration, keyword-only options, check_is_fitted, and a predict
+that never changes the estimator."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import skcannon
+from skcannon.apogee.reference import REFERENCE_LABELS
+from skcannon.model import Cannon, CannonRegressor
+
+# The Cannon maps labels (X, one column per name in label_names) to spectra (y, shape
+# (n_stars, 3, n_pixels)). scikit-learn's generic checks fit on random 2-D X of their own width
+# and a 1-D or 2-D y, which no labels -> spectra model can take: these checks fail before
+# reaching what they test, and are expected to.
+_WIDTH = ("X must have one column per name in label_names; the check fits on X of its own "
+          "width")
+_TARGET = "y must be a spectra array (n_stars, 3, n_pixels); the check passes a 1-D/2-D y"
+CANNON_EXPECTED_FAILURES = {
+    **{name: _WIDTH for name in (
+        "check_fit_score_takes_y", "check_dont_overwrite_parameters",
+        "check_n_features_in_after_fitting", "check_complex_data", "check_dtype_object",
+        "check_estimators_empty_data_messages", "check_pipeline_consistency",
+        "check_estimators_nan_inf", "check_estimator_sparse_tag", "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature",
+        "check_dict_unchanged", "check_fit2d_predict1d", "check_positive_only_tag_during_fit",
+        "check_requires_y_none")},
+    **{name: _TARGET for name in (
+        "check_estimators_overwrite_params", "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input", "check_estimators_dtypes", "check_fit_idempotent",
+        "check_fit_check_is_fitted", "check_n_features_in")},
+}
+# CannonRegressor takes spectra arrays as X (its three_d_array tag), so scikit-learn skips its
+# data checks itself; the contract checks that need no data run for it below.
+CONTRACT_CHECKS = ["check_no_attributes_set_in_init", "check_parameters_default_constructible",
+                   "check_get_params_invariance", "check_set_params", "check_estimator_repr",
+                   "check_do_not_raise_errors_in_init_or_set_params", "check_estimator_cloneable",
+                   "check_estimators_unfitted"]
+ESTIMATORS = [Cannon(), CannonRegressor()]
+
+
+def expected_failures(estimator) -> dict[str, str]:
+    return CANNON_EXPECTED_FAILURES if isinstance(estimator, Cannon) else {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("check_name", CONTRACT_CHECKS)
+def test_sklearn_contract_checks(estimator, check_name):
+    getattr(estimator_checks, check_name)(type(estimator).__name__, clone(estimator))
+
+
+BAD_PARAMETERS = [({"regularization": -5}, "regularization"),
+                  ({"min_good_fraction": 7}, "min_good_fraction"),
+                  ({"min_good_fraction": 0}, "min_good_fraction"), ({"order": 3}, "order"),
+                  ({"order": 1.5}, "order")]
+
+
+@pytest.mark.parametrize(("estimator", "params", "name"), [
+    *[(Cannon, p, n) for p, n in [*BAD_PARAMETERS, ({"verbose": -1}, "verbose")]],
+    *[(CannonRegressor, p, n) for p, n in [*BAD_PARAMETERS, ({"n_starts": -1}, "n_starts"),
+                                           ({"margin": -0.1}, "margin"), ({"seed": 0.5}, "seed")]],
+], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_bad_parameters_are_refused_at_fit(estimator, params, name, simulated_set):
+    labels, X, _ = simulated_set
+    model = estimator(list(REFERENCE_LABELS), **params)       # construction accepts anything
+    data = (labels.iloc[:60], X[:60]) if estimator is Cannon else (X[:60], labels.iloc[:60])
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {estimator.__name__}"):
+        model.fit(*data)
+    assert not hasattr(model, "theta_") and not hasattr(model, "cannon_")
+
+
+@pytest.mark.parametrize("estimator", [Cannon, CannonRegressor], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("names", [("TEFF", "TEFF", "LOGG", "FE_H"), ("TEFF", ""), ()])
+def test_label_names_must_be_distinct_strings(estimator, names, simulated_set):
+    labels, X, _ = simulated_set
+    data = (labels.iloc[:60], X[:60]) if estimator is Cannon else (X[:60], labels.iloc[:60])
+    with pytest.raises(ValueError, match="label_names must be distinct"):
+        estimator(names).fit(*data)
+
+
+def test_regressor_parameters_extend_the_cannon_declaration():
+    cannon, regressor = Cannon._parameter_constraints, CannonRegressor._parameter_constraints
+    assert set(cannon) - {"verbose"} <= set(regressor)
+    assert all(regressor[name] is cannon[name] for name in cannon if name in regressor)
+    for estimator in (Cannon, CannonRegressor):   # every parameter is declared
+        params = inspect.signature(estimator.__init__).parameters
+        assert set(params) - {"self"} == set(estimator._parameter_constraints)
+
+
+def public_callables():
+    """Everything in the public API that takes arguments: functions and estimator classes."""
+    for name in skcannon.__all__:
+        value = getattr(skcannon, name)
+        if inspect.isclass(value) and hasattr(value, "get_params"):
+            yield name, value.__init__
+        elif inspect.isfunction(value):
+            yield name, value
+
+
+@pytest.mark.parametrize(("name", "function"), list(public_callables()))
+def test_options_are_keyword_only(name, function):
+    """After the first argument (the data, or an estimator's first parameter), every parameter
+    with a default is keyword-only."""
+    params = [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
+    positional = [p.name for p in params[1:] if p.default is not inspect.Parameter.empty
+                  and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert not positional, f"{name}: {positional} should be keyword-only"
+
+
+@pytest.mark.parametrize("method", ["predict", "gradient", "infer_labels", "log_likelihood",
+                                    "score", "label_bounds", "save", "state_"])
+def test_unfitted_cannon_raises_not_fitted(method, tmp_path):
+    model = Cannon(list(REFERENCE_LABELS))
+    labels = np.array([[4500.0, 2.5, 0.0, 0.1]])
+    spectra = np.ones((1, 3, 10))
+    calls = {"predict": lambda: model.predict(labels), "gradient": lambda: model.gradient(labels),
+             "infer_labels": lambda: model.infer_labels(spectra),
+             "log_likelihood": lambda: model.log_likelihood(labels, spectra),
+             "score": lambda: model.score(labels, spectra), "label_bounds": model.label_bounds,
+             "save": lambda: model.save(tmp_path / "m.h5"), "state_": lambda: model.state_}
+    with pytest.raises(NotFittedError):
+        calls[method]()
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_regressor_predict_does_not_change_the_estimator(simulated_set):
+    labels, X, _ = simulated_set
+    names = list(REFERENCE_LABELS)
+    regressor = CannonRegressor(names).fit(X[:200], labels[names].to_numpy()[:200])
+    before = dict(vars(regressor))
+    predicted = regressor.predict(X[200:230])
+    assert vars(regressor).keys() == before.keys()
+    assert all(vars(regressor)[k] is v for k, v in before.items())
+    full = regressor.infer_labels(X[200:230])
+    np.testing.assert_array_equal(full.labels, predicted)
+    assert full.covariance.shape == (30, 4, 4)
