@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from skcannon.apogee import read_apstar, stack_apstar
+from skcannon.data.build import normalize_spectra
 from skcannon.pipeline.resources import find_shared
-from skcannon.plotting import normalization_figure, save_figure
+from skcannon.plotting import save_figure, star_normalization_figure
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import IVAR
 
@@ -29,5 +30,7 @@ normalized = preprocessor.fit_transform(X)               # shape (n_stars, 3, 72
 for spectrum, row in zip(spectra, normalized, strict=True):
     print(f"{spectrum.apogee_id}: {np.mean(row[IVAR] == 0):.1%} of pixels masked")
 
-figure = normalization_figure(spectra[0], preprocessor)
+# the same steps, keeping the regridded input and the fitted continuum for the diagnostic
+view = normalize_spectra(X, preprocessor)
+figure = star_normalization_figure(spectra[0], view)
 print("saved", save_figure(figure, "normalization.png"))

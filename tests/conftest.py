@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +157,44 @@ def simulated_set(reference_model, giant_labels, noise_templates):
     snr = rng.uniform(50, 250, len(labels))
     X = simulate_spectra(reference_model, labels, snr, rng, noise_templates)
     return labels, X, snr
+
+
+class FileReads:
+    """Counts files opened for reading while active, through Python's audit hook "open" (every
+    ``open``/``io.open``/``Path.read_bytes`` of the process, library code included). A hook
+    cannot be removed, so one recorder serves the whole session and is switched on per test."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.reads: Counter = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if not self.active or event != "open":
+            return
+        path, mode = args[0], args[1]
+        if isinstance(path, int) or mode is None or any(c in str(mode) for c in "wax+"):
+            return
+        with self.lock:
+            self.reads[os.fsdecode(path)] += 1
+
+    def under(self, directory: Path) -> Counter:
+        """Reads of files below ``directory``, by resolved path."""
+        root = str(Path(directory).resolve())
+        return Counter({p: n for p, n in self.reads.items()
+                        if str(Path(p).resolve()).startswith(root)})
+
+
+_FILE_READS = FileReads()
+sys.addaudithook(_FILE_READS)
+
+
+@pytest.fixture
+def file_reads():
+    """Record every file the test's own process opens for reading (see :class:`FileReads`)."""
+    _FILE_READS.reads.clear()
+    _FILE_READS.active = True
+    try:
+        yield _FILE_READS
+    finally:
+        _FILE_READS.active = False

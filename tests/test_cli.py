@@ -72,9 +72,19 @@ def test_select_unknown_field_is_a_clear_error(tmp_path, capsys):
     assert "unknown field(s) NOPE" in capsys.readouterr().err
 
 
+def test_file_reads_are_counted(tmp_path, file_reads):
+    """The read counter used below: two reads of one file count two, writes do not count."""
+    path = tmp_path / "apStar-dr17-x.fits"
+    path.write_bytes(b"x")
+    path.read_bytes()
+    with open(path, "rb") as handle:
+        handle.read()
+    assert file_reads.under(tmp_path) == {str(path.resolve()): 2}
+
+
 @pytest.mark.slow
-def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys):
-    """The README's first command, offline: select ... report."""
+def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys, file_reads):
+    """The README's first command, offline: select ... report; each apStar file read once."""
     status = main(["run", "--mirror", str(SHARED_APOGEE), "--shared", str(SHARED_APOGEE.parent),
                    "--data-dir", str(tmp_path / "d"), "--output", str(tmp_path / "o"),
                    "--no-progress", "--n-simulated", "800"])
@@ -91,3 +101,9 @@ def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys
     text = report.read_text()
     for figure in ("one_to_one.png", "pulls.png", "normalization_", "model_vs_data_"):
         assert figure in text
+    # every downloaded apStar file was read exactly once (by the download's validation;
+    # under a temporary name, which is then renamed)
+    reads = file_reads.under(tmp_path / "d")
+    for star in labels.APOGEE_ID:
+        of_star = [n for p, n in reads.items() if star in p and "apStar" in p]
+        assert sum(of_star) == 1, (star, reads)

@@ -16,7 +16,7 @@ from skcannon.apogee.archive import apstar_relpath
 from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror
 from skcannon.data.simulate import simulate_raw_spectra
-from skcannon.pipeline.job import MIN_REAL_TRAINING_STARS, run_main_job
+from skcannon.pipeline.job import MIN_REAL_TRAINING_STARS, JobConfig, run_main_job
 from tests.conftest import CONTINUUM_FILE, LABELS_CSV, SHARED
 
 
@@ -54,9 +54,10 @@ def test_main_job_trains_on_real_labelled_stars(reference_model, apstar_files, t
                      **{f"{c}_ERR": 0.01 for c in ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")}})
     pd.DataFrame(rows).to_csv(tmp_path / "catalog.csv", index=False)
     with ArchiveMirror(mirror) as server:
-        result = run_main_job(shared=SHARED, catalog=str(tmp_path / "catalog.csv"),
-                              archive=server.url, directory=tmp_path / "data",
-                              fields=["M15"], output=tmp_path / "out", progress=False)
+        result = run_main_job(JobConfig(shared=SHARED, catalog=str(tmp_path / "catalog.csv"),
+                                        archive=server.url, data_dir=tmp_path / "data",
+                                        fields=("M15",), output=tmp_path / "out",
+                                        progress=False))
     assert result.training_source.startswith(f"real: {n} selected stars")
     assert list(result.accuracy.label) == ["TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE"]
     assert result.accuracy.set_index("label").loc["TEFF", "robust_scatter"] < 150

@@ -20,6 +20,7 @@ import pandas as pd
 
 from skcannon.apogee.constants import ASPCAP_NULL, DEFAULT_FIELDS
 from skcannon.errors import CatalogError
+from skcannon.integrity import atomic_write
 from skcannon.labels import DEFAULT_LABELS
 
 #: Columns every catalog must have (besides the label columns and their _ERR columns).
@@ -239,23 +240,24 @@ def format_cut_table(table: list[dict]) -> str:
 
 
 def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
-    """Write a selection to FITS, CSV or parquet (by suffix). Returns the path."""
+    """Write a selection (or any table) to FITS, CSV or parquet (by suffix), atomically,
+    replacing an existing file. Returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    plain = pd.DataFrame(selection)
-    plain.attrs = {}
-    if suffix == ".csv":
-        plain.to_csv(path, index=False)
-    elif suffix == ".parquet":
-        plain.to_parquet(path, index=False)
-    elif suffix in (".fits", ".fit"):
-        from astropy.table import Table
-
-        Table.from_pandas(plain).write(path, overwrite=True)
-    else:
+    if suffix not in (".csv", ".parquet", ".fits", ".fit"):
         raise ValueError(f"{path}: unknown selection format {suffix!r} "
                          "(use .fits, .csv or .parquet)")
+    plain = pd.DataFrame(selection)
+    plain.attrs = {}
+    with atomic_write(path, overwrite=True) as tmp:
+        if suffix == ".csv":
+            plain.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            plain.to_parquet(tmp, index=False)
+        else:
+            from astropy.table import Table
+
+            Table.from_pandas(plain).write(tmp, format="fits")
     return path
 
 

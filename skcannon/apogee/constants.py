@@ -32,6 +32,9 @@ APSTAR_PATH_TEMPLATE = (
     "dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/apStar-dr17-{apogee_id}.fits"
 )
 
+#: File-name pattern of DR17 apStar files (what the archive paths above point to).
+APSTAR_DR17_GLOB = "apStar-dr17-*.fits"
+
 #: The mission's fields.
 DEFAULT_FIELDS = ("M15", "N6791", "K2_C4_168-21", "060+00")
 #: ASPCAP's value for "no measurement".

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.apogee.catalog import catalog_columns
+from skcannon.apogee.constants import APSTAR_DR17_GLOB
 from skcannon.labels import DEFAULT_LABELS
 
 #: Archive prefix -> directory (relative to the mirror root) for the shared data layout.
@@ -97,8 +98,11 @@ def serve_mirror(root: str | Path, routes: Mapping[str, str] = SHARED_LAYOUT_ROU
         yield mirror.url
 
 
-def index_apstar_files(root: str | Path, labels=DEFAULT_LABELS) -> pd.DataFrame:
-    """An allStar-like catalog of the apStar files below ``root``, from their headers.
+def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFrame:
+    """An allStar-like catalog of the DR17 apStar files below ``root``, from their headers.
+
+    Only DR17 files (``apStar-dr17-*``) are indexed: the catalog is used to download DR17
+    archive paths, where older releases' files (e.g. DR13 ``apStar-r6-*``) do not live.
 
     apStar headers hold ids, field, SNR and STARFLAG but no ASPCAP labels: label columns are
     NaN and ASPCAPFLAG is 0. The telescope is the directory two levels above each file
@@ -107,7 +111,7 @@ def index_apstar_files(root: str | Path, labels=DEFAULT_LABELS) -> pd.DataFrame:
     from astropy.io import fits
 
     rows = []
-    for path in sorted(Path(root).rglob("apStar-*.fits")):
+    for path in sorted(Path(root).rglob(APSTAR_DR17_GLOB)):
         header = fits.getheader(path, 0)
         row = {c: np.nan for c in catalog_columns(labels)}
         row.update(

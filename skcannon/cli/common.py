@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skcannon.apogee.constants import ARCHIVE_URL_ENV, DATA_DIR_ENV, DEFAULT_FIELDS
+from skcannon.pipeline.resources import DEFAULT_SHARED, SharedData
 
 
 def add_cut_options(parser: argparse.ArgumentParser) -> None:
@@ -49,15 +50,8 @@ def add_archive_options(parser: argparse.ArgumentParser) -> None:
 
 
 
-def default_label_columns(columns) -> list[str]:
-    """The mission's labels present in a table, then [alpha/M] and [M/H] if present."""
-    return [c for c in ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE", "ALPHA_M", "M_H")
-            if c in columns]
-
-
-
-DEFAULT_CONTINUUM = "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz"
-
+#: Default continuum-pixel file: the shared one, relative to a checkout's root.
+DEFAULT_CONTINUUM = str(SharedData().continuum)
 
 
 def add_continuum_options(parser: argparse.ArgumentParser) -> None:
@@ -68,3 +62,9 @@ def add_continuum_options(parser: argparse.ArgumentParser) -> None:
                         help="continuum basis (default chebyshev)")
     parser.add_argument("--order", type=int, default=3,
                         help="polynomial degree or number of harmonics (default 3)")
+
+
+def add_shared_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--shared DIR``: the shared data directory (see :mod:`skcannon.pipeline.resources`)."""
+    parser.add_argument("--shared", default=str(DEFAULT_SHARED),
+                        help=f"shared data directory with {what} (default: %(default)s)")

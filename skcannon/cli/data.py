@@ -11,6 +11,7 @@ from skcannon.cli.common import (
     add_archive_options,
     add_continuum_options,
     add_cut_options,
+    add_shared_option,
     cuts_from_args,
 )
 
@@ -105,9 +106,9 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.archive import data_dir
-    from skcannon.apogee.reader import read_apstar
-    from skcannon.data.build import default_preprocessor
-    from skcannon.plotting import normalization_figure, save_figure
+    from skcannon.apogee.reader import read_apstar, stack_apstar
+    from skcannon.data.build import default_preprocessor, normalize_spectra
+    from skcannon.plotting import save_figure, star_normalization_figure
 
     path = Path(args.star)
     if not path.is_file():  # an APOGEE_ID: look for its file in the data directory
@@ -118,26 +119,22 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
             return 2
         path = matches[0]
     spectrum = read_apstar(path)
-    from skcannon.spectra import stack_spectra
-
-    preprocessor = default_preprocessor(args.continuum, basis=args.basis, order=args.order)
-    preprocessor.fit(stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask))
-    saved = save_figure(normalization_figure(spectrum, preprocessor), args.output)
+    view = normalize_spectra(stack_apstar([spectrum]), default_preprocessor(
+        args.continuum, basis=args.basis, order=args.order))
+    saved = save_figure(star_normalization_figure(spectrum, view), args.output)
     print(f"normalization diagnostic of {spectrum.apogee_id} written to {saved}")
     return 0
 
 
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from skcannon.pipeline.job import run_main_job
+    from skcannon.pipeline.job import JobConfig, run_main_job
 
-    result = run_main_job(
+    result = run_main_job(JobConfig(
         shared=args.shared, catalog=args.catalog, archive=args.archive_url,
-        directory=args.data_dir, fields=None if args.all_fields else args.fields,
-        cuts=cuts_from_args(args), output=args.output, mirror_root=args.mirror,
+        data_dir=args.data_dir, fields=None if args.all_fields else args.fields,
+        cuts=cuts_from_args(args), output=args.output, mirror=args.mirror,
         n_workers=args.workers, progress=not args.no_progress, seed=args.seed,
-        n_simulated=args.n_simulated,
-    )
+        n_simulated=args.n_simulated))
     print("\nData summary")
     print(result.data.summary.to_string(index=False))
     print("\nLabels of the real spectra")
@@ -167,9 +164,8 @@ def register(sub) -> None:
                      help="serve this directory (laid out like ../shared/apogee) on 127.0.0.1 "
                           "and use it as the archive (offline runs)")
     run.add_argument("--output", "-o", default="skcannon-output", help="output directory")
-    run.add_argument("--shared", default="../shared",
-                     help="directory with the continuum pixels, the reference model and the "
-                          "DR12 label table (default: %(default)s)")
+    add_shared_option(run, "the continuum pixels, the reference model and the DR12 label "
+                           "table")
     run.add_argument("--seed", type=int, default=42,
                      help="random_state of the train/test split and the simulation")
     run.add_argument("--n-simulated", type=int, default=1880,

@@ -6,9 +6,8 @@ import argparse
 
 import numpy as np
 
-from skcannon.cli.common import (
-    default_label_columns,
-)
+from skcannon.labels import present_labels
+from skcannon.pipeline.resources import SharedData
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -21,7 +20,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
     dataset = SpectralDataset.load(args.dataset)
-    labels = args.labels or default_label_columns(dataset.labels.columns)
+    labels = args.labels or present_labels(dataset.labels.columns)
     model = Cannon(label_names=tuple(labels), order=args.order,
                    regularization=args.regularization, verbose=int(not args.no_progress))
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
@@ -100,43 +99,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.data.dataset import SpectralDataset
-    from skcannon.evaluation.validation import grid_search, kfold_validate, split_validate
+    from skcannon.evaluation import grid_search, kfold_validate
+    from skcannon.labels import reference_column
     from skcannon.model import CannonRegressor
-    from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
+    from skcannon.pipeline.stages import validate_stage
 
     dataset = SpectralDataset.load(args.dataset)
-    labels = args.labels or default_label_columns(dataset.labels.columns)
+    labels = args.labels or present_labels(dataset.labels.columns)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    X = dataset.X
-    result = split_validate(X, dataset.labels, labels, random_state=args.seed,
-                            wavelength=dataset.wavelength)
+    validation = validate_stage(dataset, labels, seed=args.seed, output_dir=out)
+    result = validation.result
     result.model.save(out / "model_train_half.h5", overwrite=True)
     dataset.subset(result.test_index).save(out / "test_half.h5", overwrite=True)
     table = result.fit.to_frame(ids=dataset.ids[result.test_index])
     for i, name in enumerate(labels):
-        table[f"{name}_REF"] = result.reference[:, i]
+        table[reference_column(name)] = result.reference[:, i]
     table.to_csv(out / "test_half_labels.csv", index=False)
-    result.accuracy.to_csv(out / "accuracy.csv", index=False)
     result.by_snr.to_csv(out / "accuracy_by_snr.csv", index=False)
-    snr = dataset.labels["SNR"].to_numpy()[result.test_index] if "SNR" in dataset.labels \
-        else None
-    save_figure(one_to_one_figure(result.reference, result.fit.labels, labels, color=snr),
-                out / "one_to_one.png")
-    save_figure(pull_figure(result.pulls, labels), out / "pulls.png")
     print(f"train/test halves (random_state={args.seed}): {len(result.train_index)} / "
           f"{len(result.test_index)} stars; accuracy on the test half:")
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    y = dataset.label_array(labels)
+    X, y = dataset.X, dataset.label_array(labels)
     if args.folds > 1:
-        folds = kfold_validate(CannonRegressor(label_names=labels), X, y, labels,
-                               n_splits=args.folds, random_state=args.seed)
+        folds = kfold_validate(CannonRegressor(labels), X, y, labels, n_splits=args.folds,
+                               random_state=args.seed)
         folds.to_csv(out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
     if args.grid:
-        search = grid_search(CannonRegressor(label_names=labels), X, y,
+        search = grid_search(CannonRegressor(labels), X, y,
                              {"regularization": [0.0, 10.0, 100.0]}, labels)
         import pandas as pd
 
@@ -208,7 +200,7 @@ def register(sub) -> None:
     source.add_argument("--model", help="a model file")
     source.add_argument("--reference", metavar="DIR",
                         help="the reference model directory (cannon_apokasc_dr12)")
-    simulate.add_argument("--labels", default="../shared/apogee/labels/apogee_dr12_labels.csv",
+    simulate.add_argument("--labels", default=str(SharedData().dr12_labels),
                           help="real label table (default: %(default)s)")
     simulate.add_argument("--n", type=int, default=1000, help="number of spectra")
     simulate.add_argument("--snr", type=float, nargs="+", default=[50.0, 250.0],

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skcannon.cli.common import (
-    default_label_columns,
-)
+from skcannon.labels import present_labels
 
 
 def _nn_inputs(args):
@@ -25,7 +23,7 @@ def _nn_inputs(args):
     from skcannon.data.dataset import SpectralDataset
 
     dataset = SpectralDataset.load(args.dataset)
-    names = args.labels or default_label_columns(dataset.labels.columns)
+    names = args.labels or present_labels(dataset.labels.columns)
     train, test = train_test_split(np.arange(len(dataset)), test_size=0.5,
                                    random_state=args.seed)
     return dataset, names, train, test, dataset.X, dataset.label_array(names)

@@ -6,49 +6,52 @@ import argparse
 
 import numpy as np
 
-from skcannon.cli.common import (
-    DEFAULT_CONTINUUM,
-)
+from skcannon.cli.common import DEFAULT_CONTINUUM, add_shared_option
+
+
+def _normalized_apstar(paths, continuum):
+    """Read apStar files (once each) and normalize them like the training data."""
+    from skcannon.apogee.reader import read_apstar, stack_apstar
+    from skcannon.data.build import default_preprocessor, normalize_spectra
+
+    spectra = [read_apstar(p) for p in paths]
+    if not spectra:
+        return spectra, None
+    return spectra, normalize_spectra(stack_apstar(spectra), default_preprocessor(continuum))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.catalog import QualityCuts
-    from skcannon.apogee.reader import read_apstar
     from skcannon.data.dataset import SpectralDataset
-    from skcannon.evaluation.validation import split_validate
     from skcannon.model import Cannon
-    from skcannon.report import ScienceInputs, science_sections, write_pdf
-    from skcannon.report.html import Section, write_report
+    from skcannon.pipeline.resources import SharedData
+    from skcannon.pipeline.stages import report_stage, validate_stage
+    from skcannon.report import ScienceInputs, science_sections
+    from skcannon.report.sections import cross_validation_section
 
     out = Path(args.output)
+    shared = SharedData(Path(args.shared))
     model = Cannon.load(args.model)
     training = SpectralDataset.load(args.dataset)
-    names = list(model.label_names)
-    validation = split_validate(training.X, training.labels, names, random_state=args.seed,
-                                wavelength=training.wavelength)
+    validation = validate_stage(training, list(model.label_names), seed=args.seed,
+                                output_dir=out)
     real = SpectralDataset.load(args.real) if args.real else None
-    real_fit = model.infer_labels(real.X) if real is not None else None
-    raw = [read_apstar(p) for p in args.apstar or []]
-    shared = Path(args.shared)
+    raw, normalized = _normalized_apstar(args.apstar or [], shared.continuum)
     sections, _ = science_sections(ScienceInputs(
-        model=model, training=training, validation=validation, real=real, real_fit=real_fit,
-        raw_spectra=raw, cuts=QualityCuts(),
-        continuum=shared / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz",
-        windows=shared / "apogee" / "aspcap_windows" / "aspcap_l31c_masks.npy",
-        isochrones=Path(args.isochrones) if args.isochrones else
-        shared / "isochrones" / "mist_v1.2",
+        model=model, training=training, validation=validation.result, real=real,
+        real_fit=model.infer_labels(real.X) if real is not None else None,
+        raw_spectra=raw, normalized=normalized, cuts=QualityCuts(), windows=shared.windows,
+        isochrones=Path(args.isochrones) if args.isochrones else shared.isochrones,
         normalization_star=args.normalization_star, model_star=args.model_star,
         training_note=f"Model {args.model} (training: "
                       f"{model.provenance_.get('training', 'see the model file')})."), out)
-    accuracy = Section("Cross-validation", f"Split of {args.dataset} into halves "
-                       f"(random_state={args.seed}); a model trained on one half, the other "
-                       "fitted.", tables=[(validation.accuracy, "Test half"),
-                                          (validation.by_snr, "By SNR")])
-    summary = pd_summary(model, training, validation)
-    path = write_report(out, "skcannon report", [accuracy, *sections], summary)
-    write_pdf(out / "report.pdf", [accuracy, *sections], summary)
+    accuracy = cross_validation_section(
+        validation.result, validation.figures, f"Split of {args.dataset} into halves "
+        f"(random_state={args.seed}); a model trained on one half, the other fitted.")
+    path = report_stage(out, "skcannon report", [accuracy, *sections],
+                        pd_summary(model, training, validation.result))
     print(f"report: {path} (and {out / 'report.pdf'})")
     return 0
 
@@ -67,64 +70,61 @@ def pd_summary(model, training, validation):
     ])
 
 
+def _posterior_input(args: argparse.Namespace, names: list[str]):
+    """The spectrum to sample (X, shape (1, 3, n_pixels)), its name and the reference
+    uncertainties when a dataset holds them."""
+    from pathlib import Path
+
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.labels import error_column
+
+    path = Path(args.spectrum)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        dataset = SpectralDataset.load(path)
+        errors = [error_column(n) for n in names]
+        sigma = (dataset.labels.iloc[args.row][errors].to_numpy(float)
+                 if all(e in dataset.labels for e in errors) else None)
+        return dataset.X[args.row : args.row + 1], dataset.ids[args.row], sigma
+    # an apStar file, preprocessed exactly like the training data
+    spectra, normalized = _normalized_apstar([path], args.continuum)
+    return normalized.normalized, spectra[0].apogee_id, None
+
+
 def cmd_posterior(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.apogee.reader import read_apstar
-    from skcannon.data.build import default_preprocessor
-    from skcannon.data.dataset import SpectralDataset
-    from skcannon.inference.mcmc import (
-        CannonPosterior,
-        posterior_comparison,
-        posterior_corner_figure,
-    )
     from skcannon.model import Cannon
-    from skcannon.plotting import save_figure
-    from skcannon.spectra import stack_spectra
+    from skcannon.pipeline.stages import posterior_stage
 
     model = Cannon.load(args.model)
     names = list(model.label_names)
-    path = Path(args.spectrum)
-    reference_sigma = None
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        dataset = SpectralDataset.load(path)
-        X = dataset.X[args.row : args.row + 1]
-        star = dataset.ids[args.row]
-        errors = [f"{n}_ERR" for n in names]
-        if all(e in dataset.labels for e in errors):
-            reference_sigma = dataset.labels.iloc[args.row][errors].to_numpy(float)
-    else:  # an apStar file, preprocessed exactly like the training data
-        spectrum = read_apstar(path)
-        raw = stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask)
-        X = default_preprocessor(args.continuum).fit_transform(raw)
-        star = spectrum.apogee_id
+    X, star, reference_sigma = _posterior_input(args, names)
     fit = model.infer_labels(X)
-    sampler = CannonPosterior(model, prior=args.prior, likelihood=args.likelihood)
-    print(f"priors: {sampler.priors}")
-    posterior = sampler.sample(X[0, 0], X[0, 1], draws=args.draws, tune=args.tune,
-                               chains=args.chains, seed=args.seed, initial=fit.labels[0])
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    posterior.summary.to_csv(out / "posterior_summary.csv")
-    posterior.idata.to_netcdf(str(out / "chains.nc"))
-    save_figure(posterior_corner_figure(posterior, names, fit.labels[0]),
-                out / "posterior_corner.png")
     cv = None
     if args.cv_accuracy:
         import pandas as pd
 
-        accuracy = pd.read_csv(args.cv_accuracy).set_index("label")
-        cv = accuracy.reindex(names)["scatter"].to_numpy()
-    comparison = posterior_comparison(names, posterior, fit.uncertainties[0], cv,
-                                      reference_sigma)
-    comparison.to_csv(out / "uncertainty_comparison.csv", index=False)
+        cv = pd.read_csv(args.cv_accuracy).set_index("label").reindex(names)["scatter"]
+        cv = cv.to_numpy()
+    out = Path(args.output)
+    outputs = posterior_stage(
+        model, X[0, 0], X[0, 1], best_labels=fit.labels[0], formal_sigma=fit.uncertainties[0],
+        star=star, directory=out, seed=args.seed, cv_scatter=cv,
+        reference_sigma=reference_sigma, prior=args.prior, likelihood=args.likelihood,
+        chains=args.chains, draws=args.draws, tune=args.tune,
+        corner_name="posterior_corner.png")
+    posterior = outputs.posterior
+    print(f"priors: {posterior.priors}")
+    posterior.summary.to_csv(out / "posterior_summary.csv")
+    posterior.idata.to_netcdf(str(out / "chains.nc"))
+    outputs.comparison.to_csv(out / "uncertainty_comparison.csv", index=False)
     print(f"\n{star}: posterior summary ({args.chains} chains x {args.draws} draws, "
           f"{posterior.divergences} divergences)")
     print(posterior.summary.to_string(float_format=lambda v: f"{v:.4g}"))
     for warning in posterior.warnings:
         print(f"WARNING: {warning}")
     print("\nuncertainties compared")
-    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(outputs.comparison.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nchains, summary, corner plot and comparison in {out}/")
     return 0
 
@@ -145,7 +145,7 @@ def register(sub) -> None:
     report.add_argument("--normalization-star", default=None, help="APOGEE_ID to show")
     report.add_argument("--model-star", default=None, help="APOGEE_ID for model vs data")
     report.add_argument("--isochrones", default=None, help="directory of MIST CSV/.iso files")
-    report.add_argument("--shared", default="../shared", help="shared data directory")
+    add_shared_option(report, "the continuum pixels, element windows and isochrones")
     report.add_argument("--seed", type=int, default=42, help="random_state of the CV split")
     report.add_argument("--output", "-o", default="report", help="output directory")
     report.set_defaults(func=cmd_report)

@@ -1,9 +1,16 @@
-"""Build a training-set file from a selection and downloaded apStar files."""
+"""From read apStar spectra to a dataset: preprocessing once, with what the figures need kept.
+
+:func:`normalize_spectra` runs the preprocessing Pipeline (masking -> regridding -> continuum
+normalization) and keeps the regridded input and the fitted continuum beside the result, so the
+report draws the normalization diagnostic from them instead of preprocessing again.
+:func:`build_dataset` turns read spectra and their catalog rows into a :class:`SpectralDataset`;
+:func:`prepare_dataset` does the same from a selection, reading each file once.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, data_dir
-from skcannon.apogee.reader import read_apstar, stack_apstar
+from skcannon.apogee.reader import ApStarSpectrum, read_apstar, stack_apstar
 from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
 from skcannon.labels import DEFAULT_LABELS
@@ -26,13 +33,40 @@ def default_preprocessor(continuum_pixels, **normalizer_options) -> Pipeline:
                          ContinuumNormalizer(continuum_pixels, **normalizer_options))
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class NormalizedSpectra:
+    """Spectra through the preprocessing, with the intermediate arrays the diagnostics show.
+
+    Attributes
+    ----------
+    wavelength : ndarray, shape (n_pixels,)
+        The output grid.
+    regridded : ndarray, shape (n_stars, 3, n_pixels)
+        Masked and regridded input (before the continuum division).
+    continuum : ndarray, shape (n_stars, n_pixels)
+        The fitted pseudo-continuum.
+    normalized : ndarray, shape (n_stars, 3, n_pixels)
+        The normalized spectra.
+    continuum_pixels : ndarray of bool, shape (n_pixels,)
+    preprocessor : fitted Pipeline
+    """
+
+    wavelength: np.ndarray
+    regridded: np.ndarray
+    continuum: np.ndarray
+    normalized: np.ndarray
+    continuum_pixels: np.ndarray
+    preprocessor: Pipeline
+
+
+def normalize_spectra(X_raw: np.ndarray, preprocessor: Pipeline) -> NormalizedSpectra:
+    """Run ``preprocessor`` (masking/regridding steps, then a :class:`ContinuumNormalizer`)
+    on raw spectra ``X_raw`` (n_stars, 3, n_source_pixels), keeping the intermediate arrays."""
+    regridded = preprocessor[:-1].fit_transform(X_raw)
+    normalizer = preprocessor[-1].fit(regridded)
+    normalized, continuum = normalizer.normalize(regridded)
+    return NormalizedSpectra(normalizer.wavelength_, regridded, continuum, normalized,
+                             normalizer.continuum_mask_, preprocessor)
 
 
 def star_flags(X_norm: np.ndarray) -> np.ndarray:
@@ -42,14 +76,49 @@ def star_flags(X_norm: np.ndarray) -> np.ndarray:
     return np.bitwise_or.reduce(bits, axis=1)
 
 
+def build_dataset(
+    spectra: Sequence[ApStarSpectrum],
+    table: pd.DataFrame,
+    preprocessor: Pipeline,
+    *,
+    labels: Sequence[str] = DEFAULT_LABELS,
+    root: Path | None = None,
+    skipped: Sequence[dict] = (),
+) -> tuple[SpectralDataset, NormalizedSpectra]:
+    """Preprocess read spectra into a dataset whose table rows are ``table``'s, in order.
+
+    ``root`` (the data directory) makes the recorded input paths relative; ``skipped`` are
+    recorded in the provenance. Returns the dataset and the :class:`NormalizedSpectra`.
+    """
+    if len(spectra) != len(table):
+        raise ValueError(f"{len(spectra)} spectra but {len(table)} table rows")
+    if not spectra:
+        raise SkcannonError("no spectra to preprocess")
+    result = normalize_spectra(stack_apstar(spectra), preprocessor)
+    X_norm = result.normalized
+    table = table.reset_index(drop=True).copy()
+    table["SNR"] = [s.snr for s in spectra] if "SNR" not in table else table["SNR"]
+    table["MASKED_FRACTION"] = np.mean(X_norm[:, IVAR] == 0, axis=1)
+    inputs = [{"path": _relative(s.path, root), "sha256": s.sha256} for s in spectra]
+    provenance = {
+        "package": "skcannon", "version": __version__,
+        "preprocessing": {name: _plain_params(step) for name, step in preprocessor.steps},
+        "labels": list(labels), "inputs": inputs, "skipped": list(skipped),
+    }
+    dataset = SpectralDataset.from_spectra(result.wavelength, X_norm, table,
+                                           flags=star_flags(X_norm), provenance=provenance)
+    return dataset, result
+
+
 def prepare_dataset(
     selection: pd.DataFrame,
     continuum_pixels,
+    *,
     directory: str | Path | None = None,
     labels: Sequence[str] = DEFAULT_LABELS,
     preprocessor: Pipeline | None = None,
 ) -> tuple[SpectralDataset, list[dict]]:
-    """Read, mask, regrid and normalize the selection's apStar files into a dataset.
+    """Read (once each), mask, regrid and normalize the selection's apStar files.
 
     Files are found under ``directory`` at their archive paths. A star whose file is missing or
     bad is skipped and reported (the batch goes on).
@@ -61,34 +130,32 @@ def prepare_dataset(
         ``{"apogee_id", "path", "problem"}`` for each skipped star.
     """
     root = data_dir(directory)
-    preprocessor = preprocessor or default_preprocessor(continuum_pixels)
-    spectra, rows, problems, inputs = [], [], [], []
-    for index, row in selection.reset_index(drop=True).iterrows():
+    spectra, rows, problems = [], [], []
+    selection = selection.reset_index(drop=True)
+    for index, row in selection.iterrows():
         path = root / apstar_relpath(row["TELESCOPE"], row["FIELD"], row["APOGEE_ID"])
         try:
-            spectrum = read_apstar(path)
+            spectra.append(read_apstar(path))
         except SkcannonError as exc:
             problems.append({"apogee_id": row["APOGEE_ID"], "path": str(path),
                              "problem": str(exc)})
             continue
-        spectra.append(spectrum)
         rows.append(index)
-        inputs.append({"path": str(path.relative_to(root)), "sha256": file_digest(path)})
     if not spectra:
         raise SkcannonError(f"no readable apStar files for the selection under {root}")
-    X_norm = preprocessor.fit_transform(stack_apstar(spectra))
-    table = selection.reset_index(drop=True).iloc[rows].reset_index(drop=True).copy()
-    table["SNR"] = [s.snr for s in spectra] if "SNR" not in table else table["SNR"]
-    table["MASKED_FRACTION"] = np.mean(X_norm[:, IVAR] == 0, axis=1)
-    normalizer = preprocessor[-1]
-    provenance = {
-        "package": "skcannon", "version": __version__,
-        "preprocessing": {name: _plain_params(step) for name, step in preprocessor.steps},
-        "labels": list(labels), "inputs": inputs, "skipped": problems,
-    }
-    dataset = SpectralDataset.from_spectra(normalizer.wavelength_, X_norm, table,
-                                           star_flags(X_norm), provenance)
+    dataset, _ = build_dataset(spectra, selection.iloc[rows],
+                               preprocessor or default_preprocessor(continuum_pixels),
+                               labels=labels, root=root, skipped=problems)
     return dataset, problems
+
+
+def _relative(path: str, root: Path | None) -> str:
+    if root is None:
+        return path
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
 
 
 def _plain_params(step) -> dict:

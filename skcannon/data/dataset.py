@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.errors import BadFileError
+from skcannon.integrity import atomic_write, check_format
 from skcannon.spectra import FLUX, IVAR, MASK, check_spectra, stack_spectra
 
 DATASET_FORMAT = "skcannon-dataset"
@@ -64,7 +65,7 @@ class SpectralDataset:
                              f"({np.shape(self.flags)}) must have one entry per star ({n})")
 
     @classmethod
-    def from_spectra(cls, wavelength: np.ndarray, X: np.ndarray, labels: pd.DataFrame,
+    def from_spectra(cls, wavelength: np.ndarray, X: np.ndarray, labels: pd.DataFrame, *,
                      flags: np.ndarray | None = None, provenance: dict | None = None
                      ) -> SpectralDataset:
         """A dataset from a spectra array X, shape (n_stars, 3, n_pixels) (flags default 0)."""
@@ -101,16 +102,13 @@ class SpectralDataset:
                                self.pixmask[rows], self.labels.iloc[rows].reset_index(drop=True),
                                self.flags[rows], dict(self.provenance))
 
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the dataset to HDF5 (refuses to overwrite unless ``overwrite``)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the dataset to HDF5 atomically (refuses to overwrite unless ``overwrite``)."""
         import h5py
 
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part")
-        with h5py.File(tmp, "w", track_order=True) as h5:
+        with atomic_write(path, overwrite=overwrite) as tmp, \
+                h5py.File(tmp, "w", track_order=True) as h5:
             h5.attrs["format"] = DATASET_FORMAT
             h5.attrs["format_version"] = DATASET_FORMAT_VERSION
             h5.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
@@ -130,7 +128,6 @@ class SpectralDataset:
                 else:
                     data = values.to_numpy()
                 group.create_dataset(f"c{i}", data=data)
-        tmp.replace(path)
         return path
 
     @classmethod
@@ -143,12 +140,8 @@ class SpectralDataset:
             raise BadFileError(path, "no such dataset file")
         try:
             with h5py.File(path, "r") as h5:
-                if h5.attrs.get("format") != DATASET_FORMAT:
-                    raise BadFileError(path, "not an skcannon dataset (no format attribute)")
-                version = int(h5.attrs.get("format_version", -1))
-                if version != DATASET_FORMAT_VERSION:
-                    raise BadFileError(path, f"dataset format version {version}; this skcannon "
-                                             f"reads version {DATASET_FORMAT_VERSION}")
+                check_format(path, h5.attrs, expected_format=DATASET_FORMAT,
+                             expected_version=DATASET_FORMAT_VERSION, what="dataset")
                 columns = json.loads(h5["labels"].attrs["columns"])
                 table = {}
                 for i, column in enumerate(columns):

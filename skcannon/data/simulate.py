@@ -45,7 +45,13 @@ def noise_templates(spectra) -> NoiseTemplates:
     from skcannon.preprocessing import BitmaskMasker, Regridder
 
     X = stack_apstar(spectra)
-    X = Regridder().fit().transform(BitmaskMasker().fit(X).transform(X))
+    return noise_templates_from_regridded(
+        Regridder().fit().transform(BitmaskMasker().fit(X).transform(X)))
+
+
+def noise_templates_from_regridded(X: np.ndarray) -> NoiseTemplates:
+    """Noise templates from spectra already masked and regridded onto the model grid,
+    shape (n_stars, 3, n_pixels) (e.g. :attr:`NormalizedSpectra.regridded`)."""
     good = X[:, IVAR] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(good & (X[:, FLUX] > 0),

@@ -1,12 +1,70 @@
-"""Locate the shared development data (``shared/`` beside the repository)."""
+"""The shared data the main job and the commands use, and the stars they name: one place.
+
+The layout is that of ``../shared`` beside the repository (see its README): continuum pixels,
+ASPCAP element windows, MIST isochrones, the published reference model and the DR12 label
+table. :class:`SharedData` names each file; :func:`find_shared` finds the directory.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Environment variable naming the shared data directory explicitly.
 SHARED_ENV = "SKCANNON_SHARED"
+#: The shared data directory relative to a checkout's root (the default of every option).
+DEFAULT_SHARED = Path("../shared")
+#: The star whose normalization the report shows (a DR17 apStar file in the shared mirror).
+NORMALIZATION_STAR = "2M21235315+1244123"
+#: The test-half star whose spectrum the report compares with the model.
+MODEL_STAR = "2M03533659+2512012"
+
+
+@dataclass(frozen=True)
+class SharedData:
+    """Paths of the shared resources below one root directory.
+
+    Each property is a path whether or not the file exists; :meth:`missing` says which of the
+    resources are absent, so callers can say so instead of failing later.
+    """
+
+    root: Path = DEFAULT_SHARED
+
+    @property
+    def apogee(self) -> Path:
+        """The archive-like mirror (``apogee/``: dr17/stars, continuum, reference, ...)."""
+        return Path(self.root) / "apogee"
+
+    @property
+    def continuum(self) -> Path:
+        """The 529 Cannon continuum pixels on the 7214-pixel grid."""
+        return self.apogee / "continuum" / "cannon_cont_pixels_apogee.npz"
+
+    @property
+    def windows(self) -> Path:
+        """ASPCAP's element windows (l31c masks) on the 7514-pixel grid."""
+        return self.apogee / "aspcap_windows" / "aspcap_l31c_masks.npy"
+
+    @property
+    def isochrones(self) -> Path:
+        """The directory of MIST v1.2 isochrones exported as CSV."""
+        return Path(self.root) / "isochrones" / "mist_v1.2"
+
+    @property
+    def reference_model(self) -> Path:
+        """The published 4-label APOKASC Cannon model (directory)."""
+        return self.apogee / "reference" / "cannon_apokasc_dr12"
+
+    @property
+    def dr12_labels(self) -> Path:
+        """The table of real DR12 giant labels."""
+        return self.apogee / "labels" / "apogee_dr12_labels.csv"
+
+    def missing(self) -> list[str]:
+        """Names of the resources that are not present."""
+        names = ("continuum", "windows", "isochrones", "reference_model", "dr12_labels")
+        return [name for name in names if not getattr(self, name).exists()]
 
 
 def find_shared(start: str | Path | None = None) -> Path:

@@ -12,11 +12,14 @@ each iteration is one batched normal-equation solve (n_stars small k x k systems
 
 from __future__ import annotations
 
+import os
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from numpy.polynomial import chebyshev
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skcannon import stats
@@ -149,6 +152,16 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
     chip_index_ : ndarray of int, shape (n_pixels,)  (0 blue, 1 green, 2 red, -1 none)
     """
 
+    _parameter_constraints: dict = {
+        "continuum_pixels": [str, os.PathLike, "array-like", None],
+        "wavelength": ["array-like", None],
+        "basis": [StrOptions({"chebyshev", "sincos"})],
+        "order": [Interval(Integral, 0, None, closed="left")],
+        "clip_sigma": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "min_pixels": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
     def __init__(self, continuum_pixels=None, *, wavelength=None, basis: str = "chebyshev",
                  order: int = 3, clip_sigma: float = 3.0, max_iter: int = 5,
                  min_pixels: int | None = None) -> None:
@@ -162,6 +175,7 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
 
     def fit(self, X=None, y=None):
         """Prepare the per-chip bases (X is only checked)."""
+        self._validate_params()
         wavelength = (aspcap_dr12_wavelength() if self.wavelength is None
                       else np.asarray(self.wavelength, dtype=float))
         if self.continuum_pixels is None:
@@ -177,8 +191,6 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         if mask.shape != wavelength.shape:
             raise ValueError(f"continuum pixel mask has {mask.size} pixels but the wavelength "
                              f"grid has {wavelength.size}")
-        if self.order < 0 or self.clip_sigma <= 0 or self.max_iter < 1:
-            raise ValueError("need order >= 0, clip_sigma > 0 and max_iter >= 1")
         if X is not None:
             check_spectra(X, len(wavelength))
         self.wavelength_ = wavelength

@@ -30,11 +30,14 @@ class BitmaskMasker(TransformerMixin, BaseEstimator):
         Pixels per spectrum seen in ``fit``.
     """
 
+    _parameter_constraints: dict = {"bad_bits": ["array-like"]}
+
     def __init__(self, bad_bits: Sequence[int] = DEFAULT_BAD_PIXEL_BITS) -> None:
         self.bad_bits = bad_bits
 
     def fit(self, X, y=None):
         """Check ``X`` (shape (n_stars, 3, n_pixels)) and the bits; learn the pixel count."""
+        self._validate_params()
         X = check_spectra(X)
         bits_to_mask(self.bad_bits)  # validates the bit numbers
         self.n_pixels_ = X.shape[2]

@@ -77,12 +77,16 @@ class Regridder(TransformerMixin, BaseEstimator):
         Interpolation indices, weights and in-range flags.
     """
 
+    _parameter_constraints: dict = {"source_wavelength": ["array-like", None],
+                                    "target_wavelength": ["array-like", None]}
+
     def __init__(self, source_wavelength=None, *, target_wavelength=None) -> None:
         self.source_wavelength = source_wavelength
         self.target_wavelength = target_wavelength
 
     def fit(self, X=None, y=None):
         """Compute the interpolation weights (X is only checked)."""
+        self._validate_params()
         source = (apstar_wavelength() if self.source_wavelength is None
                   else np.asarray(self.source_wavelength, dtype=float))
         target = (aspcap_dr12_wavelength() if self.target_wavelength is None

@@ -149,3 +149,14 @@ def test_interrupted_run_resumes_only_missing_files(archive_server, apstar_files
     report = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
     assert [r["status"] for r in report.records] == ["cached", "downloaded"]
     assert len(state.requests) == 1 and selection.APOGEE_ID[1] in next(iter(state.requests))
+
+
+def test_mirror_index_lists_only_dr17_apstar_files(apstar_files):
+    """The shared mirror also holds DR13 apStar-r6 files, which live at no DR17 archive path:
+    indexing them made the offline main job try (and fail) to download them."""
+    from skcannon.apogee.mirror import index_apstar_files
+    from tests.conftest import SHARED_APOGEE
+
+    index = index_apstar_files(SHARED_APOGEE)
+    assert sorted(index.APOGEE_ID) == sorted(f.stem.removeprefix("apStar-dr17-")
+                                            for f in apstar_files)

@@ -1,0 +1,309 @@
+"""The main job's stages, each a function the ``skcannon`` commands call too.
+
+select -> download (each file read once, by its validation) -> normalize (preprocessing once,
+its intermediate arrays kept for the report) -> training set -> split + train + validate ->
+fit -> posterior -> report. Stages take a :class:`JobConfig` or plain values and return what
+later stages need; none reads a file an earlier stage has read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+
+from skcannon.apogee.archive import allstar_relpath, archive_url, data_dir, join_url
+from skcannon.apogee.catalog import (
+    format_cut_table,
+    query_skyserver,
+    read_catalog,
+    select_giants,
+    write_selection,
+)
+from skcannon.apogee.constants import DEFAULT_FIELDS
+from skcannon.apogee.download import DownloadReport, download_apstar
+from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
+from skcannon.apogee.reader import ApStarSpectrum
+from skcannon.data.build import NormalizedSpectra, build_dataset, default_preprocessor
+from skcannon.data.dataset import SpectralDataset
+from skcannon.errors import CatalogError, DownloadError, SkcannonError
+from skcannon.evaluation import SplitValidation, find_outliers, split_validate
+from skcannon.pipeline.config import JobConfig
+from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
+from skcannon.report import Section, write_pdf, write_report
+
+#: Outliers: test-half stars off by more than this many robust scatters.
+OUTLIER_K = 3.0
+
+
+@dataclass
+class DataStageResult:
+    """What the data stage produced: the selection, the download and the spectra it read."""
+
+    selection: pd.DataFrame
+    cut_table: list[dict]
+    download: DownloadReport
+    spectra: list[ApStarSpectrum] = field(default_factory=list)
+    summary: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    cuts: object | None = None               # the QualityCuts actually applied
+
+
+def load_catalog(config: JobConfig, base_url: str, log: TextIO
+                 ) -> tuple[pd.DataFrame, bool, list[str]]:
+    """The catalog for the job, whether label cuts can apply to it, and notes.
+
+    ``config.catalog`` is a path or URL, ``"skyserver"`` (SQL through astroquery), or None:
+    then the allStar file at the archive, and, when that is unreachable and a local mirror is
+    in use, an index of the mirror's apStar files (ids, fields, SNR; no labels).
+    """
+    directory = data_dir(config.data_dir)
+    if config.catalog == "skyserver":
+        return query_skyserver(config.fields or DEFAULT_FIELDS), True, []
+    if config.catalog:
+        return read_catalog(config.catalog, data_dir=directory), True, []
+    url = join_url(base_url, allstar_relpath())
+    try:
+        print(f"catalog: fetching {url}", file=log)
+        return read_catalog(url, data_dir=directory), True, []
+    except (CatalogError, DownloadError) as exc:
+        if config.mirror is None:
+            raise
+        note = (f"allStar catalog not available from the mirror ({exc}); using an index of the "
+                f"apStar files in {config.mirror} instead: it has ids, fields and SNR but no "
+                "ASPCAP labels, so the label cuts are not applied")
+        print(f"note: {note}", file=log)
+        return index_apstar_files(config.mirror), False, [note]
+
+
+def select_stage(config: JobConfig, base_url: str, log: TextIO) -> DataStageResult:
+    """Catalog -> cuts -> ``selection.csv``; the download is still to come."""
+    frame, has_labels, notes = load_catalog(config, base_url, log)
+    cuts, fields = config.cuts, config.fields
+    if not has_labels:
+        cuts = dataclasses.replace(cuts, require_labels=False)
+        fields = None if config.mirror is not None else fields
+    selection = select_giants(frame, fields=fields, cuts=cuts)
+    cut_table = selection.attrs["cut_table"]
+    print("\n" + format_cut_table(cut_table) + "\n", file=log)
+    write_selection(selection, config.output / "selection.csv")
+    return DataStageResult(selection, cut_table, DownloadReport(), notes=notes, cuts=cuts)
+
+
+def download_stage(config: JobConfig, data: DataStageResult, base_url: str, log: TextIO
+                   ) -> DataStageResult:
+    """Download the selection's files; keep the spectra their validation read (no second
+    read); write ``data_summary.csv``."""
+    report = download_apstar(data.selection, archive=base_url, directory=config.data_dir,
+                             n_workers=config.n_workers, progress=config.progress,
+                             keep_spectra=True)
+    print(report.summary(), file=log)
+    rows, spectra = [], []
+    for record in report.records:
+        identity = {key: record[key] for key in ("apogee_id", "telescope", "field")}
+        if record["status"] == "failed":
+            rows.append({**identity, "status": "download failed", "problem": record["error"]})
+            continue
+        spectrum = report.spectra[record["path"]]
+        spectra.append(spectrum)
+        rows.append({**identity, "status": record["status"], "snr": spectrum.snr,
+                     "bad_pixel_fraction": round(spectrum.bad_fraction, 4), "problem": ""})
+    summary = pd.DataFrame(rows)
+    summary.to_csv(config.output / "data_summary.csv", index=False)
+    return dataclasses.replace(data, download=report, spectra=spectra, summary=summary)
+
+
+def run_data_stage(config: JobConfig, log: TextIO = sys.stdout) -> DataStageResult:
+    """Select giants, download their apStar files (read once, by the download's validation).
+
+    With ``config.mirror`` a local directory (e.g. ``../shared/apogee``) is served over HTTP on
+    127.0.0.1 and used as the archive. Writes ``selection.csv`` and ``data_summary.csv``.
+    """
+    config.output.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if config.mirror is not None:
+            base = stack.enter_context(ArchiveMirror(config.mirror)).url
+            print(f"archive: local mirror of {config.mirror} served at {base}", file=log)
+        else:
+            base = archive_url(config.archive)
+            print(f"archive: {base}", file=log)
+        data = select_stage(config, base, log)
+        return download_stage(config, data, base, log)
+
+
+def normalize_stage(config: JobConfig, data: DataStageResult, log: TextIO
+                    ) -> tuple[SpectralDataset, NormalizedSpectra]:
+    """The read spectra, masked, regridded and normalized once, as ``real_spectra.h5``."""
+    if not data.spectra:
+        raise SkcannonError("no spectra could be read: nothing to normalize")
+    print(f"\nnormalize: {len(data.spectra)} spectra (mask, regrid to 7214 px, per-chip "
+          "continuum)", file=log)
+    records = data.download.records          # in selection order, as the spectra
+    rows = [i for i, record in enumerate(records) if record["status"] != "failed"]
+    skipped = [{"apogee_id": r["apogee_id"], "path": r["path"], "problem": r["error"]}
+               for r in records if r["status"] == "failed"]
+    real, view = build_dataset(data.spectra, data.selection.iloc[rows],
+                               default_preprocessor(config.resources.continuum),
+                               root=data_dir(config.data_dir), skipped=skipped)
+    real.save(config.output / "real_spectra.h5", overwrite=True)
+    return real, view
+
+
+#: Fewest labelled real stars the job trains on; with fewer it simulates a training set.
+MIN_REAL_TRAINING_STARS = 100
+
+
+@dataclass
+class TrainingSet:
+    """The training set, its labels and where it came from (in words, for every output)."""
+
+    dataset: SpectralDataset
+    label_names: list[str]
+    source: str
+
+
+def training_set_stage(config: JobConfig, real: SpectralDataset, view: NormalizedSpectra,
+                       log: TextIO) -> TrainingSet:
+    """The selected stars with ASPCAP labels when there are at least
+    ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra simulated from the
+    published reference model at real DR12 giant labels (said so in ``source``), with the noise
+    shapes and masks of the real spectra (already regridded: nothing is read again)."""
+    from skcannon.labels import DEFAULT_LABELS
+
+    names = list(DEFAULT_LABELS)
+    labelled = (real.labels[names].notna().all(axis=1).to_numpy()
+                if set(names) <= set(real.labels.columns) else np.zeros(len(real), bool))
+    if int(labelled.sum()) >= MIN_REAL_TRAINING_STARS:
+        training = TrainingSet(real.subset(np.flatnonzero(labelled)), names,
+                               f"real: {int(labelled.sum())} selected stars with ASPCAP labels")
+    else:
+        training = simulated_training_set(config, view, int(labelled.sum()))
+    print(f"training set: {training.source}", file=log)
+    return training
+
+
+def simulated_training_set(config: JobConfig, view: NormalizedSpectra, n_labelled: int
+                           ) -> TrainingSet:
+    """Spectra simulated from the reference model at real DR12 giant labels, SNR 50-250."""
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+    from skcannon.data.simulate import noise_templates_from_regridded, simulate_spectra
+
+    shared = config.resources
+    reference = load_reference_model(shared.reference_model)
+    names = list(REFERENCE_LABELS)
+    table = dr12_giant_labels(shared.dr12_labels, names)
+    table = table.sample(min(config.n_simulated, len(table)), random_state=config.seed)
+    table = table.reset_index(drop=True)
+    rng = np.random.default_rng(config.seed)
+    table["SNR"] = rng.uniform(50, 250, len(table))
+    X = simulate_spectra(reference, table, table.SNR.to_numpy(), rng,
+                         noise_templates_from_regridded(view.regridded))
+    dataset = SpectralDataset.from_spectra(
+        reference.wavelength_, X, table,
+        provenance={"simulated_from": "reference model cannon_apokasc_dr12"})
+    source = (f"simulated: {n_labelled} labelled real stars selected (fewer than "
+              f"{MIN_REAL_TRAINING_STARS}), so {len(table)} spectra were simulated from the "
+              "published 4-label reference model at real DR12 giant labels (SNR 50-250, "
+              "noise shapes and masks of the downloaded spectra)")
+    return TrainingSet(dataset, names, source)
+
+
+@dataclass
+class ValidationOutputs:
+    """The split validation, its figures (name -> file) and its outliers."""
+
+    result: SplitValidation
+    figures: dict[str, str]
+    outliers: pd.DataFrame
+
+
+def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: int,
+                   output_dir: Path, figures_dir: Path | None = None) -> ValidationOutputs:
+    """Split into halves (``random_state=seed``), train on one, fit the other; write
+    ``accuracy.csv`` to ``output_dir`` and the one-to-one and pull figures to ``figures_dir``
+    (default ``output_dir``). Used by the main job, ``skcannon validate`` and ``report``."""
+    figures_dir = Path(figures_dir or output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = split_validate(training.X, training.labels, label_names, random_state=seed,
+                            wavelength=training.wavelength)
+    result.accuracy.to_csv(output_dir / "accuracy.csv", index=False)
+    snr = (training.labels["SNR"].to_numpy()[result.test_index]
+           if "SNR" in training.labels else None)
+    figures = {
+        "one_to_one": str(save_figure(one_to_one_figure(
+            result.reference, result.fit.labels, label_names, color=snr),
+            figures_dir / "one_to_one.png")),
+        "pulls": str(save_figure(pull_figure(result.pulls, label_names),
+                                 figures_dir / "pulls.png")),
+    }
+    outliers = find_outliers(result.reference, result.fit, label_names, k=OUTLIER_K,
+                             info=training.labels.iloc[result.test_index])
+    return ValidationOutputs(result, figures, outliers)
+
+
+def fit_stage(model, real: SpectralDataset, output: Path, log: TextIO):
+    """Labels of the real spectra; ``labels.csv``. Returns the LabelFit and its table."""
+    print(f"fit: labels of the {len(real)} real spectra", file=log)
+    fit = model.infer_labels(real.X)
+    table = fit.to_frame(ids=real.ids)
+    table.to_csv(output / "labels.csv", index=False)
+    return fit, table
+
+
+@dataclass
+class PosteriorOutputs:
+    """A posterior and what was made of it."""
+
+    star: str
+    posterior: object                    # skcannon.inference.mcmc.Posterior
+    comparison: pd.DataFrame
+    corner: Path
+    chains: int
+    draws: int
+
+
+def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: np.ndarray,
+                    formal_sigma: np.ndarray, star: str, directory: Path, seed: int,
+                    cv_scatter=None, reference_sigma=None,
+                    prior: str = "uniform", likelihood: str = "pixels", chains: int = 4,
+                    draws: int = 1000, tune: int = 1000, quiet: bool = False,
+                    corner_name: str | None = None) -> PosteriorOutputs:
+    """NUTS posterior of one normalized spectrum (``flux``, ``ivar`` on the model grid),
+    started at the optimizer's best fit (``best_labels``, with its formal uncertainties
+    ``formal_sigma``, both shape (n_labels,)); corner plot and the comparison of
+    uncertainties. Used by the main job and ``skcannon posterior``."""
+    import warnings
+
+    from skcannon.inference.mcmc import (
+        CannonPosterior,
+        posterior_comparison,
+        posterior_corner_figure,
+    )
+
+    names = list(model.label_names)
+    sampler = CannonPosterior(model, prior=prior, likelihood=likelihood)
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        posterior = sampler.sample(flux, ivar, draws=draws, tune=tune, chains=chains,
+                                   seed=seed, initial=best_labels)
+    comparison = posterior_comparison(names, posterior, formal_sigma, cv_scatter,
+                                      reference_sigma)
+    corner = save_figure(posterior_corner_figure(posterior, names, best_labels),
+                         Path(directory) / (corner_name or f"posterior_{star}.png"))
+    return PosteriorOutputs(star, posterior, comparison, corner, chains, draws)
+
+
+def report_stage(directory: Path, title: str, sections: list[Section],
+                 summary: pd.DataFrame | None) -> Path:
+    """``index.html`` and ``report.pdf`` in ``directory``; returns the HTML page."""
+    page = write_report(directory, title, sections, summary)
+    write_pdf(directory / "report.pdf", sections, summary)
+    return page

@@ -1,0 +1,248 @@
+"""All the mission's figures and numbers for a trained model, gathered as report sections.
+
+Used by ``skcannon report`` and the main job. Every figure is a real PNG file; every number
+says what it was measured on. Each section has its own function; :func:`science_sections`
+draws them all. Nothing here reads spectra or preprocesses them: the normalization diagnostic is
+drawn from the arrays the preprocessing kept (:class:`skcannon.data.build.NormalizedSpectra`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skcannon.apogee.windows import load_element_windows, window_enrichment
+from skcannon.data.isochrones import IsochroneNotFound, load_isochrone, teff_on_giant_branch
+from skcannon.plotting import model_vs_data_figure, save_figure, star_normalization_figure
+from skcannon.plotting.science import (
+    corner_figure,
+    gradient_figure,
+    kiel_figure,
+    scatter_figure,
+    sequence_figure,
+)
+from skcannon.report.html import Section
+
+#: Label -> the elements whose windows its gradient is compared with.
+WINDOW_ELEMENTS = {"MG_FE": ["Mg"], "SI_FE": ["Si"], "ALPHA_M": ["Mg", "Si"]}
+#: The isochrones of the Kiel diagram: ([Fe/H], age in Gyr).
+KIEL_ISOCHRONES = ((0.0, 6.0), (-1.0, 6.0))
+
+
+@dataclass
+class ScienceInputs:
+    """What the figures are drawn from (anything may be missing; its figure is then skipped
+    with a note saying why)."""
+
+    model: object                                   # fitted Cannon with wavelength_
+    training: object | None = None                  # SpectralDataset the model was trained on
+    validation: object | None = None                # SplitValidation
+    real: object | None = None                      # SpectralDataset of real normalized spectra
+    real_fit: object | None = None                  # LabelFit of ``real``
+    raw_spectra: list = field(default_factory=list)  # ApStarSpectrum of the real stars
+    normalized: object | None = None               # NormalizedSpectra of ``raw_spectra``
+    selection: pd.DataFrame | None = None
+    cuts: object | None = None                      # QualityCuts
+    windows: Path | None = None                     # aspcap_l31c_masks.npy
+    isochrones: Path | None = None                  # directory of MIST CSV / .iso files
+    normalization_star: str | None = None
+    model_star: str | None = None
+    training_note: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.model.label_names)
+
+    @property
+    def sample(self) -> pd.DataFrame | None:
+        """The training sample's labels (None without a training set)."""
+        return self.training.labels if self.training is not None else None
+
+    def median_labels(self) -> np.ndarray:
+        """The sample's median labels (the model's label offsets without a sample)."""
+        sample = self.sample
+        return self.model.scaling_.offsets if sample is None else \
+            sample[self.names].median().to_numpy()
+
+
+def _save(figure, directory: Path, name: str) -> str:
+    return str(save_figure(figure, directory / name))
+
+
+def corner_section(inputs: ScienceInputs, directory: Path) -> Section | None:
+    """1. Corner plot of the sample's labels with the cut thresholds."""
+    if inputs.sample is None:
+        return None
+    return Section(
+        "Label distribution", "Corner plot of the training sample's labels; dashed red lines: "
+        "the selection's cut thresholds (TEFF max, LOGG max, FE_H min).",
+        figures=[(_save(corner_figure(inputs.sample, inputs.names, inputs.cuts), directory,
+                        "corner.png"), "Labels of the training sample.")],
+        note=inputs.training_note)
+
+
+def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | None:
+    """2. Normalization diagnostic of the named star (else the first one)."""
+    if not inputs.raw_spectra or inputs.normalized is None:
+        return None
+    ids = [s.apogee_id for s in inputs.raw_spectra]
+    wanted = inputs.normalization_star
+    index = ids.index(wanted) if wanted in ids else 0
+    note = "" if not wanted or ids[index] == wanted else (
+        f"{wanted} is not among the downloaded spectra; showing {ids[index]}.")
+    spectrum = inputs.raw_spectra[index]
+    figure = star_normalization_figure(spectrum, inputs.normalized, index)
+    return Section("Normalization", note=note, figures=[(
+        _save(figure, directory, f"normalization_{spectrum.apogee_id}.png"),
+        f"{spectrum.apogee_id}: raw flux with continuum pixels (orange), the fitted per-chip "
+        "pseudo-continuum, and the normalized flux with its 1-sigma band.")])
+
+
+def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | None:
+    """3. A labelled test star at its reference labels; real stars at their fitted labels."""
+    model, figures = inputs.model, []
+    if inputs.validation is not None and inputs.training is not None:
+        ids = inputs.training.ids[inputs.validation.test_index]
+        k = int(np.flatnonzero(ids == inputs.model_star)[0]) if inputs.model_star in ids else 0
+        n = inputs.validation.test_index[k]
+        figures.append((_save(model_vs_data_figure(
+            inputs.training.wavelength, inputs.training.flux[n], inputs.training.ivar[n],
+            model.predict(inputs.validation.reference[k : k + 1])[0],
+            title=f"{ids[k]} (test half): model at its reference labels",
+            model_label="model at reference labels"), directory, "model_vs_data_reference.png"),
+            f"{ids[k]}: normalized data with its 1-sigma band and the model predicted from its "
+            "reference labels, 16000-16100 Angstrom; residuals below."))
+    if inputs.real is not None and inputs.real_fit is not None:
+        predicted = model.predict(inputs.real_fit.labels)
+        for n, star in enumerate(inputs.real.ids):
+            figures.append((_save(model_vs_data_figure(
+                inputs.real.wavelength, inputs.real.flux[n], inputs.real.ivar[n], predicted[n],
+                title=f"{star}: model at fitted labels", model_label="model at fitted labels"),
+                directory, f"model_vs_data_{star}.png"),
+                f"{star} (real DR17 spectrum): data and the model at its fitted labels."))
+    return Section("Model vs data", figures=figures) if figures else None
+
+
+def window_table(inputs: ScienceInputs, gradient: np.ndarray, windows: dict | None,
+                 numbers: dict) -> pd.DataFrame:
+    """Do the top-100 |gradient| pixels of each abundance fall in its element's windows more
+    often than by chance? Fills ``numbers`` with the fractions."""
+    rows = []
+    model, names = inputs.model, inputs.names
+    for name in names if windows is not None else []:
+        for element in WINDOW_ELEMENTS.get(name, []):
+            result = window_enrichment(gradient[names.index(name)], windows[element],
+                                       model.pixel_mask_, top_n=100)
+            rows.append({"label": name, "element windows": element, **result})
+            numbers[f"window_fraction_{name}_{element}"] = result["fraction"]
+    return pd.DataFrame(rows)
+
+
+def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> Section:
+    """4. Gradient spectra with the Mg and Si windows, s^2, and the window-enrichment table."""
+    model = inputs.model
+    windows = None
+    if inputs.windows is not None and Path(inputs.windows).is_file():
+        windows = load_element_windows(inputs.windows, model.wavelength_)
+    point = inputs.median_labels()
+    table = window_table(inputs, model.gradient(point[None])[0], windows, numbers)
+    return Section(
+        "Gradient spectra and intrinsic scatter",
+        f"df/dlabel at the sample's median labels ({_format_labels(inputs.names, point)}); "
+        "ASPCAP element windows shaded on the element panels. The table answers whether the "
+        "100 pixels with the largest |gradient| fall in the element's windows more often "
+        "than by chance.",
+        tables=[(table, "Top-100 |gradient| pixels in element windows vs chance")]
+        if len(table) else [],
+        figures=[(_save(gradient_figure(model, point, windows), directory, "gradients.png"),
+                  "Gradient spectra, one panel per label, chips separated."),
+                 (_save(scatter_figure(model, windows), directory, "scatter.png"),
+                  "Intrinsic scatter s per pixel with the Mg and Si windows.")])
+
+
+def load_isochrones(directory: Path | None) -> tuple[dict[str, pd.DataFrame], str]:
+    """The Kiel diagram's isochrones by legend label, and a note on any that is missing."""
+    isochrones, note = {}, ""
+    for feh, age in KIEL_ISOCHRONES:
+        try:
+            isochrones[f"MIST {age:g} Gyr, [Fe/H] = {feh:+.1f}"] = load_isochrone(
+                feh, age, directory)
+        except IsochroneNotFound as exc:
+            note = str(exc)
+    return isochrones, note
+
+
+def kiel_section(inputs: ScienceInputs, directory: Path, isochrones: dict, note: str
+                 ) -> Section | None:
+    """5. Kiel diagram of the test half's fitted labels with MIST isochrones."""
+    names = inputs.names
+    if inputs.validation is None or not {"TEFF", "LOGG", "FE_H"} <= set(names):
+        return None
+    fitted = inputs.validation.fit.labels
+    i_t, i_g, i_f = names.index("TEFF"), names.index("LOGG"), names.index("FE_H")
+    return Section("Kiel diagram", note=note, figures=[(_save(kiel_figure(
+        fitted[:, i_t], fitted[:, i_g], fitted[:, i_f], isochrones,
+        title="fitted labels of the test half"), directory, "kiel.png"),
+        "log g vs Teff of the fitted labels (Teff increasing to the left, log g downward), "
+        "coloured by fitted [Fe/H], with MIST v1.2 isochrones.")])
+
+
+def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarray
+                       ) -> tuple[np.ndarray, str]:
+    """Teff along the giant branch at ``loggs``, and how it was obtained."""
+    solar = "MIST 6 Gyr, [Fe/H] = +0.0"
+    if solar in isochrones:
+        return (teff_on_giant_branch(isochrones[solar], loggs),
+                "Teff from the MIST 6 Gyr [Fe/H] = 0 giant branch")
+    sample = inputs.sample
+    fit_t = np.polyfit(sample["LOGG"], sample["TEFF"], 1) if sample is not None \
+        else np.array([300.0, 3950.0])
+    return (np.polyval(fit_t, loggs), "Teff from a linear fit to the training giants: "
+            f"Teff = {fit_t[0]:.0f} log g + {fit_t[1]:.0f}")
+
+
+def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -> Section:
+    """6. Model spectra along [Fe/H] and along the giant branch."""
+    names, model = inputs.names, inputs.model
+    base = dict(zip(names, inputs.median_labels(), strict=True))
+
+    def at(values: dict) -> np.ndarray:
+        return np.array([values[n] for n in names])
+
+    fehs = np.linspace(-1.0, 0.5, 7)
+    labels_a = np.array([at(base | {"TEFF": 4700.0, "LOGG": 2.5, "FE_H": f}) for f in fehs])
+    loggs = np.linspace(3.5, 0.5, 7)
+    teffs, how = giant_branch_teffs(inputs, isochrones, loggs)
+    labels_b = np.array([at(base | {"TEFF": t, "LOGG": g, "FE_H": 0.0})
+                         for t, g in zip(teffs, loggs, strict=True)])
+    return Section("Spectra sequences", figures=[
+        (_save(sequence_figure(model, labels_a, fehs, "[Fe/H]",
+                               title="[Fe/H] from -1 to +0.5 at Teff 4700 K, log g 2.5"),
+               directory, "sequence_feh.png"),
+         "Model spectra, 16000-16200 Angstrom, offset and coloured by [Fe/H]."),
+        (_save(sequence_figure(model, labels_b, loggs, "log g",
+                               title=f"giant branch at [Fe/H] = 0, log g 3.5 to 0.5 ({how})"),
+               directory, "sequence_giant_branch.png"),
+         f"Model spectra along the giant branch; {how}.")])
+
+
+def science_sections(inputs: ScienceInputs, directory: str | Path) -> tuple[list[Section], dict]:
+    """Draw every figure into ``directory``; return report sections (in the mission's order:
+    labels, normalization, model vs data, gradients, Kiel diagram, sequences) and headline
+    numbers."""
+    directory = Path(directory)
+    numbers: dict = {}
+    isochrones, note = load_isochrones(inputs.isochrones)
+    sections = [corner_section(inputs, directory), normalization_section(inputs, directory),
+                model_vs_data_section(inputs, directory),
+                gradient_section(inputs, directory, numbers),
+                kiel_section(inputs, directory, isochrones, note),
+                sequence_section(inputs, directory, isochrones)]
+    return [s for s in sections if s is not None], numbers
+
+
+def _format_labels(names, values) -> str:
+    return ", ".join(f"{n} {v:.3g}" for n, v in zip(names, values, strict=True))
