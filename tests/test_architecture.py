@@ -135,3 +135,19 @@ def test_import_skcannon_in_a_fresh_interpreter():
     done = subprocess.run([sys.executable, "-c", "import skcannon; print(len(skcannon.__all__))"],
                           capture_output=True, text=True, check=True)
     assert int(done.stdout) == len(skcannon.__all__)
+
+
+#: Orchestration and report code: no function longer than this many lines.
+MAX_FUNCTION_LINES = 60
+
+
+@pytest.mark.parametrize("part", ["pipeline", "report", "cli"])
+def test_orchestration_and_report_functions_are_short(part):
+    long = []
+    for path in sorted((PACKAGE / part).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert not long, long

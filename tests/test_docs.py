@@ -33,6 +33,11 @@ def test_docs_build_with_gallery(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     html = root / "docs" / "_build" / "html"
     gallery = (html / "auto_examples" / "index.html").read_text()
+    api = (html / "api.html").read_text()           # API pages made by autodoc
+    for documented in ("skcannon.model.cannon.Cannon", "skcannon.pipeline.config.JobConfig",
+                       "skcannon.integrity.atomic_write", "skcannon.labels.label_axis_name"):
+        assert f'id="{documented}"' in api, documented
+    assert "Package layout" in (html / "layout.html").read_text()
     for example in sorted((REPO / "examples").glob("plot_*.py")):
         assert example.stem in gallery
         assert (html / "auto_examples" / f"{example.stem}.html").is_file()

@@ -150,3 +150,17 @@ def test_report_renders_in_headless_chromium(simulated_set, reference_model, aps
     assert dom.count("<table") >= 4
     pdf = (out / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= images
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "not found"), (b"junk", "cannot be read"), ("short", "expected 7514 integer")])
+def test_element_window_file_problems_are_bad_file_errors(tmp_path, content, problem):
+    from skcannon.errors import BadFileError
+
+    path = tmp_path / "windows.npy"
+    if content == "short":
+        np.save(path, np.zeros(10, np.int32))
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BadFileError, match=problem):
+        load_element_windows(path, np.linspace(15200, 16900, 100))

@@ -30,8 +30,8 @@ def table_and_X(simulated_set):
 def test_metrics_by_hand():
     truth = np.array([[1.0], [2.0], [3.0], [4.0]])
     pred = truth + np.array([[0.1], [-0.1], [0.3], [0.1]])
-    assert label_scatter(truth, pred, 0) == pytest.approx(np.std([0.1, -0.1, 0.3, 0.1]))
-    assert label_robust_scatter(truth, pred, 0) == pytest.approx(1.4826 * 0.1)
+    assert label_scatter(truth, pred, label=0) == pytest.approx(np.std([0.1, -0.1, 0.3, 0.1]))
+    assert label_robust_scatter(truth, pred, label=0) == pytest.approx(1.4826 * 0.1)
     assert set(label_scorers(["A"])) == {"bias_A", "scatter_A", "robust_scatter_A"}
 
 

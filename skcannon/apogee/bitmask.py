@@ -71,7 +71,7 @@ def bits_to_mask(bits: Iterable[int]) -> int:
     return value
 
 
-def bad_pixels(pixmask: np.ndarray, bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS) -> np.ndarray:
+def bad_pixels(pixmask: np.ndarray, *, bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS) -> np.ndarray:
     """Boolean array, True where any of ``bits`` is set in ``pixmask``.
 
     Parameters

@@ -21,7 +21,7 @@ import pandas as pd
 from skcannon.apogee.constants import ASPCAP_NULL, DEFAULT_FIELDS
 from skcannon.errors import CatalogError
 from skcannon.integrity import atomic_write
-from skcannon.labels import DEFAULT_LABELS
+from skcannon.labels import DEFAULT_LABELS, error_column
 
 #: Columns every catalog must have (besides the label columns and their _ERR columns).
 ID_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD", "SNR", "STARFLAG", "ASPCAPFLAG")
@@ -68,7 +68,7 @@ def _decode(column: np.ndarray) -> np.ndarray:
 
 def catalog_columns(labels: Sequence[str] = DEFAULT_LABELS) -> list[str]:
     """Columns :func:`select_giants` reads: ids, SNR, flags, labels and label errors."""
-    return [*ID_COLUMNS, *labels, *(f"{label}_ERR" for label in labels)]
+    return [*ID_COLUMNS, *labels, *(error_column(label) for label in labels)]
 
 
 def read_catalog(
@@ -301,7 +301,7 @@ def skyserver_query(fields: Sequence[str], labels: Sequence[str] = DEFAULT_LABEL
 
 
 def query_skyserver(
-    fields: Sequence[str] = DEFAULT_FIELDS, labels: Sequence[str] = DEFAULT_LABELS,
+    fields: Sequence[str] = DEFAULT_FIELDS, *, labels: Sequence[str] = DEFAULT_LABELS,
     data_release: int = 17,
 ) -> pd.DataFrame:
     """The catalog rows of the given fields from SkyServer SQL via astroquery (needs internet).

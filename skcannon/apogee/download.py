@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
 from skcannon.apogee.reader import ApStarSpectrum, read_apstar
 from skcannon.errors import BadFileError, DownloadError
+from skcannon.integrity import temporary_name
 
 #: HTTP status codes worth retrying (server overloaded or briefly unavailable).
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -80,7 +80,7 @@ def fetch_file(
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+        tmp = temporary_name(dest)
         try:
             _stream_to(url, tmp, timeout)
             if validate is not None:

@@ -91,7 +91,7 @@ class ArchiveMirror:
 
 
 @contextlib.contextmanager
-def serve_mirror(root: str | Path, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
+def serve_mirror(root: str | Path, *, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
                  port: int = 0) -> Iterator[str]:
     """Context manager yielding the base URL of an :class:`ArchiveMirror` of ``root``."""
     with ArchiveMirror(root, routes, port) as mirror:

@@ -94,7 +94,7 @@ def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.nda
 
 def inverse_variance(
     flux: np.ndarray, error: np.ndarray, pixmask: np.ndarray,
-    bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
+    *, bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
 ) -> np.ndarray:
     """Inverse variance with bad pixels set to 0.
 
@@ -103,7 +103,8 @@ def inverse_variance(
     """
     flux = np.asarray(flux, dtype=float)
     error = np.asarray(error, dtype=float)
-    usable = np.isfinite(flux) & np.isfinite(error) & (error > 0) & ~bad_pixels(pixmask, bad_bits)
+    usable = (np.isfinite(flux) & np.isfinite(error) & (error > 0)
+              & ~bad_pixels(pixmask, bits=bad_bits))
     ivar = np.zeros(np.broadcast_shapes(flux.shape, error.shape), dtype=float)
     np.divide(1.0, error**2, out=ivar, where=usable)
     return ivar
@@ -218,7 +219,7 @@ def parse_apstar(
         flux=flux,
         error=error,
         pixmask=pixmask,
-        ivar=inverse_variance(flux, error, pixmask, bad_bits),
+        ivar=inverse_variance(flux, error, pixmask, bad_bits=bad_bits),
         chip_ranges=chips,
         starflag=int(header.get("STARFLAG", 0)),
         nvisits=int(header.get("NVISITS", 0)),

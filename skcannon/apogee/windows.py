@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from skcannon.apogee.grids import aspcap_dr17_wavelength
+from skcannon.errors import BadFileError
 
 #: Element order of the bits in ASPCAP's l31c window masks.
 ASPCAP_WINDOW_ELEMENTS = ("C", "CI", "N", "O", "Na", "Mg", "Al", "Si", "P", "S", "K", "Ca", "Ti",
@@ -23,12 +24,22 @@ def load_element_windows(path: str | Path, wavelength: np.ndarray,
     """Boolean window masks of ``elements`` on the grid ``wavelength`` (Angstrom).
 
     Each target pixel takes the window bit of the nearest DR17-grid pixel if that one is
-    within half a pixel (in log wavelength); otherwise it is outside every window.
+    within half a pixel (in log wavelength); otherwise it is outside every window. A missing or
+    malformed file raises :class:`BadFileError` naming it.
     """
-    bits = np.load(path, allow_pickle=False)
     source = aspcap_dr17_wavelength()
-    if bits.shape != source.shape:
-        raise ValueError(f"{path}: expected {source.size} window entries, got {bits.shape}")
+    if not Path(path).is_file():
+        raise BadFileError(path, "element window file not found")
+    try:
+        bits = np.load(path, allow_pickle=False)
+    except Exception as exc:     # numpy raises ValueError, OSError ... on a malformed file
+        raise BadFileError(path, f"cannot be read as an element window file "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(bits, np.ndarray) or bits.shape != source.shape \
+            or bits.dtype.kind not in "iu":
+        raise BadFileError(path, f"expected {source.size} integer window entries, got "
+                                 f"{getattr(bits, 'dtype', type(bits).__name__)} of shape "
+                                 f"{getattr(bits, 'shape', None)}")
     log_source, log_target = np.log10(source), np.log10(np.asarray(wavelength, float))
     index = np.clip(np.searchsorted(log_source, log_target), 1, source.size - 1)
     nearest = np.where(np.abs(log_source[index - 1] - log_target)

@@ -150,8 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add this module's commands to the ``skcannon`` subparsers."""
+def _register_run(sub) -> None:
     run = sub.add_parser("run", help="the main job: select ... report",
                          description="The main job: select -> download -> normalize -> split "
                                      "-> train -> cross-validate -> fit -> report; prints a "
@@ -175,6 +174,8 @@ def register(sub) -> None:
     add_cut_options(run)
     run.set_defaults(func=cmd_run)
 
+
+def _register_catalog_and_download(sub) -> None:
     select = sub.add_parser("select", help="select giants from the allStar catalog",
                             description="Apply field and quality cuts to an allStar catalog, "
                                         "print how many stars each cut removes, write the "
@@ -199,6 +200,8 @@ def register(sub) -> None:
     read.add_argument("files", nargs="+", help="apStar FITS files")
     read.set_defaults(func=cmd_read)
 
+
+def _register_spectra(sub) -> None:
     prepare = sub.add_parser("prepare", help="normalize downloaded spectra into a dataset file",
                              description="Read the selection's apStar files from the data "
                                          "directory, mask, regrid, normalize, and write one "
@@ -226,3 +229,10 @@ def register(sub) -> None:
     serve.add_argument("directory")
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve.set_defaults(func=cmd_serve_mirror)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``skcannon`` subparsers."""
+    _register_run(sub)
+    _register_catalog_and_download(sub)
+    _register_spectra(sub)

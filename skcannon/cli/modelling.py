@@ -173,8 +173,7 @@ def cmd_outliers(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add this module's commands to the ``skcannon`` subparsers."""
+def _register_training(sub) -> None:
     train = sub.add_parser("train", help="train a Cannon model on a dataset file",
                            description="Learn theta and s^2 per pixel from a dataset written by "
                                        "'skcannon prepare' or 'skcannon simulate'; write the "
@@ -212,6 +211,8 @@ def register(sub) -> None:
     simulate.add_argument("--overwrite", action="store_true", help="replace an existing file")
     simulate.set_defaults(func=cmd_simulate)
 
+
+def _register_inference(sub) -> None:
     fit = sub.add_parser("fit", help="infer labels of a dataset's spectra with a model",
                          description="Batched multi-start label fitting (or scipy TRF star by "
                                      "star); writes labels, uncertainties, covariances, chi2 "
@@ -251,3 +252,9 @@ def register(sub) -> None:
     outliers.add_argument("--max-plots", type=int, default=20, help="at most this many plots")
     outliers.add_argument("--output", "-o", default="outliers", help="output directory")
     outliers.set_defaults(func=cmd_outliers)
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``skcannon`` subparsers."""
+    _register_training(sub)
+    _register_inference(sub)

@@ -20,17 +20,17 @@ def _difference(y_true, y_pred, label: int) -> np.ndarray:
     return d[np.isfinite(d)]
 
 
-def label_bias(y_true, y_pred, label: int = 0) -> float:
+def label_bias(y_true, y_pred, *, label: int = 0) -> float:
     """Mean of (inferred - reference) for one label."""
     return float(np.mean(_difference(y_true, y_pred, label)))
 
 
-def label_scatter(y_true, y_pred, label: int = 0) -> float:
+def label_scatter(y_true, y_pred, *, label: int = 0) -> float:
     """Standard deviation of (inferred - reference) for one label."""
     return float(np.std(_difference(y_true, y_pred, label)))
 
 
-def label_robust_scatter(y_true, y_pred, label: int = 0) -> float:
+def label_robust_scatter(y_true, y_pred, *, label: int = 0) -> float:
     """1.4826 x median absolute deviation of (inferred - reference) for one label."""
     return robust_scatter(_difference(y_true, y_pred, label))
 
@@ -54,14 +54,14 @@ def accuracy_table(y_true, y_pred, label_names: Sequence[str]) -> pd.DataFrame:
     rows = []
     for i, name in enumerate(label_names):
         rows.append({"label": name, "n": int(_difference(y_true, y_pred, i).size),
-                     "bias": label_bias(y_true, y_pred, i),
-                     "scatter": label_scatter(y_true, y_pred, i),
-                     "robust_scatter": label_robust_scatter(y_true, y_pred, i)})
+                     "bias": label_bias(y_true, y_pred, label=i),
+                     "scatter": label_scatter(y_true, y_pred, label=i),
+                     "robust_scatter": label_robust_scatter(y_true, y_pred, label=i)})
     return pd.DataFrame(rows)
 
 
 def accuracy_by_snr(y_true, y_pred, snr, label_names: Sequence[str],
-                    edges: Sequence[float] = (0, 75, 100, 150, 250, np.inf)) -> pd.DataFrame:
+                    *, edges: Sequence[float] = (0, 75, 100, 150, 250, np.inf)) -> pd.DataFrame:
     """Bias and scatter per label in SNR bins."""
     snr = np.asarray(snr, float)
     rows = []
@@ -76,7 +76,7 @@ def accuracy_by_snr(y_true, y_pred, snr, label_names: Sequence[str],
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def pulls(y_true, y_pred, sigma_pred, sigma_true=None) -> np.ndarray:
+def pulls(y_true, y_pred, sigma_pred, *, sigma_true=None) -> np.ndarray:
     """(inferred - reference) / sqrt(sigma_pred^2 + sigma_ref^2), shape (n_stars, n_labels).
     Honest uncertainties give a standard deviation near 1."""
     variance = np.asarray(sigma_pred, float) ** 2

@@ -47,7 +47,7 @@ class SplitValidation:
 
 
 def split_validate(X: np.ndarray, labels: pd.DataFrame, label_names: Sequence[str],
-                   random_state: int = 42, test_size: float = 0.5, wavelength=None,
+                   *, random_state: int = 42, test_size: float = 0.5, wavelength=None,
                    cannon_params: dict | None = None, fit_params: dict | None = None
                    ) -> SplitValidation:
     """Train on one half, infer the other (the mission's setup).
@@ -72,10 +72,10 @@ def split_validate(X: np.ndarray, labels: pd.DataFrame, label_names: Sequence[st
         model=model, train_index=train_index, test_index=test_index, reference=reference,
         fit=fit, accuracy=accuracy_table(reference, fit.labels, label_names),
         by_snr=accuracy_by_snr(reference, fit.labels, snr, label_names),
-        pulls=pulls(reference, fit.labels, fit.uncertainties, reference_sigma))
+        pulls=pulls(reference, fit.labels, fit.uncertainties, sigma_true=reference_sigma))
 
 
-def kfold_validate(estimator, X, y, label_names: Sequence[str], n_splits: int = 5,
+def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int = 5,
                    random_state: int = 42) -> pd.DataFrame:
     """``cross_validate`` with shuffled ``KFold``; one row per fold, bias and scatter per label
     (scatters reported positive)."""
@@ -91,7 +91,7 @@ def kfold_validate(estimator, X, y, label_names: Sequence[str], n_splits: int = 
 
 
 def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
-                refit_label: str | None = None, n_splits: int = 3,
+                *, refit_label: str | None = None, n_splits: int = 3,
                 random_state: int = 42) -> GridSearchCV:
     """``GridSearchCV`` over e.g. ``scatter_grid`` and ``regularization`` of a
     :class:`CannonRegressor` (or a Pipeline ending in one), selecting the smallest robust scatter

@@ -101,7 +101,7 @@ class StarSystems:
 
 
 def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
-                          flux: np.ndarray, ivar: np.ndarray, centre: np.ndarray | None = None
+                          flux: np.ndarray, ivar: np.ndarray, *, centre: np.ndarray | None = None
                           ) -> SufficientStatistics:
     """G, h, c for every star, expanded around ``centre`` (see :class:`StarSystems`)."""
     return StarSystems(theta, s2, pixel_mask, flux, ivar).around(centre)
@@ -280,7 +280,7 @@ def start_points(n_starts: int, n_labels: int, seed: int = 0) -> np.ndarray:
     return np.asarray(points[:n_starts])
 
 
-def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, n_starts: int = 4,
+def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
                margin: float = 0.1, seed: int = 0, max_iter: int = 100) -> LabelFit:
     """Batched multi-start Levenberg-Marquardt label fit for a fitted Cannon.
 

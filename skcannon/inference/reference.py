@@ -7,7 +7,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 
-def fit_labels_trf(model, flux: np.ndarray, ivar: np.ndarray, start: np.ndarray | None = None,
+def fit_labels_trf(model, flux: np.ndarray, ivar: np.ndarray, *, start: np.ndarray | None = None,
                    margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Per-star TRF fits.
 

@@ -109,7 +109,7 @@ class Cannon(BaseEstimator):
     @property
     def vectorizer_(self) -> PolynomialVectorizer:
         """The polynomial vectorizer of this model."""
-        return PolynomialVectorizer(len(self.label_names), self.order)
+        return PolynomialVectorizer(len(self.label_names), order=self.order)
 
     def label_array(self, labels, *, name: str = "labels") -> np.ndarray:
         """Labels as an array (n_stars, n_labels) in ``label_names`` order, checked for NaN."""
@@ -161,7 +161,7 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        vectorizer = PolynomialVectorizer(len(names), self.order)
+        vectorizer = PolynomialVectorizer(len(names), order=self.order)
         if X.shape[0] <= vectorizer.n_terms:
             raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
                              f"({vectorizer.n_terms})")

@@ -335,7 +335,7 @@ def train_pixels(
     design: np.ndarray,
     flux: np.ndarray,
     ivar: np.ndarray,
-    scatter_grid: np.ndarray | None = None,
+    *, scatter_grid: np.ndarray | None = None,
     regularization: float = 0.0,
     min_good_fraction: float = 0.5,
     newton_steps: int = NEWTON_STEPS,

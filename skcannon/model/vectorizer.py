@@ -23,7 +23,7 @@ class PolynomialVectorizer:
         Label indices multiplied in each term (``()`` is the constant term).
     """
 
-    def __init__(self, n_labels: int, order: int = 2) -> None:
+    def __init__(self, n_labels: int, *, order: int = 2) -> None:
         if n_labels < 1:
             raise ValueError(f"need at least one label, got {n_labels}")
         if order not in (1, 2):

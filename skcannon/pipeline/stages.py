@@ -304,6 +304,6 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
 def report_stage(directory: Path, title: str, sections: list[Section],
                  summary: pd.DataFrame | None) -> Path:
     """``index.html`` and ``report.pdf`` in ``directory``; returns the HTML page."""
-    page = write_report(directory, title, sections, summary)
-    write_pdf(directory / "report.pdf", sections, summary)
+    page = write_report(directory, title, sections, summary=summary)
+    write_pdf(directory / "report.pdf", sections, summary=summary)
     return page

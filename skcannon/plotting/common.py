@@ -20,7 +20,7 @@ def new_figure(n_rows: int = 1, n_cols: int = 1, width: float = 7.0, height: flo
     return figure, axes
 
 
-def save_figure(figure, path: str | Path, dpi: int = 150) -> Path:
+def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
     """Save a figure (format from the suffix: .png, .pdf, .svg); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

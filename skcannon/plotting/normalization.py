@@ -65,7 +65,7 @@ def normalization_figure(wavelength: np.ndarray, regridded: np.ndarray, normaliz
     return figure
 
 
-def star_normalization_figure(spectrum, normalized_spectra, index: int = 0):
+def star_normalization_figure(spectrum, normalized_spectra, *, index: int = 0):
     """:func:`normalization_figure` of star ``index`` of a
     :class:`skcannon.data.build.NormalizedSpectra`; ``spectrum`` (its read apStar spectrum,
     with ``apogee_id``, ``field`` and ``snr``) names it in the title."""

@@ -12,7 +12,7 @@ from skcannon.stats import robust_scatter
 
 
 def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: Sequence[str],
-                      color=None, color_label: str = "SNR", title: str | None = None):
+                      *, color=None, color_label: str = "SNR", title: str | None = None):
     """Per label: inferred vs reference with the 1:1 line, and residuals in a panel below.
 
     Parameters
@@ -75,7 +75,7 @@ def pull_figure(pull: np.ndarray, label_names: Sequence[str]):
 
 
 def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-                         model_flux: np.ndarray, window: tuple[float, float] = (16000, 16100),
+                         model_flux: np.ndarray, *, window: tuple[float, float] = (16000, 16100),
                          title: str = "", model_label: str = "model", ax=None):
     """Normalized data with its error band, a model spectrum, and residuals, over a window."""
     if ax is None:

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skcannon import stats
 from skcannon.apogee.grids import CHIP_WAVELENGTH_RANGES, aspcap_dr12_wavelength, chip_of
+from skcannon.errors import BadFileError
 from skcannon.spectra import (
     BIT_CONTINUUM_NOT_POSITIVE,
     BIT_CONTINUUM_TOO_FEW,
@@ -41,17 +42,37 @@ SINCOS_PERIOD = 1400.0
 
 def load_continuum_pixels(path: str | Path) -> np.ndarray:
     """Boolean continuum-pixel mask from an ``.npz`` (key ``pixels_cannon`` or ``trusted``) or
-    ``.npy`` file. Raises ValueError naming the file if neither layout is found."""
+    ``.npy`` file.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: missing, unreadable, or holding neither layout.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: continuum pixel file not found")
-    data = np.load(path, allow_pickle=False)
-    if isinstance(data, np.ndarray):
-        return data.astype(bool)
-    for key in ("pixels_cannon", "trusted"):
-        if key in data.files:
-            return np.asarray(data[key]).astype(bool)
-    raise ValueError(f"{path}: no 'pixels_cannon' or 'trusted' array (has {data.files})")
+        raise BadFileError(path, "continuum pixel file not found")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return _as_mask(path, data)
+        for key in ("pixels_cannon", "trusted"):
+            if key in data.files:
+                return _as_mask(path, np.asarray(data[key]))
+        files = data.files
+    except BadFileError:
+        raise
+    except Exception as exc:     # numpy/zipfile raise ValueError, OSError, BadZipFile ...
+        raise BadFileError(path, f"cannot be read as a continuum pixel file "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    raise BadFileError(path, f"no 'pixels_cannon' or 'trusted' array (has {files})")
+
+
+def _as_mask(path: Path, values: np.ndarray) -> np.ndarray:
+    if values.ndim != 1 or values.dtype.kind not in "biu":
+        raise BadFileError(path, f"continuum pixels must be a 1-D boolean or 0/1 array; got "
+                                 f"{values.dtype} of shape {values.shape}")
+    return values.astype(bool)
 
 
 def continuum_basis(wavelength: np.ndarray, chip_range: tuple[float, float], basis: str,

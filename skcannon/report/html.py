@@ -38,7 +38,7 @@ def _table_html(table: pd.DataFrame) -> str:
 
 
 def write_report(directory: str | Path, title: str, sections: list[Section],
-                 summary: pd.DataFrame | None = None) -> Path:
+                 *, summary: pd.DataFrame | None = None) -> Path:
     """Write ``index.html`` in ``directory``; figure paths are made relative to it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import pandas as pd
 from skcannon.report.html import Section
 
 
-def write_pdf(path: str | Path, sections: list[Section], summary: pd.DataFrame | None = None
+def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFrame | None = None
               ) -> Path:
     """The report as a PDF: a title page with the summary and tables, then one figure a page."""
     from matplotlib.backends.backend_pdf import PdfPages

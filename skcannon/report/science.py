@@ -94,7 +94,7 @@ def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | N
     note = "" if not wanted or ids[index] == wanted else (
         f"{wanted} is not among the downloaded spectra; showing {ids[index]}.")
     spectrum = inputs.raw_spectra[index]
-    figure = star_normalization_figure(spectrum, inputs.normalized, index)
+    figure = star_normalization_figure(spectrum, inputs.normalized, index=index)
     return Section("Normalization", note=note, figures=[(
         _save(figure, directory, f"normalization_{spectrum.apogee_id}.png"),
         f"{spectrum.apogee_id}: raw flux with continuum pixels (orange), the fitted per-chip "

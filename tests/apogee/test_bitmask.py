@@ -26,7 +26,7 @@ def test_default_bits_are_0_to_7_and_12():
 def test_bad_pixels_matches_bitwise_loop(values, bits):
     mask = np.array(values)
     expected = [any((v >> b) & 1 for b in bits) for v in values]
-    assert bad_pixels(mask, bits).tolist() == expected
+    assert bad_pixels(mask, bits=bits).tolist() == expected
 
 
 @given(st.sets(st.sampled_from(sorted(STARFLAG_BITS))))

@@ -14,7 +14,6 @@ from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skcannon
 from skcannon.apogee.reference import REFERENCE_LABELS
 from skcannon.model import Cannon, CannonRegressor
 
@@ -103,14 +102,29 @@ def test_regressor_parameters_extend_the_cannon_declaration():
         assert set(params) - {"self"} == set(estimator._parameter_constraints)
 
 
+#: The package and the subpackages whose ``__all__`` make up the public API.
+PUBLIC_MODULES = ("skcannon", "skcannon.apogee", "skcannon.preprocessing", "skcannon.model",
+                  "skcannon.inference", "skcannon.plotting", "skcannon.data",
+                  "skcannon.evaluation", "skcannon.report")
+
+
 def public_callables():
-    """Everything in the public API that takes arguments: functions and estimator classes."""
-    for name in skcannon.__all__:
-        value = getattr(skcannon, name)
-        if inspect.isclass(value) and hasattr(value, "get_params"):
-            yield name, value.__init__
-        elif inspect.isfunction(value):
-            yield name, value
+    """Functions and estimator classes exported by the public modules (dataclass records,
+    built by keyword, are not options lists and are left out)."""
+    import importlib
+
+    seen = set()
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if inspect.isclass(value) and hasattr(value, "get_params"):
+                yield f"{module_name}.{name}", value.__init__
+            elif inspect.isfunction(value):
+                yield f"{module_name}.{name}", value
 
 
 @pytest.mark.parametrize(("name", "function"), list(public_callables()))

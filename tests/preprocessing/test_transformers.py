@@ -236,3 +236,33 @@ def test_clipping_ignores_sky_line_spikes(continuum_file):
     unclipped = ContinuumNormalizer(continuum_file, max_iter=1).fit().transform(
         stack_spectra(spiked, ivar))
     assert np.abs(unclipped[0, FLUX][keep] - clean[0, FLUX][keep]).max() > 0.02
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "not found"), (b"not an npz file at all", "cannot be read"),
+    ("wrong_key", "no 'pixels_cannon' or 'trusted'"), ("floats", "1-D boolean")])
+def test_continuum_file_problems_are_bad_file_errors(tmp_path, content, problem):
+    from skcannon.errors import BadFileError
+    from skcannon.preprocessing import load_continuum_pixels
+
+    path = tmp_path / "continuum.npz"
+    if content == "wrong_key":
+        np.savez(path, other=np.ones(5, bool))
+    elif content == "floats":
+        np.savez(path, pixels_cannon=np.full((2, 3), 0.5))
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BadFileError, match=problem) as info:
+        load_continuum_pixels(path)
+    assert info.value.path == str(path)
+
+
+def test_cli_reports_a_malformed_continuum_file_in_one_line(apstar_files, tmp_path, capsys):
+    from skcannon.cli import main
+
+    bad = tmp_path / "continuum.npz"
+    bad.write_bytes(b"garbage")
+    status = main(["plot-normalization", str(apstar_files[0]), "--continuum", str(bad),
+                   "-o", str(tmp_path / "n.png")])
+    err = capsys.readouterr().err
+    assert status == 2 and "error:" in err and str(bad) in err and "Traceback" not in err
