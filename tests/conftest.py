@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from skcannon.apogee.mirror import ArchiveMirror, ArchiveRequestHandler
+from skcannon.pipeline.resources import SharedData
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SKCANNON_SHARED", REPO.parent / "shared"))
@@ -89,7 +90,7 @@ def archive_server(apstar_files):
         yield mirror.url, state
 
 
-CONTINUUM_FILE = SHARED_APOGEE / "continuum" / "cannon_cont_pixels_apogee.npz"
+CONTINUUM_FILE = SharedData(SHARED).continuum
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +115,8 @@ def real_spectra(apstar_files):
     return spectra, X
 
 
-REFERENCE_DIR = SHARED_APOGEE / "reference" / "cannon_apokasc_dr12"
-LABELS_CSV = SHARED_APOGEE / "labels" / "apogee_dr12_labels.csv"
+REFERENCE_DIR = SharedData(SHARED).reference_model
+LABELS_CSV = SharedData(SHARED).dr12_labels
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Cross-validation with scikit-learn's own tools, and outlier explanation.
+"""Cross-validation with scikit-learn's own tools (outliers: :mod:`skcannon.evaluation.outliers`).
 
 * :func:`split_validate`: ``train_test_split`` into halves (explicit ``random_state``), train on
   one, fit labels of the other, compare with the reference labels.
