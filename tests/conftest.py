@@ -199,3 +199,20 @@ def file_reads():
         yield _FILE_READS
     finally:
         _FILE_READS.active = False
+
+
+#: scikit-learn's contract checks that need no data: construction, parameters, cloning,
+#: repr, unfitted use. They apply to every estimator, including those taking 3-D spectra
+#: arrays, for which scikit-learn's data checks are skipped (three_d_array tag).
+CONTRACT_CHECKS = ["check_no_attributes_set_in_init", "check_parameters_default_constructible",
+                   "check_get_params_invariance", "check_set_params", "check_estimator_repr",
+                   "check_do_not_raise_errors_in_init_or_set_params", "check_estimator_cloneable",
+                   "check_estimators_unfitted"]
+
+
+def run_contract_check(estimator, check_name: str) -> None:
+    """Run one of :data:`CONTRACT_CHECKS` on a clone of ``estimator``."""
+    from sklearn.base import clone
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, check_name)(type(estimator).__name__, clone(estimator))

@@ -23,16 +23,13 @@ from skcannon.spectra import (
     has_bit,
     stack_spectra,
 )
-from tests.conftest import CONTINUUM_FILE, SHARED_APOGEE
+from tests.conftest import CONTINUUM_FILE, CONTRACT_CHECKS, SHARED_APOGEE, run_contract_check
 
 # scikit-learn's generic checks feed 2-D arrays of random size; our transformers take
 # (n_stars, 3, n_pixels) spectra on a fixed wavelength grid, so scikit-learn itself skips every
 # check that fits or transforms data (its three_d_array tag). parametrize_with_checks runs what
 # remains; the checks below, about construction, parameters and cloning, apply and run too.
 TRANSFORMERS = [BitmaskMasker(), Regridder(), ContinuumNormalizer()]
-CONTRACT_CHECKS = ["check_no_attributes_set_in_init", "check_parameters_default_constructible",
-                   "check_get_params_invariance", "check_set_params", "check_estimator_repr",
-                   "check_do_not_raise_errors_in_init_or_set_params"]
 
 
 @parametrize_with_checks(TRANSFORMERS)
@@ -43,9 +40,7 @@ def test_sklearn_estimator_checks(estimator, check):
 @pytest.mark.parametrize("estimator", TRANSFORMERS, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("check_name", CONTRACT_CHECKS)
 def test_sklearn_contract_checks(estimator, check_name):
-    from sklearn.utils import estimator_checks
-
-    getattr(estimator_checks, check_name)(type(estimator).__name__, clone(estimator))
+    run_contract_check(estimator, check_name)
 
 
 def test_params_clone_and_pipeline_composition(continuum_file):
