@@ -27,11 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``skcannon`` command. Library errors print one line and exit 2."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
     from skcannon.errors import SkcannonError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SkcannonError, FileExistsError, FileNotFoundError) as exc:
+    except (SkcannonError, FileExistsError, FileNotFoundError, InvalidParameterError) as exc:
         print(f"skcannon {args.command}: error: {exc}", file=sys.stderr)
         return 2
