@@ -164,3 +164,18 @@ def test_element_window_file_problems_are_bad_file_errors(tmp_path, content, pro
         path.write_bytes(content)
     with pytest.raises(BadFileError, match=problem):
         load_element_windows(path, np.linspace(15200, 16900, 100))
+
+
+def test_plot_segments_are_the_apogee_chips():
+    """Plots split lines where the grid jumps: on the 7214-pixel grid exactly at APOGEE's chip
+    gaps, found without any survey knowledge."""
+    from skcannon.apogee.grids import aspcap_dr12_wavelength, chip_of
+    from skcannon.plotting.common import contiguous_segments
+
+    wavelength = aspcap_dr12_wavelength()
+    chips = chip_of(wavelength)
+    segments = contiguous_segments(wavelength)
+    assert len(segments) == 3
+    for k, part in enumerate(segments):
+        assert (chips[part] == k).all() and (chips == k).sum() == part.stop - part.start
+    assert contiguous_segments(np.linspace(1, 2, 50)) == [slice(0, 50)]

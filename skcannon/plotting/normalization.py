@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skcannon.plotting.common import new_figure, plot_segments
+from skcannon.plotting.common import contiguous_segments, new_figure, plot_segments
 from skcannon.spectra import FLUX, IVAR
 
 
@@ -46,8 +46,9 @@ def normalization_figure(wavelength: np.ndarray, regridded: np.ndarray, normaliz
     plot_segments(middle, wavelength, raw, lw=0.4, color="0.3", label="raw flux")
     plot_segments(middle, wavelength, continuum, color="tab:red", lw=1.2,
                   label="pseudo-continuum")
-    bottom.fill_between(wavelength, norm - sigma, norm + sigma, color="tab:blue", alpha=0.3,
-                        lw=0)
+    for part in contiguous_segments(wavelength):   # no band across a chip gap
+        bottom.fill_between(wavelength[part], (norm - sigma)[part], (norm + sigma)[part],
+                            color="tab:blue", alpha=0.3, lw=0)
     plot_segments(bottom, wavelength, norm, lw=0.4, color="tab:blue", label="normalized flux")
     top.plot(wavelength[used], raw[used], ".", ms=2.5, color="tab:orange",
              label="continuum pixels")
