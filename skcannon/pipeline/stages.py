@@ -28,12 +28,16 @@ from skcannon.apogee.catalog import (
 )
 from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.apogee.download import DownloadReport, download_apstar
+from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
 from skcannon.apogee.reader import ApStarSpectrum
+from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
 from skcannon.data.build import NormalizedSpectra, build_dataset, default_preprocessor
 from skcannon.data.dataset import SpectralDataset
+from skcannon.data.simulate import noise_templates_from_regridded, simulate_spectra
 from skcannon.errors import CatalogError, DownloadError, SkcannonError
 from skcannon.evaluation import SplitValidation, find_outliers, split_validate
+from skcannon.labels import DEFAULT_LABELS
 from skcannon.pipeline.config import JobConfig
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
 from skcannon.report import Section, write_pdf, write_report
@@ -174,8 +178,6 @@ def training_set_stage(config: JobConfig, real: SpectralDataset, view: Normalize
     ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra simulated from the
     published reference model at real DR12 giant labels (said so in ``source``), with the noise
     shapes and masks of the real spectra (already regridded: nothing is read again)."""
-    from skcannon.labels import DEFAULT_LABELS
-
     names = list(DEFAULT_LABELS)
     labelled = (real.labels[names].notna().all(axis=1).to_numpy()
                 if set(names) <= set(real.labels.columns) else np.zeros(len(real), bool))
@@ -191,10 +193,6 @@ def training_set_stage(config: JobConfig, real: SpectralDataset, view: Normalize
 def simulated_training_set(config: JobConfig, view: NormalizedSpectra, n_labelled: int
                            ) -> TrainingSet:
     """Spectra simulated from the reference model at real DR12 giant labels, SNR 50-250."""
-    from skcannon.apogee.label_tables import dr12_giant_labels
-    from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
-    from skcannon.data.simulate import noise_templates_from_regridded, simulate_spectra
-
     shared = config.resources
     reference = load_reference_model(shared.reference_model)
     names = list(REFERENCE_LABELS)
