@@ -106,8 +106,7 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.archive import data_dir
-    from skcannon.apogee.reader import read_apstar, stack_apstar
-    from skcannon.data.build import default_preprocessor, normalize_spectra
+    from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.plotting import save_figure, star_normalization_figure
 
     path = Path(args.star)
@@ -118,8 +117,7 @@ def cmd_plot_normalization(args: argparse.Namespace) -> int:
                   f"with an apStar file under {data_dir(args.data_dir)}", file=sys.stderr)
             return 2
         path = matches[0]
-    spectrum = read_apstar(path)
-    view = normalize_spectra(stack_apstar([spectrum]), default_preprocessor(
+    (spectrum,), view = normalize_apstar_files([path], default_preprocessor(
         args.continuum, basis=args.basis, order=args.order))
     saved = save_figure(star_normalization_figure(spectrum, view), args.output)
     print(f"normalization diagnostic of {spectrum.apogee_id} written to {saved}")

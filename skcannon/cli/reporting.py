@@ -9,21 +9,11 @@ import numpy as np
 from skcannon.cli.common import DEFAULT_CONTINUUM, add_shared_option
 
 
-def _normalized_apstar(paths, continuum):
-    """Read apStar files (once each) and normalize them like the training data."""
-    from skcannon.apogee.reader import read_apstar, stack_apstar
-    from skcannon.data.build import default_preprocessor, normalize_spectra
-
-    spectra = [read_apstar(p) for p in paths]
-    if not spectra:
-        return spectra, None
-    return spectra, normalize_spectra(stack_apstar(spectra), default_preprocessor(continuum))
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.catalog import QualityCuts
+    from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.data.dataset import SpectralDataset
     from skcannon.model import Cannon
     from skcannon.pipeline.resources import SharedData
@@ -38,7 +28,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     validation = validate_stage(training, list(model.label_names), seed=args.seed,
                                 output_dir=out)
     real = SpectralDataset.load(args.real) if args.real else None
-    raw, normalized = _normalized_apstar(args.apstar or [], shared.continuum)
+    raw, normalized = normalize_apstar_files(args.apstar or [],
+                                             default_preprocessor(shared.continuum))
     sections, _ = science_sections(ScienceInputs(
         model=model, training=training, validation=validation.result, real=real,
         real_fit=model.infer_labels(real.X) if real is not None else None,
@@ -75,6 +66,7 @@ def _posterior_input(args: argparse.Namespace, names: list[str]):
     uncertainties when a dataset holds them."""
     from pathlib import Path
 
+    from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.data.dataset import SpectralDataset
     from skcannon.labels import error_column
 
@@ -86,7 +78,7 @@ def _posterior_input(args: argparse.Namespace, names: list[str]):
                  if all(e in dataset.labels for e in errors) else None)
         return dataset.X[args.row : args.row + 1], dataset.ids[args.row], sigma
     # an apStar file, preprocessed exactly like the training data
-    spectra, normalized = _normalized_apstar([path], args.continuum)
+    spectra, normalized = normalize_apstar_files([path], default_preprocessor(args.continuum))
     return normalized.normalized, spectra[0].apogee_id, None
 
 

@@ -4,7 +4,8 @@
 normalization) and keeps the regridded input and the fitted continuum beside the result, so the
 report draws the normalization diagnostic from them instead of preprocessing again.
 :func:`build_dataset` turns read spectra and their catalog rows into a :class:`SpectralDataset`;
-:func:`prepare_dataset` does the same from a selection, reading each file once.
+:func:`prepare_dataset` does the same from a selection, reading each file once;
+:func:`normalize_apstar_files` reads and normalizes a few files (the commands' diagnostics).
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ def normalize_spectra(X_raw: np.ndarray, preprocessor: Pipeline) -> NormalizedSp
     normalized, continuum = normalizer.normalize(regridded)
     return NormalizedSpectra(normalizer.wavelength_, regridded, continuum, normalized,
                              normalizer.continuum_mask_, preprocessor)
+
+
+def normalize_apstar_files(paths: Sequence[str | Path], preprocessor: Pipeline
+                           ) -> tuple[list[ApStarSpectrum], NormalizedSpectra | None]:
+    """Read apStar files (once each) and run ``preprocessor`` on them; the read spectra and the
+    :class:`NormalizedSpectra` (None when ``paths`` is empty)."""
+    spectra = [read_apstar(path) for path in paths]
+    if not spectra:
+        return spectra, None
+    return spectra, normalize_spectra(stack_apstar(spectra), preprocessor)
 
 
 def star_flags(X_norm: np.ndarray) -> np.ndarray:

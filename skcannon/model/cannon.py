@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 from collections.abc import Sequence
@@ -161,7 +162,7 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        vectorizer = PolynomialVectorizer(len(names), order=self.order)
+        vectorizer = self.vectorizer_
         if X.shape[0] <= vectorizer.n_terms:
             raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
                              f"({vectorizer.n_terms})")
@@ -186,40 +187,25 @@ class Cannon(BaseEstimator):
             training_hash=training_hash, grid_index=result.grid_index))
 
     def _set_state(self, state: CannonState) -> Cannon:
-        """Make ``state`` this estimator's fitted attributes (the one place they are set:
-        :meth:`fit`, :meth:`load` and the published-model importer all come here)."""
+        """Make ``state`` this estimator's fitted attributes, each field ``x`` as ``x_`` (the one
+        place they are set: :meth:`fit`, :meth:`load` and the published-model importer all come
+        here)."""
         if state.theta.shape[1] != self.vectorizer_.n_terms:
             raise ValueError(f"theta has {state.theta.shape[1]} terms; {len(self.label_names)} "
                              f"labels at order {self.order} need {self.vectorizer_.n_terms}")
         if tuple(state.scaling.names) != tuple(self.label_names):
             raise ValueError(f"the state's labels {state.scaling.names} are not label_names "
                              f"{tuple(self.label_names)}")
-        self.theta_ = state.theta
-        self.s2_ = state.s2
-        self.pixel_mask_ = np.asarray(state.pixel_mask, bool)
-        self.scaling_ = state.scaling
-        self.label_range_ = state.label_range
-        self.wavelength_ = state.wavelength
-        self.training_log_likelihood_ = state.training_log_likelihood
-        self.training_chi2_ = state.training_chi2
-        self.training_dof_ = state.training_dof
-        self.n_training_stars_ = state.n_training_stars
-        self.training_hash_ = state.training_hash
-        self.provenance_ = dict(state.provenance)
-        self.grid_index_ = state.grid_index
+        for item in dataclasses.fields(state):        # field x -> fitted attribute x_
+            setattr(self, f"{item.name}_", getattr(state, item.name))
         return self
 
     @property
     def state_(self) -> CannonState:
         """The learned state as one value (see :class:`CannonState`)."""
         check_is_fitted(self, "theta_")
-        return CannonState(
-            theta=self.theta_, s2=self.s2_, pixel_mask=self.pixel_mask_, scaling=self.scaling_,
-            label_range=self.label_range_, wavelength=self.wavelength_,
-            training_log_likelihood=self.training_log_likelihood_,
-            training_chi2=self.training_chi2_, training_dof=self.training_dof_,
-            n_training_stars=self.n_training_stars_, training_hash=self.training_hash_,
-            provenance=self.provenance_, grid_index=self.grid_index_)
+        return CannonState(**{item.name: getattr(self, f"{item.name}_")
+                              for item in dataclasses.fields(CannonState)})
 
     def predict(self, labels) -> np.ndarray:
         """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""

@@ -1,6 +1,6 @@
 """What a fitted Cannon has learned, as one value: training, model files and the published-model
 importer all build a :class:`CannonState`, and :meth:`Cannon._set_state` is the one place that
-turns it into the estimator's fitted attributes."""
+turns it into the estimator's fitted attributes (field ``x`` becomes attribute ``x_``)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class CannonState:
     grid_index: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        # a boolean mask and a state-owned provenance, whoever built the state
+        object.__setattr__(self, "pixel_mask", np.asarray(self.pixel_mask, bool))
+        object.__setattr__(self, "provenance", dict(self.provenance))
         n_pixels = self.s2.shape[0]
         if self.theta.ndim != 2 or self.theta.shape[0] != n_pixels:
             raise ValueError(f"theta has shape {self.theta.shape}; expected ({n_pixels}, "
