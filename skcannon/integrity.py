@@ -89,3 +89,30 @@ def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(arrays[name]).tobytes())
     return digest.hexdigest()
+
+
+def _plain(value):
+    """An attribute value as a plain JSON-able Python value (as written or as read back)."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def content_digest(attributes: Mapping, arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of a file's whole content: every attribute (but ``checksum``) and every array
+    with its name, dtype and shape, in name order. Written files store it as ``checksum``;
+    readers recompute it, so any change to data or metadata is detected."""
+    import json
+
+    digest = hashlib.sha256()
+    plain = {key: _plain(value) for key, value in attributes.items() if key != "checksum"}
+    digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"\0{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

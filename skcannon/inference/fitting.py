@@ -60,13 +60,18 @@ class StarSystems:
     """The pixel weights and G = Theta^T W Theta of every star, computed once; statistics
     around any centre then cost one more pass (:meth:`around`).
 
+    With error factors U (n_pixels, r) the pixel covariance is C = W^-1 + U U^T and, by the
+    Woodbury identity, C^-1 = W - W U M^-1 U^T W with M = I + U^T W U (r x r per star): each
+    statistic loses a rank-r correction, A^T M^-1 A with A = U^T W Theta.
+
     Parameters
     ----------
     theta : (n_pixels, k); s2, pixel_mask : (n_pixels,); flux, ivar : (n_stars, n_pixels)
+    factors : (n_pixels, r) or None
     """
 
     def __init__(self, theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
-                 flux: np.ndarray, ivar: np.ndarray) -> None:
+                 flux: np.ndarray, ivar: np.ndarray, factors: np.ndarray | None = None) -> None:
         good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & pixel_mask[None, :]
         weight = np.where(good, ivar, 1.0)
         np.reciprocal(weight, out=weight)
@@ -83,6 +88,16 @@ class StarSystems:
         self.G = np.empty((flux.shape[0], k, k))
         self.G[:, iu, ju] = flat
         self.G[:, ju, iu] = flat
+        self.factors = None if factors is None or factors.shape[1] == 0 else factors
+        if self.factors is not None:
+            r = self.factors.shape[1]
+            U = self.factors * pixel_mask[:, None]
+            # A_n = U^T W_n Theta and M_n = I + U^T W_n U for all stars: one GEMM each
+            A = (weight @ (U[:, :, None] * theta[:, None, :]).reshape(len(U), r * k))
+            M = (weight @ (U[:, :, None] * U[:, None, :]).reshape(len(U), r * r))
+            self.A = A.reshape(-1, r, k)
+            self.M = M.reshape(-1, r, r) + np.eye(r)
+            self.G -= np.einsum("nrk,nrl->nkl", self.A, np.linalg.solve(self.M, self.A))
 
     def around(self, centre: np.ndarray | None = None) -> SufficientStatistics:
         """G, h, c expanded around design vectors ``centre`` (n_stars, k) (default 0)."""
@@ -97,14 +112,20 @@ class StarSystems:
             residual *= self.weight != 0                       # masked pixels: residual 0
             wr = self.weight * residual
             c = np.einsum("np,np->n", wr, residual)
-        return SufficientStatistics(self.G, wr @ self.theta, c, self.n_good, centre)
+        h = wr @ self.theta
+        if self.factors is not None:
+            y = wr @ self.factors                                  # U^T W r, (n, r)
+            z = np.linalg.solve(self.M, y[:, :, None])[:, :, 0]
+            h -= np.einsum("nrk,nr->nk", self.A, z)
+            c = c - np.einsum("nr,nr->n", y, z)
+        return SufficientStatistics(self.G, h, c, self.n_good, centre)
 
 
 def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
-                          flux: np.ndarray, ivar: np.ndarray, *, centre: np.ndarray | None = None
-                          ) -> SufficientStatistics:
+                          flux: np.ndarray, ivar: np.ndarray, *, centre: np.ndarray | None = None,
+                          factors: np.ndarray | None = None) -> SufficientStatistics:
     """G, h, c for every star, expanded around ``centre`` (see :class:`StarSystems`)."""
-    return StarSystems(theta, s2, pixel_mask, flux, ivar).around(centre)
+    return StarSystems(theta, s2, pixel_mask, flux, ivar, factors).around(centre)
 
 
 def chi2_of(stats: SufficientStatistics, design: np.ndarray, stars: np.ndarray) -> np.ndarray:
@@ -301,7 +322,8 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
     n_labels = vectorizer.n_labels
     low, high = model.label_range_
     lower, upper = (scaling.scale(bound)[0] for bound in model.label_bounds(margin))
-    systems = StarSystems(model.theta_, model.s2_, model.pixel_mask_, flux, ivar)
+    systems = StarSystems(model.theta_, model.s2_, model.pixel_mask_, flux, ivar,
+                          getattr(model, "error_factors_", None))
     plain = systems.around(None)
     n_stars = flux.shape[0]
     usable = plain.n_good > n_labels

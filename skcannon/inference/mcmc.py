@@ -75,12 +75,14 @@ class CannonPosterior:
         self.likelihood = likelihood
         self.cannon = model
         self.names = list(model.label_names)
-        # the vectorizer's term order: constant, the linear terms, then l_i l_j (i <= j)
-        quad = [t for t in model.vectorizer_.terms if len(t) == 2]
-        qi = np.array([t[0] for t in quad], dtype=int)
-        qj = np.array([t[1] for t in quad], dtype=int)
+        # the model's terms: each a product of scaled labels (label indices; () = constant)
+        terms = model.vectorizer_.terms
         theta = model.theta_
         n_pixels, k = theta.shape
+        # error factors U: pixel covariance diag(sigma^2) + U U^T (Woodbury; M^-1 per spectrum)
+        self.factors = getattr(model, "error_factors_", None)
+        if self.factors is not None and not self.factors.shape[1]:
+            self.factors = None
         offsets, scales = model.scaling_.offsets, model.scaling_.scales
         lines = []
         self.bounds = np.vstack(model.label_bounds(PRIOR_MARGIN)) if prior == "uniform" else None
@@ -88,6 +90,9 @@ class CannonPosterior:
             if likelihood == "pixels":
                 flux = pm.Data("flux", np.ones(n_pixels))
                 sigma = pm.Data("sigma", np.ones(n_pixels))
+                if self.factors is not None:
+                    r = self.factors.shape[1]
+                    m_inverse = pm.Data("M_inverse", np.eye(r))
             else:
                 G = pm.Data("G", np.eye(k))
                 h = pm.Data("h", np.zeros(k))
@@ -102,13 +107,17 @@ class CannonPosterior:
                     labels.append(pm.Normal(name, mu=offsets[i], sigma=2 * scales[i]))
                     lines.append(f"{name} ~ Normal({offsets[i]:.4g}, {2 * scales[i]:.4g})")
             scaled = (pt.stack(labels) - offsets) / scales
-            parts = [pt.ones(1), scaled]
-            if len(quad):
-                parts.append(scaled[qi] * scaled[qj])
-            design = pt.concatenate(parts)
-            if likelihood == "pixels":
+            design = pt.stack([pt.prod(scaled[list(t)]) if t else pt.constant(1.0)
+                               for t in terms])
+            if likelihood == "pixels" and self.factors is None:
                 mean = pt.dot(theta, design)               # all pixels at once
                 pm.Normal("obs", mu=mean, sigma=sigma, observed=flux)
+            elif likelihood == "pixels":
+                weighted = (flux - pt.dot(theta, design)) / sigma ** 2
+                y = pt.dot(self.factors.T, weighted)
+                chi2 = (pt.sum(weighted * (flux - pt.dot(theta, design)))
+                        - pt.dot(y, pt.dot(m_inverse, y)))
+                pm.Potential("loglike", -0.5 * chi2)
             else:
                 chi2 = c - 2 * pt.dot(h, design) + pt.dot(design, pt.dot(G, design))
                 pm.Potential("loglike", -0.5 * chi2)
@@ -127,9 +136,14 @@ class CannonPosterior:
                 sigma = np.where(good, np.sqrt(1 / np.where(good, ivar, 1) + model.s2_),
                                  MASKED_SIGMA)
                 pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
+                if self.factors is not None:
+                    weight = np.where(good, sigma ** -2.0, 0.0)
+                    matrix = np.eye(self.factors.shape[1]) + self.factors.T @ (
+                        weight[:, None] * self.factors)
+                    pm.set_data({"M_inverse": np.linalg.inv(matrix)})
             else:
                 stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_,
-                                              flux[None], ivar[None])
+                                              flux[None], ivar[None], factors=self.factors)
                 pm.set_data({"G": stats.G[0], "h": stats.h[0], "c": float(stats.c[0])})
 
     def sample(self, flux: np.ndarray, ivar: np.ndarray, draws: int = 1000, tune: int = 1000,

@@ -20,18 +20,22 @@ from skcannon.errors import BadFileError
 from skcannon.inference.fitting import LabelFit, fit_labels
 from skcannon.inference.reference import fit_labels_trf
 from skcannon.labels import DEFAULT_LABELS
+from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
-from skcannon.model.training import train_pixels
-from skcannon.model.vectorizer import PolynomialVectorizer
+from skcannon.model.training import train_censored, train_pixels
+from skcannon.model.vectorizer import MAX_ORDER, PolynomialVectorizer, parse_terms
 from skcannon.spectra import FLUX, IVAR, check_spectra
 
 #: The parameters of :class:`Cannon`, declared once: validated by ``fit`` (scikit-learn's
 #: ``_parameter_constraints`` mechanism) and reused by :class:`CannonRegressor`.
 CANNON_PARAMETER_CONSTRAINTS: dict = {
     "label_names": ["array-like"],
-    "order": [Interval(Integral, 1, 2, closed="both")],
+    "order": [Interval(Integral, 1, MAX_ORDER, closed="both")],
+    "terms": [str, None],
+    "censors": [dict, None],
+    "n_error_factors": [Interval(Integral, 0, None, closed="left")],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
     "min_good_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -66,7 +70,21 @@ class Cannon(BaseEstimator):
     label_names : sequence of str
         Labels, in order (default TEFF, LOGG, FE_H, MG_FE, SI_FE).
     order : int
-        Polynomial order (2: the quadratic Cannon; 1: linear).
+        Polynomial order of the default terms (2: the quadratic Cannon; 1: linear; 3: cubic).
+    terms : str or None
+        Explicit terms in label-vector notation, e.g. ``"TEFF^3 TEFF^2 TEFF LOGG TEFF*LOGG
+        FE_H"`` (the constant is implied; every label needs its linear term); overrides
+        ``order``. See :mod:`skcannon.model.vectorizer`.
+    censors : dict or None
+        Censoring (Casey et al. 2016): ``{label: mask}`` with a boolean mask of shape
+        (n_pixels,) per censored label; every term involving that label is exactly zero where
+        its mask is False (e.g. [Mg/Fe] only in Mg windows). Labels not named act everywhere.
+    n_error_factors : int
+        Correlated model error: the number of error factors learned from the training
+        residuals (0: independent pixels, the classic Cannon; at most a quarter of the stars
+        and of the pixels are used). Label fitting then uses the full pixel covariance. Default
+        10: chosen by cross-validation on real APOGEE giants (README, bench_real). See
+        :mod:`skcannon.model.error_factors`.
     scatter_grid : array_like or None
         s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
     regularization : float
@@ -97,10 +115,15 @@ class Cannon(BaseEstimator):
     _parameter_constraints: dict = CANNON_PARAMETER_CONSTRAINTS
 
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
-                 scatter_grid=None, regularization: float = 0.0,
+                 terms: str | None = None, censors: dict | None = None,
+                 n_error_factors: int = DEFAULT_ERROR_FACTORS, scatter_grid=None,
+                 regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
         self.order = order
+        self.terms = terms
+        self.censors = censors
+        self.n_error_factors = n_error_factors
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction
@@ -109,8 +132,29 @@ class Cannon(BaseEstimator):
     # -- helpers -------------------------------------------------------------------------------
     @property
     def vectorizer_(self) -> PolynomialVectorizer:
-        """The polynomial vectorizer of this model."""
-        return PolynomialVectorizer(len(self.label_names), order=self.order)
+        """The polynomial vectorizer of this model (its ``terms``, else all up to ``order``)."""
+        names = check_label_names(self.label_names)
+        terms = None if self.terms is None else parse_terms(self.terms, names)
+        return PolynomialVectorizer(len(names), order=self.order, terms=terms)
+
+    def censor_mask(self, n_pixels: int) -> np.ndarray | None:
+        """``censors`` as one array (n_labels, n_pixels) of bool (True: the label may act
+        there), or None when nothing is censored. Raises ValueError for an unknown label or a
+        mask of the wrong shape."""
+        if not self.censors:
+            return None
+        names = list(check_label_names(self.label_names))
+        mask = np.ones((len(names), n_pixels), dtype=bool)
+        for name, allowed in self.censors.items():
+            if name not in names:
+                raise ValueError(f"censors: {name!r} is not one of the labels {names}")
+            allowed = np.asarray(allowed)
+            if allowed.shape != (n_pixels,) or allowed.dtype != bool:
+                raise ValueError(f"censors: the mask of {name} must be boolean with shape "
+                                 f"({n_pixels},) like the spectra; got {allowed.dtype} "
+                                 f"{allowed.shape}")
+            mask[names.index(name)] = allowed
+        return mask
 
     def label_array(self, labels, *, name: str = "labels") -> np.ndarray:
         """Labels as an array (n_stars, n_labels) in ``label_names`` order, checked for NaN."""
@@ -163,6 +207,7 @@ class Cannon(BaseEstimator):
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
         vectorizer = self.vectorizer_
+        censor = self.censor_mask(X.shape[2])
         if X.shape[0] <= vectorizer.n_terms:
             raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
                              f"({vectorizer.n_terms})")
@@ -173,26 +218,38 @@ class Cannon(BaseEstimator):
                 tqdm(total=X.shape[2], desc="training", unit="px", file=sys.stderr,
                      disable=not self.verbose) as bar:
             hashing = pool.submit(_training_hash, label_values, X)
-            result = train_pixels(design, X[:, FLUX], X[:, IVAR], scatter_grid=self.scatter_grid,
-                                  regularization=self.regularization,
-                                  min_good_fraction=self.min_good_fraction,
-                                  progress=bar.update if self.verbose else None)
+            options = {"scatter_grid": self.scatter_grid, "regularization": self.regularization,
+                       "min_good_fraction": self.min_good_fraction,
+                       "progress": bar.update if self.verbose else None}
+            if censor is None:
+                result = train_pixels(design, X[:, FLUX], X[:, IVAR], **options)
+            else:
+                allowed = ~(vectorizer.term_labels()[None] & ~censor.T[:, None, :]).any(axis=2)
+                result = train_censored(design, X[:, FLUX], X[:, IVAR], allowed, **options)
             training_hash = hashing.result()
+        factors = None
+        n_factors = min(self.n_error_factors, X.shape[0] // 4, int(result.pixel_ok.sum()) // 4)
+        if n_factors:     # at most a quarter of the stars and pixels: the covariance is noisy
+            residual = X[:, FLUX] - design @ result.theta.T
+            good = (X[:, IVAR] > 0) & result.pixel_ok[None, :]
+            factors = learn_error_factors(residual, good, n_factors)
         return self._set_state(CannonState(
             theta=result.theta, s2=result.s2, pixel_mask=result.pixel_ok, scaling=scaling,
             label_range=np.vstack([label_values.min(axis=0), label_values.max(axis=0)]),
             wavelength=None if wavelength is None else np.asarray(wavelength, float),
             training_log_likelihood=result.log_likelihood, training_chi2=result.chi2,
             training_dof=result.dof, n_training_stars=int(X.shape[0]),
-            training_hash=training_hash, grid_index=result.grid_index))
+            training_hash=training_hash, grid_index=result.grid_index, censor_mask=censor,
+            error_factors=factors))
 
     def _set_state(self, state: CannonState) -> Cannon:
         """Make ``state`` this estimator's fitted attributes, each field ``x`` as ``x_`` (the one
         place they are set: :meth:`fit`, :meth:`load` and the published-model importer all come
         here)."""
         if state.theta.shape[1] != self.vectorizer_.n_terms:
-            raise ValueError(f"theta has {state.theta.shape[1]} terms; {len(self.label_names)} "
-                             f"labels at order {self.order} need {self.vectorizer_.n_terms}")
+            raise ValueError(f"theta has {state.theta.shape[1]} terms; the model's terms "
+                             f"({len(self.label_names)} labels, order {self.order}, terms "
+                             f"{self.terms!r}) are {self.vectorizer_.n_terms}")
         if tuple(state.scaling.names) != tuple(self.label_names):
             raise ValueError(f"the state's labels {state.scaling.names} are not label_names "
                              f"{tuple(self.label_names)}")
@@ -264,16 +321,25 @@ class Cannon(BaseEstimator):
         raise ValueError(f"method must be 'lm' or 'trf', got {method!r}")
 
     def log_likelihood(self, labels, spectra) -> np.ndarray:
-        """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,)."""
+        """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,) (with error
+        factors: the multivariate normal of covariance diag(sigma^2 + s^2) + U U^T)."""
         check_is_fitted(self, "theta_")
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
         model = self.predict(labels)
         ivar = np.where(self.pixel_mask_, X[:, IVAR], 0.0)
         good = ivar > 0
         var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 1.0) + self.s2_
-        resid2 = np.where(good, (X[:, FLUX] - model) ** 2, 0.0)
-        return -0.5 * np.sum(np.where(good, resid2 / var + np.log(2 * np.pi * var), 0.0),
-                             axis=1)
+        resid = np.where(good, X[:, FLUX] - model, 0.0)
+        weight = np.where(good, 1.0 / var, 0.0)
+        quadratic = np.sum(weight * resid ** 2, axis=1)
+        log_det = np.sum(np.where(good, np.log(2 * np.pi * var), 0.0), axis=1)
+        factors = self.error_factors_
+        if factors is not None and factors.shape[1]:
+            y = (weight * resid) @ factors                                     # (n, r)
+            M = np.einsum("np,pr,ps->nrs", weight, factors, factors) + np.eye(factors.shape[1])
+            quadratic -= np.einsum("nr,nr->n", y, np.linalg.solve(M, y[:, :, None])[:, :, 0])
+            log_det += np.linalg.slogdet(M)[1]
+        return -0.5 * (quadratic + log_det)
 
     def score(self, labels, spectra) -> float:
         """Mean log-likelihood per good pixel of held-out spectra (higher is better), so that
@@ -287,15 +353,25 @@ class Cannon(BaseEstimator):
     def save(self, path, *, overwrite: bool = False, provenance: dict | None = None):
         """Write the model to an HDF5 file (see :mod:`skcannon.model.io`)."""
         check_is_fitted(self, "theta_")
-        return write_model(path, self.get_params(), self.state_, overwrite=overwrite,
-                           provenance=provenance)
+        return write_model(path, self.get_params(), self.state_, self.vectorizer_.exponents,
+                           overwrite=overwrite, provenance=provenance)
 
     @classmethod
     def load(cls, path) -> Cannon:
         """Read a model written by :meth:`save` (no training data needed; no code executed)."""
-        params, state = read_model(path)
+        params, state, exponents = read_model(path)
+        names = params.pop("label_names")
+        if state.error_factors is not None:
+            params["n_error_factors"] = state.error_factors.shape[1]
+        if state.censor_mask is not None:
+            params["censors"] = {name: mask for name, mask in zip(names, state.censor_mask,
+                                                                    strict=True)
+                                 if not mask.all()}
         try:
-            return cls(params.pop("label_names"), **params)._set_state(state)
+            model = cls(names, **params)
+            if not np.array_equal(model.vectorizer_.exponents, exponents):
+                raise ValueError("the stored term exponents do not match the model's terms")
+            return model._set_state(state)
         except ValueError as exc:
             raise BadFileError(path, str(exc)) from exc
 

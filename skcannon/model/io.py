@@ -1,17 +1,22 @@
-"""Model files: HDF5, no pickle, with a checksum so tampering or truncation is detected.
+"""Model files: HDF5, no pickle, with a checksum over the whole content (every attribute and
+every dataset), so tampering or truncation is detected; loading also checks the content's meaning.
 
-Layout (format ``skcannon-model``, version 1)::
+Layout (format ``skcannon-model``, version 2)::
 
     /                 attrs: format, format_version, package_version, label_names (JSON),
-                      order, regularization, n_training_stars, training_hash, provenance (JSON),
-                      checksum (SHA-256 of every dataset below, in name order)
+                      order, terms ("" = all terms up to order), regularization,
+                      n_training_stars, training_hash, provenance (JSON),
+                      checksum (SHA-256 of all other attributes and every dataset)
     /theta            (n_pixels, n_terms) float64
+    /exponents        (n_terms, n_labels) int64  power of each label in each term
     /s2               (n_pixels,) float64
     /pixel_mask       (n_pixels,) uint8
     /label_offsets    (n_labels,) float64   scaled = (label - offset) / scale
     /label_scales     (n_labels,) float64
     /label_range      (2, n_labels) float64 training minimum and maximum
     /wavelength       (n_pixels,) float64 (absent if unknown)
+    /censor_mask      (n_labels, n_pixels) uint8 (absent if nothing is censored)
+    /error_factors    (n_pixels, n_factors) float64 (absent without correlated model error)
     /training_log_likelihood, /training_chi2, /training_dof   (n_pixels,)
 """
 
@@ -24,19 +29,21 @@ import numpy as np
 
 from skcannon._version import __version__
 from skcannon.errors import BadFileError
-from skcannon.integrity import array_digest, atomic_write, check_format
+from skcannon.integrity import atomic_write, check_format, content_digest
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
 
 MODEL_FORMAT = "skcannon-model"
-MODEL_FORMAT_VERSION = 1
-_ARRAYS = ("theta", "s2", "pixel_mask", "label_offsets", "label_scales", "label_range",
-           "wavelength", "training_log_likelihood", "training_chi2", "training_dof")
+MODEL_FORMAT_VERSION = 2
+_ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
+           "label_range", "wavelength", "censor_mask", "error_factors", "training_log_likelihood",
+           "training_chi2", "training_dof")
 
 
-def _state_arrays(state: CannonState) -> dict[str, np.ndarray]:
+def _state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.ndarray]:
     arrays = {
         "theta": np.asarray(state.theta, float), "s2": np.asarray(state.s2, float),
+        "exponents": np.asarray(exponents, np.int64),
         "pixel_mask": np.asarray(state.pixel_mask, np.uint8),
         "label_offsets": np.asarray(state.scaling.offsets, float),
         "label_scales": np.asarray(state.scaling.scales, float),
@@ -47,34 +54,43 @@ def _state_arrays(state: CannonState) -> dict[str, np.ndarray]:
     }
     if state.wavelength is not None:
         arrays["wavelength"] = np.asarray(state.wavelength, float)
+    if state.error_factors is not None:
+        arrays["error_factors"] = np.asarray(state.error_factors, float)
+    if state.censor_mask is not None:
+        arrays["censor_mask"] = np.asarray(state.censor_mask, np.uint8)
     return arrays
 
 
-def write_model(path: str | Path, params: dict, state: CannonState, *, overwrite: bool = False,
-                provenance: dict | None = None) -> Path:
-    """Write a fitted model's parameters (``label_names``, ``order``, ``regularization``) and
-    learned state to ``path`` atomically (refuses to overwrite unless asked)."""
+def write_model(path: str | Path, params: dict, state: CannonState, exponents: np.ndarray, *,
+                overwrite: bool = False, provenance: dict | None = None) -> Path:
+    """Write a fitted model's parameters (``label_names``, ``order``, ``terms``,
+    ``regularization``), its terms' ``exponents`` (n_terms, n_labels) and learned state to
+    ``path`` atomically (refuses to overwrite unless asked)."""
     import h5py
 
-    arrays = _state_arrays(state)
+    arrays = _state_arrays(state, exponents)
+    attrs = {
+        "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
+        "package_version": __version__, "label_names": json.dumps(list(params["label_names"])),
+        "order": int(params["order"]), "terms": params.get("terms") or "",
+        "regularization": float(params["regularization"]),
+        "n_training_stars": int(state.n_training_stars),
+        "training_hash": state.training_hash,
+        "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
+    }
+    attrs["checksum"] = content_digest(attrs, arrays)
     with atomic_write(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update({
-            "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-            "package_version": __version__, "label_names": json.dumps(list(params["label_names"])),
-            "order": int(params["order"]), "regularization": float(params["regularization"]),
-            "n_training_stars": int(state.n_training_stars),
-            "training_hash": state.training_hash,
-            "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
-            "checksum": array_digest(arrays),
-        })
+        h5.attrs.update(attrs)
         for name, array in arrays.items():
             h5.create_dataset(name, data=array)
     return Path(path)
 
 
-def read_model(path: str | Path) -> tuple[dict, CannonState]:
-    """Read a model file: the estimator parameters and the learned state. A foreign,
-    truncated, tampered or wrong-version file raises :class:`BadFileError` naming the file."""
+def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
+    """Read a model file: the estimator parameters, the learned state and the terms' exponents.
+    A foreign, truncated, tampered or wrong-version file, or one whose content makes no sense
+    (repeated label names, non-positive scales, non-finite coefficients, negative s^2), raises
+    :class:`BadFileError` naming the file."""
     import h5py
 
     path = Path(path)
@@ -85,28 +101,47 @@ def read_model(path: str | Path) -> tuple[dict, CannonState]:
             attrs = dict(h5.attrs)
             check_format(path, attrs, expected_format=MODEL_FORMAT,
                          expected_version=MODEL_FORMAT_VERSION, what="model file")
-            arrays = {name: h5[name][()] for name in _ARRAYS if name in h5}
+            unknown = sorted(set(h5) - set(_ARRAYS))
+            arrays = {name: h5[name][()] for name in h5}
     except BadFileError:
         raise
     except Exception as exc:
         raise BadFileError(path, f"cannot be read as a model file ({type(exc).__name__}: "
                                  f"{exc})") from exc
-    if array_digest(arrays) != attrs.get("checksum"):
+    if unknown or content_digest(attrs, arrays) != attrs.get("checksum"):
         raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
-    names = tuple(json.loads(attrs["label_names"]))
-    params = {"label_names": names, "order": int(attrs["order"]),
-              "regularization": float(attrs["regularization"])}
     try:
-        state = CannonState(
-            theta=arrays["theta"], s2=arrays["s2"],
-            pixel_mask=arrays["pixel_mask"].astype(bool),
-            scaling=LabelScaling(names, arrays["label_offsets"], arrays["label_scales"]),
-            label_range=arrays["label_range"], wavelength=arrays.get("wavelength"),
-            training_log_likelihood=arrays["training_log_likelihood"],
-            training_chi2=arrays["training_chi2"], training_dof=arrays["training_dof"],
-            n_training_stars=int(attrs["n_training_stars"]),
-            training_hash=str(attrs["training_hash"]),
-            provenance=json.loads(attrs["provenance"]))
-    except ValueError as exc:
-        raise BadFileError(path, str(exc)) from exc
-    return params, state
+        return _model_content(attrs, arrays)
+    except (KeyError, TypeError, ValueError) as exc:      # checksum right, content wrong
+        raise BadFileError(path, f"inconsistent model content ({exc})") from exc
+
+
+def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.ndarray]:
+    """Parameters, state and exponents from a file's checked attributes and arrays."""
+    names = tuple(json.loads(attrs["label_names"]))
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"label names {names} are not distinct strings")
+    params = {"label_names": names, "order": int(attrs["order"]),
+              "terms": str(attrs["terms"]) or None,
+              "regularization": float(attrs["regularization"])}
+    scales, theta, s2 = arrays["label_scales"], arrays["theta"], arrays["s2"]
+    if not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
+        raise ValueError("label scales must be finite and positive")
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(s2)) and np.all(s2 >= 0)):
+        raise ValueError("coefficients must be finite and s^2 finite and >= 0")
+    if not np.all(np.isfinite(arrays["label_range"])):
+        raise ValueError("the training label range must be finite")
+    censor, factors = arrays.get("censor_mask"), arrays.get("error_factors")
+    if factors is not None and not np.all(np.isfinite(factors)):
+        raise ValueError("error factors must be finite")
+    state = CannonState(
+        theta=theta, s2=s2, pixel_mask=arrays["pixel_mask"].astype(bool),
+        scaling=LabelScaling(names, arrays["label_offsets"], scales),
+        label_range=arrays["label_range"], wavelength=arrays.get("wavelength"),
+        training_log_likelihood=arrays["training_log_likelihood"],
+        training_chi2=arrays["training_chi2"], training_dof=arrays["training_dof"],
+        n_training_stars=int(attrs["n_training_stars"]),
+        training_hash=str(attrs["training_hash"]),
+        provenance=json.loads(attrs["provenance"]),
+        censor_mask=None if censor is None else censor.astype(bool), error_factors=factors)
+    return params, state, arrays["exponents"]

@@ -13,10 +13,12 @@ from sklearn.utils.validation import check_is_fitted
 from skcannon.inference.fitting import LabelFit
 from skcannon.labels import DEFAULT_LABELS
 from skcannon.model.cannon import CANNON_PARAMETER_CONSTRAINTS, Cannon
+from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS
 from skcannon.spectra import spectra_tags
 
 #: The :class:`Cannon`'s parameters that :class:`CannonRegressor` passes on.
-_CANNON_PARAMS = ("label_names", "order", "scatter_grid", "regularization", "min_good_fraction")
+_CANNON_PARAMS = ("label_names", "order", "terms", "censors", "n_error_factors", "scatter_grid",
+                  "regularization", "min_good_fraction")
 
 
 class CannonRegressor(RegressorMixin, BaseEstimator):
@@ -41,10 +43,15 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
-                 scatter_grid=None, regularization: float = 0.0, min_good_fraction: float = 0.5,
+                 terms: str | None = None, censors: dict | None = None,
+                 n_error_factors: int = DEFAULT_ERROR_FACTORS, scatter_grid=None,
+                 regularization: float = 0.0, min_good_fraction: float = 0.5,
                  n_starts: int = 4, margin: float = 0.1, seed: int = 0) -> None:
         self.label_names = label_names
         self.order = order
+        self.terms = terms
+        self.censors = censors
+        self.n_error_factors = n_error_factors
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction

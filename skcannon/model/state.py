@@ -30,6 +30,10 @@ class CannonState:
     provenance : dict
     grid_index : ndarray of int, shape (n_pixels,), or None
         Grid point that bracketed each pixel's s^2 (only known right after training).
+    censor_mask : ndarray of bool, shape (n_labels, n_pixels), or None
+        Where each label's terms may act (None: everywhere; see ``Cannon.censors``).
+    error_factors : ndarray, shape (n_pixels, r), or None
+        Correlated model error (see :mod:`skcannon.model.error_factors`).
     """
 
     theta: np.ndarray
@@ -45,6 +49,8 @@ class CannonState:
     training_hash: str
     provenance: dict = field(default_factory=dict)
     grid_index: np.ndarray | None = None
+    censor_mask: np.ndarray | None = None
+    error_factors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # a boolean mask and a state-owned provenance, whoever built the state
@@ -58,6 +64,14 @@ class CannonState:
             if np.shape(getattr(self, name)) != (n_pixels,):
                 raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}; expected "
                                  f"({n_pixels},)")
+        if self.censor_mask is not None and (
+                np.ndim(self.censor_mask) != 2 or np.shape(self.censor_mask)[1] != n_pixels):
+            raise ValueError(f"censor_mask has shape {np.shape(self.censor_mask)}; expected "
+                             f"(n_labels, {n_pixels})")
+        if self.error_factors is not None and (
+                np.ndim(self.error_factors) != 2 or np.shape(self.error_factors)[0] != n_pixels):
+            raise ValueError(f"error_factors has shape {np.shape(self.error_factors)}; "
+                             f"expected ({n_pixels}, n_factors)")
         if self.wavelength is not None and np.shape(self.wavelength) != (n_pixels,):
             raise ValueError(f"wavelength has shape {np.shape(self.wavelength)}; expected "
                              f"({n_pixels},)")

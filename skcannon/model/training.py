@@ -556,3 +556,47 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         last["chi2"][chosen] = zero["chi2"][better]
         last["s2"][chosen] = 0.0
     return {**last, "grid_lnL": grid_lnl, "grid_index": index}
+
+
+def train_censored(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                   allowed: np.ndarray, **options) -> TrainingResult:
+    """:func:`train_pixels` where each pixel may use only some terms (censoring, Casey et al.
+    2016): a term's coefficient is exactly zero at the pixels where it is not allowed.
+
+    Pixels sharing one pattern of allowed terms (few patterns: one per combination of censored
+    labels) are trained together on the design matrix's allowed columns.
+
+    Parameters
+    ----------
+    design : ndarray, shape (n_stars, n_terms)
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+    allowed : ndarray of bool, shape (n_pixels, n_terms)
+        Terms each pixel may use (the constant term always).
+    **options
+        Passed on to :func:`train_pixels` (``progress`` counts the pixels of every group).
+    """
+    n_terms, n_pixels = design.shape[1], flux.shape[1]
+    allowed = np.asarray(allowed, bool)
+    if allowed.shape != (n_pixels, n_terms) or not allowed[:, 0].all():
+        raise ValueError(f"allowed must have shape ({n_pixels}, {n_terms}) and allow the "
+                         "constant term everywhere")
+    patterns, group = np.unique(allowed, axis=0, return_inverse=True)
+    parts = []
+    for g, pattern in enumerate(patterns):                 # one pass per censoring pattern
+        pixels = np.flatnonzero(group.ravel() == g)
+        parts.append((pixels, pattern, train_pixels(design[:, pattern], flux[:, pixels],
+                                                    ivar[:, pixels], **options)))
+    n_grid = parts[0][2].grid_log_likelihood.shape[0]
+    theta = np.zeros((n_pixels, n_terms))
+    out = TrainingResult(theta=theta, s2=np.zeros(n_pixels),
+                         pixel_ok=np.zeros(n_pixels, dtype=bool),
+                         log_likelihood=np.zeros(n_pixels),
+                         grid_log_likelihood=np.zeros((n_grid, n_pixels)),
+                         grid_index=np.zeros(n_pixels, dtype=int), chi2=np.zeros(n_pixels),
+                         dof=np.zeros(n_pixels, dtype=int))
+    for pixels, pattern, part in parts:
+        theta[np.ix_(pixels, np.flatnonzero(pattern))] = part.theta
+        for name in ("s2", "pixel_ok", "log_likelihood", "grid_index", "chi2", "dof"):
+            getattr(out, name)[pixels] = getattr(part, name)
+        out.grid_log_likelihood[:, pixels] = part.grid_log_likelihood
+    return out

@@ -61,7 +61,7 @@ def test_sklearn_contract_checks(estimator, check_name):
 
 BAD_PARAMETERS = [({"regularization": -5}, "regularization"),
                   ({"min_good_fraction": 7}, "min_good_fraction"),
-                  ({"min_good_fraction": 0}, "min_good_fraction"), ({"order": 3}, "order"),
+                  ({"min_good_fraction": 0}, "min_good_fraction"), ({"order": 4}, "order"),
                   ({"order": 1.5}, "order")]
 
 
