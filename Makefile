@@ -32,9 +32,9 @@ test-fast: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-## speed and accuracy benchmarks (installs thecannon, a benchmark-only baseline)
+## speed and accuracy benchmarks (the bench extra installs TheCannon 0.7.3, the baseline)
 benchmarks: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet thecannon==0.7.3
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks
 
 clean:

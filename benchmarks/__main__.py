@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.common import record
 
-BENCHMARKS = ["bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc",
+BENCHMARKS = ["bench_real", "bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc",
               "bench_nn"]
 
 

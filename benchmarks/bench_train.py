@@ -2,7 +2,7 @@
 
 Problem: 940 stars x 7214 pixels x 5 labels (the seed split of ~1880 giants), spectra simulated
 from the reference model at real DR12 labels. thecannon is a benchmark-only dependency
-(``pip install thecannon==0.7.3``; ``make benchmarks`` installs it).
+(``pip install -e ".[bench]"``; ``make benchmarks`` installs it).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def run(n_stars: int = 940, repeats: int = 3) -> dict:
         from TheCannon import dataset as tc_dataset
         from TheCannon import model as tc_model
     except ImportError:
-        print("thecannon is not installed (pip install thecannon==0.7.3): no ratio measured")
+        print("thecannon is not installed (pip install -e ".[bench]"): no ratio measured")
         return figures
     flux, ivar = X[:, 0].copy(), X[:, 1].copy()
     values = labels[list(FIVE_LABELS)].to_numpy()

@@ -6,6 +6,7 @@
 * :mod:`.isochrones`: MIST isochrones for the Kiel diagram and spectra sequences.
 """
 
+from skcannon.data.arrays import LabelledArrays, load_labelled_arrays
 from skcannon.data.dataset import SpectralDataset
 
-__all__ = ["SpectralDataset"]
+__all__ = ["LabelledArrays", "SpectralDataset", "load_labelled_arrays"]

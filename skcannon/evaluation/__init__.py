@@ -11,12 +11,15 @@ from skcannon.evaluation.metrics import (
 )
 from skcannon.evaluation.outliers import find_outliers
 from skcannon.evaluation.validation import (
+    RepeatedValidation,
     SplitValidation,
     grid_search,
     kfold_validate,
+    repeated_kfold,
     split_validate,
 )
 
-__all__ = ["SplitValidation", "accuracy_by_snr", "accuracy_table", "find_outliers",
+__all__ = ["RepeatedValidation", "SplitValidation", "accuracy_by_snr", "accuracy_table", "find_outliers",
            "grid_search", "kfold_validate", "label_bias", "label_robust_scatter",
-           "label_scatter", "label_scorers", "pulls", "split_validate"]
+           "label_scatter", "label_scorers", "pulls", "repeated_kfold",
+           "split_validate"]

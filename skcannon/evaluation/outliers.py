@@ -36,18 +36,7 @@ def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
     info = info.reset_index(drop=True) if info is not None else pd.DataFrame(
         index=range(len(reference)))
     for n in np.flatnonzero(far.any(axis=1)):
-        reasons = []
-        if fit.reduced_chi2[n] > 2:
-            reasons.append(f"poor fit (reduced chi2 {fit.reduced_chi2[n]:.2f})")
-        if fit.starts_disagree[n]:
-            reasons.append(f"starts disagree (local minimum; next solution at chi2 "
-                           f"+{fit.second_chi2[n] - fit.chi2[n]:.1f})")
-        if fit.on_bound[n]:
-            reasons.append("best fit on a bound of the label range")
-        if fit.outside_training[n]:
-            reasons.append("labels outside the training range")
-        if not fit.converged[n]:
-            reasons.append("fit did not converge")
+        reasons = fit.reasons(n)
         within = np.abs(residual[n]) < k * fit.uncertainties[n]
         if np.all(within[far[n]]):
             reasons.append("within its own formal uncertainty (noisy spectrum)")

@@ -4,6 +4,9 @@
   one, fit labels of the other, compare with the reference labels.
 * :func:`kfold_validate`: ``cross_validate`` with ``KFold`` over any estimator or Pipeline ending
   in a :class:`CannonRegressor`, scored per label.
+* :func:`repeated_kfold`: ``cross_val_predict`` over several shuffled ``KFold`` partitions
+  (fixed seeds, so two estimators see identical folds): bias, scatter and robust scatter per
+  label and repeat, with their mean and spread over repeats.
 * :func:`grid_search`: ``GridSearchCV`` over ``scatter_grid`` and ``regularization``.
 """
 
@@ -14,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    cross_val_predict,
+    cross_validate,
+    train_test_split,
+)
 
 from skcannon.evaluation.metrics import accuracy_by_snr, accuracy_table, label_scorers, pulls
 from skcannon.labels import error_column
@@ -88,6 +97,45 @@ def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int
             table[column] = -table[column]
     table.insert(0, "fold", np.arange(len(table)))
     return table
+
+
+@dataclass
+class RepeatedValidation:
+    """Result of :func:`repeated_kfold`.
+
+    Attributes
+    ----------
+    per_repeat : DataFrame  one row per repeat and label: bias, scatter, robust_scatter
+    summary : DataFrame  one row per label: the mean of each metric and its sd over repeats
+    predictions : ndarray (n_repeats, n_stars, L)  held-out predictions of every repeat
+    """
+
+    per_repeat: pd.DataFrame
+    summary: pd.DataFrame
+    predictions: np.ndarray
+
+
+def repeated_kfold(estimator, X, y, label_names: Sequence[str], *, n_repeats: int = 5,
+                   n_splits: int = 2, seed: int = 0) -> RepeatedValidation:
+    """Held-out predictions of every star in ``n_repeats`` shuffled ``n_splits``-fold
+    partitions (partition r uses ``random_state=seed + r``), compared with ``y``."""
+    y = np.asarray(y, float)
+    if len(y) < 2 * n_splits:
+        raise ValueError(f"{len(y)} stars are too few for {n_splits}-fold cross-validation")
+    predictions = np.stack([
+        cross_val_predict(estimator, X, y, cv=KFold(n_splits, shuffle=True,
+                                                    random_state=seed + r))
+        for r in range(n_repeats)])
+    rows = []
+    for r, predicted in enumerate(predictions):
+        table = accuracy_table(y, predicted, label_names)
+        table.insert(0, "repeat", r)
+        rows.append(table)
+    per_repeat = pd.concat(rows, ignore_index=True)
+    metrics = ["bias", "scatter", "robust_scatter"]
+    grouped = per_repeat.groupby("label", sort=False)[metrics]
+    summary = grouped.mean().join(grouped.std(ddof=1).add_suffix("_sd")).reset_index()
+    return RepeatedValidation(per_repeat, summary, predictions)
 
 
 def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],

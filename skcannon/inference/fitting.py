@@ -257,6 +257,22 @@ class LabelFit:
     label_names: tuple = field(default_factory=tuple)
     training_range: np.ndarray | None = None
 
+    def reasons(self, n: int) -> list[str]:
+        """What in star ``n``'s fit could explain a poor result (the fit's own flags)."""
+        reasons = []
+        if self.reduced_chi2[n] > 2:
+            reasons.append(f"poor fit (reduced chi2 {self.reduced_chi2[n]:.2f})")
+        if self.starts_disagree[n]:
+            reasons.append(f"starts disagree (local minimum; next solution at chi2 "
+                           f"+{self.second_chi2[n] - self.chi2[n]:.1f})")
+        if self.on_bound[n]:
+            reasons.append("best fit on a bound of the label range")
+        if self.outside_training[n]:
+            reasons.append("labels outside the training range")
+        if not self.converged[n]:
+            reasons.append("fit did not converge")
+        return reasons
+
     @property
     def uncertainties(self) -> np.ndarray:
         """1-sigma uncertainties (n_stars, L), sqrt of the covariance diagonal."""

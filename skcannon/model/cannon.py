@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from skcannon.errors import BadFileError
 from skcannon.inference.fitting import LabelFit, fit_labels
 from skcannon.inference.reference import fit_labels_trf
-from skcannon.labels import DEFAULT_LABELS
+from skcannon.labels import DEFAULT_LABELS, fitted_column
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
@@ -27,6 +27,7 @@ from skcannon.model.state import CannonState
 from skcannon.model.training import train_censored, train_pixels
 from skcannon.model.vectorizer import MAX_ORDER, PolynomialVectorizer, parse_terms
 from skcannon.spectra import FLUX, IVAR, check_spectra
+from skcannon.stats import robust_scatter
 
 #: The parameters of :class:`Cannon`, declared once: validated by ``fit`` (scikit-learn's
 #: ``_parameter_constraints`` mechanism) and reused by :class:`CannonRegressor`.
@@ -36,6 +37,7 @@ CANNON_PARAMETER_CONSTRAINTS: dict = {
     "terms": [str, None],
     "censors": [dict, None],
     "n_error_factors": [Interval(Integral, 0, None, closed="left")],
+    "clean_k": [Interval(Real, 0, None, closed="neither"), None],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
     "min_good_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -85,6 +87,11 @@ class Cannon(BaseEstimator):
         and of the pixels are used). Label fitting then uses the full pixel covariance. Default
         10: chosen by cross-validation on real APOGEE giants (README, bench_real). See
         :mod:`skcannon.model.error_factors`.
+    clean_k : float or None
+        Training-set cleaning: train, infer the training stars' own labels, drop the stars
+        whose labels are off by more than ``clean_k`` robust scatters in any label or whose
+        reduced chi^2 is that many robust scatters above the median, and train again (None:
+        keep every star). The dropped stars and why: ``dropped_``.
     scatter_grid : array_like or None
         s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
     regularization : float
@@ -110,13 +117,17 @@ class Cannon(BaseEstimator):
         SHA-256 of the training labels, flux and inverse variance.
     provenance_ : dict
         Where the model came from (empty after ``fit``; as saved for a loaded model).
+    dropped_ : DataFrame
+        Training stars dropped by ``clean_k`` (row, labels, fitted labels, why); empty without
+        cleaning (not stored in model files).
     """
 
     _parameter_constraints: dict = CANNON_PARAMETER_CONSTRAINTS
 
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  terms: str | None = None, censors: dict | None = None,
-                 n_error_factors: int = DEFAULT_ERROR_FACTORS, scatter_grid=None,
+                 n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
+                 scatter_grid=None,
                  regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
@@ -124,6 +135,7 @@ class Cannon(BaseEstimator):
         self.terms = terms
         self.censors = censors
         self.n_error_factors = n_error_factors
+        self.clean_k = clean_k
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction
@@ -201,11 +213,43 @@ class Cannon(BaseEstimator):
         self
         """
         self._validate_params()
-        names = check_label_names(self.label_names)
         label_values = self.label_array(labels)
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
+        self._train(label_values, X, wavelength)
+        self.dropped_ = pd.DataFrame(columns=["row", "reason"])
+        if self.clean_k is not None:
+            keep, self.dropped_ = self._cleaning(label_values, X)
+            if not keep.all():
+                self._train(label_values[keep], X[keep], wavelength)
+        return self
+
+    def _cleaning(self, label_values: np.ndarray, X: np.ndarray
+                  ) -> tuple[np.ndarray, pd.DataFrame]:
+        """Which training stars to keep (bool, (n_stars,)) and a table of the dropped ones."""
+        fit = self.infer_labels(X)
+        residual = fit.labels - label_values
+        k = float(self.clean_k)
+        scatter = np.maximum(robust_scatter(residual, axis=0), np.finfo(float).tiny)
+        far = np.abs(residual - np.nanmedian(residual, axis=0)) > k * scatter
+        chi2 = fit.reduced_chi2
+        extreme = chi2 > np.nanmedian(chi2) + k * robust_scatter(chi2[np.isfinite(chi2)])
+        drop = far.any(axis=1) | extreme | ~np.isfinite(residual).all(axis=1)
+        rows = []
+        for n in np.flatnonzero(drop):
+            why = [f"{name} off by {residual[n, i] / scatter[i]:+.1f} robust scatters"
+                   for i, name in enumerate(self.label_names) if far[n, i]]
+            if extreme[n]:
+                why.append(f"extreme reduced chi2 ({chi2[n]:.2f})")
+            rows.append({"row": int(n), **{fitted_column(name): fit.labels[n, i]
+                                           for i, name in enumerate(self.label_names)},
+                         "reason": "; ".join(why + fit.reasons(n)) or "no usable fit"})
+        return ~drop, pd.DataFrame(rows, columns=None if rows else ["row", "reason"])
+
+    def _train(self, label_values: np.ndarray, X: np.ndarray, wavelength) -> None:
+        """Learn the state from checked labels (n_stars, L) and spectra (n_stars, 3, P)."""
+        names = check_label_names(self.label_names)
         vectorizer = self.vectorizer_
         censor = self.censor_mask(X.shape[2])
         if X.shape[0] <= vectorizer.n_terms:
@@ -233,7 +277,7 @@ class Cannon(BaseEstimator):
             residual = X[:, FLUX] - design @ result.theta.T
             good = (X[:, IVAR] > 0) & result.pixel_ok[None, :]
             factors = learn_error_factors(residual, good, n_factors)
-        return self._set_state(CannonState(
+        self._set_state(CannonState(
             theta=result.theta, s2=result.s2, pixel_mask=result.pixel_ok, scaling=scaling,
             label_range=np.vstack([label_values.min(axis=0), label_values.max(axis=0)]),
             wavelength=None if wavelength is None else np.asarray(wavelength, float),
