@@ -38,7 +38,7 @@ class TheCannonRegressor(RegressorMixin, BaseEstimator):
     """Ho's TheCannon (quadratic, useErrors=False) behind fit(spectra, labels)/predict."""
 
     def fit(self, X, y):
-        from TheCannon import dataset, model
+        from TheCannon import model
 
         self.train_ = (X[:, 0].copy(), X[:, 1].copy(), np.asarray(y, float))
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

@@ -53,7 +53,7 @@ def run(n_stars: int = 940, repeats: int = 3) -> dict:
         from TheCannon import dataset as tc_dataset
         from TheCannon import model as tc_model
     except ImportError:
-        print("thecannon is not installed (pip install -e ".[bench]"): no ratio measured")
+        print("TheCannon is not installed (pip install -e '.[bench]'): no ratio measured")
         return figures
     flux, ivar = X[:, 0].copy(), X[:, 1].copy()
     values = labels[list(FIVE_LABELS)].to_numpy()

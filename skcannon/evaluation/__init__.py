@@ -19,7 +19,7 @@ from skcannon.evaluation.validation import (
     split_validate,
 )
 
-__all__ = ["RepeatedValidation", "SplitValidation", "accuracy_by_snr", "accuracy_table", "find_outliers",
-           "grid_search", "kfold_validate", "label_bias", "label_robust_scatter",
+__all__ = ["RepeatedValidation", "SplitValidation", "accuracy_by_snr", "accuracy_table",
+           "find_outliers", "grid_search", "kfold_validate", "label_bias", "label_robust_scatter",
            "label_scatter", "label_scorers", "pulls", "repeated_kfold",
            "split_validate"]
