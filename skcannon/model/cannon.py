@@ -54,6 +54,26 @@ def check_label_names(label_names) -> tuple[str, ...]:
     return names
 
 
+#: Folds of the cross-validated judgement of training-set cleaning (``clean_k``).
+CLEANING_FOLDS = 3
+
+
+def _merge_fits(parts: list, n_stars: int) -> LabelFit:
+    """One LabelFit of ``n_stars`` from (row indices, LabelFit) parts covering every row."""
+    first = parts[0][1]
+    merged = {}
+    for item in dataclasses.fields(LabelFit):
+        value = getattr(first, item.name)
+        if isinstance(value, np.ndarray) and item.name != "training_range":
+            out = np.empty((n_stars,) + value.shape[1:], dtype=value.dtype)
+            for rows, fit in parts:
+                out[rows] = getattr(fit, item.name)
+            merged[item.name] = out
+        else:
+            merged[item.name] = value
+    return LabelFit(**merged)
+
+
 def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
     """SHA-256 of the training labels, flux and inverse variance (star by star: no copies)."""
     digest = hashlib.sha256(np.ascontiguousarray(labels).data)
@@ -217,18 +237,29 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        self._train(label_values, X, wavelength)
+        keep = np.ones(len(X), dtype=bool)
         self.dropped_ = pd.DataFrame(columns=["row", "reason"])
         if self.clean_k is not None:
             keep, self.dropped_ = self._cleaning(label_values, X)
-            if not keep.all():
-                self._train(label_values[keep], X[keep], wavelength)
+        self._train(label_values[keep], X[keep], wavelength, n_factors=self.n_error_factors)
         return self
 
     def _cleaning(self, label_values: np.ndarray, X: np.ndarray
                   ) -> tuple[np.ndarray, pd.DataFrame]:
-        """Which training stars to keep (bool, (n_stars,)) and a table of the dropped ones."""
-        fit = self.infer_labels(X)
+        """Which training stars to keep (bool, (n_stars,)) and a table of the dropped ones.
+
+        Each star is judged by a classic model (no error factors: those learned from bad labels
+        would absorb the residuals that reveal them) trained without it (CLEANING_FOLDS-fold),
+        so a bad label cannot pull the model towards itself."""
+        from sklearn.base import clone
+        from sklearn.model_selection import KFold
+
+        judge = clone(self).set_params(clean_k=None, n_error_factors=0, verbose=0)
+        parts = []
+        for train, held_out in KFold(CLEANING_FOLDS, shuffle=True, random_state=0).split(X):
+            parts.append((held_out, clone(judge).fit(label_values[train], X[train])
+                          .infer_labels(X[held_out])))
+        fit = _merge_fits(parts, len(X))
         residual = fit.labels - label_values
         k = float(self.clean_k)
         scatter = np.maximum(robust_scatter(residual, axis=0), np.finfo(float).tiny)
@@ -247,8 +278,10 @@ class Cannon(BaseEstimator):
                          "reason": "; ".join(why + fit.reasons(n)) or "no usable fit"})
         return ~drop, pd.DataFrame(rows, columns=None if rows else ["row", "reason"])
 
-    def _train(self, label_values: np.ndarray, X: np.ndarray, wavelength) -> None:
-        """Learn the state from checked labels (n_stars, L) and spectra (n_stars, 3, P)."""
+    def _train(self, label_values: np.ndarray, X: np.ndarray, wavelength, *,
+               n_factors: int) -> None:
+        """Learn the state from checked labels (n_stars, L) and spectra (n_stars, 3, P), with
+        up to ``n_factors`` error factors."""
         names = check_label_names(self.label_names)
         vectorizer = self.vectorizer_
         censor = self.censor_mask(X.shape[2])
@@ -272,7 +305,7 @@ class Cannon(BaseEstimator):
                 result = train_censored(design, X[:, FLUX], X[:, IVAR], allowed, **options)
             training_hash = hashing.result()
         factors = None
-        n_factors = min(self.n_error_factors, X.shape[0] // 4, int(result.pixel_ok.sum()) // 4)
+        n_factors = min(n_factors, X.shape[0] // 4, int(result.pixel_ok.sum()) // 4)
         if n_factors:     # at most a quarter of the stars and pixels: the covariance is noisy
             residual = X[:, FLUX] - design @ result.theta.T
             good = (X[:, IVAR] > 0) & result.pixel_ok[None, :]

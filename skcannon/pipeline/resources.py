@@ -57,6 +57,11 @@ class SharedData:
         return self.apogee / "reference" / "cannon_apokasc_dr12"
 
     @property
+    def real_labelled(self) -> Path:
+        """Real labelled giants: 336 normalized spectra of 100 pixels with ASPCAP labels."""
+        return self.apogee / "real_labelled" / "real_giants_100px.npz"
+
+    @property
     def dr12_labels(self) -> Path:
         """The table of real DR12 giant labels."""
         return self.apogee / "labels" / "apogee_dr12_labels.csv"
