@@ -233,6 +233,7 @@ class Cannon(BaseEstimator):
         self
         """
         self._validate_params()
+        check_label_names(self.label_names)
         label_values = self.label_array(labels)
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
