@@ -56,6 +56,23 @@ class SufficientStatistics:
     centre: np.ndarray
 
 
+def factor_system(weight: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """M = I + U^T W U of every star (the r x r matrix of the Woodbury identity), one GEMM.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (n_stars, n_pixels)  1 / (sigma^2 + s^2), 0 at unusable pixels
+    factors : ndarray, shape (n_pixels, r)  the error factors U
+
+    Returns
+    -------
+    ndarray, shape (n_stars, r, r)
+    """
+    n_pixels, r = factors.shape
+    products = (factors[:, :, None] * factors[:, None, :]).reshape(n_pixels, r * r)
+    return (np.atleast_2d(weight) @ products).reshape(-1, r, r) + np.eye(r)
+
+
 class StarSystems:
     """The pixel weights and G = Theta^T W Theta of every star, computed once; statistics
     around any centre then cost one more pass (:meth:`around`).
@@ -89,14 +106,12 @@ class StarSystems:
         self.G[:, iu, ju] = flat
         self.G[:, ju, iu] = flat
         self.factors = None if factors is None or factors.shape[1] == 0 else factors
-        if self.factors is not None:
-            r = self.factors.shape[1]
-            U = self.factors * pixel_mask[:, None]
+        if self.factors is not None:      # weight is 0 at masked pixels: U needs no masking
+            U, r = self.factors, self.factors.shape[1]
             # A_n = U^T W_n Theta and M_n = I + U^T W_n U for all stars: one GEMM each
-            A = (weight @ (U[:, :, None] * theta[:, None, :]).reshape(len(U), r * k))
-            M = (weight @ (U[:, :, None] * U[:, None, :]).reshape(len(U), r * r))
+            A = weight @ (U[:, :, None] * theta[:, None, :]).reshape(len(U), r * k)
             self.A = A.reshape(-1, r, k)
-            self.M = M.reshape(-1, r, r) + np.eye(r)
+            self.M = factor_system(weight, U)
             self.G -= np.einsum("nrk,nrl->nkl", self.A, np.linalg.solve(self.M, self.A))
 
     def around(self, centre: np.ndarray | None = None) -> SufficientStatistics:

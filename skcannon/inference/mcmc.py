@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skcannon.inference.fitting import sufficient_statistics
+from skcannon.inference.fitting import factor_system, sufficient_statistics
 from skcannon.labels import label_axis_name
 
 #: A masked pixel's standard deviation: large enough to carry no weight.
@@ -113,10 +113,10 @@ class CannonPosterior:
                 mean = pt.dot(theta, design)               # all pixels at once
                 pm.Normal("obs", mu=mean, sigma=sigma, observed=flux)
             elif likelihood == "pixels":
-                weighted = (flux - pt.dot(theta, design)) / sigma ** 2
+                residual = flux - pt.dot(theta, design)
+                weighted = residual / sigma ** 2
                 y = pt.dot(self.factors.T, weighted)
-                chi2 = (pt.sum(weighted * (flux - pt.dot(theta, design)))
-                        - pt.dot(y, pt.dot(m_inverse, y)))
+                chi2 = pt.sum(weighted * residual) - pt.dot(y, pt.dot(m_inverse, y))
                 pm.Potential("loglike", -0.5 * chi2)
             else:
                 chi2 = c - 2 * pt.dot(h, design) + pt.dot(design, pt.dot(G, design))
@@ -138,9 +138,8 @@ class CannonPosterior:
                 pm.set_data({"flux": np.where(good, flux, 1.0), "sigma": sigma})
                 if self.factors is not None:
                     weight = np.where(good, sigma ** -2.0, 0.0)
-                    matrix = np.eye(self.factors.shape[1]) + self.factors.T @ (
-                        weight[:, None] * self.factors)
-                    pm.set_data({"M_inverse": np.linalg.inv(matrix)})
+                    pm.set_data({"M_inverse": np.linalg.inv(
+                        factor_system(weight, self.factors)[0])})
             else:
                 stats = sufficient_statistics(model.theta_, model.s2_, model.pixel_mask_,
                                               flux[None], ivar[None], factors=self.factors)

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from skcannon.errors import BadFileError
-from skcannon.inference.fitting import LabelFit, fit_labels
+from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
 from skcannon.inference.reference import fit_labels_trf
 from skcannon.labels import DEFAULT_LABELS, fitted_column
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
@@ -108,10 +108,11 @@ class Cannon(BaseEstimator):
         10: chosen by cross-validation on real APOGEE giants (README, bench_real). See
         :mod:`skcannon.model.error_factors`.
     clean_k : float or None
-        Training-set cleaning: train, infer the training stars' own labels, drop the stars
-        whose labels are off by more than ``clean_k`` robust scatters in any label or whose
-        reduced chi^2 is that many robust scatters above the median, and train again (None:
-        keep every star). The dropped stars and why: ``dropped_``.
+        Training-set cleaning: infer every training star's labels with a classic model trained
+        without it (3-fold), drop the stars whose labels are off by more than ``clean_k``
+        robust scatters in any label or whose reduced chi^2 is that many robust scatters above
+        the median, and train on the rest (None: keep every star). The dropped stars and why:
+        ``dropped_``.
     scatter_grid : array_like or None
         s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
     regularization : float
@@ -137,8 +138,12 @@ class Cannon(BaseEstimator):
         SHA-256 of the training labels, flux and inverse variance.
     provenance_ : dict
         Where the model came from (empty after ``fit``; as saved for a loaded model).
+    censor_mask_ : ndarray of bool, shape (n_labels, n_pixels), or None
+        Where each label's terms may act (from ``censors``).
+    error_factors_ : ndarray, shape (n_pixels, n_factors), or None
+        The correlated model error U (from ``n_error_factors``).
     dropped_ : DataFrame
-        Training stars dropped by ``clean_k`` (row, labels, fitted labels, why); empty without
+        Training stars dropped by ``clean_k`` (row, fitted labels, reason); empty without
         cleaning (not stored in model files).
     """
 
@@ -414,7 +419,7 @@ class Cannon(BaseEstimator):
         factors = self.error_factors_
         if factors is not None and factors.shape[1]:
             y = (weight * resid) @ factors                                     # (n, r)
-            M = np.einsum("np,pr,ps->nrs", weight, factors, factors) + np.eye(factors.shape[1])
+            M = factor_system(weight, factors)
             quadratic -= np.einsum("nr,nr->n", y, np.linalg.solve(M, y[:, :, None])[:, :, 0])
             log_det += np.linalg.slogdet(M)[1]
         return -0.5 * (quadratic + log_det)

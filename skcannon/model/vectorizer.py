@@ -117,15 +117,6 @@ class PolynomialVectorizer:
             np.add.at(self.exponents[row], list(term), 1)
         self.order = int(self.exponents.sum(axis=1).max())
 
-    @classmethod
-    def from_exponents(cls, exponents: np.ndarray) -> PolynomialVectorizer:
-        """The vectorizer whose terms have these powers, shape (n_terms, n_labels)."""
-        exponents = np.asarray(exponents)
-        if exponents.ndim != 2 or np.any(exponents < 0):
-            raise ValueError("exponents must be a 2-D array of non-negative integers")
-        terms = [tuple(np.repeat(np.arange(exponents.shape[1]), row)) for row in exponents]
-        return cls(exponents.shape[1], terms=terms)
-
     @property
     def n_terms(self) -> int:
         """Number of terms (columns of the design matrix)."""

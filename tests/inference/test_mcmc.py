@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 pytest.importorskip("pymc")
 
@@ -41,6 +42,32 @@ def test_pixel_and_quadratic_likelihoods_agree(reference_model):
     differences = pixels - quadratic                   # equal up to a constant
     np.testing.assert_allclose(differences - differences[0], 0, atol=1e-6)
     assert pixels[0] > pixels[1] and pixels[0] > pixels[2]
+
+
+def test_likelihoods_with_error_factors_agree_with_the_model(reference_model):
+    """With error factors the pixel likelihood (Woodbury in PyTensor), the quadratic one and
+    Cannon.log_likelihood (multivariate normal) are the same function of the labels."""
+    from skcannon.model import Cannon
+
+    rng = np.random.default_rng(4)
+    truth = np.column_stack([rng.uniform(4300, 5000, 120), rng.uniform(1.5, 3.2, 120),
+                             rng.uniform(-0.5, 0.2, 120), rng.uniform(0, 0.2, 120)])
+    X = simulate_spectra(reference_model, truth, 100, rng)
+    model = Cannon(reference_model.label_names, n_error_factors=4).fit(truth, X)
+    assert model.error_factors_.shape[1] == 4
+    points = truth[:1] + np.array([[0, 0, 0, 0], [30, 0.1, 0.02, 0.01], [-50, -0.2, 0.05, 0]])
+    star = X[0]
+    # normal priors: no interval transform, so logp = log-likelihood + the priors' log-density
+    pixels = _logp(CannonPosterior(model, prior="normal", likelihood="pixels"), star[0],
+                   star[1], points)
+    quadratic = _logp(CannonPosterior(model, prior="normal", likelihood="quadratic"), star[0],
+                      star[1], points)
+    offsets, scales = model.scaling_.offsets, model.scaling_.scales
+    exact = (model.log_likelihood(points, np.repeat(star[None], len(points), axis=0))
+             + norm.logpdf(points, offsets, 2 * scales).sum(axis=1))
+    for other in (quadratic, exact):                    # equal up to a constant
+        differences = pixels - other
+        np.testing.assert_allclose(differences - differences[0], 0, atol=1e-6)
 
 
 @pytest.mark.slow
