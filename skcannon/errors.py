@@ -30,3 +30,11 @@ class DownloadError(SkcannonError, OSError):
         self.url = url
         self.problem = problem
         super().__init__(f"{url}: {problem}")
+
+
+class LabelError(SkcannonError, ValueError):
+    """Labels unusable for training: nulls, NaN, implausible, constant or collinear values."""
+
+
+class TrainingSetError(SkcannonError, ValueError):
+    """A training set too small, or too masked, to learn the model's terms."""

@@ -11,14 +11,16 @@ from collections.abc import Iterable
 
 #: Labels the Cannon learns by default, in order.
 DEFAULT_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
-#: Labels recognised in tables when none are named: the mission's five, then [alpha/M], [M/H].
-KNOWN_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE", "ALPHA_M", "M_H")
+#: Labels recognised in tables when none are named: the mission's five, then [alpha/M], [M/H]
+#: (ASPCAP's calibrated M_H or its spectroscopic PARAM_M_H).
+KNOWN_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE", "ALPHA_M", "M_H", "PARAM_M_H")
 #: Physical units of the labels, for axis labels and tables.
 LABEL_UNITS = {"TEFF": "K", "LOGG": "dex", "FE_H": "dex", "MG_FE": "dex", "SI_FE": "dex",
-               "M_H": "dex", "ALPHA_M": "dex"}
+               "M_H": "dex", "PARAM_M_H": "dex", "ALPHA_M": "dex"}
 #: Pretty names of the labels, for plots (no LaTeX needed: matplotlib mathtext).
 LABEL_TEX = {"TEFF": r"$T_\mathrm{eff}$", "LOGG": r"$\log g$", "FE_H": "[Fe/H]",
-             "MG_FE": "[Mg/Fe]", "SI_FE": "[Si/Fe]", "M_H": "[M/H]", "ALPHA_M": r"[$\alpha$/M]"}
+             "MG_FE": "[Mg/Fe]", "SI_FE": "[Si/Fe]", "M_H": "[M/H]", "PARAM_M_H": "[M/H]",
+             "ALPHA_M": r"[$\alpha$/M]"}
 
 
 def label_axis_name(name: str) -> str:
@@ -57,3 +59,53 @@ def fitted_column(name: str) -> str:
 def offset_column(name: str) -> str:
     """Column of (fitted - reference) in robust scatters: ``TEFF_OFF_SIGMA``."""
     return f"{name}_OFF_SIGMA"
+
+
+# -- plausibility ----------------------------------------------------------------------------
+#: Plausible ranges (inclusive) of the known labels, in their units: values outside are taken
+#: for errors (typos, unit mistakes, nulls), not stars. Wide on purpose: from M dwarfs to hot
+#: stars, from the most metal-poor known stars to the most metal-rich.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "TEFF": (2000.0, 50000.0), "LOGG": (-1.0, 6.0),
+    "FE_H": (-6.0, 2.0), "M_H": (-6.0, 2.0), "PARAM_M_H": (-6.0, 2.0),
+    "MG_FE": (-2.0, 2.0), "SI_FE": (-2.0, 2.0), "ALPHA_M": (-2.0, 2.0),
+}
+#: Values at or below this are catalog nulls (ASPCAP's -9999 and its rounded variants) in any
+#: label.
+NULL_THRESHOLD = -9000.0
+
+
+def label_problems(values, names: Iterable[str]) -> list[str]:
+    """What is wrong with each row of labels, in words ('' where nothing).
+
+    Parameters
+    ----------
+    values : array_like, shape (n_stars, n_labels)
+        Labels; non-numbers should already be NaN.
+    names : iterable of str
+        The label of each column: known labels are also checked against
+        :data:`PLAUSIBLE_RANGES`.
+
+    Returns
+    -------
+    list of str, one per star, e.g. ``"TEFF null (-9999); LOGG NaN"``.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    names = list(names)
+    out = []
+    for row in values:
+        problems = []
+        for name, value in zip(names, row, strict=True):
+            low, high = PLAUSIBLE_RANGES.get(name, (-np.inf, np.inf))
+            if np.isnan(value):
+                problems.append(f"{name} missing (NaN)")
+            elif not np.isfinite(value):
+                problems.append(f"{name} infinite")
+            elif value <= NULL_THRESHOLD:
+                problems.append(f"{name} null ({value:g})")
+            elif not low <= value <= high:
+                problems.append(f"{name} = {value:g} outside the plausible {low:g}..{high:g}")
+        out.append("; ".join(problems))
+    return out

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from skcannon.apogee.reference import load_reference_model
 from skcannon.cli import build_parser, main
-from tests.conftest import SHARED_APOGEE
+from tests.conftest import REFERENCE_DIR, SHARED_APOGEE, shared_file
 
 
 def commands() -> list[str]:
@@ -99,11 +101,79 @@ def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys
     labels = pd.read_csv(tmp_path / "o" / "labels.csv")
     assert len(labels) == len(apstar_files) and labels.TEFF.between(3000, 6000).all()
     text = report.read_text()
-    for figure in ("one_to_one.png", "pulls.png", "normalization_", "model_vs_data_"):
+    for figure in ("one_to_one.png", "pulls.png", "normalization_", "model_vs_data_",
+                   "real_one_to_one.png"):
         assert figure in text
+    # real data first: the real-set cross-validation precedes the simulated one, with its source
+    assert text.index("Cross-validation on real spectra") < text.index(">Cross-validation<")
+    assert "real_giants_100px.npz (real spectra)" in text
+    real_cv = pd.read_csv(tmp_path / "o" / "real_cross_validation.csv").set_index("label")
+    assert list(real_cv.index) == ["TEFF", "LOGG", "PARAM_M_H"]
+    assert 100 < real_cv.loc["TEFF", "robust_scatter"] < 300
+    assert "cross-validate (real spectra)" in out
     # every downloaded apStar file was read exactly once (by the download's validation;
     # under a temporary name, which is then renamed)
     reads = file_reads.under(tmp_path / "d")
     for star in labels.APOGEE_ID:
         of_star = [n for p, n in reads.items() if star in p and "apStar" in p]
         assert sum(of_star) == 1, (star, reads)
+
+
+def test_train_fit_validate_take_arrays_of_any_length(tmp_path, capsys):
+    """The real labelled set (100 pixels, no wavelengths) through train, fit and validate; a
+    model of another grid refuses it with one line."""
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    model = tmp_path / "model.h5"
+    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "336 stars x 100 pixels, labels TEFF, LOGG, PARAM_M_H" in out
+    labels = tmp_path / "labels.csv"
+    assert main(["fit", str(real), "--model", str(model), "-o", str(labels)]) == 0
+    table = pd.read_csv(labels)
+    assert len(table) == 336 and table.APOGEE_ID[0] == "star_0"
+    truth = np.load(real)["TEFF"]
+    assert np.median(np.abs(table.TEFF - truth)) < 200          # the model's own training set
+    validation = tmp_path / "validation"
+    assert main(["validate", str(real), "-o", str(validation), "--folds", "0"]) == 0
+    accuracy = pd.read_csv(validation / "accuracy.csv").set_index("label")
+    assert 50 < accuracy.loc["TEFF", "robust_scatter"] < 400
+    assert (validation / "one_to_one.png").read_bytes().startswith(b"\x89PNG")
+    other = tmp_path / "other.h5"
+    load_reference_model(REFERENCE_DIR).save(other)
+    capsys.readouterr()
+    assert main(["fit", str(real), "--model", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "real_giants_100px.npz: wavelength grid (100 pixels) is " \
+                                   "not the model's (7214 pixels)" in err
+
+
+def test_fit_refuses_a_dataset_on_another_wavelength_grid(tmp_path, capsys):
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    arrays = dict(np.load(real))
+    model = tmp_path / "model.h5"
+    shifted = tmp_path / "shifted.npz"
+    np.savez(tmp_path / "with_grid.npz", wavelength=np.linspace(15200, 16900, 100), **arrays)
+    np.savez(shifted, wavelength=np.linspace(15200, 16900, 100) + 0.5, **arrays)
+    assert main(["train", str(tmp_path / "with_grid.npz"), "-o", str(model),
+                 "--no-progress"]) == 0
+    assert main(["fit", str(tmp_path / "with_grid.npz"), "--model", str(model),
+                 "-o", str(tmp_path / "ok.csv")]) == 0
+    capsys.readouterr()
+    assert main(["fit", str(shifted), "--model", str(model)]) == 2
+    assert "shifted.npz: wavelength grid (100 pixels, 15200.5-16900.5) is not the model's " \
+           "(100 pixels, 15200-16900)" in capsys.readouterr().err
+
+
+def test_train_drops_bad_labels_only_when_asked(tmp_path, capsys):
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    arrays = dict(np.load(real))
+    arrays["TEFF"][[4, 9]] = -9999.0
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **arrays)
+    assert main(["train", str(broken), "-o", str(tmp_path / "m.h5"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 336 training stars have unusable labels" in err and "star_4" not in err
+    assert "row 4: TEFF null (-9999)" in err
+    assert main(["train", str(broken), "-o", str(tmp_path / "m.h5"), "--no-progress",
+                 "--drop-bad-labels"]) == 0
+    assert "334 (2 dropped for unusable labels)" in capsys.readouterr().out

@@ -1,6 +1,8 @@
-"""Access to APOGEE DR17 data: catalog and cuts, archive paths, downloads, apStar reading."""
+"""Access to APOGEE data: catalog and cuts, archive paths, downloads, apStar and aspcapStar
+reading."""
 
 from skcannon.apogee.archive import allstar_relpath, apstar_relpath, archive_url, data_dir
+from skcannon.apogee.aspcap import AspcapStarSpectrum, aspcap_label_table, read_aspcapstar
 from skcannon.apogee.bitmask import (
     APOGEE_PIXMASK_BITS,
     ASPCAPFLAG_BITS,
@@ -24,7 +26,8 @@ from skcannon.apogee.reader import ApStarSpectrum, inverse_variance, read_apstar
 
 __all__ = [
     "APOGEE_PIXMASK_BITS", "ASPCAPFLAG_BITS", "DEFAULT_BAD_PIXEL_BITS", "STARFLAG_BITS",
-    "ApStarSpectrum", "ArchiveMirror", "DownloadReport", "QualityCuts",
+    "ApStarSpectrum", "ArchiveMirror", "AspcapStarSpectrum", "aspcap_label_table",
+    "read_aspcapstar", "DownloadReport", "QualityCuts",
     "allstar_relpath", "apstar_relpath", "archive_url", "bad_pixels", "data_dir", "decode_flags",
     "download_apstar", "fetch_file", "format_cut_table", "index_apstar_files", "inverse_variance",
     "query_skyserver", "read_apstar", "read_catalog", "read_selection", "select_giants",

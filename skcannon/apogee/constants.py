@@ -11,6 +11,8 @@ Sources
 
 from __future__ import annotations
 
+from skcannon.labels import NULL_THRESHOLD
+
 #: Number of pixels of an apStar spectrum.
 APSTAR_N_PIXELS = 8575
 #: log10(wavelength / Angstrom) of the first apStar pixel.
@@ -40,9 +42,22 @@ DEFAULT_FIELDS = ("M15", "N6791", "K2_C4_168-21", "060+00")
 #: ASPCAP's value for "no measurement".
 ASPCAP_NULL = -9999.0
 #: Values at or below this in a label table are nulls (-9999 and its rounded variants).
-ASPCAP_NULL_THRESHOLD = -9000.0
+ASPCAP_NULL_THRESHOLD = NULL_THRESHOLD
 
 #: apStar HDUs holding combined flux, its uncertainty and APOGEE_PIXMASK.
 HDU_FLUX, HDU_ERROR, HDU_PIXMASK = 1, 2, 3
 #: Primary-header keys giving the first/last pixel of each detector chip (blue, green, red).
 CHIP_HEADER_KEYS = {"blue": ("BMIN", "BMAX"), "green": ("GMIN", "GMAX"), "red": ("RMIN", "RMAX")}
+
+#: Largest relative deviation of a file's CRVAL1/CDELT1 from the apStar grid that is accepted
+#: (the headers store ~12 significant digits; every later step assumes the standard grid).
+GRID_HEADER_RTOL = 1e-6
+
+#: aspcapStar HDUs: normalized flux, its uncertainty, ASPCAP's best-fit model, the ASPCAP table.
+ASPCAP_HDU_FLUX, ASPCAP_HDU_ERROR, ASPCAP_HDU_MODEL, ASPCAP_HDU_TABLE = 1, 2, 3, 4
+#: Positions in ASPCAP's PARAM/FPARAM vectors of the labels skcannon uses (DR13-DR17 layout:
+#: Teff, log g, vmicro, [M/H], [C/M], [N/M], [alpha/M], vsini, [O/M]).
+ASPCAP_PARAM_INDEX = {"TEFF": 0, "LOGG": 1, "M_H": 3, "ALPHA_M": 6}
+#: aspcapStar pixels with an uncertainty at or above this (normalized flux) are unusable
+#: (ASPCAP stores large errors for masked pixels and the chip gaps).
+ASPCAP_BAD_ERROR = 0.5

@@ -18,8 +18,11 @@ import numpy as np
 
 from skcannon.apogee.bitmask import DEFAULT_BAD_PIXEL_BITS, bad_pixels
 from skcannon.apogee.constants import (
+    APSTAR_LOG10_WAVELENGTH_START,
+    APSTAR_LOG10_WAVELENGTH_STEP,
     APSTAR_N_PIXELS,
     CHIP_HEADER_KEYS,
+    GRID_HEADER_RTOL,
     HDU_ERROR,
     HDU_FLUX,
     HDU_PIXMASK,
@@ -81,6 +84,15 @@ class ApStarSpectrum:
         return float(np.mean(~self.good))
 
 
+def apogee_id_from_name(name: str) -> str:
+    """The 2MASS-style APOGEE_ID in a file name (``apStar-dr17-2M...fits``,
+    ``aspcapStar-r6-l30e.2-2M...fits``), or the name's stem when there is none."""
+    import re
+
+    found = re.search(r"(2M\d{8}[+-]\d{7})", name)
+    return found.group(1) if found else Path(name).stem
+
+
 def stack_apstar(spectra) -> np.ndarray:
     """The spectra array (n_stars, 3, 8575) of read apStar spectra (see skcannon.spectra)."""
     return stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
@@ -90,6 +102,35 @@ def stack_apstar(spectra) -> np.ndarray:
 def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.ndarray:
     """Wavelength in Angstrom of a log10-linear grid (pixel 0 at ``crval1``)."""
     return 10.0 ** (crval1 + cdelt1 * np.arange(n_pixels))
+
+
+def apstar_grid_from_header(name: str, crval1, cdelt1, n_pixels: int) -> np.ndarray:
+    """The wavelength grid (Angstrom) of a file on the apStar grid, checked.
+
+    Every later step (regridding, continuum pixels, the models) assumes the standard apStar grid,
+    so a header that puts the pixels elsewhere is refused rather than silently misread.
+
+    Raises
+    ------
+    BadFileError
+        Naming ``name``: CRVAL1/CDELT1 missing, not numbers, or not the apStar grid's
+        (4.179, 6e-6 in log10 Angstrom) within :data:`GRID_HEADER_RTOL`; or the wrong length.
+    """
+    if crval1 is None or cdelt1 is None:
+        raise BadFileError(name, "header has no CRVAL1/CDELT1: cannot build the wavelength grid")
+    try:
+        start, step = float(crval1), float(cdelt1)
+    except (TypeError, ValueError):
+        raise BadFileError(name, f"CRVAL1/CDELT1 are not numbers ({crval1!r}, {cdelt1!r})"
+                           ) from None
+    if not (np.isclose(start, APSTAR_LOG10_WAVELENGTH_START, rtol=GRID_HEADER_RTOL, atol=0)
+            and np.isclose(step, APSTAR_LOG10_WAVELENGTH_STEP, rtol=GRID_HEADER_RTOL, atol=0)):
+        raise BadFileError(name, f"wavelength grid CRVAL1={start:g}, CDELT1={step:g} is not the "
+                                 f"apStar grid (CRVAL1={APSTAR_LOG10_WAVELENGTH_START}, "
+                                 f"CDELT1={APSTAR_LOG10_WAVELENGTH_STEP:g}, log10 Angstrom)")
+    if n_pixels != APSTAR_N_PIXELS:
+        raise BadFileError(name, f"has {n_pixels} pixels; expected {APSTAR_N_PIXELS}")
+    return log10_wavelength_grid(start, step, n_pixels)
 
 
 def inverse_variance(
@@ -189,15 +230,14 @@ def parse_apstar(
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on corrupt files
         raise BadFileError(name, f"cannot be read as FITS ({type(exc).__name__}: {exc})") from exc
 
-    crval1 = flux_header.get("CRVAL1", header.get("CRVAL1"))
-    cdelt1 = flux_header.get("CDELT1", header.get("CDELT1"))
-    if crval1 is None or cdelt1 is None:
-        raise BadFileError(name, "header has no CRVAL1/CDELT1: cannot build the wavelength grid")
-    n_pixels = int(header.get("NWAVE", flux.shape[-1]))
     for label, array in (("flux", flux), ("error", error), ("APOGEE_PIXMASK", pixmask)):
-        if array.shape != (n_pixels,) or n_pixels != APSTAR_N_PIXELS:
+        if array.shape != (APSTAR_N_PIXELS,):
             raise BadFileError(
                 name, f"{label} has {array.shape[-1]} pixels; expected {APSTAR_N_PIXELS}")
+    wavelength = apstar_grid_from_header(
+        name, flux_header.get("CRVAL1", header.get("CRVAL1")),
+        flux_header.get("CDELT1", header.get("CDELT1")),
+        int(header.get("NWAVE", flux.shape[-1])))
     if not np.issubdtype(pixmask.dtype, np.integer):
         raise BadFileError(name, f"APOGEE_PIXMASK has dtype {pixmask.dtype}; expected integers")
 
@@ -211,11 +251,11 @@ def parse_apstar(
     }
     tel = header.get("TELESCOP") or telescope or path.parent.parent.name
     return ApStarSpectrum(
-        apogee_id=str(header.get("OBJID", "")).strip() or path.stem.replace("apStar-dr17-", ""),
+        apogee_id=str(header.get("OBJID", "")).strip() or apogee_id_from_name(path.name),
         field=str(header.get("FIELD", path.parent.name)).strip(),
         telescope=str(tel).strip(),
         snr=float(header.get("SNR", np.nan)),
-        wavelength=log10_wavelength_grid(float(crval1), float(cdelt1), n_pixels),
+        wavelength=wavelength,
         flux=flux,
         error=error,
         pixmask=pixmask,

@@ -9,20 +9,24 @@ import numpy as np
 from skcannon.labels import present_labels
 from skcannon.pipeline.resources import SharedData
 
+DATASET_HELP = ("dataset file: an skcannon dataset (HDF5), or an npz/HDF5 of arrays 'flux', "
+                "'flux_err' or 'ivar', optional 'wavelength' and one array per label")
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data import open_dataset
     from skcannon.model import Cannon
 
     if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    dataset = SpectralDataset.load(args.dataset)
+    dataset = open_dataset(args.dataset)
     labels = args.labels or present_labels(dataset.labels.columns)
     model = Cannon(label_names=tuple(labels), order=args.order,
-                   regularization=args.regularization, verbose=int(not args.no_progress))
+                   regularization=args.regularization, verbose=int(not args.no_progress),
+                   bad_labels="drop" if args.drop_bad_labels else "raise")
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
     start = time.perf_counter()
@@ -30,12 +34,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     model.save(args.output, overwrite=args.overwrite,
                provenance={"dataset": str(args.dataset), "dataset_provenance":
-                           dataset.provenance.get("simulated_from", "prepared")})
+                           dataset.provenance.get("simulated_from", "prepared"),
+                           "dropped_stars": model.dropped_.astype(str).to_dict("records")})
     ok = model.pixel_mask_
     n_terms = model.vectorizer_.n_terms
     chi2 = model.training_chi2_[ok].sum() / max(model.training_dof_[ok].sum(), 1)
     print(f"done in {seconds:.2f} s")
-    print(f"  stars              {len(dataset)}")
+    print(f"  stars              {len(dataset) - len(model.dropped_)}"
+          + (f" ({len(model.dropped_)} dropped for unusable labels)" if len(model.dropped_)
+             else ""))
     print(f"  pixels             {ok.sum()} trained, {(~ok).sum()} excluded (masked in too "
           "many stars)")
     print(f"  parameters         {n_terms * ok.sum() + ok.sum()} ({n_terms} x pixels + pixels)")
@@ -78,11 +85,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import time
 
     from skcannon.apogee.catalog import write_selection as write_table
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data import open_dataset
     from skcannon.model import Cannon
 
     model = Cannon.load(args.model)
-    dataset = SpectralDataset.load(args.dataset)
+    dataset = open_dataset(args.dataset)
+    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
+                           n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
     fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
                              seed=args.seed)
@@ -98,13 +107,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data import open_dataset
     from skcannon.evaluation import grid_search, kfold_validate
     from skcannon.labels import reference_column
     from skcannon.model import CannonRegressor
     from skcannon.pipeline.stages import validate_stage
 
-    dataset = SpectralDataset.load(args.dataset)
+    dataset = open_dataset(args.dataset)
     labels = args.labels or present_labels(dataset.labels.columns)
     out = Path(args.output)
     validation = validate_stage(dataset, labels, seed=args.seed, output_dir=out)
@@ -142,13 +151,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_outliers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data import open_dataset
     from skcannon.evaluation import find_outliers
     from skcannon.model import Cannon
     from skcannon.plotting import model_vs_data_figure, save_figure
 
     model = Cannon.load(args.model)
-    dataset = SpectralDataset.load(args.dataset)
+    dataset = open_dataset(args.dataset)
+    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
+                           n_pixels=dataset.flux.shape[1])
     names = list(model.label_names)
     fit = model.infer_labels(dataset.X)
     reference = dataset.label_array(names)
@@ -178,7 +189,7 @@ def _register_training(sub) -> None:
                            description="Learn theta and s^2 per pixel from a dataset written by "
                                        "'skcannon prepare' or 'skcannon simulate'; write the "
                                        "model file (HDF5) and a summary.")
-    train.add_argument("dataset", help="dataset HDF5 file")
+    train.add_argument("dataset", help=DATASET_HELP)
     train.add_argument("--output", "-o", default="model.h5", help="model file to write")
     train.add_argument("--labels", nargs="+", default=None,
                        help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE "
@@ -186,6 +197,9 @@ def _register_training(sub) -> None:
     train.add_argument("--order", type=int, default=2, help="polynomial order (default 2)")
     train.add_argument("--regularization", type=float, default=0.0,
                        help="L1 strength (default 0: the classic Cannon)")
+    train.add_argument("--drop-bad-labels", action="store_true",
+                       help="drop stars with unusable labels (nulls such as -9999, NaN, "
+                            "implausible values) and count them, instead of stopping")
     train.add_argument("--overwrite", action="store_true", help="replace an existing file")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
@@ -217,7 +231,7 @@ def _register_inference(sub) -> None:
                          description="Batched multi-start label fitting (or scipy TRF star by "
                                      "star); writes labels, uncertainties, covariances, chi2 "
                                      "and flags per star.")
-    fit.add_argument("dataset", help="dataset HDF5 file (normalized spectra)")
+    fit.add_argument("dataset", help=DATASET_HELP)
     fit.add_argument("--model", required=True, help="model file")
     fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
     fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
@@ -231,7 +245,7 @@ def _register_inference(sub) -> None:
                                           "the other, report bias/scatter per label and by "
                                           "SNR, pulls and one-to-one plots; k-fold "
                                           "cross_validate and an optional GridSearchCV.")
-    validate.add_argument("dataset", help="dataset HDF5 file")
+    validate.add_argument("dataset", help=DATASET_HELP)
     validate.add_argument("--labels", nargs="+", default=None, help="label columns")
     validate.add_argument("--seed", type=int, default=42, help="random_state of the split")
     validate.add_argument("--folds", type=int, default=5, help="k of KFold (<2: skip)")
@@ -244,7 +258,7 @@ def _register_inference(sub) -> None:
                               description="Fit a dataset with a model, list stars off by more "
                                           "than k x the robust scatter with what could explain "
                                           "them, and plot data vs model for each.")
-    outliers.add_argument("dataset", help="dataset HDF5 file with reference labels")
+    outliers.add_argument("dataset", help=DATASET_HELP)
     outliers.add_argument("--model", required=True, help="model file")
     outliers.add_argument("--k", type=float, default=3.0, help="threshold in robust scatters")
     outliers.add_argument("--window", type=float, nargs=2, default=[16000, 16100],

@@ -20,9 +20,9 @@ def _nn_inputs(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.data import open_dataset
 
-    dataset = SpectralDataset.load(args.dataset)
+    dataset = open_dataset(args.dataset)
     names = args.labels or present_labels(dataset.labels.columns)
     train, test = train_test_split(np.arange(len(dataset)), test_size=0.5,
                                    random_state=args.seed)

@@ -1,12 +1,13 @@
 """Datasets: the training-set file, building one from apStar files, and simulated spectra.
 
 * :mod:`.dataset`: :class:`SpectralDataset` and its HDF5 file;
+* :mod:`.arrays`: labelled arrays of any length (npz/HDF5) and :func:`open_dataset` for either;
 * :mod:`.build`: read -> preprocess -> dataset;
 * :mod:`.simulate`: labelled spectra drawn from a trained model with real noise and masks;
 * :mod:`.isochrones`: MIST isochrones for the Kiel diagram and spectra sequences.
 """
 
-from skcannon.data.arrays import LabelledArrays, load_labelled_arrays
+from skcannon.data.arrays import LabelledArrays, load_labelled_arrays, open_dataset
 from skcannon.data.dataset import SpectralDataset
 
-__all__ = ["LabelledArrays", "SpectralDataset", "load_labelled_arrays"]
+__all__ = ["LabelledArrays", "SpectralDataset", "load_labelled_arrays", "open_dataset"]

@@ -1,6 +1,7 @@
 """Already-normalized labelled spectra of any length, from an npz or HDF5 file of arrays.
 
-The file holds ``flux`` (n_stars, n_pixels), its uncertainties as ``flux_err`` (or ``ivar``),
+The file holds ``flux`` (n_stars, n_pixels) (or ``spectra``; ``spectrum`` (n_pixels,) for one
+star), its uncertainties as ``flux_err`` (or ``spec_errs``/``spec_err``/``error``, or ``ivar``),
 optionally ``wavelength`` (n_pixels,), and one 1-D array (n_stars,) per label (e.g. ``TEFF``,
 ``LOGG``, ``PARAM_M_H``); other 1-D arrays (ids, indices) come along as columns. Errors at or
 above ``bad_error`` (or non-finite) mark bad pixels (inverse variance 0). Nothing is executed on
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon.data.dataset import DATASET_FORMAT, PIXEL_INDEX, SpectralDataset
 from skcannon.errors import BadFileError
 from skcannon.spectra import stack_spectra
 
@@ -39,6 +41,18 @@ class LabelledArrays:
     X: np.ndarray
     wavelength: np.ndarray | None
     source: str
+
+
+#: Names of the flux array, first found wins (skcannon/Cannon test sets, The Payne's files).
+FLUX_KEYS = ("flux", "spectra", "spectrum")
+#: Names of the flux-uncertainty array.
+ERROR_KEYS = ("flux_err", "spec_errs", "spec_err", "error")
+
+
+def _pop_first(arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray | None:
+    """Remove and return the first of ``keys`` in ``arrays`` (the others too); None if none."""
+    found = [arrays.pop(key) for key in keys if key in arrays]
+    return found[0] if found else None
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -67,19 +81,21 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
     except Exception as exc:
         raise BadFileError(path, f"cannot be read as npz/HDF5 arrays ({type(exc).__name__}: "
                                  f"{exc})") from exc
-    flux = arrays.pop("flux", None)
-    if flux is None or np.ndim(flux) != 2 or not np.issubdtype(flux.dtype, np.number):
-        raise BadFileError(path, "needs a numeric 2-D array 'flux' (n_stars, n_pixels)")
-    flux = np.asarray(flux, float)
-    if "ivar" in arrays:
-        ivar = np.asarray(arrays.pop("ivar"), float)
-        arrays.pop("flux_err", None)
-    elif "flux_err" in arrays:
-        error = np.asarray(arrays.pop("flux_err"), float)
+    flux = _pop_first(arrays, FLUX_KEYS)
+    if flux is None or np.ndim(flux) not in (1, 2) or not np.issubdtype(flux.dtype, np.number):
+        raise BadFileError(path, f"needs a numeric array of spectra named {' or '.join(FLUX_KEYS)}"
+                                 " (n_stars, n_pixels), or one spectrum (n_pixels,)")
+    flux = np.atleast_2d(np.asarray(flux, float))
+    error = _pop_first(arrays, ERROR_KEYS)
+    ivar = arrays.pop("ivar", None)
+    if ivar is not None:
+        ivar = np.atleast_2d(np.asarray(ivar, float))
+    elif error is not None:
+        error = np.atleast_2d(np.asarray(error, float))
         bad = ~np.isfinite(error) | (error >= bad_error) | (error <= 0)
         ivar = np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, error) ** 2)
     else:
-        raise BadFileError(path, "needs 'flux_err' or 'ivar' beside 'flux'")
+        raise BadFileError(path, f"needs {' or '.join(ERROR_KEYS)} or 'ivar' beside the flux")
     if ivar.shape != flux.shape:
         raise BadFileError(path, f"flux {flux.shape} and its errors {ivar.shape} differ in shape")
     wavelength = arrays.pop("wavelength", None)
@@ -89,6 +105,47 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
     columns = {key: value for key, value in arrays.items()
                if np.ndim(value) == 1 and len(value) == flux.shape[0]}
     table = pd.DataFrame({key: (value.astype(str) if value.dtype.kind in "SU" else value)
-                          for key, value in columns.items()})
+                          for key, value in columns.items()}, index=range(flux.shape[0]))
     return LabelledArrays(table=table, X=stack_spectra(flux, ivar), wavelength=wavelength,
                           source=str(path))
+
+
+def _is_dataset_file(path: Path) -> bool:
+    """True for an HDF5 file written by :meth:`SpectralDataset.save`."""
+    if path.suffix == ".npz":
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return h5.attrs.get("format") == DATASET_FORMAT
+    except OSError:
+        return True  # not HDF5 at all: let SpectralDataset.load name the problem
+
+
+def open_dataset(path: str | Path, *, bad_error: float = BAD_ERROR) -> SpectralDataset:
+    """A :class:`SpectralDataset` from a dataset file or from an npz/HDF5 file of arrays.
+
+    Arrays (see :func:`load_labelled_arrays`) can have any number of pixels; without a
+    ``wavelength`` array the pixel index stands in for it (recorded in the provenance), and
+    without an ``APOGEE_ID`` column stars are named ``star_<row>``.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file, when it is neither.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "no such file")
+    if _is_dataset_file(path):
+        return SpectralDataset.load(path)
+    arrays = load_labelled_arrays(path, bad_error=bad_error)
+    n_pixels = arrays.X.shape[-1]
+    wavelength = arrays.wavelength
+    provenance = {"arrays": arrays.source,
+                  "wavelength": "from the file" if wavelength is not None else PIXEL_INDEX}
+    if wavelength is None:
+        wavelength = np.arange(n_pixels, dtype=float)
+    return SpectralDataset.from_spectra(wavelength, arrays.X, arrays.table,
+                                        provenance=provenance)

@@ -28,6 +28,8 @@ from skcannon.spectra import FLUX, IVAR, MASK, check_spectra, stack_spectra
 
 DATASET_FORMAT = "skcannon-dataset"
 DATASET_FORMAT_VERSION = 1
+#: Provenance value of "wavelength" when the pixel index stands in for unrecorded wavelengths.
+PIXEL_INDEX = "pixel index"
 
 
 @dataclass
@@ -88,9 +90,17 @@ class SpectralDataset:
         return self.labels[list(names)].to_numpy(dtype=float)
 
     @property
+    def has_wavelength(self) -> bool:
+        """False when the source recorded no wavelengths (the pixel index stands in)."""
+        return self.provenance.get("wavelength") != PIXEL_INDEX
+
+    @property
     def ids(self) -> np.ndarray:
-        """APOGEE_ID of each star."""
-        return self.labels["APOGEE_ID"].astype(str).to_numpy()
+        """APOGEE_ID of each star; for arrays without one, ``star_<row>`` (see
+        :func:`skcannon.data.open_dataset`)."""
+        if "APOGEE_ID" in self.labels:
+            return self.labels["APOGEE_ID"].astype(str).to_numpy()
+        return np.array([f"star_{i}" for i in range(len(self))])
 
     def __len__(self) -> int:
         return len(self.flux)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skcannon.labels import covariance_column, error_column
+from skcannon.stats import excess_scatter
 
 #: Levenberg-Marquardt damping: start, and factors on failure / success.
 LM_START, LM_UP, LM_DOWN = 1e-3, 10.0, 0.3
@@ -241,6 +242,15 @@ def linearized_guess(stats: SufficientStatistics, vectorizer,
     return np.clip(v[:, linear] / scale, lower, upper)
 
 
+#: A spectrum is unlike the training set when its residuals need an extra scatter above this
+#: many times the model's median intrinsic scatter s. Held-out real giants need at most ~3.4 s
+#: (99th percentile ~2.6 s); M dwarfs fitted by a giant model 8-17 s.
+UNLIKE_SCATTER_FACTOR = 5.0
+#: ... and at least this much (normalized flux), so that a model with s ~ 0 (simulated
+#: spectra) does not call ordinary noise fluctuations unlike.
+UNLIKE_MIN_SCATTER = 0.01
+
+
 @dataclass
 class LabelFit:
     """Best-fit labels of many stars.
@@ -252,6 +262,16 @@ class LabelFit:
     chi2, reduced_chi2 : ndarray (n_stars,)
     n_good : ndarray (n_stars,)  pixels used
     converged, on_bound, outside_training, starts_disagree : ndarray of bool (n_stars,)
+        ``outside_training``: labels outside the training labels' range.
+    excess_scatter : ndarray (n_stars,)
+        Scatter m the residuals need beyond the noise and the model's s^2 (normalized flux;
+        see :func:`skcannon.stats.excess_scatter`): about 0 for spectra like the training set's.
+    unlike_training : ndarray of bool (n_stars,)
+        The spectrum is unlike the training spectra: ``excess_scatter`` above
+        ``unlike_limit`` (e.g. an M dwarf fitted by a giant model lands on giant labels inside
+        the training range, but needs several times the model's own scatter).
+    unlike_limit : float
+        The threshold used (see :func:`unlike_training_limit`).
     best_start : ndarray of int (n_stars,)  0 = linearized guess, then the spread starts
     second_chi2 : ndarray (n_stars,)  chi^2 of the best disagreeing solution (inf if none)
     label_names : tuple of str
@@ -269,8 +289,11 @@ class LabelFit:
     starts_disagree: np.ndarray
     best_start: np.ndarray
     second_chi2: np.ndarray
+    excess_scatter: np.ndarray
+    unlike_training: np.ndarray
     label_names: tuple = field(default_factory=tuple)
     training_range: np.ndarray | None = None
+    unlike_limit: float = np.nan
 
     def reasons(self, n: int) -> list[str]:
         """What in star ``n``'s fit could explain a poor result (the fit's own flags)."""
@@ -284,9 +307,19 @@ class LabelFit:
             reasons.append("best fit on a bound of the label range")
         if self.outside_training[n]:
             reasons.append("labels outside the training range")
+        if self.unlike_training[n]:
+            reasons.append(f"spectrum unlike the training set (needs extra scatter "
+                           f"{self.excess_scatter[n]:.3f} > {self.unlike_limit:.3f})")
         if not self.converged[n]:
             reasons.append("fit did not converge")
         return reasons
+
+    @property
+    def confident(self) -> np.ndarray:
+        """True where the labels can be trusted as far as the fit can tell: converged, not on
+        a bound, inside the training range and a spectrum like the training set's."""
+        return (self.converged & ~self.on_bound & ~self.outside_training
+                & ~self.unlike_training)
 
     @property
     def uncertainties(self) -> np.ndarray:
@@ -311,7 +344,9 @@ class LabelFit:
         table["CHI2"] = self.chi2
         table["REDUCED_CHI2"] = self.reduced_chi2
         table["N_PIXELS"] = self.n_good
-        for name in ("converged", "on_bound", "outside_training", "starts_disagree"):
+        table["EXCESS_SCATTER"] = self.excess_scatter
+        for name in ("converged", "on_bound", "outside_training", "unlike_training",
+                     "starts_disagree", "confident"):
             table[name.upper()] = getattr(self, name)
         table["BEST_START"] = self.best_start
         table["SECOND_CHI2"] = self.second_chi2
@@ -399,6 +434,8 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
     on_bound = np.any((best_labels <= lower + tol) | (best_labels >= upper - tol), axis=1)
     outside = np.any((physical < low) | (physical > high), axis=1)
     dof = np.maximum(stats.n_good - n_labels, 1)
+    excess = residual_excess_scatter(model, flux, ivar, best_labels, dof)
+    limit = unlike_training_limit(model.s2_[model.pixel_mask_])
     failed = ~usable
     physical[failed] = np.nan
     best_chi2 = np.where(failed, np.nan, best_chi2)
@@ -407,5 +444,26 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
         n_good=stats.n_good, converged=best_converged & np.isfinite(best_chi2) & ~failed,
         on_bound=on_bound,
         outside_training=outside, starts_disagree=other.any(axis=0) & ~failed,
-        best_start=best, second_chi2=second, label_names=tuple(model.label_names),
-        training_range=np.asarray(model.label_range_))
+        best_start=best, second_chi2=second,
+        excess_scatter=np.where(failed, np.nan, excess), unlike_training=excess > limit,
+        label_names=tuple(model.label_names), training_range=np.asarray(model.label_range_),
+        unlike_limit=limit)
+
+
+def unlike_training_limit(s2: np.ndarray) -> float:
+    """Excess scatter above which a spectrum is unlike the training set:
+    :data:`UNLIKE_SCATTER_FACTOR` x the model's median intrinsic scatter s, at least
+    :data:`UNLIKE_MIN_SCATTER`. ``s2``: the model's s^2 over its trained pixels."""
+    typical = float(np.sqrt(np.median(s2))) if np.size(s2) else 0.0
+    return max(UNLIKE_SCATTER_FACTOR * typical, UNLIKE_MIN_SCATTER)
+
+
+def residual_excess_scatter(model, flux: np.ndarray, ivar: np.ndarray,
+                            scaled_labels: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """:func:`skcannon.stats.excess_scatter` of each star's residuals from the model at its
+    (scaled) labels, over the model's pixels, with variance noise + s^2; shape (n_stars,)."""
+    predicted = model.vectorizer_.design_matrix(scaled_labels) @ model.theta_.T
+    ivar = ivar * model.pixel_mask_[None, :]
+    weight = ivar / (1.0 + ivar * model.s2_[None, :])          # 1 / (sigma^2 + s^2), 0 if bad
+    squared = np.where(weight > 0, (flux - predicted) ** 2, 0.0)
+    return excess_scatter(squared, weight, dof)

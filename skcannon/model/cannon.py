@@ -12,19 +12,19 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from skcannon.errors import BadFileError
+from skcannon.errors import BadFileError, LabelError, TrainingSetError
 from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
 from skcannon.inference.reference import fit_labels_trf
-from skcannon.labels import DEFAULT_LABELS, fitted_column
+from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
-from skcannon.model.training import train_censored, train_pixels
+from skcannon.model.training import MIN_STARS_PER_TERM, train_censored, train_pixels
 from skcannon.model.vectorizer import MAX_ORDER, PolynomialVectorizer, parse_terms
 from skcannon.spectra import FLUX, IVAR, check_spectra
 from skcannon.stats import robust_scatter
@@ -38,6 +38,7 @@ CANNON_PARAMETER_CONSTRAINTS: dict = {
     "censors": [dict, None],
     "n_error_factors": [Interval(Integral, 0, None, closed="left")],
     "clean_k": [Interval(Real, 0, None, closed="neither"), None],
+    "bad_labels": [StrOptions({"raise", "drop"})],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
     "min_good_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -56,6 +57,9 @@ def check_label_names(label_names) -> tuple[str, ...]:
 
 #: Folds of the cross-validated judgement of training-set cleaning (``clean_k``).
 CLEANING_FOLDS = 3
+#: Largest relative difference between two pixels' wavelengths on "the same" grid (float32
+#: storage of Angstrom values rounds at ~6e-8; one APOGEE pixel is ~1.4e-5 wide).
+GRID_RTOL = 1e-6
 
 
 def _merge_fits(parts: list, n_stars: int) -> LabelFit:
@@ -72,6 +76,54 @@ def _merge_fits(parts: list, n_stars: int) -> LabelFit:
         else:
             merged[item.name] = value
     return LabelFit(**merged)
+
+
+def _describe_bad_rows(bad: np.ndarray, problems: list[str], ids: list[str], *,
+                       shown: int = 10) -> str:
+    rows = np.flatnonzero(bad)
+    listed = "; ".join(f"{ids[n]}: {problems[n]}" for n in rows[:shown])
+    more = f"; ... and {len(rows) - shown} more" if len(rows) > shown else ""
+    return (f"labels: {len(rows)} of {len(bad)} training stars have unusable labels ({listed}"
+            f"{more}); fix them, or drop them with bad_labels='drop' (skcannon train "
+            "--drop-bad-labels)")
+
+
+def check_training_labels(values: np.ndarray, names: Sequence[str], n_terms: int) -> None:
+    """Refuse training labels that cannot determine the model's terms.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_stars, n_labels)  usable labels
+    names : sequence of str
+    n_terms : int  terms of the model (the constant included)
+
+    Raises
+    ------
+    TrainingSetError
+        Fewer than ``MIN_STARS_PER_TERM * n_terms`` stars (a pixel needs that many unmasked
+        stars to be trained).
+    LabelError
+        A constant label, or labels that are linear combinations of each other.
+    """
+    needed = MIN_STARS_PER_TERM * n_terms
+    if len(values) < needed:
+        raise TrainingSetError(
+            f"training set: {len(values)} stars with usable labels; a model with {n_terms} "
+            f"terms ({len(names)} labels) needs at least {needed} (2 per term)")
+    spread = values.max(axis=0) - values.min(axis=0)
+    constant = [f"{name} (= {values[0, i]:g} for all {len(values)} stars)"
+                for i, name in enumerate(names) if spread[i] == 0]
+    if constant:
+        raise LabelError(f"labels: constant label {', '.join(constant)}: nothing to learn; "
+                         "leave it out of label_names")
+    centred = (values - values.mean(axis=0)) / spread
+    if np.linalg.matrix_rank(centred, tol=1e-9) < len(names):
+        correlation = np.corrcoef(centred.T)
+        pairs = [f"{names[i]} and {names[j]}" for i in range(len(names))
+                 for j in range(i + 1, len(names)) if abs(correlation[i, j]) > 1 - 1e-9]
+        raise LabelError("labels: collinear labels " + (", ".join(pairs) if pairs else
+                         f"(one of {', '.join(names)} is a combination of the others)")
+                         + ": their effects cannot be told apart")
 
 
 def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
@@ -113,6 +165,11 @@ class Cannon(BaseEstimator):
         robust scatters in any label or whose reduced chi^2 is that many robust scatters above
         the median, and train on the rest (None: keep every star). The dropped stars and why:
         ``dropped_``.
+    bad_labels : {"raise", "drop"}
+        Training stars with unusable labels (catalog nulls such as ASPCAP's -9999, NaN,
+        non-numbers, values outside :data:`skcannon.labels.PLAUSIBLE_RANGES`): "raise" a
+        :class:`~skcannon.errors.LabelError` naming them (default), or "drop" them and list
+        them in ``dropped_``.
     scatter_grid : array_like or None
         s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
     regularization : float
@@ -143,8 +200,9 @@ class Cannon(BaseEstimator):
     error_factors_ : ndarray, shape (n_pixels, n_factors), or None
         The correlated model error U (from ``n_error_factors``).
     dropped_ : DataFrame
-        Training stars dropped by ``clean_k`` (row, fitted labels, reason); empty without
-        cleaning (not stored in model files).
+        Training stars dropped (row, id when the labels have APOGEE_ID, reason): unusable
+        labels with ``bad_labels="drop"``, then those ``clean_k`` drops (with their fitted
+        labels); empty when none (not stored in model files).
     """
 
     _parameter_constraints: dict = CANNON_PARAMETER_CONSTRAINTS
@@ -152,7 +210,7 @@ class Cannon(BaseEstimator):
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  terms: str | None = None, censors: dict | None = None,
                  n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
-                 scatter_grid=None,
+                 bad_labels: str = "raise", scatter_grid=None,
                  regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
@@ -161,6 +219,7 @@ class Cannon(BaseEstimator):
         self.censors = censors
         self.n_error_factors = n_error_factors
         self.clean_k = clean_k
+        self.bad_labels = bad_labels
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction
@@ -199,17 +258,20 @@ class Cannon(BaseEstimator):
         if isinstance(labels, pd.DataFrame):
             missing = [n for n in names if n not in labels.columns]
             if missing:
-                raise ValueError(f"{name} lack column(s) {', '.join(missing)}")
-            array = labels[names].to_numpy(dtype=float)
+                raise LabelError(f"{name} lack column(s) {', '.join(missing)}")
+            array = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         else:
-            array = np.atleast_2d(np.asarray(labels, dtype=float))
+            try:
+                array = np.atleast_2d(np.asarray(labels, dtype=float))
+            except (TypeError, ValueError) as exc:
+                raise LabelError(f"{name} are not numbers ({exc})") from None
         if array.ndim != 2 or array.shape[1] != len(names):
-            raise ValueError(f"{name} must have shape (n_stars, {len(names)}) for labels "
+            raise LabelError(f"{name} must have shape (n_stars, {len(names)}) for labels "
                              f"{names}; got {array.shape}")
         bad = ~np.isfinite(array)
         if bad.any():
             rows = np.flatnonzero(bad.any(axis=1))
-            raise ValueError(f"{name} have missing or non-finite values in {len(rows)} row(s), "
+            raise LabelError(f"{name} have missing or non-finite values in {len(rows)} row(s), "
                              f"e.g. row {rows[0]} ({names[int(np.flatnonzero(bad[rows[0]])[0])]})")
         return array
 
@@ -238,17 +300,53 @@ class Cannon(BaseEstimator):
         self
         """
         self._validate_params()
-        check_label_names(self.label_names)
-        label_values = self.label_array(labels)
+        names = check_label_names(self.label_names)
+        label_values, ids = self._training_labels(labels)
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        keep = np.ones(len(X), dtype=bool)
-        self.dropped_ = pd.DataFrame(columns=["row", "reason"])
+        problems = label_problems(label_values, names)
+        bad = np.array([bool(p) for p in problems], dtype=bool)
+        if bad.any() and self.bad_labels == "raise":
+            raise LabelError(_describe_bad_rows(bad, problems, ids))
+        dropped = [{"row": int(n), "id": ids[n], "reason": problems[n]}
+                   for n in np.flatnonzero(bad)]
+        keep = ~bad
+        rows = np.flatnonzero(keep)
+        check_training_labels(label_values[keep], names, self.vectorizer_.n_terms)
+        self.dropped_ = pd.DataFrame(dropped, columns=["row", "id", "reason"])
         if self.clean_k is not None:
-            keep, self.dropped_ = self._cleaning(label_values, X)
+            kept, cleaned = self._cleaning(label_values[keep], X[keep])
+            cleaned["row"] = rows[cleaned["row"].to_numpy(int)]
+            cleaned.insert(1, "id", [ids[n] for n in cleaned["row"]])
+            self.dropped_ = pd.concat([self.dropped_, cleaned], ignore_index=True) \
+                if dropped else cleaned
+            keep[rows[~kept]] = False
         self._train(label_values[keep], X[keep], wavelength, n_factors=self.n_error_factors)
         return self
+
+    def _training_labels(self, labels) -> tuple[np.ndarray, list[str]]:
+        """Training labels (n_stars, L), non-numbers as NaN, and an id per star (APOGEE_ID
+        when the table has one, else the row number)."""
+        names = list(self.label_names)
+        if isinstance(labels, pd.DataFrame):
+            missing = [n for n in names if n not in labels.columns]
+            if missing:
+                raise LabelError(f"labels lack column(s) {', '.join(missing)}")
+            values = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+            ids = (labels["APOGEE_ID"].astype(str).tolist() if "APOGEE_ID" in labels
+                   else [f"row {n}" for n in range(len(labels))])
+            return values, ids
+        if np.iscomplexobj(labels):
+            raise LabelError("labels are complex numbers; labels must be real")
+        try:
+            values = np.atleast_2d(np.asarray(labels, dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise LabelError(f"labels are not numbers ({exc})") from None
+        if values.ndim != 2 or values.shape[1] != len(names):
+            raise LabelError(f"labels must have shape (n_stars, {len(names)}) for labels "
+                             f"{names}; got {values.shape}")
+        return values, [f"row {n}" for n in range(len(values))]
 
     def _cleaning(self, label_values: np.ndarray, X: np.ndarray
                   ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -291,9 +389,7 @@ class Cannon(BaseEstimator):
         names = check_label_names(self.label_names)
         vectorizer = self.vectorizer_
         censor = self.censor_mask(X.shape[2])
-        if X.shape[0] <= vectorizer.n_terms:
-            raise ValueError(f"need more training stars ({X.shape[0]}) than model terms "
-                             f"({vectorizer.n_terms})")
+        check_training_labels(label_values, names, vectorizer.n_terms)
         scaling = LabelScaling.from_training(names, label_values)
         design = vectorizer.design_matrix(scaling.scale(label_values))
         # hash the training set in a thread meanwhile (hashlib releases the GIL on big buffers)
@@ -310,6 +406,14 @@ class Cannon(BaseEstimator):
                 allowed = ~(vectorizer.term_labels()[None] & ~censor.T[:, None, :]).any(axis=2)
                 result = train_censored(design, X[:, FLUX], X[:, IVAR], allowed, **options)
             training_hash = hashing.result()
+        if not result.pixel_ok.any():
+            needed = max(self.min_good_fraction * X.shape[0],
+                         MIN_STARS_PER_TERM * vectorizer.n_terms)
+            raise TrainingSetError(
+                f"training set: no pixel is unmasked (inverse variance > 0) in enough stars "
+                f"(at least {int(np.ceil(needed))} of {X.shape[0]}; min_good_fraction "
+                f"{self.min_good_fraction:g}, {MIN_STARS_PER_TERM} stars per term): "
+                "nothing to train; check the spectra's inverse variances")
         factors = None
         n_factors = min(n_factors, X.shape[0] // 4, int(result.pixel_ok.sum()) // 4)
         if n_factors:     # at most a quarter of the stars and pixels: the covariance is noisy
@@ -365,6 +469,44 @@ class Cannon(BaseEstimator):
         jacobian = self.vectorizer_.jacobian(scaled)              # (n, k, L)
         per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
         return per_scaled / self.scaling_.scales[None, :, None]
+
+    def check_wavelength(self, wavelength, source: object = "spectra", *,
+                         n_pixels: int | None = None) -> None:
+        """Refuse spectra on another grid than the model's.
+
+        ``wavelength`` (n_pixels,) is the spectra's grid, or None when it was not recorded:
+        then only their number of pixels, ``n_pixels``, is compared. ``source`` names the
+        spectra in the error. Grids agree when they have the same length and differ by at most
+        :data:`GRID_RTOL` (relative) in every pixel; a model without a stored grid accepts any
+        grid of its length.
+
+        Raises
+        ------
+        BadFileError
+            Naming ``source``, the two grids' lengths and ranges.
+        """
+        check_is_fitted(self, "theta_")
+        ours, size = self.wavelength_, self.theta_.shape[0]
+        if wavelength is None:
+            if n_pixels is None or n_pixels == size:
+                return
+            theirs = np.arange(n_pixels, dtype=float)
+        else:
+            theirs = np.asarray(wavelength, float)
+            if ours is None and theirs.shape == (size,):
+                return
+            if ours is not None and theirs.shape == ours.shape and np.all(
+                    np.abs(theirs - ours) <= GRID_RTOL * np.abs(ours)):
+                return
+
+        def describe(grid: np.ndarray | None) -> str:
+            if grid is None or wavelength is None or not grid.size:
+                return f"{size if grid is None else grid.size} pixels"
+            return f"{grid.size} pixels, {grid.min():.6g}-{grid.max():.6g}"
+
+        raise BadFileError(source, f"wavelength grid ({describe(theirs)}) is not the model's "
+                                   f"({describe(ours)}); prepare the spectra with the model's "
+                                   "preprocessing")
 
     def infer_labels(self, spectra, *, method: str = "lm", n_starts: int = 4,
                      margin: float = 0.1, seed: int = 0) -> LabelFit:

@@ -65,6 +65,9 @@ import numpy as np
 DEFAULT_SCATTER_GRID = np.concatenate([[0.0], 10.0 ** np.arange(-7.0, 1.5, 1.0)])
 #: Exact profile evaluations (each followed by Newton steps on the local model) at most.
 NEWTON_STEPS = 6
+#: A pixel is trained only where at least this many stars per model term have it unmasked,
+#: so a training set needs this many stars per term at the very least.
+MIN_STARS_PER_TERM = 2
 #: s^2 of the first theta, whose residuals give the grid (s = 0.01: a typical intrinsic scatter).
 START_S2 = 1e-4
 #: Newton steps on the fixed-residual likelihood after the grid, and on the local model after
@@ -382,7 +385,7 @@ def train_pixels(
         raise ValueError(f"flux {flux.shape} and ivar {ivar.shape} must both have shape "
                          f"({n_stars}, n_pixels)")
     n_pixels = flux.shape[1]
-    min_good = max(min_good_fraction * n_stars, 2 * n_terms)
+    min_good = max(min_good_fraction * n_stars, MIN_STARS_PER_TERM * n_terms)
     result = TrainingResult(
         theta=np.hstack([np.ones((n_pixels, 1)), np.zeros((n_pixels, n_terms - 1))]),
         s2=np.zeros(n_pixels), pixel_ok=np.zeros(n_pixels, dtype=bool),

@@ -22,11 +22,13 @@ from skcannon.pipeline.stages import (
     OUTLIER_K,
     DataStageResult,
     PosteriorOutputs,
+    RealValidation,
     TrainingSet,
     ValidationOutputs,
     fit_stage,
     normalize_stage,
     posterior_stage,
+    real_validation_stage,
     report_stage,
     run_data_stage,
     training_set_stage,
@@ -38,6 +40,7 @@ from skcannon.report.sections import (
     labels_section,
     outliers_section,
     posterior_section,
+    real_validation_section,
     selection_section,
 )
 
@@ -74,6 +77,8 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
           f"random_state={config.seed}", file=log)
     validation = validate_stage(training.dataset, training.label_names, seed=config.seed,
                                 output_dir=config.output, figures_dir=config.figures_dir)
+    real_cv = real_validation_stage(config.resources.real_labelled, config.output,
+                                    config.figures_dir, log, seed=config.seed)
     model = validation.result.model
     model.save(config.output / "model.h5", overwrite=True,
                provenance={"training": training.source})
@@ -88,8 +93,9 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
         isochrones=config.resources.isochrones,
         training_note=f"Training data: {training.source}.",
         normalization_star=NORMALIZATION_STAR, model_star=MODEL_STAR), config.figures_dir)
-    summary = job_summary(data, len(real), training, validation, seed=config.seed)
-    sections = job_sections(data, training, validation, star_labels, posterior, science)
+    summary = job_summary(data, len(real), training, validation, real_cv, seed=config.seed)
+    sections = job_sections(data, training, validation, real_cv, star_labels, posterior,
+                            science)
     report = report_stage(config.figures_dir, "skcannon main job", sections, summary)
     return JobResult(data, training.source, validation.result.accuracy, star_labels, summary,
                      report)
@@ -114,10 +120,15 @@ def _job_posterior(config: JobConfig, model, real, fit, validation: ValidationOu
 
 
 def job_summary(data: DataStageResult, n_normalized: int, training: TrainingSet,
-                validation: ValidationOutputs, *, seed: int) -> pd.DataFrame:
+                validation: ValidationOutputs, real_cv: RealValidation | None, *,
+                seed: int) -> pd.DataFrame:
     """One line per stage: what it did."""
     result, model = validation.result, validation.result.model
     skipped = len(data.download.records) - n_normalized
+    real_line = ("not run (the real labelled set is absent)" if real_cv is None else
+                 f"{real_cv.n_stars} real giants: " + "; ".join(
+                     f"{r.label} robust scatter {r.robust_scatter:.3g}"
+                     for r in real_cv.summary.itertuples()))
     return pd.DataFrame([
         {"stage": "select", "result": f"{len(data.selection)} stars "
                                       f"({data.cut_table[-1]['remaining']} after cuts)"},
@@ -128,6 +139,7 @@ def job_summary(data: DataStageResult, n_normalized: int, training: TrainingSet,
                                      f"{len(result.test_index)} test (random_state={seed})"},
         {"stage": "train", "result": f"{int(model.pixel_mask_.sum())} pixels, median s "
                                      f"{np.median(np.sqrt(model.s2_[model.pixel_mask_])):.4f}"},
+        {"stage": "cross-validate (real spectra)", "result": real_line},
         {"stage": "cross-validate", "result": "; ".join(
             f"{r.label} scatter {r.scatter:.3g}" for r in result.accuracy.itertuples())},
         {"stage": "fit", "result": f"{n_normalized} real spectra fitted"},
@@ -135,16 +147,20 @@ def job_summary(data: DataStageResult, n_normalized: int, training: TrainingSet,
 
 
 def job_sections(data: DataStageResult, training: TrainingSet, validation: ValidationOutputs,
-                 star_labels: pd.DataFrame, posterior: PosteriorOutputs | None,
-                 science: list[Section]) -> list[Section]:
+                 real_cv: RealValidation | None, star_labels: pd.DataFrame,
+                 posterior: PosteriorOutputs | None, science: list[Section]) -> list[Section]:
     """The report's sections in the mission's order."""
     before = [s for s in science if s.title in _SECTIONS_BEFORE_VALIDATION]
     after = [s for s in science if s.title not in _SECTIONS_BEFORE_VALIDATION]
     posterior_part = ([posterior_section(posterior)] if posterior is not None else
                       [Section("Posterior", note="PyMC is not installed "
                                                  "(pip install skcannon[mcmc]).")])
+    real_part = ([real_validation_section(real_cv)] if real_cv is not None else
+                 [Section("Cross-validation on real spectra",
+                          note="Not shown: the real labelled set (../shared/apogee/"
+                               "real_labelled) is absent.")])
     return [
-        selection_section(data.cut_table, data.notes), *before,
+        selection_section(data.cut_table, data.notes), *before, *real_part,
         cross_validation_section(
             validation.result, validation.figures, "Train on one half, fit the other; bias "
             "and scatter per label (fitted - reference).",

@@ -32,12 +32,14 @@ from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
 from skcannon.apogee.reader import ApStarSpectrum
 from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
+from skcannon.data.arrays import open_dataset
 from skcannon.data.build import NormalizedSpectra, build_dataset, default_preprocessor
 from skcannon.data.dataset import SpectralDataset
 from skcannon.data.simulate import noise_templates_from_regridded, simulate_spectra
 from skcannon.errors import CatalogError, DownloadError, SkcannonError
-from skcannon.evaluation import SplitValidation, find_outliers, split_validate
-from skcannon.labels import DEFAULT_LABELS
+from skcannon.evaluation import SplitValidation, find_outliers, repeated_kfold, split_validate
+from skcannon.labels import DEFAULT_LABELS, present_labels
+from skcannon.model import CannonRegressor
 from skcannon.pipeline.config import JobConfig
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
 from skcannon.report import Section, write_pdf, write_report
@@ -244,6 +246,54 @@ def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: i
     outliers = find_outliers(result.reference, result.fit, label_names, k=OUTLIER_K,
                              info=training.labels.iloc[result.test_index])
     return ValidationOutputs(result, figures, outliers)
+
+
+#: Repeated k-fold on the real labelled set in the main job: repeats x folds (bench_real's).
+REAL_CV_REPEATS, REAL_CV_FOLDS = 5, 2
+
+
+@dataclass
+class RealValidation:
+    """Cross-validation of the default Cannon on real labelled spectra (the first yardstick).
+
+    Attributes
+    ----------
+    source : str  the labelled file
+    n_stars, n_pixels : int
+    label_names : list of str
+    summary : DataFrame  per label: bias, scatter, robust scatter and their sd over repeats
+    figure : str  one-to-one figure of the first repeat's held-out predictions
+    """
+
+    source: str
+    n_stars: int
+    n_pixels: int
+    label_names: list[str]
+    summary: pd.DataFrame
+    figure: str
+
+
+def real_validation_stage(path: Path, output_dir: Path, figures_dir: Path, log: TextIO,
+                          *, seed: int = 0) -> RealValidation | None:
+    """Repeated k-fold cross-validation of the default :class:`CannonRegressor` on the real
+    labelled spectra at ``path`` (identical folds to ``benchmarks/bench_real.py``); writes
+    ``real_cross_validation.csv`` and ``real_one_to_one.png``. None (with a note) when the file
+    is absent."""
+    if not Path(path).is_file():
+        print(f"real-data cross-validation: skipped ({path} not present)", file=log)
+        return None
+    real = open_dataset(path)
+    names = present_labels(real.labels.columns)
+    print(f"real-data cross-validation: {REAL_CV_REPEATS} x {REAL_CV_FOLDS}-fold on "
+          f"{len(real)} real spectra ({path.name}), labels {', '.join(names)}", file=log)
+    y = real.label_array(names)
+    result = repeated_kfold(CannonRegressor(names), real.X, y, names,
+                            n_repeats=REAL_CV_REPEATS, n_splits=REAL_CV_FOLDS, seed=seed)
+    result.summary.to_csv(output_dir / "real_cross_validation.csv", index=False)
+    figure = save_figure(one_to_one_figure(y, result.predictions[0], names),
+                         figures_dir / "real_one_to_one.png")
+    return RealValidation(str(path), len(real), real.flux.shape[1], names, result.summary,
+                          str(figure))
 
 
 def fit_stage(model, real: SpectralDataset, output: Path, log: TextIO):

@@ -28,8 +28,8 @@ def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: 
         x, y = reference[:, i], inferred[:, i]
         ok = np.isfinite(x) & np.isfinite(y)
         lo, hi = np.nanmin(np.r_[x[ok], y[ok]]), np.nanmax(np.r_[x[ok], y[ok]])
-        points = top.scatter(x[ok], y[ok], s=4, c=None if color is None else color[ok],
-                             cmap="viridis", lw=0)
+        style = {"color": "C0"} if color is None else {"c": color[ok], "cmap": "viridis"}
+        points = top.scatter(x[ok], y[ok], s=4, lw=0, **style)
         top.plot([lo, hi], [lo, hi], color="k", lw=0.8)
         d = y[ok] - x[ok]
         robust = robust_scatter(d)

@@ -33,6 +33,21 @@ def cross_validation_section(validation, figures: dict[str, str], caption: str,
                                     "honest uncertainties.")])
 
 
+def real_validation_section(outputs) -> Section:
+    """Cross-validation on real labelled spectra (``outputs``:
+    :class:`skcannon.pipeline.stages.RealValidation`), the report's first yardstick."""
+    return Section(
+        "Cross-validation on real spectra",
+        f"Repeated k-fold cross-validation of the default Cannon on {outputs.n_stars} real "
+        f"APOGEE giants ({outputs.n_pixels} pixels each, ASPCAP labels): each star's labels "
+        "are inferred by a model that never saw it. Mean over repeats, and the spread (sd) "
+        "between repeats.",
+        note=f"Data source: {outputs.source} (real spectra).",
+        tables=[(outputs.summary, "Held-out accuracy (fitted - ASPCAP)")],
+        figures=[(outputs.figure, "Held-out fitted vs ASPCAP labels (first repeat), 1:1 line; "
+                                  "residuals below.")])
+
+
 def outliers_section(outliers: pd.DataFrame, k: float) -> Section:
     """Test-half stars off by more than ``k`` robust scatters, with their explanations."""
     return Section("Outliers", f"Test-half stars off by more than {k:g} robust scatters: "

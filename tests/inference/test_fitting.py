@@ -105,3 +105,30 @@ def test_bound_and_range_flags(reference_model, giant_labels):
 def test_wrong_pixel_count_is_clear(reference_model):
     with pytest.raises(ValueError, match="8575 pixels per spectrum; this step expects 7214"):
         reference_model.infer_labels(np.ones((1, 3, 8575)))
+
+
+def test_excess_scatter_recovers_a_known_extra_scatter():
+    from skcannon.stats import excess_scatter
+
+    rng = np.random.default_rng(3)
+    n, p = 200, 4000
+    variance = rng.uniform(0.5e-4, 4e-4, (n, p))
+    extra = np.r_[np.zeros(100), np.full(100, 0.03)]
+    residual = rng.normal(0, np.sqrt(variance + extra[:, None] ** 2))
+    estimate = excess_scatter(residual ** 2, 1 / variance, np.full(n, p))
+    np.testing.assert_allclose(estimate[100:], 0.03, rtol=0.05)      # ~1 % sd each
+    assert np.all(estimate[:100] < 0.004)          # noise only: about 0, never negative
+    assert np.all(estimate >= 0)
+
+
+def test_spectra_like_the_training_set_are_not_called_unlike(reference_model, simulated_set):
+    """Held-out spectra drawn from the model: none is flagged unlike the training set, and
+    their fits are confident unless on a bound or outside the range."""
+    _, X, _ = simulated_set
+    fit = reference_model.infer_labels(X[:300])
+    assert not fit.unlike_training.any()
+    assert np.nanmax(fit.excess_scatter) < fit.unlike_limit / 2
+    expected = fit.converged & ~fit.on_bound & ~fit.outside_training
+    np.testing.assert_array_equal(fit.confident, expected)
+    table = fit.to_frame()
+    assert {"EXCESS_SCATTER", "UNLIKE_TRAINING", "CONFIDENT"} <= set(table.columns)

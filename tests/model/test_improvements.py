@@ -93,7 +93,7 @@ def test_censoring_keeps_each_abundance_on_its_own_lines():
     mg, si = windows["Mg"], windows["Si"]
     p = mg.size
     rng = np.random.default_rng(5)
-    names = ("TEFF", "MG_FE", "SI_FE")
+    names = ("T", "MG_FE", "SI_FE")     # T: a scaled temperature-like label (no units)
     n = 500
     teff = rng.uniform(-1, 1, n)
     alpha = rng.uniform(-1, 1, n)
@@ -126,7 +126,7 @@ def test_censoring_keeps_each_abundance_on_its_own_lines():
 
 def test_censoring_refuses_bad_masks():
     X = _spectra(np.ones((30, 12)) + np.random.default_rng(0).normal(0, 0.01, (30, 12)), 0.01)
-    labels = np.random.default_rng(1).normal(size=(30, 3))
+    labels = [4500, 2.5, 0] + [200, 0.5, 0.1] * np.random.default_rng(1).normal(size=(30, 3))
     with pytest.raises(ValueError, match="not one of the labels"):
         Cannon(NAMES, order=1, censors={"FE_H": np.ones(12, bool)}).fit(labels, X)
     with pytest.raises(ValueError, match=r"shape \(12,\)"):
