@@ -169,11 +169,13 @@ def cmd_outliers(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "outliers.csv", index=False)
+    span = ({"window": tuple(args.window)} if dataset.has_wavelength else
+            {"window": None, "axis_label": "pixel (no wavelengths recorded)"})
     for row in table.head(args.max_plots).itertuples():
         n = row.index
         figure = model_vs_data_figure(
             dataset.wavelength, dataset.flux[n], dataset.ivar[n],
-            model.predict(fit.labels[n : n + 1])[0], window=tuple(args.window),
+            model.predict(fit.labels[n : n + 1])[0], **span,
             title=f"{row.APOGEE_ID}: {row.EXPLANATION}", model_label="model at fitted labels")
         save_figure(figure, out / f"outlier_{row.APOGEE_ID}.png")
     print(f"{len(table)} of {len(dataset)} stars off by more than {args.k:g} x the robust "

@@ -75,9 +75,13 @@ def pull_figure(pull: np.ndarray, label_names: Sequence[str]):
 
 
 def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-                         model_flux: np.ndarray, *, window: tuple[float, float] = (16000, 16100),
-                         title: str = "", model_label: str = "model", ax=None):
-    """Normalized data with its error band, a model spectrum, and residuals, over a window."""
+                         model_flux: np.ndarray, *,
+                         window: tuple[float, float] | None = (16000, 16100),
+                         title: str = "", model_label: str = "model", ax=None,
+                         axis_label: str = r"vacuum wavelength ($\AA$)"):
+    """Normalized data with its error band, a model spectrum, and residuals, over a window
+    (None: every pixel). ``axis_label`` names the x axis (e.g. "pixel" for spectra without
+    recorded wavelengths)."""
     if ax is None:
         figure, axes = new_figure(2, 1, width=8, height=1.8, sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
@@ -85,7 +89,8 @@ def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndar
     else:
         top, bottom = ax
         figure = top.figure
-    inside = (wavelength >= window[0]) & (wavelength <= window[1])
+    inside = (np.ones(wavelength.shape, bool) if window is None
+              else (wavelength >= window[0]) & (wavelength <= window[1]))
     good = inside & (ivar > 0)
     w = wavelength[inside]
     data = np.where(good, flux, np.nan)[inside]
@@ -98,7 +103,7 @@ def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndar
     bottom.step(w, data - model_flux[inside], where="mid", color="k", lw=0.6)
     bottom.axhline(0, color="tab:red", lw=0.8)
     bottom.set_ylabel("data - model", fontsize=8)
-    bottom.set_xlabel(r"vacuum wavelength ($\AA$)")
+    bottom.set_xlabel(axis_label)
     if title:
         top.set_title(title, fontsize=9)
     return figure
