@@ -189,5 +189,6 @@ def test_outliers_plots_spectra_without_wavelengths_over_every_pixel(tmp_path, c
     assert len(plots) == 2
     from matplotlib.image import imread
 
-    image = imread(plots[0])
-    assert image.shape[0] > 200 and image[..., :3].std() > 0.05       # drawn, not blank
+    image = imread(plots[0])[..., :3]
+    # ink covers > 6 % of the figure (an empty window leaves only axes and text: ~3 %)
+    assert (image.mean(axis=-1) < 0.9).mean() > 0.06
