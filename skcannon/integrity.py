@@ -20,6 +20,48 @@ from skcannon.errors import BadFileError
 
 #: Bytes per read when hashing a file.
 _HASH_BLOCK = 1 << 20
+#: HDF5 files skcannon writes reserve this many bytes at the start (an HDF5 "user block", which
+#: the HDF5 library skips) for a seal: the SHA-256 of every byte after it.
+SEAL_SIZE = 512
+#: How a seal starts.
+SEAL_MAGIC = b"skcannon sha256 "
+
+
+def _seal_for(body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest().encode()
+    return (SEAL_MAGIC + digest + b"\n").ljust(SEAL_SIZE, b"\0")
+
+
+def seal_file(path: str | Path) -> None:
+    """Write the seal into the user block of an HDF5 file created with
+    ``userblock_size=SEAL_SIZE`` (after the HDF5 library has closed it)."""
+    with open(path, "r+b") as handle:
+        handle.seek(SEAL_SIZE)
+        body = handle.read()
+        handle.seek(0)
+        handle.write(_seal_for(body))
+
+
+def check_seal(path: str | Path, what: str) -> None:
+    """Check a sealed file as a whole *before* any parser sees it (a damaged HDF5 file can
+    crash the HDF5 library itself, so its structure must not be read first).
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: no seal (not an skcannon ``what``, or written before seals), or a seal
+        that does not match every byte after it.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BadFileError(path, f"cannot be read ({exc})") from exc
+    if not data.startswith(SEAL_MAGIC) or len(data) <= SEAL_SIZE:
+        raise BadFileError(path, f"not a sealed skcannon {what} (no integrity seal: another "
+                                 "program's file, one written by an older skcannon, or a "
+                                 "damaged start)")
+    if data[:SEAL_SIZE] != _seal_for(data[SEAL_SIZE:]):
+        raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
 
 
 def temporary_name(path: Path) -> Path:
@@ -109,10 +151,11 @@ def content_digest(attributes: Mapping, arrays: Mapping[str, np.ndarray]) -> str
     import json
 
     digest = hashlib.sha256()
-    plain = {key: _plain(value) for key, value in attributes.items() if key != "checksum"}
+    plain = {str(_plain(key)): _plain(value) for key, value in attributes.items()
+             if _plain(key) != "checksum"}
     digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
-    for name in sorted(arrays):
+    for name in sorted(arrays, key=lambda key: str(_plain(key))):
         array = np.ascontiguousarray(arrays[name])
-        digest.update(f"\0{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(f"\0{_plain(name)}\0{array.dtype.str}\0{array.shape}\0".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()

@@ -61,7 +61,7 @@ def test_foreign_and_damaged_files(tmp_path):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as h5:
         h5["x"] = 1
-    with pytest.raises(BadFileError, match="not an skcannon dataset"):
+    with pytest.raises(BadFileError, match="foreign.h5: not a sealed skcannon dataset"):
         SpectralDataset.load(foreign)
     broken = tmp_path / "broken.h5"
     broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 50)

@@ -104,3 +104,20 @@ def test_everything_else_works_without_torch(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 2
     assert "pip install" in done.stderr and "skcannon[nn]" in done.stderr
+
+
+def test_every_network_file_is_checked_as_a_whole(trained, tmp_path):
+    """Header, weights and input scaling: any change is a BadFileError naming the file."""
+    from skcannon.errors import BadFileError
+
+    model, _, _, _, _, names = trained
+    for name, edit in (("mlp.json", lambda b: b.replace(b'"TEFF"', b'"LOGG"', 1)),
+                       ("mlp_weights.pt", lambda b: b[:-9] + bytes([b[-9] ^ 1]) + b[-8:]),
+                       ("mlp_input_scaling.npz", lambda b: b[:200] + bytes([b[200] ^ 1])
+                        + b[201:])):
+        directory = tmp_path / name
+        snn.save_nn(model, directory, "mlp", names)
+        path = directory / name
+        path.write_bytes(edit(path.read_bytes()))
+        with pytest.raises(BadFileError, match=name.replace(".", r"\.")):
+            snn.LoadedNN(directory, "mlp")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from skcannon.apogee.constants import (
     ASPCAP_NULL_THRESHOLD,
     ASPCAP_PARAM_INDEX,
 )
+from skcannon.apogee.fits_size import check_fits_length
 from skcannon.apogee.reader import apogee_id_from_name, apstar_grid_from_header
 from skcannon.errors import BadFileError
 
@@ -119,28 +119,25 @@ def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
         Naming the file: not FITS, truncated, not the aspcapStar layout, or off the apStar grid.
     """
     from astropy.io import fits
-    from astropy.io.fits.verify import VerifyWarning
 
     name = str(path)
+    check_fits_length(data, name)   # truncation, checked without warnings (thread-safe)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")   # truncation only warns in astropy: make it fail
-            warnings.simplefilter("ignore", VerifyWarning)   # DR13 headers hold 'NAN' cards
-            with fits.open(io.BytesIO(data), memmap=False) as hdul:
-                if len(hdul) <= ASPCAP_HDU_TABLE or not isinstance(
-                        hdul[ASPCAP_HDU_TABLE], fits.BinTableHDU):
-                    raise BadFileError(name, "is not an aspcapStar file (needs HDUs 1-3 spectra "
-                                             "and HDU 4 the ASPCAP table)")
-                flux, error, model = (_one_dimensional(hdul, k, name) for k in
-                                      (ASPCAP_HDU_FLUX, ASPCAP_HDU_ERROR, ASPCAP_HDU_MODEL))
-                header = hdul[ASPCAP_HDU_FLUX].header
-                table = hdul[ASPCAP_HDU_TABLE].data
-                missing = {"PARAM", "FPARAM", "ASPCAPFLAG"} - set(table.names)
-                if missing or len(table) != 1:
-                    raise BadFileError(name, f"ASPCAP table lacks {', '.join(sorted(missing))}"
-                                       if missing else f"ASPCAP table has {len(table)} rows")
-                row = {key: np.array(table[key][0]) for key in table.names
-                       if key in ("PARAM", "FPARAM", "ASPCAPFLAG", "SNR", "FIELD", "APOGEE_ID")}
+        with fits.open(io.BytesIO(data), memmap=False) as hdul:
+            if len(hdul) <= ASPCAP_HDU_TABLE or not isinstance(
+                    hdul[ASPCAP_HDU_TABLE], fits.BinTableHDU):
+                raise BadFileError(name, "is not an aspcapStar file (needs HDUs 1-3 spectra "
+                                         "and HDU 4 the ASPCAP table)")
+            flux, error, model = (_one_dimensional(hdul, k, name) for k in
+                                  (ASPCAP_HDU_FLUX, ASPCAP_HDU_ERROR, ASPCAP_HDU_MODEL))
+            header = hdul[ASPCAP_HDU_FLUX].header
+            table = hdul[ASPCAP_HDU_TABLE].data
+            missing = {"PARAM", "FPARAM", "ASPCAPFLAG"} - set(table.names)
+            if missing or len(table) != 1:
+                raise BadFileError(name, f"ASPCAP table lacks {', '.join(sorted(missing))}"
+                                   if missing else f"ASPCAP table has {len(table)} rows")
+            row = {key: np.array(table[key][0]) for key in table.names
+                   if key in ("PARAM", "FPARAM", "ASPCAPFLAG", "SNR", "FIELD", "APOGEE_ID")}
     except BadFileError:
         raise
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on corrupt files

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from skcannon.apogee.constants import (
     HDU_FLUX,
     HDU_PIXMASK,
 )
+from skcannon.apogee.fits_size import check_fits_length
 from skcannon.errors import BadFileError
 from skcannon.spectra import stack_spectra
 
@@ -212,19 +212,18 @@ def parse_apstar(
 
     path = Path(path)
     name = str(path)
+    check_fits_length(data, name)   # truncation, checked without warnings (thread-safe)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # astropy only warns on truncation: make it fail
-            with fits.open(io.BytesIO(data), memmap=False) as hdul:
-                if len(hdul) <= HDU_PIXMASK:
-                    raise BadFileError(
-                        name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
-                        "(flux, error, APOGEE_PIXMASK)")
-                header = hdul[0].header
-                flux_header = hdul[HDU_FLUX].header
-                flux = _combined_row(hdul[HDU_FLUX].data, name, HDU_FLUX)
-                error = _combined_row(hdul[HDU_ERROR].data, name, HDU_ERROR)
-                pixmask = _combined_row(hdul[HDU_PIXMASK].data, name, HDU_PIXMASK)
+        with fits.open(io.BytesIO(data), memmap=False) as hdul:
+            if len(hdul) <= HDU_PIXMASK:
+                raise BadFileError(
+                    name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
+                    "(flux, error, APOGEE_PIXMASK)")
+            header = hdul[0].header
+            flux_header = hdul[HDU_FLUX].header
+            flux = _combined_row(hdul[HDU_FLUX].data, name, HDU_FLUX)
+            error = _combined_row(hdul[HDU_ERROR].data, name, HDU_ERROR)
+            pixmask = _combined_row(hdul[HDU_PIXMASK].data, name, HDU_PIXMASK)
     except BadFileError:
         raise
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on corrupt files

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcannon.data.dataset import DATASET_FORMAT, PIXEL_INDEX, SpectralDataset
+from skcannon.data.dataset import PIXEL_INDEX, SpectralDataset
 from skcannon.errors import BadFileError
+from skcannon.integrity import SEAL_MAGIC
 from skcannon.spectra import stack_spectra
 
 #: Flux errors at or above this mark bad pixels (normalized flux units; the convention of
@@ -111,16 +112,13 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
 
 
 def _is_dataset_file(path: Path) -> bool:
-    """True for an HDF5 file written by :meth:`SpectralDataset.save`."""
-    if path.suffix == ".npz":
-        return False
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            return h5.attrs.get("format") == DATASET_FORMAT
-    except OSError:
-        return True  # not HDF5 at all: let SpectralDataset.load name the problem
+    """True for a file skcannon sealed (a dataset or another skcannon file: then
+    :meth:`SpectralDataset.load` names what it is), or one that is not HDF5/npz at all."""
+    with open(path, "rb") as handle:
+        start = handle.read(len(SEAL_MAGIC))
+    if start == SEAL_MAGIC:
+        return True
+    return not (start.startswith(b"\x89HDF") or start.startswith(b"PK"))
 
 
 def open_dataset(path: str | Path, *, bad_error: float = BAD_ERROR) -> SpectralDataset:

@@ -1,14 +1,15 @@
 """The training-set file: normalized spectra, labels, flags and provenance in one HDF5 file.
 
-Layout (format ``skcannon-dataset``, version 1)::
+Layout (format ``skcannon-dataset``, version 2)::
 
-    /                 attrs: format, format_version, provenance (JSON string)
+    /                 attrs: format, format_version, provenance (JSON string), label_columns
+                      (JSON list), checksum (SHA-256 of every other attribute and every array)
     /wavelength       (n_pixels,) float64, Angstrom (vacuum)
     /flux             (n_stars, n_pixels) float64, normalized flux
     /ivar             (n_stars, n_pixels) float64, inverse variance (0 = masked)
     /pixmask          (n_stars, n_pixels) int64, APOGEE_PIXMASK | skcannon bits
     /flags            (n_stars,) int64, OR of skcannon's bits over the star's pixels
-    /labels/<column>  (n_stars,) one dataset per table column; attrs["columns"] gives the order
+    /labels/c<i>      (n_stars,) one dataset per table column, in label_columns order
 
 No pickle anywhere: strings are stored as UTF-8, everything else as plain numbers.
 """
@@ -23,11 +24,18 @@ import numpy as np
 import pandas as pd
 
 from skcannon.errors import BadFileError
-from skcannon.integrity import atomic_write, check_format
+from skcannon.integrity import (
+    SEAL_SIZE,
+    atomic_write,
+    check_format,
+    check_seal,
+    content_digest,
+    seal_file,
+)
 from skcannon.spectra import FLUX, IVAR, MASK, check_spectra, stack_spectra
 
 DATASET_FORMAT = "skcannon-dataset"
-DATASET_FORMAT_VERSION = 1
+DATASET_FORMAT_VERSION = 2
 #: Provenance value of "wavelength" when the pixel index stands in for unrecorded wavelengths.
 PIXEL_INDEX = "pixel index"
 
@@ -112,59 +120,84 @@ class SpectralDataset:
                                self.pixmask[rows], self.labels.iloc[rows].reset_index(drop=True),
                                self.flags[rows], dict(self.provenance))
 
+    def _content(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The file's attributes and arrays (label columns as ``labels/c<i>``)."""
+        attrs = {"format": DATASET_FORMAT, "format_version": DATASET_FORMAT_VERSION,
+                 "provenance": json.dumps(self.provenance, sort_keys=True, default=str),
+                 "label_columns": json.dumps(list(map(str, self.labels.columns)))}
+        arrays = {"wavelength": np.asarray(self.wavelength, float),
+                  "flux": np.asarray(self.flux, float), "ivar": np.asarray(self.ivar, float),
+                  "pixmask": np.asarray(self.pixmask, np.int64),
+                  "flags": np.asarray(self.flags, np.int64)}
+        for i, column in enumerate(self.labels.columns):
+            values = self.labels[column]
+            if values.dtype == object or pd.api.types.is_string_dtype(values):
+                arrays[f"labels/c{i}"] = np.array([str(v).encode() for v in values], dtype="S")
+            else:
+                arrays[f"labels/c{i}"] = values.to_numpy()
+        attrs["checksum"] = content_digest(attrs, arrays)
+        return attrs, arrays
+
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the dataset to HDF5 atomically (refuses to overwrite unless ``overwrite``)."""
+        """Write the dataset to HDF5 atomically (refuses to overwrite unless ``overwrite``),
+        with a checksum over every attribute and array."""
         import h5py
 
-        path = Path(path)
-        with atomic_write(path, overwrite=overwrite) as tmp, \
-                h5py.File(tmp, "w", track_order=True) as h5:
-            h5.attrs["format"] = DATASET_FORMAT
-            h5.attrs["format_version"] = DATASET_FORMAT_VERSION
-            h5.attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
-            h5.create_dataset("wavelength", data=np.asarray(self.wavelength, float))
-            for name in ("flux", "ivar"):
-                h5.create_dataset(name, data=np.asarray(getattr(self, name), float),
-                                  compression="gzip", shuffle=True)
-            h5.create_dataset("pixmask", data=np.asarray(self.pixmask, np.int64),
-                              compression="gzip", shuffle=True)
-            h5.create_dataset("flags", data=np.asarray(self.flags, np.int64))
-            group = h5.create_group("labels")
-            group.attrs["columns"] = json.dumps(list(map(str, self.labels.columns)))
-            for i, column in enumerate(self.labels.columns):
-                values = self.labels[column]
-                if values.dtype == object or pd.api.types.is_string_dtype(values):
-                    data = np.array([str(v).encode() for v in values], dtype="S")
-                else:
-                    data = values.to_numpy()
-                group.create_dataset(f"c{i}", data=data)
-        return path
+        attrs, arrays = self._content()
+        with atomic_write(path, overwrite=overwrite) as tmp:
+            with h5py.File(tmp, "w", track_order=True, userblock_size=SEAL_SIZE) as h5:
+                h5.attrs.update(attrs)
+                for name, array in arrays.items():
+                    big = array.ndim == 2
+                    h5.create_dataset(name, data=array, compression="gzip" if big else None,
+                                      shuffle=big)
+            seal_file(tmp)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> SpectralDataset:
-        """Read a dataset written by :meth:`save`; clear errors for foreign or damaged files."""
+        """Read a dataset written by :meth:`save`: foreign, damaged or altered files (checksum
+        over every attribute and array) and nonsensical content raise :class:`BadFileError`."""
         import h5py
 
         path = Path(path)
         if not path.is_file():
             raise BadFileError(path, "no such dataset file")
+        check_seal(path, "dataset")
         try:
             with h5py.File(path, "r") as h5:
-                check_format(path, h5.attrs, expected_format=DATASET_FORMAT,
+                attrs = dict(h5.attrs)
+                check_format(path, attrs, expected_format=DATASET_FORMAT,
                              expected_version=DATASET_FORMAT_VERSION, what="dataset")
-                columns = json.loads(h5["labels"].attrs["columns"])
-                table = {}
-                for i, column in enumerate(columns):
-                    data = h5["labels"][f"c{i}"][()]
-                    table[column] = ([v.decode() for v in data] if data.dtype.kind == "S"
-                                     else data)
-                return cls(
-                    wavelength=h5["wavelength"][()], flux=h5["flux"][()], ivar=h5["ivar"][()],
-                    pixmask=h5["pixmask"][()], labels=pd.DataFrame(table, columns=columns),
-                    flags=h5["flags"][()], provenance=json.loads(h5.attrs["provenance"]),
-                )
+                arrays: dict[str, np.ndarray] = {}
+                h5.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                              if isinstance(item, h5py.Dataset) else None)
         except BadFileError:
             raise
         except Exception as exc:
             raise BadFileError(path, f"cannot be read as a dataset ({type(exc).__name__}: "
                                      f"{exc})") from exc
+        if content_digest(attrs, arrays) != attrs.get("checksum"):
+            raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
+        try:
+            return cls._from_content(attrs, arrays)
+        except (KeyError, TypeError, ValueError) as exc:      # checksum right, content wrong
+            raise BadFileError(path, f"inconsistent dataset content ({exc})") from exc
+
+    @classmethod
+    def _from_content(cls, attrs: dict, arrays: dict[str, np.ndarray]) -> SpectralDataset:
+        columns = json.loads(attrs["label_columns"])
+        expected = {"wavelength", "flux", "ivar", "pixmask", "flags",
+                    *(f"labels/c{i}" for i in range(len(columns)))}
+        if set(arrays) != expected:
+            raise ValueError(f"arrays {sorted(set(arrays) ^ expected)} unexpected or missing")
+        table = {}
+        for i, column in enumerate(columns):
+            data = arrays[f"labels/c{i}"]
+            table[column] = [v.decode() for v in data] if data.dtype.kind == "S" else data
+        ivar = arrays["ivar"]
+        if not np.all(np.isfinite(arrays["wavelength"])) or np.any(~(ivar >= 0)):
+            raise ValueError("non-finite wavelengths or negative/NaN inverse variances")
+        return cls(wavelength=arrays["wavelength"], flux=arrays["flux"], ivar=ivar,
+                   pixmask=arrays["pixmask"], labels=pd.DataFrame(table, columns=columns),
+                   flags=arrays["flags"], provenance=json.loads(attrs["provenance"]))

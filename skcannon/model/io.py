@@ -1,7 +1,8 @@
 """Model files: HDF5, no pickle, with a checksum over the whole content (every attribute and
 every dataset), so tampering or truncation is detected; loading also checks the content's meaning.
 
-Layout (format ``skcannon-model``, version 2)::
+Layout (format ``skcannon-model``, version 3; an HDF5 file whose 512-byte user block holds the
+seal, see :func:`skcannon.integrity.check_seal`)::
 
     /                 attrs: format, format_version, package_version, label_names (JSON),
                       order, terms ("" = all terms up to order), regularization,
@@ -29,12 +30,19 @@ import numpy as np
 
 from skcannon._version import __version__
 from skcannon.errors import BadFileError
-from skcannon.integrity import atomic_write, check_format, content_digest
+from skcannon.integrity import (
+    SEAL_SIZE,
+    atomic_write,
+    check_format,
+    check_seal,
+    content_digest,
+    seal_file,
+)
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
 
 MODEL_FORMAT = "skcannon-model"
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 _ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
            "label_range", "wavelength", "censor_mask", "error_factors", "training_log_likelihood",
            "training_chi2", "training_dof")
@@ -79,10 +87,12 @@ def write_model(path: str | Path, params: dict, state: CannonState, exponents: n
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
     }
     attrs["checksum"] = content_digest(attrs, arrays)
-    with atomic_write(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update(attrs)
-        for name, array in arrays.items():
-            h5.create_dataset(name, data=array)
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w", userblock_size=SEAL_SIZE) as h5:
+            h5.attrs.update(attrs)
+            for name, array in arrays.items():
+                h5.create_dataset(name, data=array)
+        seal_file(tmp)
     return Path(path)
 
 
@@ -96,6 +106,7 @@ def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise BadFileError(path, "no such model file")
+    check_seal(path, "model file")
     try:
         with h5py.File(path, "r") as h5:
             attrs = dict(h5.attrs)

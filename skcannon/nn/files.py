@@ -10,19 +10,20 @@ import numpy as np
 import torch
 
 from skcannon.errors import BadFileError
-from skcannon.integrity import atomic_write, check_format
+from skcannon.integrity import atomic_write, check_format, content_digest, file_digest
 from skcannon.nn.estimator import SpectraToChannels
 from skcannon.nn.networks import ARCHITECTURES
 
 NN_FORMAT = "skcannon-nn"
-NN_FORMAT_VERSION = 1
+NN_FORMAT_VERSION = 2
 
 
 def save_nn(model, directory: str | Path, kind: str, label_names, *,
             options: dict | None = None) -> Path:
     """Weights (a torch state dict, loadable with weights_only=True), the input scaling (npz)
     and a JSON header with the architecture and the label standardization, each written
-    atomically; the header last, so a directory with a header holds a complete network."""
+    atomically; the header last, so a directory with a header holds a complete network. The
+    header records the SHA-256 of the other two files and a checksum of its own content."""
     directory = Path(directory)
     net = model.regressor_.named_steps["net"]
     scaler = model.transformer_
@@ -35,7 +36,10 @@ def save_nn(model, directory: str | Path, kind: str, label_names, *,
     header = {"format": NN_FORMAT, "format_version": NN_FORMAT_VERSION, "kind": kind,
               "n_pixels": int(channels.n_pixels_),
               "label_names": list(label_names), "label_mean": scaler.mean_.tolist(),
-              "label_scale": scaler.scale_.tolist(), "options": options or {}}
+              "label_scale": scaler.scale_.tolist(), "options": options or {},
+              "files": {name: file_digest(directory / name)
+                        for name in (f"{kind}_weights.pt", f"{kind}_input_scaling.npz")}}
+    header["checksum"] = content_digest(header, {})
     with atomic_write(directory / f"{kind}.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(header, indent=2))
     return directory
@@ -51,8 +55,17 @@ class LoadedNN:
             self.header = json.loads(header_path.read_text())
         except (OSError, ValueError) as exc:
             raise BadFileError(header_path, f"cannot read the network header ({exc})") from exc
+        if not isinstance(self.header, dict):
+            raise BadFileError(header_path, "not a network header (not a JSON object)")
         check_format(header_path, self.header, expected_format=NN_FORMAT,
                      expected_version=NN_FORMAT_VERSION, what="network header")
+        if content_digest(self.header, {}) != self.header.get("checksum"):
+            raise BadFileError(header_path, "checksum mismatch: the header was modified or "
+                                            "damaged")
+        for name, digest in self.header["files"].items():
+            if not (directory / name).is_file() or file_digest(directory / name) != digest:
+                raise BadFileError(directory / name, "missing, or not the file its header "
+                                                     f"{header_path.name} was written with")
         self.label_names = self.header["label_names"]
         self.module = ARCHITECTURES[kind](self.header["n_pixels"], len(self.label_names))
         state = torch.load(directory / f"{kind}_weights.pt", weights_only=True,
@@ -61,8 +74,8 @@ class LoadedNN:
         self.module.eval()
         self.channels = SpectraToChannels()
         self.channels.n_pixels_ = self.header["n_pixels"]
-        scaling = np.load(directory / f"{kind}_input_scaling.npz", allow_pickle=False)
-        self.channels.mean_, self.channels.scale_ = scaling["mean"], scaling["scale"]
+        with np.load(directory / f"{kind}_input_scaling.npz", allow_pickle=False) as scaling:
+            self.channels.mean_, self.channels.scale_ = scaling["mean"], scaling["scale"]
 
     def predict(self, X) -> np.ndarray:
         """Labels (n_stars, n_labels) in physical units."""

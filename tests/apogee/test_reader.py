@@ -81,7 +81,7 @@ def test_truncated_file_names_the_file(apstar_files, tmp_path):
 def test_not_fits(tmp_path):
     bad = tmp_path / "apStar-dr17-text.fits"
     bad.write_text("<html>502 Bad Gateway</html>")
-    with pytest.raises(BadFileError, match="cannot be read as FITS"):
+    with pytest.raises(BadFileError, match="text.fits: not a FITS file"):
         read_apstar(bad)
 
 

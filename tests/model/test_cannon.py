@@ -71,9 +71,11 @@ def test_model_file_round_trip(trained, simulated_set, tmp_path):
     assert loaded.label_names == tuple(LABELS) and loaded.training_hash_ == trained.training_hash_
     with pytest.raises(FileExistsError):
         trained.save(path)
-    with open(path, "rb") as handle:
-        magic = handle.read(8)
-    assert magic == b"\x89HDF\r\n\x1a\n"  # HDF5, not pickle
+    from skcannon.integrity import SEAL_MAGIC, SEAL_SIZE
+
+    data = path.read_bytes()
+    assert data.startswith(SEAL_MAGIC)                               # the seal, then
+    assert data[SEAL_SIZE:SEAL_SIZE + 8] == b"\x89HDF\r\n\x1a\n"    # HDF5, not pickle
 
 
 def test_tampered_truncated_and_wrong_version_files(trained, tmp_path):
@@ -92,6 +94,9 @@ def test_tampered_truncated_and_wrong_version_files(trained, tmp_path):
     old.write_bytes(path.read_bytes())
     with h5py.File(old, "r+") as h5:
         h5.attrs["format_version"] = 99
+    from skcannon.integrity import seal_file
+
+    seal_file(old)             # a sealed file of another version (a newer skcannon's)
     with pytest.raises(BadFileError, match="format version 99"):
         Cannon.load(old)
 

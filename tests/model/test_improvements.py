@@ -209,7 +209,7 @@ def test_loading_checks_meaning_behind_a_valid_checksum(tmp_path, real_set):
     sense: repeated label names."""
     import h5py
 
-    from skcannon.integrity import content_digest
+    from skcannon.integrity import content_digest, seal_file
 
     X, y = real_set.X, real_set.table[list(NAMES)].to_numpy(float)
     path = Cannon(NAMES, n_error_factors=0).fit(y, X).save(tmp_path / "model.h5")
@@ -217,6 +217,7 @@ def test_loading_checks_meaning_behind_a_valid_checksum(tmp_path, real_set):
         h5.attrs["label_names"] = '["TEFF", "TEFF", "PARAM_M_H"]'
         arrays = {name: h5[name][()] for name in h5}
         h5.attrs["checksum"] = content_digest(dict(h5.attrs), arrays)
+    seal_file(path)                                   # the whole-file seal forged too
     with pytest.raises(BadFileError, match="not distinct"):
         Cannon.load(path)
 
