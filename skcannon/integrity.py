@@ -8,7 +8,11 @@ file under its final name is always whole and a foreign or newer file is named a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import socket
+import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -159,3 +163,56 @@ def content_digest(attributes: Mapping, arrays: Mapping[str, np.ndarray]) -> str
         digest.update(f"\0{_plain(name)}\0{array.dtype.str}\0{array.shape}\0".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+#: Lock file an skcannon run keeps in its output directory.
+OUTPUT_LOCK = ".skcannon.lock"
+
+
+class OutputInUseError(BadFileError):
+    """An output directory is in use by another skcannon run."""
+
+
+@contextmanager
+def output_lock(directory: str | Path) -> Iterator[Path]:
+    """Own an output directory for the duration of a run.
+
+    An exclusive ``flock`` on ``directory/.skcannon.lock`` (which records the owner's pid, host,
+    start time and command): a second run into the same directory is refused at once, naming
+    the owner. The operating system releases the lock when its process ends, however it ends,
+    so a lock left by a killed run is stale and simply taken over.
+
+    Raises
+    ------
+    OutputInUseError
+        Naming the directory and the run that holds it.
+    """
+    import fcntl
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / OUTPUT_LOCK
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            try:
+                owner = json.loads(handle.read() or "{}")
+            except ValueError:
+                owner = {}
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.get("started", 0)))
+            raise OutputInUseError(directory, f"in use by another skcannon run (pid "
+                                              f"{owner.get('pid', '?')} on {owner.get('host', '?')}"
+                                              f", since {since}: {owner.get('command', '?')}); "
+                                              "wait for it or choose another output directory"
+                                   ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.time(), "command": " ".join(sys.argv)}))
+        handle.flush()
+        yield path
+    finally:
+        handle.close()          # releases the lock

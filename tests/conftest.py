@@ -44,6 +44,12 @@ class FaultState:
         self.requests: dict[str, int] = {}
         self.drop_first: int = 0  # drop the connection mid-body for the first N requests of a path
         self.corrupt: set[str] = set()  # file names served as garbage
+        self.no_length_half: set[str] = set()  # half the body, no Content-Length, then close
+        self.html: set[str] = set()  # an HTML error page with status 200
+        self.error_first: int = 0  # HTTP 500 for the first N requests of a path
+        self.stall: set[str] = set()  # send 64 kB, then stall (until the test ends)
+        self.ranges: list[str] = []  # Range headers received
+        self.released = threading.Event()  # ends the stalls
 
     def hit(self, path: str) -> int:
         with self.lock:
@@ -57,6 +63,29 @@ def make_fault_handler(state: FaultState) -> type:
             count = state.hit(self.path)
             local = Path(self.translate_path(self.path))
             name = local.name
+            if self.headers.get("Range"):
+                state.ranges.append(self.headers["Range"])
+            if local.is_file() and count <= state.error_first:
+                self.send_error(500, "Internal Server Error")
+                return
+            if local.is_file() and name in state.html:
+                body = b"<html><body>502 Bad Gateway</body></html>"
+                self._send(body, len(body))
+                return
+            if local.is_file() and name in state.no_length_half:
+                body = local.read_bytes()
+                self.send_response(200)
+                self.end_headers()           # no Content-Length: the body ends at close
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
+            if local.is_file() and name in state.stall and not self.headers.get("Range"):
+                body = local.read_bytes()
+                self._send_start(len(body))
+                self.wfile.write(body[:65536])
+                self.wfile.flush()
+                state.released.wait(120)
+                return
             if local.is_file() and name in state.corrupt:
                 body = b"SIMPLE  =                    T" + b"\x00garbage" * 100
                 self._send(body, len(body))
@@ -68,11 +97,15 @@ def make_fault_handler(state: FaultState) -> type:
                 return
             super().do_GET()
 
-        def _send(self, body: bytes, length: int) -> None:
+        def _send_start(self, length: int) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/fits")
             self.send_header("Content-Length", str(length))
+            self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
+
+        def _send(self, body: bytes, length: int) -> None:
+            self._send_start(length)
             self.wfile.write(body)
             self.wfile.flush()
 
@@ -88,6 +121,7 @@ def archive_server(apstar_files):
     state = FaultState()
     with ArchiveMirror(SHARED_APOGEE, handler=make_fault_handler(state)) as mirror:
         yield mirror.url, state
+        state.released.set()
 
 
 CONTINUUM_FILE = SharedData(SHARED).continuum

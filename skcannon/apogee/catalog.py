@@ -197,13 +197,14 @@ def select_giants(
 
     if fields is not None:
         fields = [str(f).strip() for f in fields]
-        known = set(frame["FIELD"].astype(str))
+        field_names = frame["FIELD"].astype(str).str.strip()     # integer or padded FIELDs
+        known = set(field_names)
         unknown = [f for f in fields if f not in known]
         if unknown:
             examples = ", ".join(sorted(known)[:5])
             raise CatalogError(f"unknown field(s) {', '.join(unknown)}: not in the catalog "
                                f"({len(known)} fields, e.g. {examples})")
-        apply(f"field in {', '.join(fields)}", frame["FIELD"].isin(fields).to_numpy())
+        apply(f"field in {', '.join(fields)}", field_names.isin(fields).to_numpy())
     if cuts.require_labels:
         present = np.ones(len(frame), dtype=bool)
         for label in labels:
@@ -239,14 +240,33 @@ def format_cut_table(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def check_table_output(path: str | Path) -> str:
+    """The table format of ``path`` by its suffix, checked before any work is done: a known
+    suffix whose writer is installed (parquet needs pyarrow).
+
+    Raises
+    ------
+    CatalogError
+        Naming the file: unknown suffix, or parquet without pyarrow.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".fits", ".fit"):
+        raise CatalogError(f"{path}: unknown table format {suffix!r} (use .fits, .csv or "
+                           ".parquet)")
+    if suffix == ".parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise CatalogError(f"{path}: writing parquet needs pyarrow (pip install pyarrow), "
+                               "or use .fits or .csv")
+    return suffix
+
+
 def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
     """Write a selection (or any table) to FITS, CSV or parquet (by suffix), atomically,
     replacing an existing file. Returns the path."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".fits", ".fit"):
-        raise ValueError(f"{path}: unknown selection format {suffix!r} "
-                         "(use .fits, .csv or .parquet)")
+    suffix = check_table_output(path)
     plain = pd.DataFrame(selection)
     plain.attrs = {}
     with atomic_write(path, overwrite=True) as tmp:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,60 @@ def _validate_apstar(path: Path) -> None:
     read_apstar(path)
 
 
+class Cancellation:
+    """Stops downloads in flight: :meth:`cancel` marks them cancelled and shuts down their open
+    connections, so a worker blocked in a read returns at once (Ctrl-C stops a batch within a
+    moment instead of after every queued file)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set = set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        """Cancel every download, now and to come."""
+        self._event.set()
+        with self._lock:
+            for response in list(self._open):
+                _shutdown(response)
+
+    @contextmanager
+    def watching(self, response) -> Iterator[None]:
+        """Register an open HTTP response for the duration of the block."""
+        with self._lock:
+            self._open.add(response)
+        try:
+            if self.cancelled:
+                raise DownloadCancelled("cancelled")
+            yield
+        finally:
+            with self._lock:
+                self._open.discard(response)
+
+
+class DownloadCancelled(KeyboardInterrupt):
+    """A download stopped by :meth:`Cancellation.cancel` (its partial file is kept)."""
+
+
+def _shutdown(response) -> None:
+    """Shut down the socket under an http.client response (no public handle exists)."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def partial_name(dest: Path) -> Path:
+    """The hidden name a download of ``dest`` grows under until it is complete and checked."""
+    return dest.with_name(f".{dest.name}.part")
+
+
 def fetch_file(
     url: str,
     dest: str | Path,
@@ -44,8 +100,16 @@ def fetch_file(
     retries: int = 3,
     backoff: float = 0.5,
     timeout: float = 60.0,
+    cancellation: Cancellation | None = None,
 ) -> str:
     """Download ``url`` to ``dest`` safely; return ``"cached"`` or ``"downloaded"``.
+
+    The body grows under a hidden partial name beside ``dest`` (:func:`partial_name`), which is
+    checked (``validate``) and only then renamed to ``dest``. A partial file left by an
+    interrupted or dropped download is resumed with an HTTP ``Range`` request where the server
+    supports it (else fetched from the start); a partial file that fails the check is removed.
+    Another process downloading the same file at the same time is detected (a lock on the
+    partial file) and this one then writes to a private name.
 
     Parameters
     ----------
@@ -55,18 +119,24 @@ def fetch_file(
         Final file name. If it exists and passes ``validate`` it is not fetched again; if it
         exists but fails ``validate`` it is fetched again.
     validate : callable or None
-        Called with the temporary file; raises if the file is not acceptable.
+        Called with the downloaded file; raises :class:`BadFileError` if it is not acceptable
+        (the apStar reader: complete per its FITS headers, HDUs 1-3 present).
     retries : int
         Further attempts after a failed one (connection error, truncated body, 5xx, corrupt file).
         A 404 is final.
     backoff : float
         Seconds before the first retry, doubling each time.
+    cancellation : Cancellation, optional
+        Stops the download (raising :class:`DownloadCancelled`, partial file kept).
 
     Raises
     ------
     DownloadError
         Naming the URL and the last problem.
     """
+    if retries < 0 or backoff < 0 or timeout <= 0:
+        raise ValueError(f"retries and backoff must be >= 0 and timeout > 0; got {retries}, "
+                         f"{backoff}, {timeout}")
     dest = Path(dest)
     if dest.is_file():
         try:
@@ -76,41 +146,99 @@ def fetch_file(
         except BadFileError:
             pass  # a bad file under the final name (copied in by hand?): fetch again
     dest.parent.mkdir(parents=True, exist_ok=True)
+    cancellation = cancellation or Cancellation()
     problem = "no attempt made"
+    attempt = 0
     for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        tmp = temporary_name(dest)
-        try:
-            _stream_to(url, tmp, timeout)
-            if validate is not None:
-                validate(tmp)
-            os.replace(tmp, dest)
-            return "downloaded"
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code} {exc.reason}"
-            if exc.code not in RETRYABLE_STATUS:
-                break
-        except BadFileError as exc:
-            problem = f"downloaded file is not valid: {exc.problem}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            problem = f"{type(exc).__name__}: {reason}"
-            if isinstance(exc, urllib.error.URLError) and isinstance(reason, FileNotFoundError):
-                break  # file:// URL of a missing file: final
-        finally:
-            tmp.unlink(missing_ok=True)
+        if attempt and cancellation._event.wait(backoff * 2 ** (attempt - 1)):
+            raise DownloadCancelled(url)
+        with _partial_file(dest) as (partial, handle):
+            try:
+                _stream_to(url, handle, timeout, cancellation)
+                handle.close()
+                if validate is not None:
+                    validate(partial)
+                os.replace(partial, dest)
+                return "downloaded"
+            except urllib.error.HTTPError as exc:
+                problem = f"HTTP {exc.code} {exc.reason}"
+                if exc.code not in RETRYABLE_STATUS:
+                    _discard(partial)
+                    break
+            except BadFileError as exc:
+                problem = f"downloaded file is not valid: {exc.problem}"
+                _discard(partial)         # never resume from bad content
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                if cancellation.cancelled:
+                    raise DownloadCancelled(url) from None
+                reason = getattr(exc, "reason", exc)
+                problem = f"{type(exc).__name__}: {reason}"
+                if isinstance(exc, urllib.error.URLError) and isinstance(reason,
+                                                                         FileNotFoundError):
+                    _discard(partial)
+                    break  # file:// URL of a missing file: final
+    _discard(partial_name(dest))
     raise DownloadError(url, f"{problem} (after {attempt + 1} attempt(s))")
 
 
-def _stream_to(url: str, tmp: Path, timeout: float) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": f"skcannon/{__version__}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _partial_file(dest: Path) -> Iterator[tuple[Path, object]]:
+    """The partial file of ``dest`` opened for appending under an exclusive lock; when another
+    process holds that lock, a private temporary name instead (removed afterwards)."""
+    import fcntl
+
+    shared = partial_name(dest)
+    handle = open(shared, "ab")  # noqa: SIM115 - closed below
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        private = temporary_name(dest)
+        handle = open(private, "wb")  # noqa: SIM115
+        try:
+            yield private, handle
+        finally:
+            handle.close()
+            private.unlink(missing_ok=True)
+        return
+    try:
+        yield shared, handle
+    finally:
+        handle.close()
+
+
+def _stream_to(url: str, handle, timeout: float, cancellation: Cancellation) -> None:
+    """Append ``url``'s body to the open file ``handle``, resuming from its current length with
+    a Range request when it is not empty (a 200 answer restarts it from the beginning)."""
+    have = handle.seek(0, os.SEEK_END)
+    headers = {"User-Agent": f"skcannon/{__version__}"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:           # nothing left to fetch: the partial is whole
+            return
+        raise
+    with response, cancellation.watching(response):
+        if have and response.status != 206:    # no resume: start again
+            handle.seek(0)
+            handle.truncate()
         expected = response.headers.get("Content-Length")
         received = 0
         while chunk := response.read(_CHUNK):
-            out.write(chunk)
+            if cancellation.cancelled:
+                raise DownloadCancelled(url)
+            handle.write(chunk)
             received += len(chunk)
+        if cancellation.cancelled:
+            raise DownloadCancelled(url)
+    handle.flush()
     if expected is not None and received != int(expected):
         raise OSError(f"connection closed after {received} of {expected} bytes")
 
@@ -191,12 +319,22 @@ def download_apstar(
     -------
     DownloadReport
         A failure never stops the batch; it is recorded with its reason.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C: queued downloads are cancelled, running ones stopped (their open
+        connections shut down) within a moment; finished files are kept and partial ones are
+        resumed by the next run.
     """
     from tqdm.auto import tqdm
 
     missing = [c for c in ("APOGEE_ID", "TELESCOPE", "FIELD") if c not in selection.columns]
     if missing:
         raise ValueError(f"selection lacks column(s) {', '.join(missing)}")
+    if n_workers < 1 or retries < 0 or backoff < 0 or timeout <= 0:
+        raise ValueError(f"workers must be >= 1, retries and backoff >= 0, timeout > 0; got "
+                         f"{n_workers}, {retries}, {backoff}, {timeout}")
     base = archive_url(archive)
     root = data_dir(directory)
     jobs = []
@@ -224,7 +362,8 @@ def download_apstar(
 
         try:
             record["status"] = fetch_file(record["url"], record["path"], retries=retries,
-                                          backoff=backoff, timeout=timeout, validate=validate)
+                                          backoff=backoff, timeout=timeout, validate=validate,
+                                          cancellation=cancellation)
         except DownloadError as exc:
             record["error"] = exc.problem
         else:
@@ -232,13 +371,20 @@ def download_apstar(
                 spectra[record["path"]] = read[-1]
         return record
 
-    with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool, tqdm(
-        total=len(jobs), desc="apStar", unit="file", disable=not progress, file=sys.stderr,
-    ) as bar:
-        futures = [pool.submit(work, record) for record in jobs]
-        for future in as_completed(futures):
-            future.result()
-            bar.update(1)
+    cancellation = Cancellation()
+    pool = ThreadPoolExecutor(max_workers=max(1, n_workers))
+    try:
+        with tqdm(total=len(jobs), desc="apStar", unit="file", disable=not progress,
+                  file=sys.stderr) as bar:
+            futures = [pool.submit(work, record) for record in jobs]
+            for future in as_completed(futures):
+                future.result()
+                bar.update(1)
+    except BaseException:          # Ctrl-C (or a bug): stop the queued and running downloads
+        cancellation.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     report = DownloadReport(records=jobs, spectra=spectra)
     failures = Path(failures_path) if failures_path else root / "download_failures.json"
     if report.failed:

@@ -49,6 +49,31 @@ class ArchiveRequestHandler(http.server.SimpleHTTPRequestHandler):
                 break
         return str(Path(self.directory) / rel)
 
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        """Serve a file, or its tail for ``Range: bytes=N-`` (206), as archive servers do."""
+        wanted = self.headers.get("Range", "")
+        local = Path(self.translate_path(self.path))
+        if not (wanted.startswith("bytes=") and wanted.endswith("-") and local.is_file()):
+            return super().do_GET()
+        try:
+            start = int(wanted[len("bytes="):-1])
+        except ValueError:
+            return self.send_error(400, "Bad Range")
+        data = local.read_bytes()
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.end_headers()
+            return None
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(local)))
+        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.wfile.write(data[start:])
+        return None
+
     def list_directory(self, path):  # noqa: D102 - no listings
         self.send_error(404, "Not found")
         return None

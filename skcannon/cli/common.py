@@ -8,12 +8,42 @@ from skcannon.apogee.constants import ARCHIVE_URL_ENV, DATA_DIR_ENV, DEFAULT_FIE
 from skcannon.pipeline.resources import DEFAULT_SHARED, SharedData
 
 
+def _number(kind: type, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False):
+    """An argparse ``type`` for a number in a range; argparse then prints
+    ``error: argument --x: <why>`` and exits 2 (options are checked where they are parsed)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value != value or (low is not None and (value <= low if low_open else value < low)) \
+                or (high is not None and value > high):
+            bound = (f"> {low:g}" if low_open else f">= {low:g}") if low is not None else ""
+            bound += (" and " if bound and high is not None else "") + \
+                (f"<= {high:g}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {bound})")
+        return value
+    parse.__name__ = kind.__name__          # argparse names the type in its messages
+    return parse
+
+
+#: Option types: counts, positive numbers and seeds.
+NON_NEGATIVE_INT = _number(int, low=0)
+POSITIVE_INT = _number(int, low=1)
+POSITIVE_FLOAT = _number(float, low=0, low_open=True)
+NON_NEGATIVE_FLOAT = _number(float, low=0)
+PORT = _number(int, low=0, high=65535)
+
+
 def add_cut_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("quality cuts")
     group.add_argument("--fields", nargs="+", default=list(DEFAULT_FIELDS), metavar="FIELD",
                        help="FIELD values to select (default: %(default)s)")
     group.add_argument("--all-fields", action="store_true", help="do not select by field")
-    group.add_argument("--min-snr", type=float, default=50.0, help="minimum SNR (default 50)")
+    group.add_argument("--min-snr", type=NON_NEGATIVE_FLOAT, default=50.0,
+                       help="minimum SNR (default 50)")
     group.add_argument("--max-logg", type=float, default=4.0,
                        help="drop dwarfs with LOGG above this (default 4)")
     group.add_argument("--max-teff", type=float, default=5700.0,
@@ -43,8 +73,9 @@ def add_archive_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
                         help=f"data/cache directory (default: ${DATA_DIR_ENV} or "
                              "~/.cache/skcannon)")
-    parser.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
-    parser.add_argument("--retries", type=int, default=3,
+    parser.add_argument("--workers", type=POSITIVE_INT, default=4,
+                        help="parallel downloads (default 4)")
+    parser.add_argument("--retries", type=NON_NEGATIVE_INT, default=3,
                         help="retries per file after a failure (default 3)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -60,7 +91,7 @@ def add_continuum_options(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--basis", choices=["chebyshev", "sincos"], default="chebyshev",
                         help="continuum basis (default chebyshev)")
-    parser.add_argument("--order", type=int, default=3,
+    parser.add_argument("--order", type=POSITIVE_INT, default=3,
                         help="polynomial degree or number of harmonics (default 3)")
 
 

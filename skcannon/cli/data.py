@@ -8,6 +8,9 @@ import sys
 
 from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.cli.common import (
+    NON_NEGATIVE_INT,
+    PORT,
+    POSITIVE_INT,
     add_archive_options,
     add_continuum_options,
     add_cut_options,
@@ -163,9 +166,9 @@ def _register_run(sub) -> None:
     run.add_argument("--output", "-o", default="skcannon-output", help="output directory")
     add_shared_option(run, "the continuum pixels, the reference model and the DR12 label "
                            "table")
-    run.add_argument("--seed", type=int, default=42,
+    run.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
                      help="random_state of the train/test split and the simulation")
-    run.add_argument("--n-simulated", type=int, default=1880,
+    run.add_argument("--n-simulated", type=POSITIVE_INT, default=1880,
                      help="training spectra to simulate when too few labelled real stars are "
                           "selected (default 1880)")
     add_archive_options(run)
@@ -225,7 +228,7 @@ def _register_spectra(sub) -> None:
                            description="Serve a directory laid out like ../shared/apogee over "
                                        "HTTP on 127.0.0.1 under archive paths.")
     serve.add_argument("directory")
-    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--port", type=PORT, default=0, help="port (default: a free one)")
     serve.set_defaults(func=cmd_serve_mirror)
 
 

@@ -6,6 +6,8 @@ import argparse
 
 import numpy as np
 
+from skcannon.cli.common import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
+from skcannon.errors import SkcannonError
 from skcannon.labels import present_labels
 from skcannon.pipeline.resources import SharedData
 
@@ -84,10 +86,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     import time
 
+    from skcannon.apogee.catalog import check_table_output
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.data import open_dataset
     from skcannon.model import Cannon
 
+    check_table_output(args.output)           # before the work, not after it
     model = Cannon.load(args.model)
     dataset = open_dataset(args.dataset)
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
@@ -115,6 +119,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     dataset = open_dataset(args.dataset)
     labels = args.labels or present_labels(dataset.labels.columns)
+    if args.folds > len(dataset) // 2:
+        raise SkcannonError(f"--folds: {args.folds} folds of {len(dataset)} stars leave fewer "
+                            "than 2 stars per fold; use fewer folds")
     out = Path(args.output)
     validation = validate_stage(dataset, labels, seed=args.seed, output_dir=out)
     result = validation.result
@@ -156,6 +163,9 @@ def cmd_outliers(args: argparse.Namespace) -> int:
     from skcannon.model import Cannon
     from skcannon.plotting import model_vs_data_figure, save_figure
 
+    if args.window[0] >= args.window[1]:
+        raise SkcannonError(f"--window: {args.window[0]:g} {args.window[1]:g} is not an "
+                            "increasing range (give the lower wavelength first)")
     model = Cannon.load(args.model)
     dataset = open_dataset(args.dataset)
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
@@ -196,8 +206,8 @@ def _register_training(sub) -> None:
     train.add_argument("--labels", nargs="+", default=None,
                        help="label columns (default: those of TEFF LOGG FE_H MG_FE SI_FE "
                             "ALPHA_M M_H present)")
-    train.add_argument("--order", type=int, default=2, help="polynomial order (default 2)")
-    train.add_argument("--regularization", type=float, default=0.0,
+    train.add_argument("--order", type=POSITIVE_INT, default=2, help="polynomial order (default 2)")
+    train.add_argument("--regularization", type=NON_NEGATIVE_FLOAT, default=0.0,
                        help="L1 strength (default 0: the classic Cannon)")
     train.add_argument("--drop-bad-labels", action="store_true",
                        help="drop stars with unusable labels (nulls such as -9999, NaN, "
@@ -217,12 +227,12 @@ def _register_training(sub) -> None:
                         help="the reference model directory (cannon_apokasc_dr12)")
     simulate.add_argument("--labels", default=str(SharedData().dr12_labels),
                           help="real label table (default: %(default)s)")
-    simulate.add_argument("--n", type=int, default=1000, help="number of spectra")
-    simulate.add_argument("--snr", type=float, nargs="+", default=[50.0, 250.0],
+    simulate.add_argument("--n", type=POSITIVE_INT, default=1000, help="number of spectra")
+    simulate.add_argument("--snr", type=POSITIVE_FLOAT, nargs="+", default=[50.0, 250.0],
                           help="SNR, or a range MIN MAX drawn uniformly (default 50 250)")
     simulate.add_argument("--apstar", nargs="*", default=None,
                           help="real apStar files whose error shapes and masks are used")
-    simulate.add_argument("--seed", type=int, default=0, help="random seed")
+    simulate.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="random seed")
     simulate.add_argument("--output", "-o", default="simulated.h5", help="dataset to write")
     simulate.add_argument("--overwrite", action="store_true", help="replace an existing file")
     simulate.set_defaults(func=cmd_simulate)
@@ -237,9 +247,9 @@ def _register_inference(sub) -> None:
     fit.add_argument("--model", required=True, help="model file")
     fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
     fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
-    fit.add_argument("--starts", type=int, default=4,
+    fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the spread starts")
+    fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
     fit.set_defaults(func=cmd_fit)
 
     validate = sub.add_parser("validate", help="cross-validate the Cannon on a dataset",
@@ -249,12 +259,13 @@ def _register_inference(sub) -> None:
                                           "cross_validate and an optional GridSearchCV.")
     validate.add_argument("dataset", help=DATASET_HELP)
     validate.add_argument("--labels", nargs="+", default=None, help="label columns")
-    validate.add_argument("--seed", type=int, default=42, help="random_state of the split")
-    validate.add_argument("--folds", type=int, default=5, help="k of KFold (<2: skip)")
+    validate.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
+                          help="random_state of the split")
+    validate.add_argument("--folds", type=NON_NEGATIVE_INT, default=5, help="k of KFold (<2: skip)")
     validate.add_argument("--grid", action="store_true",
                           help="also GridSearchCV over the regularization")
     validate.add_argument("--output", "-o", default="validation", help="output directory")
-    validate.set_defaults(func=cmd_validate)
+    validate.set_defaults(func=cmd_validate, owns_output=True)
 
     outliers = sub.add_parser("outliers", help="list and explain badly fitted stars",
                               description="Fit a dataset with a model, list stars off by more "
@@ -262,12 +273,14 @@ def _register_inference(sub) -> None:
                                           "them, and plot data vs model for each.")
     outliers.add_argument("dataset", help=DATASET_HELP)
     outliers.add_argument("--model", required=True, help="model file")
-    outliers.add_argument("--k", type=float, default=3.0, help="threshold in robust scatters")
+    outliers.add_argument("--k", type=POSITIVE_FLOAT, default=3.0,
+                          help="threshold in robust scatters")
     outliers.add_argument("--window", type=float, nargs=2, default=[16000, 16100],
                           help="wavelength window of the plots (Angstrom)")
-    outliers.add_argument("--max-plots", type=int, default=20, help="at most this many plots")
+    outliers.add_argument("--max-plots", type=NON_NEGATIVE_INT, default=20,
+                          help="at most this many plots")
     outliers.add_argument("--output", "-o", default="outliers", help="output directory")
-    outliers.set_defaults(func=cmd_outliers)
+    outliers.set_defaults(func=cmd_outliers, owns_output=True)
 
 
 def register(sub) -> None:

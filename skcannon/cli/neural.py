@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
 from skcannon.labels import present_labels
 
 
@@ -139,12 +140,12 @@ def register(sub) -> None:
         p.add_argument("--labels", nargs="+", default=None, help="label columns")
         p.add_argument("--kind", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"],
                        help="architectures (default: both)")
-        p.add_argument("--seed", type=int, default=42,
+        p.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
                        help="random_state of the split (as 'skcannon validate') and torch")
-        p.add_argument("--max-epochs", type=int, default=150, help="epochs at most")
+        p.add_argument("--max-epochs", type=POSITIVE_INT, default=150, help="epochs at most")
         p.add_argument("--output", "-o", default=f"nn_{name}", help="output directory")
         if name == "compare":
             p.add_argument("--nn-dir", required=True, help="directory of 'skcannon nn train'")
-            p.add_argument("--fractions", type=float, nargs="*", default=[0.25, 0.5, 1.0],
+            p.add_argument("--fractions", type=POSITIVE_FLOAT, nargs="*", default=[0.25, 0.5, 1.0],
                            help="training-set fractions to compare (default 0.25 0.5 1)")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, owns_output=True)

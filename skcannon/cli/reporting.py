@@ -6,15 +6,17 @@ import argparse
 
 import numpy as np
 
-from skcannon.cli.common import DEFAULT_CONTINUUM, add_shared_option
+from skcannon.cli.common import DEFAULT_CONTINUUM, NON_NEGATIVE_INT, POSITIVE_INT, add_shared_option
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from skcannon.apogee.catalog import QualityCuts
     from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.data.dataset import SpectralDataset
+    from skcannon.errors import SkcannonError
     from skcannon.model import Cannon
     from skcannon.pipeline.resources import SharedData
     from skcannon.pipeline.stages import report_stage, validate_stage
@@ -23,6 +25,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     shared = SharedData(Path(args.shared))
+    for name in shared.missing():                 # said on the command line and in the report
+        print(f"note: --shared {args.shared}: {name} not found ({getattr(shared, name)}); "
+              "the report says what it cannot show", file=sys.stderr)
+    if not Path(shared.continuum).is_file() and args.apstar:
+        raise SkcannonError(f"--shared {args.shared}: no continuum pixel file "
+                            f"({shared.continuum}): cannot normalize the --apstar spectra")
     model = Cannon.load(args.model)
     training = SpectralDataset.load(args.dataset)
     validation = validate_stage(training, list(model.label_names), seed=args.seed,
@@ -66,19 +74,31 @@ def _posterior_input(args: argparse.Namespace, names: list[str]):
     uncertainties when a dataset holds them."""
     from pathlib import Path
 
+    import numpy as np
+
+    from skcannon.data import open_dataset
     from skcannon.data.build import default_preprocessor, normalize_apstar_files
-    from skcannon.data.dataset import SpectralDataset
+    from skcannon.errors import SkcannonError
     from skcannon.labels import error_column
 
     path = Path(args.spectrum)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        dataset = SpectralDataset.load(path)
+    if path.suffix.lower() in (".h5", ".hdf5", ".npz"):
+        dataset = open_dataset(path)
+        if args.row >= len(dataset):
+            raise SkcannonError(f"--row: {args.row} is beyond the last row of {path} "
+                                f"({len(dataset)} stars: rows 0-{len(dataset) - 1})")
+        if not np.any(dataset.ivar[args.row] > 0):
+            raise SkcannonError(f"{path}: row {args.row} ({dataset.ids[args.row]}) has no "
+                                "usable pixel (inverse variance 0 everywhere)")
         errors = [error_column(n) for n in names]
         sigma = (dataset.labels.iloc[args.row][errors].to_numpy(float)
                  if all(e in dataset.labels for e in errors) else None)
         return dataset.X[args.row : args.row + 1], dataset.ids[args.row], sigma
     # an apStar file, preprocessed exactly like the training data
     spectra, normalized = normalize_apstar_files([path], default_preprocessor(args.continuum))
+    if not np.any(normalized.normalized[0, 1] > 0):
+        raise SkcannonError(f"{path}: no usable pixel after masking (every pixel is flagged "
+                            "bad or has no valid error)")
     return normalized.normalized, spectra[0].apogee_id, None
 
 
@@ -138,9 +158,10 @@ def register(sub) -> None:
     report.add_argument("--model-star", default=None, help="APOGEE_ID for model vs data")
     report.add_argument("--isochrones", default=None, help="directory of MIST CSV/.iso files")
     add_shared_option(report, "the continuum pixels, element windows and isochrones")
-    report.add_argument("--seed", type=int, default=42, help="random_state of the CV split")
+    report.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
+                        help="random_state of the CV split")
     report.add_argument("--output", "-o", default="report", help="output directory")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(func=cmd_report, owns_output=True)
 
     posterior = sub.add_parser("posterior", help="full posterior of one spectrum with PyMC",
                                description="NUTS sampling of a spectrum's labels under the "
@@ -150,18 +171,18 @@ def register(sub) -> None:
                                            "corner plot.")
     posterior.add_argument("spectrum", help="an apStar file, or a dataset file with --row")
     posterior.add_argument("--model", required=True, help="model file")
-    posterior.add_argument("--row", type=int, default=0, help="row of a dataset file")
+    posterior.add_argument("--row", type=NON_NEGATIVE_INT, default=0, help="row of a dataset file")
     posterior.add_argument("--prior", choices=["uniform", "normal"], default="uniform",
                            help="uniform over the training range +-10%% (default) or normals")
     posterior.add_argument("--likelihood", choices=["pixels", "quadratic"], default="pixels",
                            help="pixel-by-pixel Normal (default) or its exact quadratic form")
-    posterior.add_argument("--draws", type=int, default=1000)
-    posterior.add_argument("--tune", type=int, default=1000)
-    posterior.add_argument("--chains", type=int, default=4)
-    posterior.add_argument("--seed", type=int, default=0)
+    posterior.add_argument("--draws", type=POSITIVE_INT, default=1000)
+    posterior.add_argument("--tune", type=NON_NEGATIVE_INT, default=1000)
+    posterior.add_argument("--chains", type=POSITIVE_INT, default=4)
+    posterior.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     posterior.add_argument("--cv-accuracy", default=None,
                            help="accuracy.csv from 'skcannon validate' (CV scatter column)")
     posterior.add_argument("--continuum", default=DEFAULT_CONTINUUM,
                            help="continuum pixels for an apStar input (default: %(default)s)")
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
-    posterior.set_defaults(func=cmd_posterior)
+    posterior.set_defaults(func=cmd_posterior, owns_output=True)

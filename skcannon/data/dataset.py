@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcannon.errors import BadFileError
+from skcannon.errors import BadFileError, LabelError
 from skcannon.integrity import (
     SEAL_SIZE,
     atomic_write,
@@ -94,8 +94,9 @@ class SpectralDataset:
         """Labels as an array, shape (n_stars, n_labels), in the order of ``names``."""
         missing = [n for n in names if n not in self.labels.columns]
         if missing:
-            raise KeyError(f"dataset has no label column(s) {', '.join(missing)}")
-        return self.labels[list(names)].to_numpy(dtype=float)
+            raise LabelError(f"dataset has no label column(s) {', '.join(missing)} (it has "
+                             f"{', '.join(map(str, self.labels.columns))})")
+        return self.labels[list(names)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
 
     @property
     def has_wavelength(self) -> bool:

@@ -15,6 +15,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from skcannon.integrity import output_lock
 from skcannon.pipeline.config import JobConfig
 from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.pipeline.stages import (
@@ -69,7 +70,14 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
     ``MIN_REAL_TRAINING_STARS`` of them; otherwise (as offline against ../shared, which holds
     no labelled apStar spectra) spectra simulated from the published reference model at real
     DR12 giant labels, said so in the summary and the report. Every apStar file is read once.
+    The output directory is owned by this run (:func:`skcannon.integrity.output_lock`): a
+    second run into it is refused.
     """
+    with output_lock(config.output):
+        return _run_main_job(config, log)
+
+
+def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:
     data = run_data_stage(config, log)
     real, view = normalize_stage(config, data, log)
     training = training_set_stage(config, real, view, log)

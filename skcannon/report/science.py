@@ -144,23 +144,28 @@ def window_table(inputs: ScienceInputs, gradient: np.ndarray, windows: dict | No
 def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> Section:
     """4. Gradient spectra with the Mg and Si windows, s^2, and the window-enrichment table."""
     model = inputs.model
-    windows = None
+    windows, note = None, ""
     if inputs.windows is not None and Path(inputs.windows).is_file():
         windows = load_element_windows(inputs.windows, model.wavelength_)
+    else:
+        note = (f"The ASPCAP element windows ({inputs.windows or 'no file given'}) were not "
+                "found, so no Mg/Si windows are shown and no window table is computed.")
     point = inputs.median_labels()
     table = window_table(inputs, model.gradient(point[None])[0], windows, numbers)
+    shaded = ("ASPCAP element windows shaded on the element panels. The table answers whether "
+              "the 100 pixels with the largest |gradient| fall in the element's windows more "
+              "often than by chance." if windows is not None else "")
     return Section(
         "Gradient spectra and intrinsic scatter",
-        f"df/dlabel at the sample's median labels ({_format_labels(inputs.names, point)}); "
-        "ASPCAP element windows shaded on the element panels. The table answers whether the "
-        "100 pixels with the largest |gradient| fall in the element's windows more often "
-        "than by chance.",
+        f"df/dlabel at the sample's median labels ({_format_labels(inputs.names, point)}). "
+        + shaded, note=note,
         tables=[(table, "Top-100 |gradient| pixels in element windows vs chance")]
         if len(table) else [],
         figures=[(_save(gradient_figure(model, point, windows), directory, "gradients.png"),
                   "Gradient spectra, one panel per label, chips separated."),
                  (_save(scatter_figure(model, windows), directory, "scatter.png"),
-                  "Intrinsic scatter s per pixel with the Mg and Si windows.")])
+                  "Intrinsic scatter s per pixel" + (" with the Mg and Si windows."
+                                                     if windows is not None else "."))])
 
 
 def load_isochrones(directory: Path | None) -> tuple[dict[str, pd.DataFrame], str]:

@@ -160,3 +160,98 @@ def test_mirror_index_lists_only_dr17_apstar_files(apstar_files):
     index = index_apstar_files(SHARED_APOGEE)
     assert sorted(index.APOGEE_ID) == sorted(f.stem.removeprefix("apStar-dr17-")
                                             for f in apstar_files)
+
+
+def test_truncated_bodies_without_content_length_are_rejected_in_parallel(
+        archive_server, apstar_files, tmp_path):
+    """No Content-Length, half the body, connection closed: only the file's own FITS headers
+    can tell. With 4 worker threads every attempt must be rejected (the check once relied on
+    warnings.catch_warnings, which is not thread-safe)."""
+    url, state = archive_server
+    state.no_length_half = {f.name for f in apstar_files}
+    selection = pd.concat([selection_of(apstar_files)] * 1, ignore_index=True)
+    for run in range(3):
+        report = download_apstar(selection, archive=url, directory=tmp_path / str(run),
+                                 progress=False, n_workers=4, retries=2, backoff=0.0)
+        assert report.count("failed") == len(selection), report.records
+        assert all("truncated" in r["error"] for r in report.failed)
+        assert not any((tmp_path / str(run)).rglob("apStar-*.fits"))
+
+
+def test_html_bodies_and_server_errors(archive_server, apstar_files, tmp_path):
+    url, state = archive_server
+    state.html = {apstar_files[0].name}
+    state.error_first = 2                   # two 500s, then the real file
+    report = download_apstar(selection_of(apstar_files), archive=url, directory=tmp_path,
+                             progress=False, retries=3, backoff=0.0)
+    by_id = {r["apogee_id"]: r for r in report.records}
+    first = by_id[apstar_files[0].stem.removeprefix("apStar-dr17-")]
+    assert first["status"] == "failed" and "not a FITS file" in first["error"]
+    others = [r for r in report.records if r is not first]
+    assert all(r["status"] == "downloaded" for r in others)
+
+
+def test_a_partial_download_resumes_with_a_range_request(archive_server, apstar_files,
+                                                         tmp_path):
+    from skcannon.apogee.download import partial_name
+
+    url, state = archive_server
+    source = apstar_files[0]
+    selection = selection_of(apstar_files[:1])
+    rel = apstar_relpath("apo25m", selection.FIELD[0], selection.APOGEE_ID[0])
+    dest = tmp_path / rel
+    dest.parent.mkdir(parents=True)
+    data = source.read_bytes()
+    partial_name(dest).write_bytes(data[:100_000])          # left by an interrupted run
+    report = download_apstar(selection, archive=url, directory=tmp_path, progress=False)
+    assert report.records[0]["status"] == "downloaded"
+    assert state.ranges == ["bytes=100000-"]
+    assert dest.read_bytes() == data and not partial_name(dest).exists()
+
+
+def test_ctrl_c_stops_a_download_at_once_and_the_next_run_resumes(
+        archive_server, apstar_files, tmp_path):
+    """SIGINT to `skcannon download` while a transfer stalls: exit 130 within ~2 s, one line,
+    no traceback, the partial file kept; the next run resumes it with a Range request."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from skcannon.apogee.download import partial_name
+
+    url, state = archive_server
+    state.stall = {f.name for f in apstar_files}
+    selection = selection_of(apstar_files)
+    selection.to_csv(tmp_path / "selection.csv", index=False)
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "skcannon.cli", "download", str(tmp_path / "selection.csv"),
+               "--archive-url", url, "--data-dir", str(data_dir), "--no-progress",
+               "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 60
+    partials = []
+    while time.monotonic() < deadline and not partials:
+        time.sleep(0.1)
+        partials = [p for p in data_dir.rglob(".*.part") if p.stat().st_size >= 65536]
+    assert partials, "the download never started"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 3.0
+    assert process.returncode == 130
+    assert "Traceback" not in err and err.strip().count("\n") == 0
+    assert "interrupted" in err
+    assert partials[0].stat().st_size == 65536              # kept for the next run
+    assert not any(data_dir.rglob("apStar-*.fits"))
+    state.stall = set()
+    state.ranges.clear()
+    report = download_apstar(selection, archive=url, directory=data_dir, progress=False)
+    assert all(r["status"] == "downloaded" for r in report.records)
+    assert "bytes=65536-" in state.ranges
+    for source in apstar_files:
+        rel = apstar_relpath("apo25m", source.parent.name,
+                             source.stem.removeprefix("apStar-dr17-"))
+        assert (data_dir / rel).read_bytes() == source.read_bytes()
+        assert not partial_name(data_dir / rel).exists()

@@ -1,0 +1,166 @@
+"""A hostile new user's inputs: each gets `skcannon <command>: error: <file/option>: <problem>`
+(exit 2), never a traceback or a plausible wrong result; runs own their output directories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skcannon.cli import main
+from tests.conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def real_npz():
+    return shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+
+
+@pytest.fixture(scope="module")
+def real_model(real_npz, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.h5"
+    assert main(["train", str(real_npz), "-o", str(path), "--no-progress"]) == 0
+    return path
+
+
+def one_error_line(capsys, *parts: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["download", "x.csv", "--retries", "-1"], "argument --retries: -1 is out of range"),
+    (["download", "x.csv", "--workers", "0"], "argument --workers: 0 is out of range"),
+    (["outliers", "x.h5", "--model", "m.h5", "--k", "-1"], "argument --k: -1 is out of range"),
+    (["fit", "x.h5", "--model", "m.h5", "--starts", "two"], "argument --starts: 'two' is not"),
+    (["serve-mirror", "--port", "70000"], "argument --port: 70000 is out of range"),
+])
+def test_options_are_checked_where_they_are_parsed(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_reversed_window_and_too_many_folds(real_npz, real_model, tmp_path, capsys):
+    assert main(["outliers", str(real_npz), "--model", str(real_model), "--window", "16100",
+                 "16000", "-o", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "error: --window: 16100 16000 is not an increasing range")
+    assert main(["validate", str(real_npz), "--folds", "400", "-o", str(tmp_path / "v")]) == 2
+    one_error_line(capsys, "error: --folds: 400 folds of 336 stars")
+
+
+def test_dataset_lacking_a_model_label(real_npz, tmp_path, capsys):
+    arrays = dict(np.load(real_npz))
+    del arrays["LOGG"]
+    partial = tmp_path / "no_logg.npz"
+    np.savez(partial, **arrays)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(real_npz), "-o", str(model), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["outliers", str(partial), "--model", str(model), "-o", str(tmp_path / "o")]) == 2
+    one_error_line(capsys, "dataset has no label column(s) LOGG")
+
+
+def test_parquet_without_pyarrow_is_refused_before_the_work(real_npz, real_model, tmp_path,
+                                                            capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is not None:
+        pytest.skip("pyarrow is installed here")
+    start = time.perf_counter()
+    assert main(["fit", str(real_npz), "--model", str(real_model), "-o",
+                 str(tmp_path / "x.parquet")]) == 2
+    one_error_line(capsys, "x.parquet: writing parquet needs pyarrow")
+    assert not (tmp_path / "x.parquet").exists()
+    assert main(["fit", str(real_npz), "--model", str(real_model), "-o",
+                 str(tmp_path / "x.xlsx")]) == 2
+    one_error_line(capsys, "x.xlsx: unknown table format '.xlsx'")
+    assert time.perf_counter() - start < 5
+
+
+def test_posterior_bad_row_and_all_masked_spectrum(real_npz, real_model, tmp_path, capsys):
+    assert main(["posterior", str(real_npz), "--model", str(real_model), "--row", "999",
+                 "-o", str(tmp_path / "p")]) == 2
+    one_error_line(capsys, "--row: 999 is beyond the last row", "336 stars: rows 0-335")
+    arrays = dict(np.load(real_npz))
+    arrays["flux_err"][0] = 1.0               # every pixel of row 0 bad
+    masked = tmp_path / "masked.npz"
+    np.savez(masked, **arrays)
+    assert main(["posterior", str(masked), "--model", str(real_model), "-o",
+                 str(tmp_path / "p2")]) == 2
+    one_error_line(capsys, "masked.npz: row 0 (star_0) has no usable pixel")
+
+
+def test_read_only_data_directory(apstar_files, tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    selection = pd.DataFrame({"APOGEE_ID": ["2M00000000+0000000"], "TELESCOPE": ["apo25m"],
+                              "FIELD": ["M15"]})
+    selection.to_csv(tmp_path / "s.csv", index=False)
+    status = main(["download", str(tmp_path / "s.csv"), "--data-dir", str(locked),
+                   "--archive-url", "http://127.0.0.1:9", "--no-progress"])
+    assert status != 0 and "Traceback" not in capsys.readouterr().err
+
+
+def test_integer_field_column_selects_its_stars():
+    from skcannon.apogee.catalog import QualityCuts, select_giants
+
+    catalog = pd.DataFrame({"APOGEE_ID": ["a", "b"], "TELESCOPE": "apo25m", "FIELD": [4123, 5000],
+                            "SNR": 100.0, "STARFLAG": 0, "ASPCAPFLAG": 0, "TEFF": 4800.0,
+                            "LOGG": 2.5, "FE_H": 0.0, "MG_FE": 0.1, "SI_FE": 0.1})
+    selected = select_giants(catalog, fields=["4123"], cuts=QualityCuts(require_labels=False))
+    assert list(selected.APOGEE_ID) == ["a"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused(real_npz, tmp_path, capsys):
+    """The first run (another process) holds the directory; the second is refused naming it;
+    once the first has died, its lock is stale and the directory is free again."""
+    out = tmp_path / "validation"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom skcannon.integrity import output_lock\n"
+         "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)",
+         str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["validate", str(real_npz), "--folds", "0", "-o", str(out)]) == 2
+        one_error_line(capsys, f"{out}: in use by another skcannon run (pid {holder.pid}",
+                       "choose another output directory")
+        assert not (out / "accuracy.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["validate", str(real_npz), "--folds", "0", "-o", str(out)]) == 0
+    assert (out / "accuracy.csv").is_file()
+
+
+def test_report_with_a_wrong_shared_directory_says_what_is_missing(real_npz, tmp_path,
+                                                                   capsys):
+    from skcannon.data import open_dataset
+
+    dataset = tmp_path / "real.h5"
+    open_dataset(real_npz).save(dataset)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(dataset), "-o", str(model), "--no-progress"]) == 0
+    capsys.readouterr()
+    status = main(["report", str(dataset), "--model", str(model), "--shared",
+                   str(tmp_path / "WRONG"), "-o", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 0 and "windows not found" in err
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert "element windows (" in html and "were not found" in html
+    assert "with the Mg and Si windows" not in html
