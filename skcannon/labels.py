@@ -109,3 +109,21 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
                 problems.append(f"{name} = {value:g} outside the plausible {low:g}..{high:g}")
         out.append("; ".join(problems))
     return out
+
+
+def require_usable_labels(values, names: Iterable[str], ids: list[str] | None = None, *,
+                          hint: str = "", shown: int = 10) -> None:
+    """Raise :class:`~skcannon.errors.LabelError` naming the stars (``ids``, default row
+    numbers) whose labels have a problem (see :func:`label_problems`); ``hint`` ends the
+    message (what the user can do)."""
+    from skcannon.errors import LabelError
+
+    problems = label_problems(values, names)
+    rows = [n for n, problem in enumerate(problems) if problem]
+    if not rows:
+        return
+    ids = ids if ids is not None else [f"row {n}" for n in range(len(problems))]
+    listed = "; ".join(f"{ids[n]}: {problems[n]}" for n in rows[:shown])
+    more = f"; ... and {len(rows) - shown} more" if len(rows) > shown else ""
+    raise LabelError(f"labels: {len(rows)} of {len(problems)} training stars have unusable "
+                     f"labels ({listed}{more})" + (f"; {hint}" if hint else ""))

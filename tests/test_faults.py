@@ -101,20 +101,31 @@ def test_posterior_bad_row_and_all_masked_spectrum(real_npz, real_model, tmp_pat
     one_error_line(capsys, "masked.npz: row 0 (star_0) has no usable pixel")
 
 
-def test_read_only_data_directory(apstar_files, tmp_path, capsys):
-    import os
-
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    locked = tmp_path / "ro"
-    locked.mkdir()
-    locked.chmod(0o500)
+def test_unwritable_data_directory(tmp_path, capsys):
+    """A data directory that cannot be created (here: under a regular file, which stops root
+    too): one line naming the path, exit 2."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
     selection = pd.DataFrame({"APOGEE_ID": ["2M00000000+0000000"], "TELESCOPE": ["apo25m"],
                               "FIELD": ["M15"]})
     selection.to_csv(tmp_path / "s.csv", index=False)
-    status = main(["download", str(tmp_path / "s.csv"), "--data-dir", str(locked),
+    status = main(["download", str(tmp_path / "s.csv"), "--data-dir", str(blocker / "data"),
                    "--archive-url", "http://127.0.0.1:9", "--no-progress"])
-    assert status != 0 and "Traceback" not in capsys.readouterr().err
+    assert status == 2
+    one_error_line(capsys, "error:", str(blocker))
+
+
+def test_a_port_in_use(tmp_path, capsys):
+    import socket
+
+    from tests.conftest import SHARED_APOGEE
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve-mirror", str(SHARED_APOGEE), "--port", str(port)]) == 2
+    one_error_line(capsys, "skcannon serve-mirror: error:", "in use")
 
 
 def test_integer_field_column_selects_its_stars():
@@ -164,3 +175,32 @@ def test_report_with_a_wrong_shared_directory_says_what_is_missing(real_npz, tmp
     html = (tmp_path / "r" / "index.html").read_text()
     assert "element windows (" in html and "were not found" in html
     assert "with the Mg and Si windows" not in html
+
+
+def test_nn_training_refuses_null_labels(real_npz, tmp_path, capsys):
+    pytest.importorskip("skorch")
+    arrays = dict(np.load(real_npz))
+    arrays["LOGG"][3] = -9999.0
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **arrays)
+    assert main(["nn", "train", str(broken), "-o", str(tmp_path / "nn")]) == 2
+    one_error_line(capsys, "1 of 336 training stars have unusable labels",
+                   "star_3: LOGG null (-9999)")
+
+
+def test_strings_in_catalog_numbers_are_missing_values(tmp_path, capsys):
+    catalog = pd.DataFrame({"APOGEE_ID": ["a", "b"], "TELESCOPE": "apo25m", "FIELD": "M15",
+                            "SNR": ["120", "high"], "STARFLAG": 0, "ASPCAPFLAG": 0,
+                            "TEFF": ["4800", "n/a"], "LOGG": 2.5, "FE_H": 0.0, "MG_FE": 0.1,
+                            "SI_FE": 0.1,
+                            **{f"{x}_ERR": 0.01 for x in ("TEFF", "LOGG", "FE_H", "MG_FE",
+                                                          "SI_FE")}})
+    catalog.to_csv(tmp_path / "cat.csv", index=False)
+    status = main(["select", str(tmp_path / "cat.csv"), "--fields", "M15", "-o",
+                   str(tmp_path / "sel.csv")])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if status == 0:
+        assert list(pd.read_csv(tmp_path / "sel.csv").APOGEE_ID) == ["a"]
+    else:
+        assert status == 2 and "SNR" in err

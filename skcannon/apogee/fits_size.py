@@ -79,9 +79,15 @@ def fits_expected_size(data: bytes, name: str) -> int:
 
 
 def check_fits_length(data: bytes, name: str) -> None:
-    """Raise :class:`BadFileError` naming ``name`` when ``data`` is shorter than its FITS
-    headers imply (a truncated download or copy)."""
+    """Raise :class:`BadFileError` naming ``name`` unless ``data`` is exactly as long as its
+    FITS headers imply (the last HDU padded to a whole block, or not padded at all): shorter is
+    a truncated download or copy; longer, or in between, means bytes were inserted or appended.
+    """
     needed = fits_expected_size(data, name)
+    padded = -(-needed // FITS_BLOCK) * FITS_BLOCK
     if len(data) < needed:
         raise BadFileError(name, f"truncated: {len(data)} bytes, but its FITS headers imply "
                                  f"{needed}")
+    if len(data) not in (needed, padded):
+        raise BadFileError(name, f"damaged: {len(data)} bytes, but its FITS headers imply "
+                                 f"{padded} (bytes inserted or appended)")

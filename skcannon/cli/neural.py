@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
-from skcannon.labels import present_labels
+from skcannon.labels import present_labels, require_usable_labels
 
 
 def _nn_inputs(args):
@@ -25,6 +25,8 @@ def _nn_inputs(args):
 
     dataset = open_dataset(args.dataset)
     names = args.labels or present_labels(dataset.labels.columns)
+    require_usable_labels(dataset.label_array(names), names, list(dataset.ids),
+                          hint="the network needs a usable label for every star")
     train, test = train_test_split(np.arange(len(dataset)), test_size=0.5,
                                    random_state=args.seed)
     return dataset, names, train, test, dataset.X, dataset.label_array(names)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from skcannon.errors import BadFileError, LabelError, TrainingSetError
 from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
 from skcannon.inference.reference import fit_labels_trf
-from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems
+from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, require_usable_labels
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
@@ -76,16 +76,6 @@ def _merge_fits(parts: list, n_stars: int) -> LabelFit:
         else:
             merged[item.name] = value
     return LabelFit(**merged)
-
-
-def _describe_bad_rows(bad: np.ndarray, problems: list[str], ids: list[str], *,
-                       shown: int = 10) -> str:
-    rows = np.flatnonzero(bad)
-    listed = "; ".join(f"{ids[n]}: {problems[n]}" for n in rows[:shown])
-    more = f"; ... and {len(rows) - shown} more" if len(rows) > shown else ""
-    return (f"labels: {len(rows)} of {len(bad)} training stars have unusable labels ({listed}"
-            f"{more}); fix them, or drop them with bad_labels='drop' (skcannon train "
-            "--drop-bad-labels)")
 
 
 def check_training_labels(values: np.ndarray, names: Sequence[str], n_terms: int) -> None:
@@ -305,10 +295,12 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
+        if self.bad_labels == "raise":
+            require_usable_labels(label_values, names, ids, hint=(
+                "fix them, or drop them with bad_labels='drop' (skcannon train "
+                "--drop-bad-labels)"))
         problems = label_problems(label_values, names)
         bad = np.array([bool(p) for p in problems], dtype=bool)
-        if bad.any() and self.bad_labels == "raise":
-            raise LabelError(_describe_bad_rows(bad, problems, ids))
         dropped = [{"row": int(n), "id": ids[n], "reason": problems[n]}
                    for n in np.flatnonzero(bad)]
         keep = ~bad

@@ -7,6 +7,8 @@ import shutil
 import numpy as np
 import pytest
 from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skcannon.apogee.bitmask import DEFAULT_BAD_PIXEL_BITS
 from skcannon.apogee.reader import read_apstar
@@ -113,3 +115,36 @@ def test_caller_arrays_untouched_and_float32_accepted(apstar_files, tmp_path):
     b = read_apstar(apstar_files[0])
     np.testing.assert_allclose(a.flux, b.flux, rtol=1e-6)
     np.testing.assert_array_equal(a.ivar > 0, b.ivar > 0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_fits_files_read_or_fail_cleanly(apstar_files, tmp_path_factory, data):
+    """Hypothesis-generated damage (truncation, overwritten bytes, inserted bytes) to a real
+    apStar file: the reader returns a spectrum on the apStar grid or raises BadFileError -
+    never another exception."""
+    original = apstar_files[0].read_bytes()
+    damaged = bytearray(original)
+    kind = data.draw(st.sampled_from(["truncate", "overwrite", "insert"]))
+    at = data.draw(st.integers(0, len(original) - 1))
+    if kind == "truncate":
+        del damaged[at:]
+    elif kind == "overwrite":
+        chunk = data.draw(st.binary(min_size=1, max_size=64))
+        damaged[at:at + len(chunk)] = chunk
+    else:
+        damaged[at:at] = data.draw(st.binary(min_size=1, max_size=64))
+    path = tmp_path_factory.mktemp("damaged") / "apStar-dr17-damaged.fits"
+    path.write_bytes(bytes(damaged))
+    from skcannon.apogee.fits_size import fits_expected_size
+
+    complete = fits_expected_size(original, "original")
+    try:
+        spectrum = read_apstar(path)
+    except BadFileError as exc:
+        assert "apStar-dr17-damaged.fits" in str(exc)
+        return
+    # a changed length is always caught (only cutting the last block's padding is harmless)
+    assert kind == "overwrite" or len(damaged) == complete
+    assert spectrum.flux.shape == (8575,) and spectrum.wavelength[0] == pytest.approx(15100.8,
+                                                                                    abs=0.1)

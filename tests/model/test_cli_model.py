@@ -35,9 +35,10 @@ def test_simulate_then_train(apstar_files, tmp_path, capsys):
     assert model.label_names == ("TEFF", "LOGG", "FE_H", "ALPHA_M")
     assert main(["train", str(data), "-o", str(model_path)]) == 2  # exists: clear refusal
     capsys.readouterr()
-    # an estimator parameter out of range: refused by fit's validation, one line, no model
-    assert main(["train", str(data), "-o", str(tmp_path / "bad.h5"),
-                 "--regularization", "-5"]) == 2
+    # an option out of range: refused where it is parsed, one line, no model
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(data), "-o", str(tmp_path / "bad.h5"), "--regularization", "-5"])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "error:" in err and "'regularization' parameter" in err and "Traceback" not in err
+    assert "argument --regularization: -5 is out of range" in err and "Traceback" not in err
     assert not (tmp_path / "bad.h5").exists()
