@@ -87,20 +87,13 @@ def _positions(path, every: bool) -> np.ndarray:
                            np.random.default_rng(1).integers(0, size, SAMPLED_POSITIONS)])
 
 
+@pytest.mark.parametrize("every", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["sampled", "every-position"])
 @pytest.mark.parametrize("kind", ["model", "dataset"])
-def test_byte_flips_never_load_altered_content(small_files, tmp_path, kind):
+def test_byte_flips_never_load_altered_content(small_files, tmp_path, kind, every):
     path = small_files[0] if kind == "model" else small_files[1]
     load = _model_content if kind == "model" else _dataset_content
-    outcomes = _sweep(path, load, _positions(path, every=False), tmp_path)
-    assert outcomes["refused"] > 0          # (unused padding bytes load identical content)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["model", "dataset"])
-def test_byte_flips_at_every_position(small_files, tmp_path, kind):
-    path = small_files[0] if kind == "model" else small_files[1]
-    load = _model_content if kind == "model" else _dataset_content
-    outcomes = _sweep(path, load, _positions(path, every=True), tmp_path)
+    outcomes = _sweep(path, load, _positions(path, every=every), tmp_path)
     assert outcomes["refused"] > 0          # (unused padding bytes load identical content)
 
 

@@ -244,22 +244,10 @@ class Cannon(BaseEstimator):
 
     def label_array(self, labels, *, name: str = "labels") -> np.ndarray:
         """Labels as an array (n_stars, n_labels) in ``label_names`` order, checked for NaN."""
-        names = list(self.label_names)
-        if isinstance(labels, pd.DataFrame):
-            missing = [n for n in names if n not in labels.columns]
-            if missing:
-                raise LabelError(f"{name} lack column(s) {', '.join(missing)}")
-            array = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        else:
-            try:
-                array = np.atleast_2d(np.asarray(labels, dtype=float))
-            except (TypeError, ValueError) as exc:
-                raise LabelError(f"{name} are not numbers ({exc})") from None
-        if array.ndim != 2 or array.shape[1] != len(names):
-            raise LabelError(f"{name} must have shape (n_stars, {len(names)}) for labels "
-                             f"{names}; got {array.shape}")
+        array, _ = self._label_values(labels, name=name)
         bad = ~np.isfinite(array)
         if bad.any():
+            names = list(self.label_names)
             rows = np.flatnonzero(bad.any(axis=1))
             raise LabelError(f"{name} have missing or non-finite values in {len(rows)} row(s), "
                              f"e.g. row {rows[0]} ({names[int(np.flatnonzero(bad[rows[0]])[0])]})")
@@ -291,7 +279,7 @@ class Cannon(BaseEstimator):
         """
         self._validate_params()
         names = check_label_names(self.label_names)
-        label_values, ids = self._training_labels(labels)
+        label_values, ids = self._label_values(labels)
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
@@ -317,26 +305,26 @@ class Cannon(BaseEstimator):
         self._train(label_values[keep], X[keep], wavelength, n_factors=self.n_error_factors)
         return self
 
-    def _training_labels(self, labels) -> tuple[np.ndarray, list[str]]:
-        """Training labels (n_stars, L), non-numbers as NaN, and an id per star (APOGEE_ID
-        when the table has one, else the row number)."""
+    def _label_values(self, labels, *, name: str = "labels") -> tuple[np.ndarray, list[str]]:
+        """Labels (n_stars, L) in ``label_names`` order, non-numbers in a table as NaN, and an
+        id per star (APOGEE_ID when the table has one, else the row number)."""
         names = list(self.label_names)
         if isinstance(labels, pd.DataFrame):
             missing = [n for n in names if n not in labels.columns]
             if missing:
-                raise LabelError(f"labels lack column(s) {', '.join(missing)}")
+                raise LabelError(f"{name} lack column(s) {', '.join(missing)}")
             values = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
             ids = (labels["APOGEE_ID"].astype(str).tolist() if "APOGEE_ID" in labels
                    else [f"row {n}" for n in range(len(labels))])
             return values, ids
         if np.iscomplexobj(labels):
-            raise LabelError("labels are complex numbers; labels must be real")
+            raise LabelError(f"{name} are complex numbers; labels must be real")
         try:
             values = np.atleast_2d(np.asarray(labels, dtype=float))
         except (TypeError, ValueError) as exc:
-            raise LabelError(f"labels are not numbers ({exc})") from None
+            raise LabelError(f"{name} are not numbers ({exc})") from None
         if values.ndim != 2 or values.shape[1] != len(names):
-            raise LabelError(f"labels must have shape (n_stars, {len(names)}) for labels "
+            raise LabelError(f"{name} must have shape (n_stars, {len(names)}) for labels "
                              f"{names}; got {values.shape}")
         return values, [f"row {n}" for n in range(len(values))]
 
