@@ -41,6 +41,11 @@ def error_column(name: str) -> str:
     return f"{name}_ERR"
 
 
+def formal_error_column(name: str) -> str:
+    """Column of a label's noise-only (formal) uncertainty: ``TEFF_ERR_FORMAL``."""
+    return f"{error_column(name)}_FORMAL"
+
+
 def covariance_column(first: str, second: str) -> str:
     """Column of the covariance of two labels: ``COV_TEFF_LOGG``."""
     return f"COV_{first}_{second}"

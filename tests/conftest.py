@@ -175,6 +175,17 @@ def giant_labels():
 
 
 @pytest.fixture(scope="session")
+def real_set():
+    """The 336 real labelled giants (100 pixels each) as LabelledArrays (skip if absent)."""
+    from skcannon.data import load_labelled_arrays
+
+    path = SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return load_labelled_arrays(path)
+
+
+@pytest.fixture(scope="session")
 def noise_templates(apstar_files):
     from skcannon.data.simulate import noise_templates_from_apstar
 

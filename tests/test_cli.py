@@ -192,3 +192,15 @@ def test_outliers_plots_spectra_without_wavelengths_over_every_pixel(tmp_path, c
     image = imread(plots[0])[..., :3]
     # ink covers > 6 % of the figure (an empty window leaves only axes and text: ~3 %)
     assert (image.mean(axis=-1) < 0.9).mean() > 0.06
+
+
+def test_train_with_calibrated_uncertainties(tmp_path, capsys):
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    model = tmp_path / "model.h5"
+    assert main(["train", str(real), "-o", str(model), "--no-progress",
+                 "--calibration-folds", "5"]) == 0
+    assert "systematic floor   TEFF" in capsys.readouterr().out
+    labels = tmp_path / "labels.csv"
+    assert main(["fit", str(real), "--model", str(model), "-o", str(labels)]) == 0
+    table = pd.read_csv(labels)
+    assert (table.TEFF_ERR > 2 * table.TEFF_ERR_FORMAL).all()     # the floor dominates here

@@ -131,6 +131,7 @@ def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
             flux, error, model = (_one_dimensional(hdul, k, name) for k in
                                   (ASPCAP_HDU_FLUX, ASPCAP_HDU_ERROR, ASPCAP_HDU_MODEL))
             header = hdul[ASPCAP_HDU_FLUX].header
+            grid = (header.get("CRVAL1"), header.get("CDELT1"))
             table = hdul[ASPCAP_HDU_TABLE].data
             missing = {"PARAM", "FPARAM", "ASPCAPFLAG"} - set(table.names)
             if missing or len(table) != 1:
@@ -145,8 +146,7 @@ def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
     if not (flux.shape == error.shape == model.shape):
         raise BadFileError(name, f"flux {flux.shape}, error {error.shape} and model "
                                  f"{model.shape} differ in length")
-    wavelength = apstar_grid_from_header(name, header.get("CRVAL1"), header.get("CDELT1"),
-                                         flux.size)
+    wavelength = apstar_grid_from_header(name, *grid, flux.size)
     usable = (np.isfinite(flux) & (flux > 0) & np.isfinite(error) & (error > 0)
               & (error < ASPCAP_BAD_ERROR))
     ivar = np.zeros_like(flux)

@@ -199,6 +199,25 @@ def read_apstar(
                         telescope=telescope)
 
 
+def _header_values(header, flux_header, path: Path, telescope: str | None) -> dict:
+    """Everything parse_apstar needs from the headers, as plain values (read inside the FITS
+    context, so an unparsable card is a read error like any other)."""
+    chips = {chip: (int(header[lo]), int(header[hi]))
+             for chip, (lo, hi) in CHIP_HEADER_KEYS.items() if lo in header and hi in header}
+    return {
+        "crval1": flux_header.get("CRVAL1", header.get("CRVAL1")),
+        "cdelt1": flux_header.get("CDELT1", header.get("CDELT1")),
+        "nwave": int(header.get("NWAVE", APSTAR_N_PIXELS)),
+        "chips": chips,
+        "apogee_id": str(header.get("OBJID", "")).strip() or apogee_id_from_name(path.name),
+        "field": str(header.get("FIELD", path.parent.name)).strip(),
+        "telescope": str(header.get("TELESCOP") or telescope or path.parent.parent.name).strip(),
+        "snr": float(header.get("SNR", np.nan)),
+        "starflag": int(header.get("STARFLAG", 0)),
+        "nvisits": int(header.get("NVISITS", 0)),
+    }
+
+
 def parse_apstar(
     data: bytes,
     path: str | Path,
@@ -219,49 +238,31 @@ def parse_apstar(
                 raise BadFileError(
                     name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
                     "(flux, error, APOGEE_PIXMASK)")
-            header = hdul[0].header
-            flux_header = hdul[HDU_FLUX].header
+            values = _header_values(hdul[0].header, hdul[HDU_FLUX].header, path, telescope)
             flux = _combined_row(hdul[HDU_FLUX].data, name, HDU_FLUX)
             error = _combined_row(hdul[HDU_ERROR].data, name, HDU_ERROR)
             pixmask = _combined_row(hdul[HDU_PIXMASK].data, name, HDU_PIXMASK)
     except BadFileError:
         raise
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on corrupt files
+    except Exception as exc:  # astropy raises OSError, ValueError, VerifyError... on corrupt files
         raise BadFileError(name, f"cannot be read as FITS ({type(exc).__name__}: {exc})") from exc
 
     for label, array in (("flux", flux), ("error", error), ("APOGEE_PIXMASK", pixmask)):
         if array.shape != (APSTAR_N_PIXELS,):
             raise BadFileError(
                 name, f"{label} has {array.shape[-1]} pixels; expected {APSTAR_N_PIXELS}")
-    wavelength = apstar_grid_from_header(
-        name, flux_header.get("CRVAL1", header.get("CRVAL1")),
-        flux_header.get("CDELT1", header.get("CDELT1")),
-        int(header.get("NWAVE", flux.shape[-1])))
+    wavelength = apstar_grid_from_header(name, values["crval1"], values["cdelt1"],
+                                         values["nwave"])
     if not np.issubdtype(pixmask.dtype, np.integer):
         raise BadFileError(name, f"APOGEE_PIXMASK has dtype {pixmask.dtype}; expected integers")
 
     flux = flux.astype(float)
     error = error.astype(float)
     pixmask = pixmask.astype(np.int64)
-    chips = {
-        chip: (int(header[lo]), int(header[hi]))
-        for chip, (lo, hi) in CHIP_HEADER_KEYS.items()
-        if lo in header and hi in header
-    }
-    tel = header.get("TELESCOP") or telescope or path.parent.parent.name
     return ApStarSpectrum(
-        apogee_id=str(header.get("OBJID", "")).strip() or apogee_id_from_name(path.name),
-        field=str(header.get("FIELD", path.parent.name)).strip(),
-        telescope=str(tel).strip(),
-        snr=float(header.get("SNR", np.nan)),
-        wavelength=wavelength,
-        flux=flux,
-        error=error,
-        pixmask=pixmask,
+        apogee_id=values["apogee_id"], field=values["field"], telescope=values["telescope"],
+        snr=values["snr"], wavelength=wavelength, flux=flux, error=error, pixmask=pixmask,
         ivar=inverse_variance(flux, error, pixmask, bad_bits=bad_bits),
-        chip_ranges=chips,
-        starflag=int(header.get("STARFLAG", 0)),
-        nvisits=int(header.get("NVISITS", 0)),
-        path=name,
-        sha256=hashlib.sha256(data).hexdigest(),
+        chip_ranges=values["chips"], starflag=values["starflag"], nvisits=values["nvisits"],
+        path=name, sha256=hashlib.sha256(data).hexdigest(),
     )

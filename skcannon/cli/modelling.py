@@ -28,7 +28,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     labels = args.labels or present_labels(dataset.labels.columns)
     model = Cannon(label_names=tuple(labels), order=args.order,
                    regularization=args.regularization, verbose=int(not args.no_progress),
-                   bad_labels="drop" if args.drop_bad_labels else "raise")
+                   bad_labels="drop" if args.drop_bad_labels else "raise",
+                   calibration_folds=args.calibration_folds)
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
     start = time.perf_counter()
@@ -51,6 +52,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"  median s^2         {np.median(model.s2_[ok]):.3g} (median s "
           f"{np.median(np.sqrt(model.s2_[ok])):.4f})")
     print(f"  training chi2/dof  {chi2:.3f}")
+    if model.calibration_ is not None:
+        floors = ", ".join(f"{n} {v:.3g}" for n, v in zip(labels, model.calibration_,
+                                                           strict=True))
+        print(f"  systematic floor   {floors} (added to the formal uncertainties)")
     print(f"model written to {args.output}")
     return 0
 
@@ -209,6 +214,9 @@ def _register_training(sub) -> None:
     train.add_argument("--order", type=POSITIVE_INT, default=2, help="polynomial order (default 2)")
     train.add_argument("--regularization", type=NON_NEGATIVE_FLOAT, default=0.0,
                        help="L1 strength (default 0: the classic Cannon)")
+    train.add_argument("--calibration-folds", type=NON_NEGATIVE_INT, default=0,
+                       help="learn calibrated uncertainties by cross-validation in this many "
+                            "folds (10 is a good choice; 0: formal uncertainties only)")
     train.add_argument("--drop-bad-labels", action="store_true",
                        help="drop stars with unusable labels (nulls such as -9999, NaN, "
                             "implausible values) and count them, instead of stopping")

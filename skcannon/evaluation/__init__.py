@@ -14,12 +14,13 @@ from skcannon.evaluation.validation import (
     RepeatedValidation,
     SplitValidation,
     grid_search,
+    held_out_pulls,
     kfold_validate,
     repeated_kfold,
     split_validate,
 )
 
 __all__ = ["RepeatedValidation", "SplitValidation", "accuracy_by_snr", "accuracy_table",
-           "find_outliers", "grid_search", "kfold_validate", "label_bias", "label_robust_scatter",
-           "label_scatter", "label_scorers", "pulls", "repeated_kfold",
+           "find_outliers", "grid_search", "held_out_pulls", "kfold_validate", "label_bias",
+           "label_robust_scatter", "label_scatter", "label_scorers", "pulls", "repeated_kfold",
            "split_validate"]

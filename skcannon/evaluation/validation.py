@@ -8,6 +8,7 @@
   (fixed seeds, so two estimators see identical folds): bias, scatter and robust scatter per
   label and repeat, with their mean and spread over repeats.
 * :func:`grid_search`: ``GridSearchCV`` over ``scatter_grid`` and ``regularization``.
+* :func:`held_out_pulls`: pull widths of held-out stars with formal and calibrated uncertainties.
 """
 
 from __future__ import annotations
@@ -148,3 +149,36 @@ def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
     search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
                           cv=KFold(n_splits, shuffle=True, random_state=random_state))
     return search.fit(X, y)
+
+
+def held_out_pulls(estimator, X, y, label_names: Sequence[str], *, n_repeats: int = 5,
+                   n_splits: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Pull widths of held-out stars: per label, the standard deviation of
+    (fitted - reference) / sigma with the formal and with the reported (calibrated, when the
+    estimator learns a calibration) uncertainties, pooled over ``n_repeats`` shuffled
+    ``n_splits``-fold partitions (partition r uses ``random_state=seed + r``, as
+    :func:`repeated_kfold`). ``estimator`` is a :class:`CannonRegressor`.
+
+    Returns
+    -------
+    DataFrame, one row per label: formal_pull_sd, pull_sd, and the robust (MAD) versions.
+    """
+    from sklearn.base import clone
+
+    from skcannon.stats import robust_scatter
+
+    y = np.asarray(y, float)
+    formal, reported = [], []
+    for r in range(n_repeats):
+        for train, test in KFold(n_splits, shuffle=True, random_state=seed + r).split(X):
+            fit = clone(estimator).fit(X[train], y[train]).infer_labels(X[test])
+            formal.append((fit.labels - y[test]) / fit.formal_uncertainties)
+            reported.append((fit.labels - y[test]) / fit.uncertainties)
+    formal, reported = np.vstack(formal), np.vstack(reported)
+    return pd.DataFrame({
+        "label": list(label_names),
+        "formal_pull_sd": np.nanstd(formal, axis=0),
+        "pull_sd": np.nanstd(reported, axis=0),
+        "formal_pull_robust_sd": robust_scatter(formal, axis=0),
+        "pull_robust_sd": robust_scatter(reported, axis=0),
+    })

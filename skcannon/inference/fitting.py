@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skcannon.labels import covariance_column, error_column
+from skcannon.inference.calibration import UncertaintyCalibration
+from skcannon.labels import covariance_column, error_column, formal_error_column
 from skcannon.stats import excess_scatter
 
 #: Levenberg-Marquardt damping: start, and factors on failure / success.
@@ -272,6 +273,10 @@ class LabelFit:
         the training range, but needs several times the model's own scatter).
     unlike_limit : float
         The threshold used (see :func:`unlike_training_limit`).
+    systematic : ndarray (n_stars, L) or None
+        Calibrated systematic uncertainty per star and label (from the model's cross-validated
+        calibration; None without one). ``uncertainties`` then include it; the noise-only ones
+        are ``formal_uncertainties``.
     best_start : ndarray of int (n_stars,)  0 = linearized guess, then the spread starts
     second_chi2 : ndarray (n_stars,)  chi^2 of the best disagreeing solution (inf if none)
     label_names : tuple of str
@@ -294,6 +299,7 @@ class LabelFit:
     label_names: tuple = field(default_factory=tuple)
     training_range: np.ndarray | None = None
     unlike_limit: float = np.nan
+    systematic: np.ndarray | None = None
 
     def reasons(self, n: int) -> list[str]:
         """What in star ``n``'s fit could explain a poor result (the fit's own flags)."""
@@ -322,9 +328,19 @@ class LabelFit:
                 & ~self.unlike_training)
 
     @property
-    def uncertainties(self) -> np.ndarray:
-        """1-sigma uncertainties (n_stars, L), sqrt of the covariance diagonal."""
+    def formal_uncertainties(self) -> np.ndarray:
+        """Noise-only 1-sigma uncertainties (n_stars, L): sqrt of the inverse Fisher matrix's
+        diagonal (pixel noise and the model's s^2 only)."""
         return np.sqrt(np.einsum("nll->nl", self.covariance))
+
+    @property
+    def uncertainties(self) -> np.ndarray:
+        """1-sigma uncertainties (n_stars, L): the formal ones with the calibrated systematic
+        term added in quadrature when the model has a calibration, else the formal ones."""
+        formal = self.formal_uncertainties
+        if self.systematic is None:
+            return formal
+        return np.sqrt(formal ** 2 + self.systematic ** 2)
 
     def to_frame(self, ids=None):
         """The results as a table: labels, _ERR, covariances, chi^2 and flags per star."""
@@ -333,10 +349,11 @@ class LabelFit:
         table = pd.DataFrame(index=range(len(self.labels)))
         if ids is not None:
             table["APOGEE_ID"] = list(ids)
-        errors = self.uncertainties
+        errors, formal = self.uncertainties, self.formal_uncertainties
         for i, name in enumerate(self.label_names):
             table[name] = self.labels[:, i]
             table[error_column(name)] = errors[:, i]
+            table[formal_error_column(name)] = formal[:, i]
         for i in range(len(self.label_names)):
             for j in range(i + 1, len(self.label_names)):
                 table[covariance_column(self.label_names[i], self.label_names[j])] = \
@@ -447,7 +464,15 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
         best_start=best, second_chi2=second,
         excess_scatter=np.where(failed, np.nan, excess), unlike_training=excess > limit,
         label_names=tuple(model.label_names), training_range=np.asarray(model.label_range_),
-        unlike_limit=limit)
+        unlike_limit=limit, systematic=_systematic(model, flux, ivar))
+
+
+def _systematic(model, flux: np.ndarray, ivar: np.ndarray) -> np.ndarray | None:
+    """The model's calibrated systematic uncertainty for these spectra (None without one)."""
+    calibration = getattr(model, "calibration_", None)
+    if calibration is None:
+        return None
+    return UncertaintyCalibration(calibration).systematic(len(flux))
 
 
 def unlike_training_limit(s2: np.ndarray) -> float:

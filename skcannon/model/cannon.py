@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from skcannon.errors import BadFileError, LabelError, TrainingSetError
+from skcannon.inference.calibration import extrapolate_floor, learn_calibration
 from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
 from skcannon.inference.reference import fit_labels_trf
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, require_usable_labels
@@ -39,6 +40,7 @@ CANNON_PARAMETER_CONSTRAINTS: dict = {
     "n_error_factors": [Interval(Integral, 0, None, closed="left")],
     "clean_k": [Interval(Real, 0, None, closed="neither"), None],
     "bad_labels": [StrOptions({"raise", "drop"})],
+    "calibration_folds": [Interval(Integral, 0, None, closed="left")],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
     "min_good_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -160,6 +162,14 @@ class Cannon(BaseEstimator):
         non-numbers, values outside :data:`skcannon.labels.PLAUSIBLE_RANGES`): "raise" a
         :class:`~skcannon.errors.LabelError` naming them (default), or "drop" them and list
         them in ``dropped_``.
+    calibration_folds : int
+        Calibrated uncertainties (0: off): the training stars' labels are inferred in this many
+        cross-validation folds (and in 2 folds) by models like this one, and a per-label
+        systematic uncertainty (a floor) is learned so that the held-out pulls have unit
+        variance, extrapolated to the full training set (see
+        :mod:`skcannon.inference.calibration`); label fits then report sqrt(formal^2 +
+        floor^2) as the uncertainty (the formal one stays available). Costs
+        ``calibration_folds`` + 2 extra trainings.
     scatter_grid : array_like or None
         s^2 grid used to bracket every pixel's maximum (None: the default wide grid).
     regularization : float
@@ -189,6 +199,8 @@ class Cannon(BaseEstimator):
         Where each label's terms may act (from ``censors``).
     error_factors_ : ndarray, shape (n_pixels, n_factors), or None
         The correlated model error U (from ``n_error_factors``).
+    calibration_ : ndarray, shape (n_labels,), or None
+        Systematic uncertainty floor per label (from ``calibration_folds``).
     dropped_ : DataFrame
         Training stars dropped (row, id when the labels have APOGEE_ID, reason): unusable
         labels with ``bad_labels="drop"``, then those ``clean_k`` drops (with their fitted
@@ -200,7 +212,7 @@ class Cannon(BaseEstimator):
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  terms: str | None = None, censors: dict | None = None,
                  n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
-                 bad_labels: str = "raise", scatter_grid=None,
+                 bad_labels: str = "raise", calibration_folds: int = 0, scatter_grid=None,
                  regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
@@ -210,6 +222,7 @@ class Cannon(BaseEstimator):
         self.n_error_factors = n_error_factors
         self.clean_k = clean_k
         self.bad_labels = bad_labels
+        self.calibration_folds = calibration_folds
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction
@@ -303,7 +316,51 @@ class Cannon(BaseEstimator):
                 if dropped else cleaned
             keep[rows[~kept]] = False
         self._train(label_values[keep], X[keep], wavelength, n_factors=self.n_error_factors)
+        if self.calibration_folds:
+            self.calibration_ = self._calibration(label_values[keep], X[keep])
         return self
+
+    def _held_out_fits(self, judge: Cannon, label_values: np.ndarray, X: np.ndarray,
+                       n_folds: int) -> LabelFit:
+        """Every star's labels inferred by ``judge`` (an unfitted Cannon) trained on the other
+        folds (``n_folds``-fold, shuffled with a fixed seed), as one LabelFit."""
+        from sklearn.base import clone
+        from sklearn.model_selection import KFold
+
+        parts = []
+        for train, held_out in KFold(n_folds, shuffle=True, random_state=0).split(X):
+            parts.append((held_out, clone(judge).fit(label_values[train], X[train])
+                          .infer_labels(X[held_out])))
+        return _merge_fits(parts, len(X))
+
+    def _calibration(self, label_values: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The systematic-uncertainty floor (L,) from cross-validation of models like this one.
+
+        The model's own error shrinks as its training set grows, so held-out residuals of
+        models trained on fewer stars overstate it: the floor is measured with 2 folds (half
+        the stars) and with ``calibration_folds`` folds, and floor^2 is extrapolated linearly in
+        1 / n_train to all the stars (never above the larger-set value, never below 0; see
+        :func:`skcannon.inference.calibration.extrapolate_floor`)."""
+        from sklearn.base import clone
+
+        n_folds = self.calibration_folds
+        if n_folds < 2 or n_folds > len(X) // 2:
+            raise ValueError(f"calibration_folds must be 0 or 2..{len(X) // 2} for "
+                             f"{len(X)} stars; got {n_folds}")
+        judge = clone(self).set_params(calibration_folds=0, verbose=0)
+        needed = MIN_STARS_PER_TERM * self.vectorizer_.n_terms
+        feasible = [k for k in sorted({2, n_folds}) if len(X) * (k - 1) // k >= needed]
+        if not feasible:
+            raise TrainingSetError(
+                f"calibration_folds={n_folds}: {len(X)} training stars leave "
+                f"{len(X) * (n_folds - 1) // n_folds} per cross-validation model; "
+                f"{needed} are needed (2 per term); use calibration_folds=0 or more stars")
+        floors = {}
+        for folds in feasible:       # half the stars only where that is enough to train
+            fit = self._held_out_fits(judge, label_values, X, folds)
+            floors[len(X) * (folds - 1) / folds] = learn_calibration(
+                fit.labels - label_values, fit.formal_uncertainties).floor
+        return extrapolate_floor(floors, len(X))
 
     def _label_values(self, labels, *, name: str = "labels") -> tuple[np.ndarray, list[str]]:
         """Labels (n_stars, L) in ``label_names`` order, non-numbers in a table as NaN, and an
@@ -336,14 +393,10 @@ class Cannon(BaseEstimator):
         would absorb the residuals that reveal them) trained without it (CLEANING_FOLDS-fold),
         so a bad label cannot pull the model towards itself."""
         from sklearn.base import clone
-        from sklearn.model_selection import KFold
 
-        judge = clone(self).set_params(clean_k=None, n_error_factors=0, verbose=0)
-        parts = []
-        for train, held_out in KFold(CLEANING_FOLDS, shuffle=True, random_state=0).split(X):
-            parts.append((held_out, clone(judge).fit(label_values[train], X[train])
-                          .infer_labels(X[held_out])))
-        fit = _merge_fits(parts, len(X))
+        judge = clone(self).set_params(clean_k=None, n_error_factors=0, calibration_folds=0,
+                                       verbose=0)
+        fit = self._held_out_fits(judge, label_values, X, CLEANING_FOLDS)
         residual = fit.labels - label_values
         k = float(self.clean_k)
         scatter = np.maximum(robust_scatter(residual, axis=0), np.finfo(float).tiny)

@@ -30,6 +30,7 @@ import numpy as np
 
 from skcannon._version import __version__
 from skcannon.errors import BadFileError
+from skcannon.inference.calibration import UncertaintyCalibration
 from skcannon.integrity import (
     SEAL_SIZE,
     atomic_write,
@@ -44,7 +45,8 @@ from skcannon.model.state import CannonState
 MODEL_FORMAT = "skcannon-model"
 MODEL_FORMAT_VERSION = 3
 _ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
-           "label_range", "wavelength", "censor_mask", "error_factors", "training_log_likelihood",
+           "label_range", "wavelength", "censor_mask", "error_factors", "calibration",
+           "training_log_likelihood",
            "training_chi2", "training_dof")
 
 
@@ -66,6 +68,8 @@ def _state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.nda
         arrays["error_factors"] = np.asarray(state.error_factors, float)
     if state.censor_mask is not None:
         arrays["censor_mask"] = np.asarray(state.censor_mask, np.uint8)
+    if state.calibration is not None:
+        arrays["calibration"] = np.asarray(state.calibration, float)
     return arrays
 
 
@@ -145,6 +149,12 @@ def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.nda
     censor, factors = arrays.get("censor_mask"), arrays.get("error_factors")
     if factors is not None and not np.all(np.isfinite(factors)):
         raise ValueError("error factors must be finite")
+    calibration = arrays.get("calibration")
+    if calibration is not None:
+        calibration = UncertaintyCalibration(calibration).floor
+        if calibration.shape != (len(names),):
+            raise ValueError(f"calibration has {calibration.size} labels; the model "
+                             f"{len(names)}")
     state = CannonState(
         theta=theta, s2=s2, pixel_mask=arrays["pixel_mask"].astype(bool),
         scaling=LabelScaling(names, arrays["label_offsets"], scales),
@@ -154,5 +164,6 @@ def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.nda
         n_training_stars=int(attrs["n_training_stars"]),
         training_hash=str(attrs["training_hash"]),
         provenance=json.loads(attrs["provenance"]),
-        censor_mask=None if censor is None else censor.astype(bool), error_factors=factors)
+        censor_mask=None if censor is None else censor.astype(bool), error_factors=factors,
+        calibration=calibration)
     return params, state, arrays["exponents"]

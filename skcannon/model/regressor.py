@@ -18,7 +18,8 @@ from skcannon.spectra import spectra_tags
 
 #: The :class:`Cannon`'s parameters that :class:`CannonRegressor` passes on.
 _CANNON_PARAMS = ("label_names", "order", "terms", "censors", "n_error_factors", "clean_k",
-                  "bad_labels", "scatter_grid", "regularization", "min_good_fraction")
+                  "bad_labels", "calibration_folds", "scatter_grid", "regularization",
+                  "min_good_fraction")
 
 
 class CannonRegressor(RegressorMixin, BaseEstimator):
@@ -45,7 +46,7 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  terms: str | None = None, censors: dict | None = None,
                  n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
-                 bad_labels: str = "raise", scatter_grid=None,
+                 bad_labels: str = "raise", calibration_folds: int = 0, scatter_grid=None,
                  regularization: float = 0.0, min_good_fraction: float = 0.5,
                  n_starts: int = 4, margin: float = 0.1, seed: int = 0) -> None:
         self.label_names = label_names
@@ -55,6 +56,7 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         self.n_error_factors = n_error_factors
         self.clean_k = clean_k
         self.bad_labels = bad_labels
+        self.calibration_folds = calibration_folds
         self.scatter_grid = scatter_grid
         self.regularization = regularization
         self.min_good_fraction = min_good_fraction

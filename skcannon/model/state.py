@@ -34,6 +34,9 @@ class CannonState:
         Where each label's terms may act (None: everywhere; see ``Cannon.censors``).
     error_factors : ndarray, shape (n_pixels, r), or None
         Correlated model error (see :mod:`skcannon.model.error_factors`).
+    calibration : ndarray, shape (n_labels,), or None
+        Systematic label uncertainty (a floor per label) learned by cross-validation (see
+        :mod:`skcannon.inference.calibration`).
     """
 
     theta: np.ndarray
@@ -51,6 +54,7 @@ class CannonState:
     grid_index: np.ndarray | None = None
     censor_mask: np.ndarray | None = None
     error_factors: np.ndarray | None = None
+    calibration: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # a boolean mask and a state-owned provenance, whoever built the state

@@ -122,7 +122,7 @@ def _job_posterior(config: JobConfig, model, real, fit, validation: ValidationOu
     names = list(model.label_names)
     accuracy = validation.result.accuracy.set_index("label").reindex(names)
     return posterior_stage(model, real.flux[0], real.ivar[0], best_labels=fit.labels[0],
-                           formal_sigma=fit.uncertainties[0], star=star,
+                           formal_sigma=fit.formal_uncertainties[0], star=star,
                            directory=config.figures_dir, seed=config.seed,
                            cv_scatter=accuracy["scatter"].to_numpy(), quiet=True)
 

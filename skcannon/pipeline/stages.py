@@ -46,6 +46,9 @@ from skcannon.report import Section, write_pdf, write_report
 
 #: Outliers: test-half stars off by more than this many robust scatters.
 OUTLIER_K = 3.0
+#: Folds of the uncertainty calibration of the models the job and ``validate`` train (the
+#: reported uncertainties then match the held-out scatter; see skcannon.inference.calibration).
+CALIBRATION_FOLDS = 10
 
 
 @dataclass
@@ -232,7 +235,8 @@ def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: i
     figures_dir = Path(figures_dir or output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = split_validate(training.X, training.labels, label_names, random_state=seed,
-                            wavelength=training.wavelength)
+                            wavelength=training.wavelength,
+                            cannon_params={"calibration_folds": CALIBRATION_FOLDS})
     result.accuracy.to_csv(output_dir / "accuracy.csv", index=False)
     snr = (training.labels["SNR"].to_numpy()[result.test_index]
            if "SNR" in training.labels else None)
@@ -320,7 +324,8 @@ class PosteriorOutputs:
 def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: np.ndarray,
                     formal_sigma: np.ndarray, star: str, directory: Path, seed: int,
                     cv_scatter=None, reference_sigma=None,
-                    prior: str = "uniform", likelihood: str = "pixels", chains: int = 4,
+                    prior: str = "uniform", likelihood: str = "quadratic",
+                    sampler: str | None = None, chains: int = 4,
                     draws: int = 1000, tune: int = 1000, quiet: bool = False,
                     corner_name: str | None = None) -> PosteriorOutputs:
     """NUTS posterior of one normalized spectrum (``flux``, ``ivar`` on the model grid),
@@ -336,14 +341,14 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
     )
 
     names = list(model.label_names)
-    sampler = CannonPosterior(model, prior=prior, likelihood=likelihood)
+    nuts = CannonPosterior(model, prior=prior, likelihood=likelihood, sampler=sampler)
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        posterior = sampler.sample(flux, ivar, draws=draws, tune=tune, chains=chains,
-                                   seed=seed, initial=best_labels)
+        posterior = nuts.sample(flux, ivar, draws=draws, tune=tune, chains=chains, seed=seed,
+                                initial=best_labels)
     comparison = posterior_comparison(names, posterior, formal_sigma, cv_scatter,
-                                      reference_sigma)
+                                      reference_sigma, getattr(model, "calibration_", None))
     corner = save_figure(posterior_corner_figure(posterior, names, best_labels),
                          Path(directory) / (corner_name or f"posterior_{star}.png"))
     return PosteriorOutputs(star, posterior, comparison, corner, chains, draws)

@@ -117,7 +117,8 @@ def test_caller_arrays_untouched_and_float32_accepted(apstar_files, tmp_path):
     np.testing.assert_array_equal(a.ivar > 0, b.ivar > 0)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_fits_files_read_or_fail_cleanly(apstar_files, tmp_path_factory, data):
     """Hypothesis-generated damage (truncation, overwritten bytes, inserted bytes) to a real

@@ -119,3 +119,44 @@ def test_posterior_command_on_the_mystery_spectrum(tmp_path, capsys):
     assert (out / "posterior_corner.png").stat().st_size > 10_000
     comparison = pd.read_csv(out / "uncertainty_comparison.csv")
     assert comparison.posterior_over_optimizer.between(0.5, 2).all()
+
+
+def test_batch_posteriors_from_the_command_line(tmp_path, capsys):
+    """posterior --rows: one compiled model for several stars, one table, convergence said."""
+    from skcannon.cli import main
+    from tests.conftest import shared_file
+
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    model = tmp_path / "model.h5"
+    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["posterior", str(real), "--model", str(model), "--rows", "0,3,7",
+                 "--draws", "300", "--tune", "300", "--chains", "2", "-o",
+                 str(tmp_path / "post")]) == 0
+    out = capsys.readouterr().out
+    assert "sampler: nutpie" in out and "3 posteriors in" in out and "stars/minute" in out
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "post" / "posterior_summaries.csv")
+    assert list(table.ROW) == [0, 3, 7] and list(table.ID) == ["star_0", "star_3", "star_7"]
+    assert {"TEFF_MEAN", "TEFF_SD", "TEFF_P16", "TEFF_RHAT", "CONVERGED"} <= set(table.columns)
+    assert (table.TEFF_P16 < table.TEFF_P50).all() and (table.TEFF_P50 < table.TEFF_P84).all()
+    assert main(["posterior", str(real), "--model", str(model), "--rows", "5,400",
+                 "-o", str(tmp_path / "bad")]) == 2
+    assert "--rows: [400] not rows of" in capsys.readouterr().err
+
+
+def test_pymc_and_nutpie_samplers_agree(reference_model):
+    rng = np.random.default_rng(4)
+    truth = np.array([[4650.0, 2.4, -0.3, 0.1]])
+    X = simulate_spectra(reference_model, truth, np.array([120.0]), rng)
+    means = {}
+    for sampler in ("nutpie", "pymc"):
+        post = CannonPosterior(reference_model, likelihood="quadratic", sampler=sampler).sample(
+            X[0, 0], X[0, 1], draws=400, tune=400, chains=2, seed=1)
+        means[sampler] = post.summary[["mean", "sd"]].to_numpy()
+    difference = np.abs(means["nutpie"][:, 0] - means["pymc"][:, 0]) / means["pymc"][:, 1]
+    assert np.all(difference < 0.3)                      # same posterior, Monte Carlo noise
+    np.testing.assert_allclose(means["nutpie"][:, 1], means["pymc"][:, 1], rtol=0.2)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        CannonPosterior(reference_model, sampler="emcee")

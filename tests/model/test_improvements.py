@@ -153,16 +153,6 @@ def test_error_factor_statistics_equal_the_dense_covariance():
         np.testing.assert_allclose(stats.c[star], residual @ inverse @ residual, rtol=1e-8)
 
 
-@pytest.fixture(scope="module")
-def real_set():
-    from skcannon.data import load_labelled_arrays
-
-    path = SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return load_labelled_arrays(path)
-
-
 def test_error_factors_on_real_spectra_all_paths_agree(real_set):
     X, y = real_set.X, real_set.table[list(NAMES)].to_numpy(float)
     model = Cannon(NAMES, n_error_factors=5).fit(y[:200], X[:200])
