@@ -26,7 +26,7 @@ REAL_LABELS = ("TEFF", "LOGG", "PARAM_M_H")
 N_REPEATS, N_SPLITS = 5, 2
 #: skcannon variants: name -> CannonRegressor parameters (the default first).
 #: Folds of the uncertainty calibration measured here (``calibration_folds``).
-CALIBRATION_FOLDS = 5
+CALIBRATION_FOLDS = 10
 VARIANTS = {
     "default": {},
     "classic": {"n_error_factors": 0},

@@ -23,6 +23,24 @@ LABEL_TEX = {"TEFF": r"$T_\mathrm{eff}$", "LOGG": r"$\log g$", "FE_H": "[Fe/H]",
              "ALPHA_M": r"[$\alpha$/M]"}
 
 
+#: Plain-text names and decimals of the known labels, for titles and captions ("Teff 4832 K").
+LABEL_PLAIN = {"TEFF": ("Teff", 0), "LOGG": ("log g", 2), "FE_H": ("[Fe/H]", 2),
+               "MG_FE": ("[Mg/Fe]", 2), "SI_FE": ("[Si/Fe]", 2), "M_H": ("[M/H]", 2),
+               "PARAM_M_H": ("[M/H]", 2), "ALPHA_M": ("[alpha/M]", 2)}
+
+
+def format_labels(names: Iterable[str], values) -> str:
+    """Rounded labels in words, e.g. "Teff 4832 K, log g 2.45, [Fe/H] -0.21" (other labels:
+    their name and 3 significant digits)."""
+    parts = []
+    for name, value in zip(names, values, strict=True):
+        plain, decimals = LABEL_PLAIN.get(name, (name, None))
+        unit = " K" if LABEL_UNITS.get(name) == "K" else ""
+        number = f"{value:.3g}" if decimals is None else f"{value:.{decimals}f}"
+        parts.append(f"{plain} {number}{unit}")
+    return ", ".join(parts)
+
+
 def label_axis_name(name: str) -> str:
     """Axis label with units, e.g. '$T_\\mathrm{eff}$ (K)'."""
     unit = LABEL_UNITS.get(name, "")

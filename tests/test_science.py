@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,7 +150,42 @@ def test_report_renders_in_headless_chromium(simulated_set, reference_model, aps
         assert table in dom
     assert dom.count("<table") >= 4
     pdf = (out / "report.pdf").read_bytes()
-    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= images
+    assert pdf.startswith(b"%PDF")
+    check_pdf_layout(out / "report.pdf", tmp_path, titles=("Cross-validation", "Top-100"))
+
+
+def check_pdf_layout(pdf: Path, tmp_path: Path, titles=()) -> None:
+    """Every word of every page lies on its page (pdftotext's word boxes), pages render to
+    PNG (pdftoppm) with ink on them, and the section titles are text, not pictures."""
+    if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils is not installed (.ci/run installs it)")
+    layout = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True,
+                            text=True, check=True).stdout
+    pages = re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', layout,
+                       flags=re.S)
+    assert len(pages) >= 2
+    words = 0
+    for width, height, body in pages:
+        for x0, y0, x1, y1, word in re.findall(
+                r'<word xMin="([-\d.]+)" yMin="([-\d.]+)" xMax="([-\d.]+)" '
+                r'yMax="([-\d.]+)">([^<]*)</word>', body):
+            words += 1
+            assert float(x0) >= 0 and float(y0) >= 0, word
+            assert float(x1) <= float(width) + 0.5 and float(y1) <= float(height) + 0.5, word
+    assert words > 200
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for title in titles:
+        assert title in text
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "2", str(pdf),
+                    str(tmp_path / "page")], check=True)
+    from matplotlib.image import imread
+
+    rendered = sorted(tmp_path.glob("page-*.png"))
+    assert len(rendered) == 2
+    for png in rendered:
+        image = imread(png)[..., :3]
+        assert (image.mean(axis=-1) < 0.9).mean() > 0.01        # ink on the page
 
 
 @pytest.mark.parametrize(("content", "problem"), [

@@ -358,5 +358,5 @@ def report_stage(directory: Path, title: str, sections: list[Section],
                  summary: pd.DataFrame | None) -> Path:
     """``index.html`` and ``report.pdf`` in ``directory``; returns the HTML page."""
     page = write_report(directory, title, sections, summary=summary)
-    write_pdf(directory / "report.pdf", sections, summary=summary)
+    write_pdf(directory / "report.pdf", sections, summary=summary, html_page=page)
     return page

@@ -18,6 +18,15 @@ figcaption, p.caption { font-size: 0.9em; color: #444; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #f4f4f4; } .note { background: #fff8e0; padding: 0.5em; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  body { max-width: none; margin: 0; font-size: 9pt; }
+  h2 { break-after: avoid; margin-top: 1.2em; }
+  table { font-size: 6.5pt; table-layout: fixed; width: 100%; }
+  td, th { overflow-wrap: anywhere; word-break: break-word; padding: 1px 3px; }
+  figure { break-inside: avoid; } figure img { max-height: 215mm; }
+  p.caption, p.note { break-after: avoid; }
+}
 """
 
 

@@ -1,22 +1,71 @@
-"""The report as a PDF (matplotlib pages)."""
+"""The report as a PDF: the HTML page printed by headless Chromium when it is installed (typeset
+like the page: wrapped tables, figures with their captions), else matplotlib pages."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from skcannon.report.html import Section
 
+#: Seconds Chromium may take to print the page.
+PRINT_TIMEOUT = 120
+#: Characters per line of the matplotlib fallback's text pages (monospace 5.5 pt on A4).
+FALLBACK_WIDTH = 150
 
-def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFrame | None = None
-              ) -> Path:
-    """The report as a PDF: a title page with the summary and tables, then one figure a page."""
+
+def chromium() -> str | None:
+    """The Chromium executable, or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def print_html_to_pdf(page: Path, path: Path) -> bool:
+    """Print ``page`` (an HTML file) to ``path`` with headless Chromium; False when Chromium is
+    missing or fails (then nothing is written)."""
+    browser = chromium()
+    if browser is None:
+        return False
+    with tempfile.TemporaryDirectory() as profile:
+        tmp = path.with_name(f".{path.name}.printing")
+        try:
+            subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+                 "--virtual-time-budget=15000", f"--print-to-pdf={tmp}",
+                 Path(page).resolve().as_uri()],
+                capture_output=True, timeout=PRINT_TIMEOUT, check=False)
+            if not tmp.is_file() or not tmp.read_bytes().startswith(b"%PDF"):
+                return False
+            tmp.replace(path)
+            return True
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFrame | None = None,
+              html_page: str | Path | None = None) -> Path:
+    """The report as a PDF: ``html_page`` printed by Chromium when possible (typeset like the
+    HTML report), else matplotlib pages: the summary and tables as wrapped text, then one
+    figure a page with its caption."""
+    path = Path(path)
+    if html_page is not None and print_html_to_pdf(Path(html_page), path):
+        return path
+    return _matplotlib_pdf(path, sections, summary)
+
+
+def _matplotlib_pdf(path: Path, sections: list[Section], summary: pd.DataFrame | None) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    path = Path(path)
     with PdfPages(path) as pdf:
         text = ["skcannon report", ""]
         if summary is not None:
@@ -25,6 +74,9 @@ def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFram
             for table, caption in section.tables:
                 text += ["", f"{section.title}: {caption}", table.to_string(
                     index=False, max_rows=25, float_format=lambda v: f"{v:.4g}")]
+        text = [wrapped for line in "\n".join(text).split("\n")
+                for wrapped in (textwrap.wrap(line, FALLBACK_WIDTH, drop_whitespace=False)
+                                or [""])]
         for start in range(0, len(text), 70):
             page = Figure(figsize=(8.27, 11.69))
             page.text(0.05, 0.97, "\n".join(text[start : start + 70]), family="monospace",

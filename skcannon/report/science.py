@@ -16,6 +16,7 @@ import pandas as pd
 
 from skcannon.apogee.windows import load_element_windows, window_enrichment
 from skcannon.data.isochrones import IsochroneNotFound, load_isochrone, teff_on_giant_branch
+from skcannon.labels import format_labels
 from skcannon.plotting import model_vs_data_figure, save_figure, star_normalization_figure
 from skcannon.plotting.science import (
     corner_figure,
@@ -157,7 +158,7 @@ def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> S
               "often than by chance." if windows is not None else "")
     return Section(
         "Gradient spectra and intrinsic scatter",
-        f"df/dlabel at the sample's median labels ({_format_labels(inputs.names, point)}). "
+        f"df/dlabel at the sample's median labels ({format_labels(inputs.names, point)}). "
         + shaded, note=note,
         tables=[(table, "Top-100 |gradient| pixels in element windows vs chance")]
         if len(table) else [],
@@ -249,5 +250,3 @@ def science_sections(inputs: ScienceInputs, directory: str | Path) -> tuple[list
     return [s for s in sections if s is not None], numbers
 
 
-def _format_labels(names, values) -> str:
-    return ", ".join(f"{n} {v:.3g}" for n, v in zip(names, values, strict=True))
