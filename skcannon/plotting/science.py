@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from skcannon.labels import LABEL_TEX, label_axis_name
+from skcannon.labels import LABEL_TEX, format_labels, label_axis_name
 from skcannon.plotting.common import new_figure, plot_segments
 
 _WINDOW_COLOURS = {"Mg": "tab:orange", "Si": "tab:green"}
@@ -87,8 +87,8 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
         unit = "100 K" if name == "TEFF" else "dex"
         ax.set_ylabel(f"df/d{LABEL_TEX.get(name, name)}\n(per {unit})", fontsize=7)
     axes[-1, 0].set_xlabel(r"vacuum wavelength ($\AA$)")
-    labels_text = ", ".join(f"{n} {v:g}" for n, v in zip(names, np.ravel(point), strict=True))
-    axes[0, 0].set_title(f"gradient spectra at {labels_text}", fontsize=9)
+    axes[0, 0].set_title(f"gradient spectra at {format_labels(names, np.ravel(point))}",
+                         fontsize=9)
     return figure
 
 
