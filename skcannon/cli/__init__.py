@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from skcannon._version import __version__
-from skcannon.cli import data, modelling, neural, reporting
+from skcannon.cli import data, modelling, neural, reporting, survey
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skcannon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for group in (data, modelling, reporting, neural):
+    for group in (data, modelling, reporting, neural, survey):
         group.register(sub)
     return parser
 
