@@ -93,3 +93,43 @@ def test_survey_command_on_the_shared_mirror(survey_inputs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "12 files: 12 fitted, 0 bad" in out and "UNLIKE_TRAINING   11" in out
     assert (tmp_path / "s" / "survey.fits").is_file()
+
+
+def test_a_killed_worker_loses_nothing(survey_inputs, tmp_path):
+    """A worker process killed while the survey runs on an existing cluster (--scheduler):
+    Dask reruns its tasks elsewhere and every input is in the catalog exactly once."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from astropy.table import Table
+    from distributed import Client, LocalCluster
+
+    files, model = survey_inputs
+    many = files * 6                                    # enough chunks to outlive a worker
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        victim = pids[0]
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if list((tmp_path / "out" / "parts").glob("*.parquet")):
+                    os.kill(victim, signal.SIGKILL)
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+        result = label_survey(model, many, tmp_path / "out", continuum=CONTINUUM_FILE,
+                              chunk_size=3, scheduler=cluster.scheduler_address,
+                              progress=False)
+        killer.join()
+        alive = list(client.run(os.getpid).values())
+    assert victim not in alive                          # the worker really died (and was replaced)
+    table = Table.read(result.catalog).to_pandas()
+    paths = [p.decode() if isinstance(p, bytes) else p for p in table.PATH]
+    assert paths == [str(p) for p in many]
+    assert result.computed == len(result.parts)
