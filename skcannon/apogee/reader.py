@@ -8,7 +8,6 @@ copies.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from skcannon.apogee.constants import (
     HDU_FLUX,
     HDU_PIXMASK,
 )
-from skcannon.apogee.fits_size import check_fits_length
+from skcannon.apogee.fits_size import HDULayout, card_text, check_fits_length, hdu_layout, image_row
 from skcannon.errors import BadFileError
 from skcannon.spectra import stack_spectra
 
@@ -199,23 +198,33 @@ def read_apstar(
                         telescope=telescope)
 
 
-def _header_values(header, flux_header, path: Path, telescope: str | None) -> dict:
-    """Everything parse_apstar needs from the headers, as plain values (read inside the FITS
-    context, so an unparsable card is a read error like any other)."""
-    chips = {chip: (int(header[lo]), int(header[hi]))
-             for chip, (lo, hi) in CHIP_HEADER_KEYS.items() if lo in header and hi in header}
+def _header_values(primary: HDULayout, flux: HDULayout, path: Path,
+                   telescope: str | None) -> dict:
+    """Everything parse_apstar needs from the headers, as plain values."""
+    chips = {}
+    for chip, (lo, hi) in CHIP_HEADER_KEYS.items():
+        first, last = card_text(primary, lo), card_text(primary, hi)
+        if isinstance(first, int) and isinstance(last, int):
+            chips[chip] = (first, last)
+    snr = card_text(primary, "SNR", np.nan)
     return {
-        "crval1": flux_header.get("CRVAL1", header.get("CRVAL1")),
-        "cdelt1": flux_header.get("CDELT1", header.get("CDELT1")),
-        "nwave": int(header.get("NWAVE", APSTAR_N_PIXELS)),
+        "crval1": card_text(flux, "CRVAL1", card_text(primary, "CRVAL1")),
+        "cdelt1": card_text(flux, "CDELT1", card_text(primary, "CDELT1")),
+        "nwave": card_text(primary, "NWAVE", APSTAR_N_PIXELS),
         "chips": chips,
-        "apogee_id": str(header.get("OBJID", "")).strip() or apogee_id_from_name(path.name),
-        "field": str(header.get("FIELD", path.parent.name)).strip(),
-        "telescope": str(header.get("TELESCOP") or telescope or path.parent.parent.name).strip(),
-        "snr": float(header.get("SNR", np.nan)),
-        "starflag": int(header.get("STARFLAG", 0)),
-        "nvisits": int(header.get("NVISITS", 0)),
+        "apogee_id": str(card_text(primary, "OBJID", "")).strip()
+        or apogee_id_from_name(path.name),
+        "field": str(card_text(primary, "FIELD", path.parent.name)).strip(),
+        "telescope": str(card_text(primary, "TELESCOP", "") or telescope
+                         or path.parent.parent.name).strip(),
+        "snr": float(snr) if isinstance(snr, int | float) else np.nan,
+        "starflag": _as_int(card_text(primary, "STARFLAG", 0)),
+        "nvisits": _as_int(card_text(primary, "NVISITS", 0)),
     }
+
+
+def _as_int(value) -> int:
+    return int(value) if isinstance(value, int | float) and np.isfinite(value) else 0
 
 
 def parse_apstar(
@@ -226,31 +235,27 @@ def parse_apstar(
     telescope: str | None = None,
 ) -> ApStarSpectrum:
     """The combined spectrum from the bytes of an apStar file named ``path`` (see
-    :func:`read_apstar`); the spectrum records the SHA-256 of ``data``."""
-    from astropy.io import fits
+    :func:`read_apstar`); the spectrum records the SHA-256 of ``data``.
 
+    The file is parsed directly (:mod:`skcannon.apogee.fits_size`): its headers give every
+    HDU's place, and only row 0 of HDUs 1-3 is decoded - several times faster than a general
+    FITS reader, thread-safe, and exactly as long as its headers imply or refused."""
     path = Path(path)
     name = str(path)
-    check_fits_length(data, name)   # truncation, checked without warnings (thread-safe)
-    try:
-        with fits.open(io.BytesIO(data), memmap=False) as hdul:
-            if len(hdul) <= HDU_PIXMASK:
-                raise BadFileError(
-                    name, f"has {len(hdul)} HDUs; an apStar file needs HDUs 1-3 "
-                    "(flux, error, APOGEE_PIXMASK)")
-            values = _header_values(hdul[0].header, hdul[HDU_FLUX].header, path, telescope)
-            flux = _combined_row(hdul[HDU_FLUX].data, name, HDU_FLUX)
-            error = _combined_row(hdul[HDU_ERROR].data, name, HDU_ERROR)
-            pixmask = _combined_row(hdul[HDU_PIXMASK].data, name, HDU_PIXMASK)
-    except BadFileError:
-        raise
-    except Exception as exc:  # astropy raises OSError, ValueError, VerifyError... on corrupt files
-        raise BadFileError(name, f"cannot be read as FITS ({type(exc).__name__}: {exc})") from exc
-
+    check_fits_length(data, name)   # truncation or inserted bytes, from the headers themselves
+    layout = hdu_layout(data, name)
+    if len(layout) <= HDU_PIXMASK:
+        raise BadFileError(name, f"has {len(layout)} HDUs; an apStar file needs HDUs 1-3 "
+                                 "(flux, error, APOGEE_PIXMASK)")
+    flux, error, pixmask = (image_row(data, layout[hdu], name, hdu)
+                            for hdu in (HDU_FLUX, HDU_ERROR, HDU_PIXMASK))
+    values = _header_values(layout[0], layout[HDU_FLUX], path, telescope)
     for label, array in (("flux", flux), ("error", error), ("APOGEE_PIXMASK", pixmask)):
         if array.shape != (APSTAR_N_PIXELS,):
             raise BadFileError(
                 name, f"{label} has {array.shape[-1]} pixels; expected {APSTAR_N_PIXELS}")
+    if not isinstance(values["nwave"], int):
+        raise BadFileError(name, f"NWAVE = {values['nwave']!r} is not an integer")
     wavelength = apstar_grid_from_header(name, values["crval1"], values["cdelt1"],
                                          values["nwave"])
     if not np.issubdtype(pixmask.dtype, np.integer):
