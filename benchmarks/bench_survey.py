@@ -1,0 +1,119 @@
+"""Whole-survey throughput: N apStar-format files (default 5000) written into a temporary
+archive-like tree - real continua, error shapes and bad-pixel masks of the shared DR17 files,
+flux from the published reference model at real DR12 giant labels - then labelled end to end
+(read + preprocess + infer + write a Parquet part per chunk) by the plain single-process loop
+(the baseline, same chunk code, no Dask) and by ``skcannon.survey.label_survey`` on an embedded
+LocalCluster with 1 and 2 workers; peak resident memory per worker."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import SHARED
+
+#: Files written and labelled.
+N_FILES = 5000
+#: Files per chunk (the survey's default).
+CHUNK = 256
+
+
+def _write_archive(directory: Path, n_files: int) -> list[str]:
+    """apStar-format files (one combined row) under directory/<field>/, in batches."""
+    from astropy.io import fits
+
+    from skcannon.apogee.label_tables import dr12_giant_labels
+    from skcannon.apogee.reference import load_reference_model
+    from skcannon.data.simulate import simulate_raw_spectra
+
+    model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")
+    labels = dr12_giant_labels(SHARED / "apogee" / "labels" / "apogee_dr12_labels.csv",
+                               model.label_names)
+    apstar = sorted((SHARED / "apogee" / "dr17" / "stars").rglob("apStar-dr17-*.fits"))
+    continuum = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
+    rng = np.random.default_rng(0)
+    paths = []
+    for start in range(0, n_files, 500):
+        n = min(500, n_files - start)
+        rows = labels.sample(n, random_state=start, replace=True)
+        raw = simulate_raw_spectra(model, rows[list(model.label_names)], rng.uniform(60, 200, n),
+                                   rng, apstar, continuum)
+        for i, (flux, ivar, mask) in enumerate(raw):
+            star = f"2M{start + i:08d}+0000000"
+            path = directory / f"F{(start + i) // 1000:03d}" / f"apStar-dr17-{star}.fits"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            error = np.where(ivar > 0, 1 / np.sqrt(np.where(ivar > 0, ivar, 1)), 1e10)
+            header = fits.Header({"OBJID": star, "FIELD": path.parent.name, "SNR": 100.0,
+                                  "NVISITS": 1, "CRVAL1": 4.179, "CDELT1": 6e-6,
+                                  "NWAVE": 8575})
+            fits.HDUList([fits.PrimaryHDU(header=header),
+                          fits.ImageHDU(flux.astype(np.float32)),
+                          fits.ImageHDU(error.astype(np.float32)),
+                          fits.ImageHDU(mask.astype(np.int16))]).writeto(path)
+            paths.append(str(path))
+    return paths
+
+
+def _plain_loop(model, paths, continuum, out: Path) -> float:
+    from skcannon.survey.chunk import label_chunk
+
+    start = time.perf_counter()
+    for i in range(0, len(paths), CHUNK):
+        label_chunk(paths[i:i + CHUNK], model, continuum).to_parquet(out / f"{i}.parquet")
+    return time.perf_counter() - start
+
+
+def _worker_peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(n_files: int = N_FILES) -> dict:
+    from distributed import Client, LocalCluster
+
+    from skcannon.apogee.reference import load_reference_model
+    from skcannon.preprocessing.continuum import load_continuum_pixels
+    from skcannon.survey import label_survey
+
+    continuum_file = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
+    model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")
+    figures = {"survey_data_source": f"simulated: {n_files} apStar-format files from the "
+               "reference model with real continua, error shapes and masks",
+               "survey_files": n_files}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        paths = _write_archive(tmp / "archive", n_files)
+        model_path = model.save(tmp / "model.h5")
+        (tmp / "plain").mkdir()
+        plain = _plain_loop(model, paths, load_continuum_pixels(continuum_file), tmp / "plain")
+        figures["survey_plain_loop_spectra_per_s"] = round(n_files / plain, 1)
+        for workers in (1, 2):
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                client.run(lambda: None)            # workers started before the clock
+                start = time.perf_counter()
+                label_survey(model_path, paths, tmp / f"out{workers}", continuum=continuum_file,
+                             chunk_size=CHUNK, scheduler=cluster.scheduler_address,
+                             progress=False)
+                seconds = time.perf_counter() - start
+                peaks = client.run(_worker_peak_mb)
+            figures[f"survey_{workers}_workers_spectra_per_s"] = round(n_files / seconds, 1)
+            if workers == 1:
+                figures["survey_spectra_per_s_per_worker"] = round(n_files / seconds, 1)
+                one = seconds
+            else:
+                figures["survey_scaling_2_workers"] = round(one / seconds, 2)
+            figures["survey_worker_peak_rss_mb"] = round(max(peaks.values()), 1)
+    figures["survey_cores"] = os.cpu_count()
+    return figures
+
+
+if __name__ == "__main__":
+    from benchmarks.common import record
+
+    print(record(run()))
