@@ -165,6 +165,62 @@ def content_digest(attributes: Mapping, arrays: Mapping[str, np.ndarray]) -> str
     return digest.hexdigest()
 
 
+def write_sealed_hdf5(path: str | Path, attrs: Mapping, arrays: Mapping[str, np.ndarray], *,
+                      overwrite: bool = False, compress: bool = False) -> Path:
+    """Write an skcannon HDF5 file atomically: ``attrs`` (plus ``checksum``, the
+    :func:`content_digest` of everything) on the root, each array a dataset (names may hold
+    groups, ``labels/c0``), then the seal (:func:`seal_file`) in the user block. ``compress``:
+    gzip the 2-D arrays."""
+    import h5py
+
+    attrs = dict(attrs)
+    attrs["checksum"] = content_digest(attrs, arrays)
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w", track_order=True, userblock_size=SEAL_SIZE) as h5:
+            h5.attrs.update(attrs)
+            for name, array in arrays.items():
+                gzip = compress and np.ndim(array) == 2
+                h5.create_dataset(name, data=array, compression="gzip" if gzip else None,
+                                  shuffle=gzip)
+        seal_file(tmp)
+    return Path(path)
+
+
+def read_sealed_hdf5(path: str | Path, *, expected_format: str, expected_version: int,
+                     what: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The attributes and arrays (by path, ``labels/c0``) of a file written by
+    :func:`write_sealed_hdf5`: the seal is checked before HDF5 parses anything, then the format
+    and version, then the content checksum.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: missing, unsealed or altered, foreign or another version, unreadable.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, f"no such {what}")
+    check_seal(path, what)
+    try:
+        with h5py.File(path, "r") as h5:
+            attrs = dict(h5.attrs)
+            check_format(path, attrs, expected_format=expected_format,
+                         expected_version=expected_version, what=what)
+            arrays: dict[str, np.ndarray] = {}
+            h5.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                          if isinstance(item, h5py.Dataset) else None)
+    except BadFileError:
+        raise
+    except Exception as exc:
+        raise BadFileError(path, f"cannot be read as a {what} ({type(exc).__name__}: "
+                                 f"{exc})") from exc
+    if content_digest(attrs, arrays) != attrs.get("checksum"):
+        raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
+    return attrs, arrays
+
+
 #: Lock file an skcannon run keeps in its output directory.
 OUTPUT_LOCK = ".skcannon.lock"
 

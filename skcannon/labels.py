@@ -111,42 +111,58 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
 
     Returns
     -------
-    list of str, one per star, e.g. ``"TEFF null (-9999); LOGG NaN"``.
+    list of str, one per star, e.g. ``"TEFF null (-9999); LOGG NaN"`` (the checks run on the
+    whole array at once; only rows with a problem are put in words).
     """
     import numpy as np
 
-    values = np.asarray(values, dtype=float)
+    values = np.atleast_2d(np.asarray(values, dtype=float))
     names = list(names)
-    out = []
-    for row in values:
+    low, high = (np.array([PLAUSIBLE_RANGES.get(n, (-np.inf, np.inf))[k] for n in names])
+                 for k in (0, 1))
+    with np.errstate(invalid="ignore"):
+        null = values <= NULL_THRESHOLD
+        outside = np.isfinite(values) & ~null & ((values < low) | (values > high))
+    bad = ~np.isfinite(values) | null | outside
+    out = [""] * len(values)
+    for n in np.flatnonzero(bad.any(axis=1)):
         problems = []
-        for name, value in zip(names, row, strict=True):
-            low, high = PLAUSIBLE_RANGES.get(name, (-np.inf, np.inf))
+        for i in np.flatnonzero(bad[n]):
+            name, value = names[i], values[n, i]
             if np.isnan(value):
                 problems.append(f"{name} missing (NaN)")
             elif not np.isfinite(value):
                 problems.append(f"{name} infinite")
-            elif value <= NULL_THRESHOLD:
+            elif null[n, i]:
                 problems.append(f"{name} null ({value:g})")
-            elif not low <= value <= high:
-                problems.append(f"{name} = {value:g} outside the plausible {low:g}..{high:g}")
-        out.append("; ".join(problems))
+            else:
+                problems.append(f"{name} = {value:g} outside the plausible {low[i]:g}.."
+                                f"{high[i]:g}")
+        out[n] = "; ".join(problems)
     return out
 
 
-def require_usable_labels(values, names: Iterable[str], ids: list[str] | None = None, *,
-                          hint: str = "", shown: int = 10) -> None:
-    """Raise :class:`~skcannon.errors.LabelError` naming the stars (``ids``, default row
-    numbers) whose labels have a problem (see :func:`label_problems`); ``hint`` ends the
-    message (what the user can do)."""
-    from skcannon.errors import LabelError
-
-    problems = label_problems(values, names)
+def unusable_labels_message(problems: list[str], ids: list[str] | None = None, *,
+                            hint: str = "", shown: int = 10) -> str | None:
+    """The error message naming the stars (``ids``, default row numbers) whose
+    :func:`label_problems` are not empty, at most ``shown`` of them; None when there are none.
+    ``hint`` ends the message (what the user can do)."""
     rows = [n for n, problem in enumerate(problems) if problem]
     if not rows:
-        return
+        return None
     ids = ids if ids is not None else [f"row {n}" for n in range(len(problems))]
     listed = "; ".join(f"{ids[n]}: {problems[n]}" for n in rows[:shown])
     more = f"; ... and {len(rows) - shown} more" if len(rows) > shown else ""
-    raise LabelError(f"labels: {len(rows)} of {len(problems)} training stars have unusable "
-                     f"labels ({listed}{more})" + (f"; {hint}" if hint else ""))
+    return (f"labels: {len(rows)} of {len(problems)} training stars have unusable labels "
+            f"({listed}{more})" + (f"; {hint}" if hint else ""))
+
+
+def require_usable_labels(values, names: Iterable[str], ids: list[str] | None = None, *,
+                          hint: str = "") -> None:
+    """Raise :class:`~skcannon.errors.LabelError` naming the stars whose labels have a problem
+    (see :func:`label_problems` and :func:`unusable_labels_message`)."""
+    from skcannon.errors import LabelError
+
+    message = unusable_labels_message(label_problems(values, names), ids, hint=hint)
+    if message:
+        raise LabelError(message)

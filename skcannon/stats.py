@@ -72,9 +72,9 @@ def excess_scatter(squared_residual: np.ndarray, weight: np.ndarray, dof: np.nda
     m2 = np.zeros(len(r2))
     active = np.arange(len(r2))
     rows_r2, rows_w = r2, weight                     # the first pass reads the arrays in place
-    for _ in range(max_iter):
-        # 1 / (v + m^2) = w / (1 + m^2 w)
-        inverse = rows_w / (1.0 + m2[active, None] * rows_w) if _ else rows_w
+    for iteration in range(max_iter):
+        # 1 / (v + m^2) = w / (1 + m^2 w), just w while m^2 = 0
+        inverse = rows_w / (1.0 + m2[active, None] * rows_w) if iteration else rows_w
         weighted = rows_r2 * inverse
         excess = weighted.sum(axis=1) - dof[active]
         slope = np.einsum("np,np->n", weighted, inverse)

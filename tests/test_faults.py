@@ -100,6 +100,26 @@ def test_posterior_bad_row_and_all_masked_spectrum(real_npz, real_model, tmp_pat
     assert main(["posterior", str(masked), "--model", str(real_model), "-o",
                  str(tmp_path / "p2")]) == 2
     one_error_line(capsys, "masked.npz: row 0 (star_0) has no usable pixel")
+    assert main(["posterior", str(masked), "--model", str(real_model), "--rows", "3,0",
+                 "-o", str(tmp_path / "p3")]) == 2              # the batch path checks too
+    one_error_line(capsys, "masked.npz: row 0 (star_0) has no usable pixel")
+
+
+def test_posterior_refuses_a_model_of_another_grid(real_npz, tmp_path, capsys):
+    from skcannon.apogee.reference import load_reference_model
+    from tests.conftest import REFERENCE_DIR
+
+    model = load_reference_model(REFERENCE_DIR).save(tmp_path / "ref.h5")
+    assert main(["posterior", str(real_npz), "--model", str(model), "-o",
+                 str(tmp_path / "p")]) == 2
+    one_error_line(capsys, "real_giants_100px.npz: wavelength grid (100 pixels) is not the "
+                           "model's (7214 pixels)")
+
+
+def test_calibration_folds_out_of_range_is_a_clean_error(real_npz, tmp_path, capsys):
+    assert main(["train", str(real_npz), "-o", str(tmp_path / "m.h5"), "--no-progress",
+                 "--calibration-folds", "1"]) == 2
+    one_error_line(capsys, "calibration_folds must be 0 or 2..168 for 336 stars; got 1")
 
 
 def test_unwritable_data_directory(tmp_path, capsys):

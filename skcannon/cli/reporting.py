@@ -69,28 +69,48 @@ def pd_summary(model, training, validation):
     ])
 
 
-def _posterior_input(args: argparse.Namespace, names: list[str]):
+def _checked_dataset(path, model):
+    """A dataset or array file for ``model``: opened, and refused on another wavelength grid."""
+    from skcannon.data import open_dataset
+
+    dataset = open_dataset(path)
+    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, path,
+                           n_pixels=dataset.flux.shape[1])
+    return dataset
+
+
+def _require_usable(ivar, rows: list[int], ids, path) -> None:
+    """Refuse rows (of ``ivar``, (n_stars, n_pixels)) without a single usable pixel."""
+    import numpy as np
+
+    from skcannon.errors import SkcannonError
+
+    empty = [r for r in rows if not np.any(ivar[r] > 0)]
+    if empty:
+        more = f" (and {len(empty) - 1} more rows)" if len(empty) > 1 else ""
+        raise SkcannonError(f"{path}: row {empty[0]} ({ids[empty[0]]}) has no usable pixel "
+                            f"(inverse variance 0 everywhere){more}")
+
+
+def _posterior_input(args: argparse.Namespace, model):
     """The spectrum to sample (X, shape (1, 3, n_pixels)), its name and the reference
     uncertainties when a dataset holds them."""
     from pathlib import Path
 
     import numpy as np
 
-    from skcannon.data import open_dataset
     from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.errors import SkcannonError
     from skcannon.labels import error_column
 
     path = Path(args.spectrum)
     if path.suffix.lower() in (".h5", ".hdf5", ".npz"):
-        dataset = open_dataset(path)
+        dataset = _checked_dataset(path, model)
         if args.row >= len(dataset):
             raise SkcannonError(f"--row: {args.row} is beyond the last row of {path} "
                                 f"({len(dataset)} stars: rows 0-{len(dataset) - 1})")
-        if not np.any(dataset.ivar[args.row] > 0):
-            raise SkcannonError(f"{path}: row {args.row} ({dataset.ids[args.row]}) has no "
-                                "usable pixel (inverse variance 0 everywhere)")
-        errors = [error_column(n) for n in names]
+        _require_usable(dataset.ivar, [args.row], dataset.ids, path)
+        errors = [error_column(n) for n in model.label_names]
         sigma = (dataset.labels.iloc[args.row][errors].to_numpy(float)
                  if all(e in dataset.labels for e in errors) else None)
         return dataset.X[args.row : args.row + 1], dataset.ids[args.row], sigma
@@ -112,7 +132,7 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     if args.rows is not None:
         return _posterior_many(args, model)
     names = list(model.label_names)
-    X, star, reference_sigma = _posterior_input(args, names)
+    X, star, reference_sigma = _posterior_input(args, model)
     fit = model.infer_labels(X)
     cv = None
     if args.cv_accuracy:
@@ -166,13 +186,11 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
     import time
     from pathlib import Path
 
-    from skcannon.data import open_dataset
     from skcannon.inference.mcmc import CannonPosterior, sample_many
 
-    dataset = open_dataset(args.spectrum)
-    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None,
-                           args.spectrum, n_pixels=dataset.flux.shape[1])
+    dataset = _checked_dataset(args.spectrum, model)
     rows = _selected_rows(args.rows, len(dataset), args.spectrum)
+    _require_usable(dataset.ivar, rows, dataset.ids, args.spectrum)
     fit = model.infer_labels(dataset.X[rows])
     sampler = CannonPosterior(model, prior=args.prior, likelihood=args.likelihood,
                               sampler=args.sampler)

@@ -19,7 +19,10 @@ def survey_paths(inputs: list[str]) -> list[str]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths += sorted(map(str, path.rglob("apStar*.fits")))
+            found = sorted(map(str, path.rglob("apStar*.fits")))
+            if not found:
+                raise SkcannonError(f"{item}: no apStar*.fits files in this directory")
+            paths += found
         elif path.suffix.lower() == ".csv" and path.is_file():
             table = pd.read_csv(path)
             if "PATH" not in table:

@@ -24,14 +24,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.errors import BadFileError, LabelError
-from skcannon.integrity import (
-    SEAL_SIZE,
-    atomic_write,
-    check_format,
-    check_seal,
-    content_digest,
-    seal_file,
-)
+from skcannon.integrity import read_sealed_hdf5, write_sealed_hdf5
 from skcannon.spectra import FLUX, IVAR, MASK, check_spectra, stack_spectra
 
 DATASET_FORMAT = "skcannon-dataset"
@@ -136,50 +129,22 @@ class SpectralDataset:
                 arrays[f"labels/c{i}"] = np.array([str(v).encode() for v in values], dtype="S")
             else:
                 arrays[f"labels/c{i}"] = values.to_numpy()
-        attrs["checksum"] = content_digest(attrs, arrays)
         return attrs, arrays
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the dataset to HDF5 atomically (refuses to overwrite unless ``overwrite``),
-        with a checksum over every attribute and array."""
-        import h5py
-
+        sealed, with a checksum over every attribute and array."""
         attrs, arrays = self._content()
-        with atomic_write(path, overwrite=overwrite) as tmp:
-            with h5py.File(tmp, "w", track_order=True, userblock_size=SEAL_SIZE) as h5:
-                h5.attrs.update(attrs)
-                for name, array in arrays.items():
-                    big = array.ndim == 2
-                    h5.create_dataset(name, data=array, compression="gzip" if big else None,
-                                      shuffle=big)
-            seal_file(tmp)
-        return Path(path)
+        return write_sealed_hdf5(path, attrs, arrays, overwrite=overwrite, compress=True)
 
     @classmethod
     def load(cls, path: str | Path) -> SpectralDataset:
-        """Read a dataset written by :meth:`save`: foreign, damaged or altered files (checksum
-        over every attribute and array) and nonsensical content raise :class:`BadFileError`."""
-        import h5py
-
-        path = Path(path)
-        if not path.is_file():
-            raise BadFileError(path, "no such dataset file")
-        check_seal(path, "dataset")
-        try:
-            with h5py.File(path, "r") as h5:
-                attrs = dict(h5.attrs)
-                check_format(path, attrs, expected_format=DATASET_FORMAT,
-                             expected_version=DATASET_FORMAT_VERSION, what="dataset")
-                arrays: dict[str, np.ndarray] = {}
-                h5.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                              if isinstance(item, h5py.Dataset) else None)
-        except BadFileError:
-            raise
-        except Exception as exc:
-            raise BadFileError(path, f"cannot be read as a dataset ({type(exc).__name__}: "
-                                     f"{exc})") from exc
-        if content_digest(attrs, arrays) != attrs.get("checksum"):
-            raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
+        """Read a dataset written by :meth:`save`: foreign, damaged or altered files (seal and
+        checksum over every attribute and array) and nonsensical content raise
+        :class:`BadFileError`."""
+        attrs, arrays = read_sealed_hdf5(path, expected_format=DATASET_FORMAT,
+                                         expected_version=DATASET_FORMAT_VERSION,
+                                         what="dataset file")
         try:
             return cls._from_content(attrs, arrays)
         except (KeyError, TypeError, ValueError) as exc:      # checksum right, content wrong

@@ -55,17 +55,6 @@ class UncertaintyCalibration:
         return np.broadcast_to(self.floor, (n_stars, self.floor.size))
 
 
-def spectrum_snr(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
-    """Median |flux| x sqrt(ivar) over each spectrum's usable pixels, shape (n_stars,)
-    (NaN for a spectrum with none)."""
-    good = ivar > 0
-    ratio = np.where(good, np.abs(flux) * np.sqrt(np.where(good, ivar, 0.0)), np.nan)
-    out = np.full(len(flux), np.nan)
-    some = good.any(axis=1)
-    out[some] = np.nanmedian(ratio[some], axis=1)
-    return out
-
-
 def _unit_pull_floor(r2: np.ndarray, formal2: np.ndarray) -> float:
     """floor^2 >= 0 with mean(r^2 / (formal^2 + floor^2)) = 1 (0 when already <= 1)."""
     if np.mean(r2 / formal2) <= 1.0:

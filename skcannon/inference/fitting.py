@@ -464,15 +464,15 @@ def fit_labels(model, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 4,
         best_start=best, second_chi2=second,
         excess_scatter=np.where(failed, np.nan, excess), unlike_training=excess > limit,
         label_names=tuple(model.label_names), training_range=np.asarray(model.label_range_),
-        unlike_limit=limit, systematic=_systematic(model, flux, ivar))
+        unlike_limit=limit, systematic=_systematic(model, n_stars))
 
 
-def _systematic(model, flux: np.ndarray, ivar: np.ndarray) -> np.ndarray | None:
-    """The model's calibrated systematic uncertainty for these spectra (None without one)."""
+def _systematic(model, n_stars: int) -> np.ndarray | None:
+    """The model's calibrated systematic uncertainty, (n_stars, L) (None without one)."""
     calibration = getattr(model, "calibration_", None)
     if calibration is None:
         return None
-    return UncertaintyCalibration(calibration).systematic(len(flux))
+    return UncertaintyCalibration(calibration).systematic(n_stars)
 
 
 def unlike_training_limit(s2: np.ndarray) -> float:

@@ -107,9 +107,9 @@ class CannonPosterior:
         self.sampler = default_sampler() if sampler is None else sampler
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-        if self.sampler == "nutpie" and not nutpie_installed():
-            raise ValueError("sampler 'nutpie' is not installed (pip install nutpie)")
         if self.sampler == "nutpie":
+            if not nutpie_installed():
+                raise ValueError("sampler 'nutpie' is not installed (pip install nutpie)")
             _no_c_blas_needed()
         self.prior = prior
         self._nutpie_model = None
@@ -201,15 +201,22 @@ class CannonPosterior:
         with self.pymc_model:
             pm.set_data(self.spectrum_data(flux, ivar))
 
-    def _unconstrained(self, initial: np.ndarray) -> np.ndarray:
-        """Physical labels in the sampler's unconstrained space (logit of the position in a
-        uniform prior's interval; normal priors are unbounded)."""
+    def _inside_prior(self, initial: np.ndarray) -> np.ndarray:
+        """Physical starting labels, moved just inside a uniform prior's open interval (a best
+        fit on a bound lies outside it)."""
         initial = np.ravel(initial).astype(float)
         if self.bounds is None:
             return initial
         inset = 1e-6 * (self.bounds[1] - self.bounds[0])
-        position = (np.clip(initial, self.bounds[0] + inset, self.bounds[1] - inset)
-                    - self.bounds[0]) / (self.bounds[1] - self.bounds[0])
+        return np.clip(initial, self.bounds[0] + inset, self.bounds[1] - inset)
+
+    def _unconstrained(self, initial: np.ndarray) -> np.ndarray:
+        """Physical labels in the sampler's unconstrained space (logit of the position in a
+        uniform prior's interval; normal priors are unbounded)."""
+        initial = self._inside_prior(initial)
+        if self.bounds is None:
+            return initial
+        position = (initial - self.bounds[0]) / (self.bounds[1] - self.bounds[0])
         return np.log(position / (1 - position))
 
     def _draw_pymc(self, flux, ivar, *, draws, tune, chains, seed, cores, initial,
@@ -219,11 +226,8 @@ class CannonPosterior:
         self.set_spectrum(flux, ivar)
         start = None
         if initial is not None:
-            initial = np.ravel(initial).astype(float)
-            if self.bounds is not None:   # a best fit on a bound is outside the open prior
-                inset = 1e-6 * (self.bounds[1] - self.bounds[0])
-                initial = np.clip(initial, self.bounds[0] + inset, self.bounds[1] - inset)
-            start = {n: float(v) for n, v in zip(self.names, initial, strict=True)}
+            start = {n: float(v) for n, v in zip(self.names, self._inside_prior(initial),
+                                                  strict=True)}
         with self.pymc_model:
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              cores=cores or min(chains, 2), initvals=start,

@@ -20,7 +20,7 @@ from skcannon.errors import BadFileError, LabelError, TrainingSetError
 from skcannon.inference.calibration import extrapolate_floor, learn_calibration
 from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
 from skcannon.inference.reference import fit_labels_trf
-from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, require_usable_labels
+from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
@@ -296,11 +296,11 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        if self.bad_labels == "raise":
-            require_usable_labels(label_values, names, ids, hint=(
-                "fix them, or drop them with bad_labels='drop' (skcannon train "
-                "--drop-bad-labels)"))
         problems = label_problems(label_values, names)
+        message = unusable_labels_message(problems, ids, hint=(
+            "fix them, or drop them with bad_labels='drop' (skcannon train --drop-bad-labels)"))
+        if message and self.bad_labels == "raise":
+            raise LabelError(message)
         bad = np.array([bool(p) for p in problems], dtype=bool)
         dropped = [{"row": int(n), "id": ids[n], "reason": problems[n]}
                    for n in np.flatnonzero(bad)]
@@ -344,9 +344,9 @@ class Cannon(BaseEstimator):
         from sklearn.base import clone
 
         n_folds = self.calibration_folds
-        if n_folds < 2 or n_folds > len(X) // 2:
-            raise ValueError(f"calibration_folds must be 0 or 2..{len(X) // 2} for "
-                             f"{len(X)} stars; got {n_folds}")
+        if n_folds < 2 or n_folds > len(X) // 2:      # a TrainingSetError is also a ValueError
+            raise TrainingSetError(f"calibration_folds must be 0 or 2..{len(X) // 2} for "
+                                   f"{len(X)} stars; got {n_folds}")
         judge = clone(self).set_params(calibration_folds=0, verbose=0)
         needed = MIN_STARS_PER_TERM * self.vectorizer_.n_terms
         feasible = [k for k in sorted({2, n_folds}) if len(X) * (k - 1) // k >= needed]

@@ -31,14 +31,7 @@ import numpy as np
 from skcannon._version import __version__
 from skcannon.errors import BadFileError
 from skcannon.inference.calibration import UncertaintyCalibration
-from skcannon.integrity import (
-    SEAL_SIZE,
-    atomic_write,
-    check_format,
-    check_seal,
-    content_digest,
-    seal_file,
-)
+from skcannon.integrity import read_sealed_hdf5, write_sealed_hdf5
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
 
@@ -78,8 +71,6 @@ def write_model(path: str | Path, params: dict, state: CannonState, exponents: n
     """Write a fitted model's parameters (``label_names``, ``order``, ``terms``,
     ``regularization``), its terms' ``exponents`` (n_terms, n_labels) and learned state to
     ``path`` atomically (refuses to overwrite unless asked)."""
-    import h5py
-
     arrays = _state_arrays(state, exponents)
     attrs = {
         "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
@@ -90,14 +81,7 @@ def write_model(path: str | Path, params: dict, state: CannonState, exponents: n
         "training_hash": state.training_hash,
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
     }
-    attrs["checksum"] = content_digest(attrs, arrays)
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w", userblock_size=SEAL_SIZE) as h5:
-            h5.attrs.update(attrs)
-            for name, array in arrays.items():
-                h5.create_dataset(name, data=array)
-        seal_file(tmp)
-    return Path(path)
+    return write_sealed_hdf5(path, attrs, arrays, overwrite=overwrite)
 
 
 def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
@@ -105,26 +89,11 @@ def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
     A foreign, truncated, tampered or wrong-version file, or one whose content makes no sense
     (repeated label names, non-positive scales, non-finite coefficients, negative s^2), raises
     :class:`BadFileError` naming the file."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadFileError(path, "no such model file")
-    check_seal(path, "model file")
-    try:
-        with h5py.File(path, "r") as h5:
-            attrs = dict(h5.attrs)
-            check_format(path, attrs, expected_format=MODEL_FORMAT,
-                         expected_version=MODEL_FORMAT_VERSION, what="model file")
-            unknown = sorted(set(h5) - set(_ARRAYS))
-            arrays = {name: h5[name][()] for name in h5}
-    except BadFileError:
-        raise
-    except Exception as exc:
-        raise BadFileError(path, f"cannot be read as a model file ({type(exc).__name__}: "
-                                 f"{exc})") from exc
-    if unknown or content_digest(attrs, arrays) != attrs.get("checksum"):
-        raise BadFileError(path, "checksum mismatch: the file was modified or damaged")
+    attrs, arrays = read_sealed_hdf5(path, expected_format=MODEL_FORMAT,
+                                     expected_version=MODEL_FORMAT_VERSION, what="model file")
+    unknown = sorted(set(arrays) - set(_ARRAYS))
+    if unknown:       # a sealed file of this format cannot hold them: refuse, do not ignore
+        raise BadFileError(path, f"unexpected datasets {', '.join(unknown)}")
     try:
         return _model_content(attrs, arrays)
     except (KeyError, TypeError, ValueError) as exc:      # checksum right, content wrong

@@ -79,7 +79,7 @@ def label_survey(model_path: str | Path, paths: Sequence[str], output: str | Pat
                  continuum: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  scheduler: str | None = None, n_workers: int | None = None,
                  n_starts: int = 4, seed: int = 0, progress: bool = True,
-                 log=sys.stdout) -> SurveyResult:
+                 log=None) -> SurveyResult:
     """Label every file of ``paths`` with the model at ``model_path`` on Dask.
 
     Parameters
@@ -92,6 +92,7 @@ def label_survey(model_path: str | Path, paths: Sequence[str], output: str | Pat
     scheduler : str, optional  address of a running Dask scheduler (default: an embedded
         LocalCluster)
     n_workers : int, optional  workers of the embedded cluster (default: one per core)
+    log : text stream, optional  where progress lines go (default: the current sys.stdout)
 
     Returns
     -------
@@ -100,6 +101,7 @@ def label_survey(model_path: str | Path, paths: Sequence[str], output: str | Pat
     from skcannon.model import Cannon
     from skcannon.preprocessing.continuum import load_continuum_pixels
 
+    log = sys.stdout if log is None else log
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if not paths:
@@ -131,8 +133,13 @@ def _compute(todo, chunks, parts, model, pixels, options, scheduler, n_workers, 
 
     client, cluster = _client(scheduler, n_workers)
     try:
-        if client.dashboard_link:
+        import importlib.util
+
+        if importlib.util.find_spec("bokeh") is not None:    # Dask's dashboard needs bokeh
             print(f"dask dashboard: {client.dashboard_link}", file=log)
+        else:
+            print("dask dashboard: not served (pip install bokeh to watch the workers)",
+                  file=log)
         model_future = client.scatter(model, broadcast=True)     # sent once per worker
         futures = [client.submit(_run_chunk, chunks[i], str(parts[i]), model_future, pixels,
                                  options, key=f"chunk-{parts[i].stem}", retries=2)

@@ -10,7 +10,6 @@ from skcannon.evaluation import held_out_pulls
 from skcannon.inference.calibration import (
     UncertaintyCalibration,
     learn_calibration,
-    spectrum_snr,
 )
 from skcannon.model import Cannon, CannonRegressor
 
@@ -30,14 +29,6 @@ def test_a_known_floor_is_recovered_and_formal_errors_are_never_shrunk():
         learn_calibration(residual[:10], formal[:10])
     with pytest.raises(ValueError, match="non-negative"):
         UncertaintyCalibration(np.array([-1.0]))
-
-
-def test_spectrum_snr():
-    flux = np.ones((2, 50))
-    ivar = np.full((2, 50), 100.0 ** 2)
-    ivar[1] = 0.0
-    snr = spectrum_snr(flux, ivar)
-    assert snr[0] == pytest.approx(100.0) and np.isnan(snr[1])
 
 
 def test_calibrated_pulls_on_real_spectra_have_unit_width(real_set):

@@ -93,6 +93,15 @@ def test_survey_command_on_the_shared_mirror(survey_inputs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "12 files: 12 fitted, 0 bad" in out and "UNLIKE_TRAINING   11" in out
     assert (tmp_path / "s" / "survey.fits").is_file()
+    import importlib.util
+
+    if importlib.util.find_spec("bokeh") is None:     # no dashboard link that would not answer
+        assert "dask dashboard: not served" in out and "dask dashboard: http" not in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["survey", str(model), str(empty), "-o", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{empty}: no apStar*.fits files" in err
 
 
 def test_a_killed_worker_loses_nothing(survey_inputs, tmp_path):
