@@ -58,12 +58,12 @@ def _write_archive(directory: Path, n_files: int) -> list[str]:
     return paths
 
 
-def _plain_loop(model, paths, continuum, out: Path) -> float:
+def _plain_loop(model, paths, recipe: dict, out: Path) -> float:
     from skcannon.survey.chunk import label_chunk
 
     start = time.perf_counter()
     for i in range(0, len(paths), CHUNK):
-        label_chunk(paths[i:i + CHUNK], model, continuum).to_parquet(out / f"{i}.parquet")
+        label_chunk(paths[i:i + CHUNK], model, recipe).to_parquet(out / f"{i}.parquet")
     return time.perf_counter() - start
 
 
@@ -77,7 +77,8 @@ def run(n_files: int = N_FILES) -> dict:
     from distributed import Client, LocalCluster
 
     from skcannon.apogee.reference import load_reference_model
-    from skcannon.preprocessing.continuum import load_continuum_pixels
+    from skcannon.data.build import default_preprocessor
+    from skcannon.preprocessing.recipe import preprocessing_recipe
     from skcannon.survey import label_survey
 
     continuum_file = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
@@ -90,7 +91,8 @@ def run(n_files: int = N_FILES) -> dict:
         paths = _write_archive(tmp / "archive", n_files)
         model_path = model.save(tmp / "model.h5")
         (tmp / "plain").mkdir()
-        plain = _plain_loop(model, paths, load_continuum_pixels(continuum_file), tmp / "plain")
+        recipe = preprocessing_recipe(default_preprocessor(continuum_file))
+        plain = _plain_loop(model, paths, recipe, tmp / "plain")
         figures["survey_plain_loop_spectra_per_s"] = round(n_files / plain, 1)
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

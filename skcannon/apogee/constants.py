@@ -61,3 +61,16 @@ ASPCAP_PARAM_INDEX = {"TEFF": 0, "LOGG": 1, "M_H": 3, "ALPHA_M": 6}
 #: aspcapStar pixels with an uncertainty at or above this (normalized flux) are unusable
 #: (ASPCAP stores large errors for masked pixels and the chip gaps).
 ASPCAP_BAD_ERROR = 0.5
+
+#: apVisit HDUs (DR16/DR17 ``apVisit-<apred>-<plate>-<mjd>-<fiber>.fits``, APOGEE data model):
+#: flux, its uncertainty, APOGEE_PIXMASK and the wavelength (Angstrom, vacuum, observed frame),
+#: each one row per chip (NAXIS2 = 3) of 4096 pixels.
+APVISIT_HDU_FLUX, APVISIT_HDU_ERROR, APVISIT_HDU_PIXMASK, APVISIT_HDU_WAVELENGTH = 1, 2, 3, 4
+#: Chips and pixels per chip of an apVisit file.
+APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS = 3, 4096
+#: Speed of light in km/s (radial velocities in the headers are in km/s).
+SPEED_OF_LIGHT_KMS = 299792.458
+
+#: Spectrum products skcannon reads (skcannon.data.products); "normalized": arrays already
+#: continuum-normalized (npz/HDF5).
+PRODUCTS = ("apStar", "aspcapStar", "apVisit", "normalized")

@@ -134,12 +134,25 @@ def image_row(data: bytes, layout: HDULayout, name: str, hdu: int) -> np.ndarray
     BadFileError
         The HDU holds no image, or its type is not a FITS image type.
     """
+    return _image(data, layout, name, hdu, rows=1)[0]
+
+
+def image_array(data: bytes, layout: HDULayout, name: str, hdu: int) -> np.ndarray:
+    """The whole of a 1-D or 2-D image HDU, shape ``layout.shape`` (2-D: (NAXIS2, NAXIS1)),
+    scaled by BSCALE/BZERO, read straight from the file's bytes (see :func:`image_row`)."""
+    array = _image(data, layout, name, hdu, rows=layout.shape[0] if len(layout.shape) == 2
+                   else 1)
+    return array if len(layout.shape) == 2 else array[0]
+
+
+def _image(data: bytes, layout: HDULayout, name: str, hdu: int, rows: int) -> np.ndarray:
+    """The first ``rows`` rows of an image HDU, shape (rows, NAXIS1)."""
     if layout.bitpix not in _IMAGE_TYPES or len(layout.shape) not in (1, 2):
         raise BadFileError(name, f"HDU {hdu} is not a 1-D or 2-D image (BITPIX "
                                  f"{layout.bitpix}, shape {layout.shape})")
     length = layout.shape[-1]
-    raw = np.frombuffer(data, dtype=_IMAGE_TYPES[layout.bitpix], count=length,
-                        offset=layout.data_start)
+    raw = np.frombuffer(data, dtype=_IMAGE_TYPES[layout.bitpix], count=length * rows,
+                        offset=layout.data_start).reshape(rows, length)
     scale = float(layout.cards.get("BSCALE", "1").replace("D", "E"))
     zero = float(layout.cards.get("BZERO", "0").replace("D", "E"))
     if scale != 1 or zero != 0:

@@ -99,3 +99,21 @@ def add_shared_option(parser: argparse.ArgumentParser, what: str) -> None:
     """``--shared DIR``: the shared data directory (see :mod:`skcannon.pipeline.resources`)."""
     parser.add_argument("--shared", default=str(DEFAULT_SHARED),
                         help=f"shared data directory with {what} (default: %(default)s)")
+
+
+def is_spectrum_fits(path: str) -> bool:
+    """True for a FITS file name (a spectrum product; datasets are HDF5 or npz)."""
+    return str(path).lower().endswith((".fits", ".fit", ".fits.gz"))
+
+
+def recipe_for(model, continuum: str | None) -> dict:
+    """The preprocessing recipe to apply with ``model`` (its own, see
+    :func:`skcannon.preprocessing.recipe.recipe_for_model`); a model that records none gets
+    the standard steps with ``continuum``, by default the shared continuum pixels (said so)."""
+    from skcannon.preprocessing.recipe import recipe_for_model
+
+    if continuum is None and not model.provenance_.get("preprocessing"):
+        continuum = DEFAULT_CONTINUUM
+        print(f"note: the model does not record its preprocessing; normalizing with the "
+              f"standard steps and {continuum} (--continuum)")
+    return recipe_for_model(model, continuum)[0]

@@ -6,7 +6,14 @@ import argparse
 
 import numpy as np
 
-from skcannon.cli.common import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
+from skcannon.apogee.constants import PRODUCTS
+from skcannon.cli.common import (
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    is_spectrum_fits,
+)
 from skcannon.errors import SkcannonError
 from skcannon.labels import present_labels
 from skcannon.pipeline.resources import SharedData
@@ -38,6 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model.save(args.output, overwrite=args.overwrite,
                provenance={"dataset": str(args.dataset), "dataset_provenance":
                            dataset.provenance.get("simulated_from", "prepared"),
+                           "preprocessing": dataset.provenance.get("preprocessing_recipe"),
                            "dropped_stars": model.dropped_.astype(str).to_dict("records")})
     ok = model.pixel_mask_
     n_terms = model.vectorizer_.n_terms
@@ -98,7 +106,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     check_table_output(args.output)           # before the work, not after it
     model = Cannon.load(args.model)
-    dataset = open_dataset(args.dataset)
+    if args.product or len(args.dataset) > 1 or is_spectrum_fits(args.dataset[0]):
+        return _fit_files(args, model)
+    dataset = open_dataset(args.dataset[0])
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
                            n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
@@ -110,6 +120,29 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"{len(table)} stars fitted in {seconds:.2f} s ({len(table) / seconds:.0f}/s); "
           f"{int((~fit.converged).sum())} not converged, {int(fit.on_bound.sum())} on a bound, "
           f"{int(fit.starts_disagree.sum())} with disagreeing starts; written to {args.output}")
+    return 0
+
+
+def _fit_files(args: argparse.Namespace, model) -> int:
+    """``fit`` on spectrum files of any product: read, the model's preprocessing, one batch."""
+    import time
+
+    from skcannon.apogee.catalog import write_selection as write_table
+    from skcannon.cli.common import recipe_for
+    from skcannon.survey import label_chunk
+
+    recipe = recipe_for(model, args.continuum)
+    start = time.perf_counter()
+    table = label_chunk(args.dataset, model, recipe, product=args.product,
+                        n_starts=args.starts, seed=args.seed, method=args.method)
+    seconds = time.perf_counter() - start
+    write_table(table, args.output)
+    bad = table[table.STATUS != "fitted"]
+    print(f"{len(table) - len(bad)} spectra fitted in {seconds:.2f} s; {len(bad)} bad files; "
+          f"{int(table.CONFIDENT.sum()) if 'CONFIDENT' in table else 0} confident; "
+          f"written to {args.output}")
+    for row in bad.itertuples():
+        print(f"  bad file: {row.PROBLEM}")
     return 0
 
 
@@ -251,8 +284,17 @@ def _register_inference(sub) -> None:
                          description="Batched multi-start label fitting (or scipy TRF star by "
                                      "star); writes labels, uncertainties, covariances, chi2 "
                                      "and flags per star.")
-    fit.add_argument("dataset", help=DATASET_HELP)
+    fit.add_argument("dataset", nargs="+",
+                     help=f"{DATASET_HELP}; or spectrum files of any product (apStar, "
+                          "aspcapStar, apVisit, normalized arrays), prepared with the model's "
+                          "own preprocessing")
     fit.add_argument("--model", required=True, help="model file")
+    fit.add_argument("--product", choices=PRODUCTS, default=None,
+                     help="read the inputs as spectrum files of this product (default: a "
+                          "dataset file, or each FITS file's own product)")
+    fit.add_argument("--continuum", default=None,
+                     help="continuum pixels, for spectrum files and a model that does not "
+                          "record its preprocessing")
     fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
     fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,

@@ -3,56 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import glob
-from pathlib import Path
+import contextlib
 
-from skcannon.cli.common import DEFAULT_CONTINUUM, POSITIVE_INT
-from skcannon.errors import SkcannonError
+from skcannon.apogee.constants import PRODUCTS
+from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_INT, recipe_for
 
 
-def survey_paths(inputs: list[str]) -> list[str]:
-    """Files from INPUTs: apStar files, directories (searched recursively for apStar*.fits),
-    globs, or a CSV table with a PATH column; in a stable order, each once."""
-    import pandas as pd
+def _archive(args: argparse.Namespace):
+    """The archive base URL: a local mirror served for the run (``--mirror``), or the option."""
+    if args.mirror:
+        from skcannon.apogee.mirror import serve_mirror
 
-    paths: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(map(str, path.rglob("apStar*.fits")))
-            if not found:
-                raise SkcannonError(f"{item}: no apStar*.fits files in this directory")
-            paths += found
-        elif path.suffix.lower() == ".csv" and path.is_file():
-            table = pd.read_csv(path)
-            if "PATH" not in table:
-                raise SkcannonError(f"{path}: a table of inputs needs a PATH column")
-            paths += [str(p) for p in table.PATH]
-        elif path.exists():
-            paths.append(str(path))
-        else:
-            matches = sorted(glob.glob(item))
-            if not matches:
-                raise SkcannonError(f"{item}: no such file, directory or matching files")
-            paths += matches
-    return list(dict.fromkeys(paths))
+        return serve_mirror(args.mirror)
+    return contextlib.nullcontext(args.archive_url)
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
-    from skcannon.survey import label_survey
+    from skcannon.model import Cannon
+    from skcannon.survey import label_survey, survey_inputs
 
-    paths = survey_paths(args.inputs)
-    result = label_survey(args.model, paths, args.output, continuum=args.continuum,
-                          chunk_size=args.chunk_size, scheduler=args.scheduler,
-                          n_workers=args.workers, progress=not args.no_progress)
+    recipe = recipe_for(Cannon.load(args.model), args.continuum)
+    cuts = None
+    if args.cuts:
+        from skcannon.apogee.catalog import QualityCuts
+
+        cuts = QualityCuts()
+    with _archive(args) as archive:
+        inputs = survey_inputs(args.inputs, directory=args.data_dir, archive=archive,
+                               cuts=cuts)
+        result = label_survey(args.model, inputs, args.output, recipe=recipe,
+                              product=args.product, chunk_size=args.chunk_size,
+                              scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                              n_workers=args.workers, n_starts=args.starts, seed=args.seed,
+                              progress=not args.no_progress)
     summary = result.summary
-    print(f"{summary['files']} files: {summary['fitted']} fitted, {summary['bad_files']} bad "
-          f"({result.computed} chunks computed, {result.skipped} already done)")
+    print(f"{summary['files']} spectra: {summary['fitted']} fitted, {summary['bad_files']} bad "
+          f"files ({result.computed} chunks computed, {result.skipped} already done)")
     for flag, count in summary["flags"].items():
         print(f"  {flag:<17} {count}")
     if summary["spectra_per_s"]:
         print(f"throughput: {summary['spectra_per_s']} spectra/s")
     print(f"catalog: {result.catalog}")
+    if summary["bad_files"]:
+        print(f"failures: {result.catalog.parent / 'survey_failures.json'}")
     return 0
 
 
@@ -60,22 +53,45 @@ def register(sub) -> None:
     """Add the survey command to the ``skcannon`` subparsers."""
     survey = sub.add_parser(
         "survey", help="label many files with a model on Dask (resumable)",
-        description="Apply a trained model to apStar files on Dask (an embedded LocalCluster, "
-                    "or --scheduler ADDRESS): chunks of files, one Parquet part per chunk "
-                    "(a re-run skips finished chunks), one FITS catalog and a summary. A file "
-                    "that cannot be read is a flagged row, never a failed run.")
+        description="Apply a trained model to spectrum files on Dask (an embedded "
+                    "LocalCluster, or --scheduler / --scheduler-file of a running cluster): "
+                    "chunks of files, one Parquet part per chunk (a re-run skips finished "
+                    "chunks), one FITS catalog and a summary. Files named by a catalog and not "
+                    "yet on disk are fetched by the workers. A file that cannot be used is a "
+                    "flagged row, never a failed run.")
     survey.add_argument("model", help="model file")
     survey.add_argument("inputs", nargs="+",
-                        help="apStar files, directories, globs, or a CSV with a PATH column")
+                        help="spectrum files (apStar, aspcapStar, apVisit, normalized .npz), "
+                             "directories, globs, or tables (FITS/CSV/Parquet) with a PATH "
+                             "column or APOGEE_ID, TELESCOPE, FIELD (an allStar catalog)")
     survey.add_argument("--output", "-o", default="survey", help="output directory")
-    survey.add_argument("--continuum", default=DEFAULT_CONTINUUM,
-                        help="continuum pixels of the model's preprocessing "
-                             "(default: %(default)s)")
+    survey.add_argument("--product", choices=PRODUCTS, default=None,
+                        help="require every file to be this product (default: each file's own, "
+                             "identified from its HDUs)")
+    survey.add_argument("--continuum", default=None,
+                        help="continuum pixels, only for a model that does not record its "
+                             "preprocessing (then default: the shared continuum pixels)")
+    survey.add_argument("--cuts", action="store_true",
+                        help="apply the default quality cuts to catalog tables (every field)")
+    survey.add_argument("--data-dir", default=None,
+                        help="where catalog rows' apStar files are (and fetched to)")
+    archive = survey.add_mutually_exclusive_group()
+    archive.add_argument("--archive-url", default=None, help="archive base URL")
+    archive.add_argument("--mirror", default=None, metavar="DIR",
+                         help="serve DIR on 127.0.0.1 as the archive for this run")
     survey.add_argument("--chunk-size", type=POSITIVE_INT, default=256,
                         help="files per task (default 256)")
-    survey.add_argument("--workers", type=POSITIVE_INT, default=None,
-                        help="workers of the embedded cluster (default: one per core)")
-    survey.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="a running Dask scheduler, e.g. tcp://host:8786 (dask-jobqueue)")
+    survey.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
+                        help="optimizer starts per star besides the linearized guess")
+    survey.add_argument("--seed", type=NON_NEGATIVE_INT, default=0,
+                        help="seed of the spread starts")
+    cluster = survey.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=POSITIVE_INT, default=None,
+                         help="workers of the embedded cluster (default: one per core)")
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="a running Dask scheduler, e.g. tcp://host:8786")
+    cluster.add_argument("--scheduler-file", default=None, metavar="PATH",
+                         help="scheduler file of a running cluster (dask scheduler "
+                              "--scheduler-file, dask-jobqueue, dask-mpi)")
     survey.add_argument("--no-progress", action="store_true", help="no progress bar")
     survey.set_defaults(func=cmd_survey, owns_output=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, data_dir
@@ -24,14 +24,17 @@ from skcannon.apogee.reader import ApStarSpectrum, read_apstar, stack_apstar
 from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
 from skcannon.labels import DEFAULT_LABELS
-from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
+from skcannon.preprocessing.recipe import default_preprocessor, preprocessing_recipe
 from skcannon.spectra import IVAR, MASK, SKCANNON_BITS
 
 
-def default_preprocessor(continuum_pixels, **normalizer_options) -> Pipeline:
-    """masking -> regridding onto the continuum grid -> continuum normalization."""
-    return make_pipeline(BitmaskMasker(), Regridder(),
-                         ContinuumNormalizer(continuum_pixels, **normalizer_options))
+def recipe_or_none(preprocessor: Pipeline) -> dict | None:
+    """The preprocessing recipe of ``preprocessor`` (:mod:`skcannon.preprocessing.recipe`), or
+    None when it is not the standard masking -> regridding -> normalization Pipeline."""
+    try:
+        return preprocessing_recipe(preprocessor)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def build_dataset(
     provenance = {
         "package": "skcannon", "version": __version__,
         "preprocessing": {name: _plain_params(step) for name, step in preprocessor.steps},
+        "preprocessing_recipe": recipe_or_none(preprocessor),
         "labels": list(labels), "inputs": inputs, "skipped": list(skipped),
     }
     dataset = SpectralDataset.from_spectra(result.wavelength, X_norm, table,

@@ -15,6 +15,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from skcannon.data.build import recipe_or_none
 from skcannon.integrity import output_lock
 from skcannon.pipeline.config import JobConfig
 from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
@@ -89,7 +90,8 @@ def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:
                                     config.figures_dir, log, seed=config.seed)
     model = validation.result.model
     model.save(config.output / "model.h5", overwrite=True,
-               provenance={"training": training.source})
+               provenance={"training": training.source,
+                           "preprocessing": recipe_or_none(view.preprocessor)})
     print(validation.result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
           file=log)
     fit, star_labels = fit_stage(model, real, config.output, log)

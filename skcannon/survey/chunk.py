@@ -1,8 +1,10 @@
-"""One chunk of a survey, as a Dask worker runs it: read -> preprocess -> infer -> one table.
+"""One chunk of a survey, as a Dask worker runs it: (fetch) -> read -> preprocess -> infer ->
+one table.
 
 Pure with respect to the run: a chunk's result depends only on its files, the model and the
-preprocessing options, so a re-run may skip a chunk whose part file exists. A file that cannot be
-read becomes a row with ``STATUS = "bad file"`` and the reason; it never fails the chunk.
+preprocessing recipe, so a re-run may skip a chunk whose part file exists. A file that cannot be
+fetched or read becomes a row with ``STATUS = "bad file"`` and the reason; it never fails the
+chunk.
 """
 
 from __future__ import annotations
@@ -13,50 +15,94 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcannon.apogee.reader import read_apstar, stack_apstar
-from skcannon.data.build import default_preprocessor, normalize_spectra
+from skcannon.apogee.reader import apogee_id_from_name
+from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
 from skcannon.errors import SkcannonError
+from skcannon.preprocessing.recipe import preprocessor_from_recipe
+from skcannon.survey.inputs import SurveyInput
 
 #: STATUS of a row whose spectrum was fitted, and of one whose file could not be used.
 FITTED, BAD_FILE = "fitted", "bad file"
 
 
-def label_chunk(paths: Sequence[str], model, continuum_pixels, *, n_starts: int = 4,
-                seed: int = 0) -> pd.DataFrame:
-    """Labels of the apStar files ``paths`` with ``model`` (a fitted Cannon).
+def _fetch_and_read(item: SurveyInput, product: str | None) -> ProductSpectra:
+    """Read ``item``, fetching it first when it is not on disk and has a URL (the download is
+    validated by reading it, and that read is the one used)."""
+    if item.url is None or Path(item.path).is_file():
+        return read_product(item.path, product=product)
+    from skcannon.apogee.download import fetch_file
 
-    Every file is read once, all readable spectra are preprocessed together (masking,
-    regridding onto the model's grid, continuum normalization with ``continuum_pixels``) and
-    fitted in one batch (:meth:`Cannon.infer_labels`, ``n_starts``, ``seed``).
+    kept: list[ProductSpectra] = []
+    fetch_file(item.url, item.path, validate=lambda p: kept.append(
+        read_product(p, product=product)))
+    return kept[-1] if kept else read_product(item.path, product=product)
+
+
+def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = None
+                ) -> tuple[pd.DataFrame, list[ProductSpectra]]:
+    """Read (and fetch where needed) every input; unusable ones become flagged rows.
 
     Returns
     -------
-    DataFrame, one row per path, in order: PATH, APOGEE_ID, STATUS, PROBLEM, SNR, then the
-    columns of :meth:`LabelFit.to_frame` (NaN for bad files).
+    rows : DataFrame, one row per spectrum (a bad file: one row): PATH, SPECTRUM (index in
+        its file), APOGEE_ID, PRODUCT, STATUS, PROBLEM, SNR
+    spectra : list of ProductSpectra, the readable files in input order
     """
-    spectra, rows = [], []
-    for path in paths:
+    rows, spectra = [], []
+    for item in inputs:
+        item = item if isinstance(item, SurveyInput) else SurveyInput(str(item))
         try:
-            spectrum = read_apstar(path)
+            found = _fetch_and_read(item, product)
         except SkcannonError as exc:
-            rows.append({"PATH": str(path), "APOGEE_ID": Path(path).stem, "STATUS": BAD_FILE,
-                         "PROBLEM": str(exc), "SNR": np.nan})
+            rows.append({"PATH": item.path, "SPECTRUM": 0,
+                         "APOGEE_ID": apogee_id_from_name(Path(item.path).name),
+                         "PRODUCT": product or "", "STATUS": BAD_FILE, "PROBLEM": str(exc),
+                         "SNR": np.nan})
             continue
-        spectra.append(spectrum)
-        rows.append({"PATH": str(path), "APOGEE_ID": spectrum.apogee_id, "STATUS": FITTED,
-                     "PROBLEM": "", "SNR": spectrum.snr})
-    table = pd.DataFrame(rows)
+        spectra.append(found)
+        rows += [{"PATH": item.path, "SPECTRUM": k, "APOGEE_ID": found.ids[k],
+                  "PRODUCT": found.product, "STATUS": FITTED, "PROBLEM": "",
+                  "SNR": float(found.snr[k])} for k in range(len(found))]
+    return pd.DataFrame(rows, columns=["PATH", "SPECTRUM", "APOGEE_ID", "PRODUCT", "STATUS",
+                                       "PROBLEM", "SNR"]), spectra
+
+
+def label_chunk(inputs: Sequence[SurveyInput | str], model, recipe: dict, *,
+                product: str | None = None, n_starts: int = 4, seed: int = 0,
+                method: str = "lm") -> pd.DataFrame:
+    """Labels of the spectra in ``inputs`` with ``model`` (a fitted Cannon).
+
+    Every file is read once (fetched first where it has a URL and is not on disk), all
+    readable spectra are preprocessed together with the model's preprocessing ``recipe``
+    (:mod:`skcannon.preprocessing.recipe`; normalized products are only masked and regridded)
+    and fitted in one batch (:meth:`Cannon.infer_labels`, ``method``, ``n_starts``, ``seed``).
+
+    Returns
+    -------
+    DataFrame, one row per spectrum, in input order: the columns of :func:`read_inputs`, then
+    those of :meth:`LabelFit.to_frame` (NaN, False or -1 for bad files).
+    """
+    table, spectra = read_inputs(inputs, product=product)
     if not spectra:
         return table
-    normalized = normalize_spectra(stack_apstar(spectra), default_preprocessor(continuum_pixels))
-    model.check_wavelength(normalized.wavelength, "the preprocessed spectra")
-    fit = model.infer_labels(normalized.normalized, n_starts=n_starts, seed=seed)
+    preprocessor = preprocessor_from_recipe(recipe)
+    normalized = prepare_for_model(spectra, preprocessor)
+    model.check_wavelength(preprocessor[1].fit().wavelength_, "the preprocessed spectra")
+    fit = model.infer_labels(normalized, method=method, n_starts=n_starts, seed=seed)
     fitted = fit.to_frame()
     fitted.index = table.index[(table.STATUS == FITTED).to_numpy()]
-    columns = fitted.reindex(table.index)             # bad files: NaN, flags False, ints -1
-    for name in fitted.columns:
-        if fitted[name].dtype == bool:
-            columns[name] = columns[name].astype("boolean").fillna(False).astype(bool)
-        elif np.issubdtype(fitted[name].dtype, np.integer):
-            columns[name] = columns[name].fillna(-1).astype(np.int64)
-    return pd.concat([table, columns], axis=1)
+    return fill_unfitted(pd.concat([table, fitted.reindex(table.index)], axis=1),
+                         dict(fitted.dtypes))
+
+
+def fill_unfitted(table: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
+    """Rows without a fit (bad files) get NaN, False for flags and -1 for integer columns, so
+    every column keeps the type ``dtypes`` gives it (a column absent from a part is added)."""
+    for name, dtype in dtypes.items():
+        if name not in table:
+            table[name] = np.nan
+        if pd.api.types.is_bool_dtype(dtype):
+            table[name] = table[name].astype("boolean").fillna(False).astype(bool)
+        elif pd.api.types.is_integer_dtype(dtype):
+            table[name] = table[name].fillna(-1).astype(np.int64)
+    return table

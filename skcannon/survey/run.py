@@ -3,9 +3,11 @@
 then one merged catalog and a summary.
 
 The engine is ``dask.distributed``: an embedded :class:`distributed.LocalCluster` sized to the
-machine by default, or any running cluster by address (``scheduler``) - e.g. one started by
-dask-jobqueue on SLURM. The model is sent to every worker once (``Client.scatter(...,
-broadcast=True)``) and passed to each task as a future, never serialized into the tasks.
+machine by default, or any running cluster by address (``scheduler``) or scheduler file
+(``scheduler_file``) - e.g. one started by dask-jobqueue on SLURM (docs/survey.rst). The
+model is sent to every worker once (``Client.scatter(..., broadcast=True)``) and passed to each
+task as a future, never serialized into the tasks. Each chunk is preprocessed with the recipe
+the model was trained with (stored in the model file), so spectra cannot be mismatched.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon.errors import SkcannonError
 from skcannon.integrity import atomic_write, file_digest
-from skcannon.survey.chunk import BAD_FILE, label_chunk
+from skcannon.preprocessing.recipe import recipe_for_model
+from skcannon.survey.catalog import write_catalog
+from skcannon.survey.chunk import BAD_FILE, fill_unfitted, label_chunk
+from skcannon.survey.inputs import SurveyInput
 
 #: Spectra per chunk by default: a few hundred keeps a worker's memory small and flat while
 #: amortizing the batched fit.
@@ -55,42 +61,62 @@ def chunk_key(model_digest: str, paths: Sequence[str], options: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_chunk(paths: list[str], part: str, model, continuum_pixels, options: dict) -> str:
+def _run_chunk(inputs: list[SurveyInput], part: str, model, recipe: dict, options: dict) -> str:
     """Worker task: label a chunk and write its Parquet part atomically; returns the part."""
-    table = label_chunk(paths, model, continuum_pixels, **options)
+    table = label_chunk(inputs, model, recipe, **options)
     with atomic_write(part, overwrite=True) as tmp:
         table.to_parquet(tmp, index=False)
     return part
 
 
-def _client(scheduler: str | None, n_workers: int | None):
-    """A distributed Client: to ``scheduler`` when given, else an embedded LocalCluster of
-    single-threaded worker processes (``n_workers``, default one per core)."""
+def _client(scheduler: str | None, scheduler_file: str | None, n_workers: int | None):
+    """A distributed Client: to ``scheduler`` (an address) or ``scheduler_file`` when given,
+    else an embedded LocalCluster of single-threaded worker processes (``n_workers``, default
+    one per core)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
+    if scheduler_file:
+        if not Path(scheduler_file).is_file():
+            raise SkcannonError(f"--scheduler-file: {scheduler_file}: no such file")
+        return Client(scheduler_file=str(scheduler_file)), None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0" if _has_bokeh() else None)
     return Client(cluster), cluster
 
 
-def label_survey(model_path: str | Path, paths: Sequence[str], output: str | Path, *,
-                 continuum: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 scheduler: str | None = None, n_workers: int | None = None,
-                 n_starts: int = 4, seed: int = 0, progress: bool = True,
-                 log=None) -> SurveyResult:
-    """Label every file of ``paths`` with the model at ``model_path`` on Dask.
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None     # Dask's dashboard needs bokeh
+
+
+def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
+                 output: str | Path, *, continuum: str | Path | None = None,
+                 recipe: dict | None = None,
+                 product: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 scheduler: str | None = None, scheduler_file: str | Path | None = None,
+                 n_workers: int | None = None, n_starts: int = 4, seed: int = 0,
+                 progress: bool = True, log=None) -> SurveyResult:
+    """Label every spectrum of ``inputs`` with the model at ``model_path`` on Dask.
 
     Parameters
     ----------
     model_path : path  a model file (``Cannon.save``)
-    paths : sequence of str  apStar files
-    output : path  directory for ``parts/``, ``survey.fits`` and ``survey_summary.json``
-    continuum : path  the continuum pixel file of the model's preprocessing
+    inputs : sequence of SurveyInput or str  files (any product); a SurveyInput with a URL is
+        fetched by its worker when not on disk (see :mod:`skcannon.survey.inputs`)
+    output : path  directory for ``parts/``, ``survey.fits``, ``survey_summary.json`` and
+        ``survey_failures.json``
+    continuum : path, optional  continuum pixels, only for a model that does not record its
+        preprocessing (see :func:`recipe_for_model`)
+    recipe : dict, optional  the preprocessing recipe to use instead (as
+        :func:`recipe_for_model` gives it)
+    product : str, optional  every file must be this product (default: each file's own)
     chunk_size : int  files per task
-    scheduler : str, optional  address of a running Dask scheduler (default: an embedded
-        LocalCluster)
+    scheduler : str, optional  address of a running Dask scheduler
+    scheduler_file : path, optional  scheduler file of a running cluster (``dask scheduler
+        --scheduler-file``, dask-jobqueue, dask-mpi); default: an embedded LocalCluster
     n_workers : int, optional  workers of the embedded cluster (default: one per core)
     log : text stream, optional  where progress lines go (default: the current sys.stdout)
 
@@ -99,51 +125,56 @@ def label_survey(model_path: str | Path, paths: Sequence[str], output: str | Pat
     SurveyResult
     """
     from skcannon.model import Cannon
-    from skcannon.preprocessing.continuum import load_continuum_pixels
 
     log = sys.stdout if log is None else log
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if not paths:
-        raise ValueError("no input files")
+    if not inputs:
+        raise SkcannonError("no input files")
+    inputs = [i if isinstance(i, SurveyInput) else SurveyInput(str(i)) for i in inputs]
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
     model = Cannon.load(model_path)
-    pixels = load_continuum_pixels(continuum)
-    options = {"n_starts": n_starts, "seed": seed}
+    if recipe is None:
+        recipe, recipe_source = recipe_for_model(model, continuum)
+    else:
+        recipe_source = "as given"
+    options = {"n_starts": n_starts, "seed": seed, "product": product}
     digest = file_digest(model_path)
-    chunks = [list(map(str, paths[i:i + chunk_size])) for i in range(0, len(paths), chunk_size)]
-    identity = {**options, "continuum": file_digest(continuum)}
-    parts = [output / "parts" / f"part-{i:06d}-{chunk_key(digest, chunk, identity)}.parquet"
+    chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
+    identity = {**options, "recipe": hashlib.sha256(json.dumps(recipe, sort_keys=True)
+                                                    .encode()).hexdigest()}
+    parts = [output / "parts" / f"part-{i:06d}-"
+             f"{chunk_key(digest, [c.path for c in chunk], identity)}.parquet"
              for i, chunk in enumerate(chunks)]
     todo = [i for i, part in enumerate(parts) if not part.is_file()]
-    print(f"survey: {len(paths)} files in {len(chunks)} chunks of <= {chunk_size}; "
-          f"{len(chunks) - len(todo)} already done", file=log, flush=True)
+    print(f"survey: {len(inputs)} files in {len(chunks)} chunks of <= {chunk_size}; "
+          f"{len(chunks) - len(todo)} already done; preprocessing: {recipe_source}",
+          file=log, flush=True)
     start = time.perf_counter()
     if todo:
-        _compute(todo, chunks, parts, model, pixels, options, scheduler, n_workers, progress, log)
+        _compute([(chunks[i], parts[i]) for i in todo], model, recipe, options,
+                 (scheduler, scheduler_file, n_workers), progress, log)
     seconds = time.perf_counter() - start
-    catalog, summary = _merge(parts, output, digest, len(todo), seconds)
+    catalog, summary = _merge(parts, output, digest, len(todo), seconds, model.label_names)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary)
 
 
-def _compute(todo, chunks, parts, model, pixels, options, scheduler, n_workers, progress, log):
+def _compute(work, model, recipe, options, cluster_options, progress, log):
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    client, cluster = _client(scheduler, n_workers)
+    client, cluster = _client(*cluster_options)
     try:
-        import importlib.util
-
-        if importlib.util.find_spec("bokeh") is not None:    # Dask's dashboard needs bokeh
+        if cluster is None or _has_bokeh():
             print(f"dask dashboard: {client.dashboard_link}", file=log)
         else:
             print("dask dashboard: not served (pip install bokeh to watch the workers)",
                   file=log)
         model_future = client.scatter(model, broadcast=True)     # sent once per worker
-        futures = [client.submit(_run_chunk, chunks[i], str(parts[i]), model_future, pixels,
-                                 options, key=f"chunk-{parts[i].stem}", retries=2)
-                   for i in todo]
+        futures = [client.submit(_run_chunk, chunk, str(part), model_future, recipe, options,
+                                 key=f"chunk-{part.stem}", retries=2)
+                   for chunk, part in work]
         with tqdm(total=len(futures), desc="chunks", unit="chunk", file=sys.stderr,
                   disable=not progress) as bar:
             for future in as_completed(futures):
@@ -155,18 +186,20 @@ def _compute(todo, chunks, parts, model, pixels, options, scheduler, n_workers, 
             cluster.close()
 
 
-def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds: float):
+def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds: float,
+           label_names):
     """One FITS catalog from the parts (input order) and the summary JSON."""
-    from astropy.table import Table
-
     from skcannon._version import __version__
 
-    table = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+    frames = [pd.read_parquet(part) for part in parts]
+    dtypes: dict = {}
+    for frame in frames:         # a part of bad files only has no fit columns
+        for name, dtype in frame.dtypes.items():
+            dtypes.setdefault(name, dtype)
+    table = fill_unfitted(pd.concat(frames, ignore_index=True), dtypes)
     table["MODEL_SHA256"] = digest
     table["SKCANNON_VERSION"] = __version__
-    catalog = output / "survey.fits"
-    with atomic_write(catalog, overwrite=True) as tmp:
-        Table.from_pandas(table).write(tmp, format="fits")
+    catalog = write_catalog(table, output / "survey.fits", label_names)
     flags = [c for c in ("CONVERGED", "ON_BOUND", "OUTSIDE_TRAINING", "UNLIKE_TRAINING",
                          "STARTS_DISAGREE", "CONFIDENT") if c in table]
     fitted = table[table.STATUS != BAD_FILE]

@@ -1,0 +1,145 @@
+"""What a survey run labels: files on disk, or files the archive holds that the workers fetch.
+
+An input is any of: a spectrum file (any product of :mod:`skcannon.data.products`); a
+directory (searched recursively for ``apStar*``, ``aspcapStar*`` and ``apVisit*`` FITS files and
+``*.npz``); a glob; or a table (FITS, CSV or Parquet) with either a ``PATH`` column or the
+archive's ``APOGEE_ID``, ``TELESCOPE`` and ``FIELD`` columns (an allStar catalog, a selection).
+Table rows of the second kind name a DR17 apStar file under the data directory; where it is not
+there yet, the worker that labels it fetches it from the archive (:func:`fetch_file`: cached,
+validated, resumed), so nothing is downloaded up front.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
+from skcannon.errors import BadFileError, SkcannonError
+
+#: File-name patterns a directory is searched for.
+SPECTRUM_PATTERNS = ("apStar*.fits", "aspcapStar*.fits", "apVisit*.fits", "*.npz")
+#: Suffixes of input tables.
+TABLE_SUFFIXES = (".csv", ".parquet")
+#: Columns naming an archive file.
+ARCHIVE_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD")
+
+
+@dataclass(frozen=True)
+class SurveyInput:
+    """One input file: where it is (or will be) and, when it may have to be fetched, its URL."""
+
+    path: str
+    url: str | None = None
+
+
+def read_input_table(path: Path) -> pd.DataFrame:
+    """The rows of an input table (FITS HDU 1, CSV or Parquet); only the columns a survey
+    uses are read from a FITS catalog (PATH, or APOGEE_ID/TELESCOPE/FIELD, and SNR)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={c: str for c in (*ARCHIVE_COLUMNS, "PATH")})
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        from astropy.io import fits
+
+        with fits.open(path, memmap=True) as hdul:
+            data = hdul[1].data
+            names = [c for c in ("PATH", *ARCHIVE_COLUMNS, "SNR") if c in data.columns.names]
+            frame = pd.DataFrame({c: data[c] for c in names})
+    except Exception as exc:
+        raise BadFileError(path, f"cannot be read as a table of inputs ({type(exc).__name__}: "
+                                 f"{exc})") from exc
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(
+                lambda v: v.decode() if isinstance(v, bytes) else v).astype(str).str.strip()
+    return frame
+
+
+def inputs_from_table(table: pd.DataFrame, source: str | Path, *, directory: Path,
+                      archive: str) -> list[SurveyInput]:
+    """Inputs from a table's rows: its ``PATH`` column, or the DR17 apStar file that
+    ``APOGEE_ID``, ``TELESCOPE`` and ``FIELD`` name (under ``directory``, from ``archive``)."""
+    if "PATH" in table:
+        return [SurveyInput(str(p)) for p in table["PATH"]]
+    if not all(c in table for c in ARCHIVE_COLUMNS):
+        raise BadFileError(source, "a table of inputs needs a PATH column, or APOGEE_ID, "
+                                   "TELESCOPE and FIELD columns (an allStar catalog)")
+    inputs = []
+    for apogee_id, telescope, field in zip(*(table[c].astype(str).str.strip()
+                                             for c in ARCHIVE_COLUMNS), strict=True):
+        relpath = apstar_relpath(telescope, field, apogee_id)
+        inputs.append(SurveyInput(str(directory / relpath), join_url(archive, relpath)))
+    return inputs
+
+
+def survey_inputs(items: Iterable[str], *, directory: str | Path | None = None,
+                  archive: str | None = None, cuts=None) -> list[SurveyInput]:
+    """The inputs that ``items`` name (see the module docstring), in a stable order, each once.
+
+    Parameters
+    ----------
+    items : iterable of str  files, directories, globs or tables
+    directory : path, optional  data directory of archive files (default: ``data_dir()``)
+    archive : str, optional  archive base URL (default: ``archive_url()``)
+    cuts : QualityCuts, optional  applied to catalog tables (:func:`select_giants`, every field)
+
+    Raises
+    ------
+    SkcannonError
+        Naming the item: nothing there, an empty directory, a table without usable columns.
+    """
+    directory, archive = data_dir(directory), archive_url(archive)
+    found: list[SurveyInput] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted({str(f) for pattern in SPECTRUM_PATTERNS for f in path.rglob(pattern)})
+            if not files:
+                raise SkcannonError(f"{item}: no spectrum files ({', '.join(SPECTRUM_PATTERNS)})"
+                                    " in this directory")
+            found += [SurveyInput(f) for f in files]
+        elif path.is_file() and (path.suffix.lower() in TABLE_SUFFIXES or _is_catalog(path)):
+            found += _table_inputs(path, directory, archive, cuts)
+        elif path.exists():
+            found.append(SurveyInput(str(path)))
+        else:
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise SkcannonError(f"{item}: no such file, directory or matching files")
+            found += [SurveyInput(m) for m in matches]
+    return list(dict.fromkeys(found))
+
+
+def _is_catalog(path: Path) -> bool:
+    """A FITS file whose HDU 1 is a binary table with the columns of a table of inputs."""
+    if path.suffix.lower() not in (".fits", ".fit"):
+        return False
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+                return False
+            names = set(hdul[1].columns.names)
+    except Exception:      # not readable as FITS: the product reader names the problem
+        return False
+    return "PATH" in names or set(ARCHIVE_COLUMNS) <= names
+
+
+def _table_inputs(path: Path, directory: Path, archive: str, cuts) -> list[SurveyInput]:
+    if cuts is not None:
+        from skcannon.apogee.catalog import read_catalog, select_giants
+
+        table = select_giants(read_catalog(path), fields=None, cuts=cuts)
+    else:
+        table = read_input_table(path)
+    if not len(table):
+        raise SkcannonError(f"{path}: no rows" + (" pass the quality cuts" if cuts else ""))
+    return inputs_from_table(table, path, directory=directory, archive=archive)

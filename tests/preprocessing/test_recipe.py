@@ -1,0 +1,86 @@
+"""The preprocessing recipe stored with a model rebuilds exactly the Pipeline it describes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from skcannon.apogee.reader import read_apstar, stack_apstar
+from skcannon.data.build import default_preprocessor, recipe_or_none
+from skcannon.preprocessing import BitmaskMasker, Regridder
+from skcannon.preprocessing.recipe import preprocessing_recipe, preprocessor_from_recipe
+from tests.conftest import CONTINUUM_FILE
+
+
+@pytest.mark.parametrize("options", [{}, {"basis": "sincos", "order": 2, "clip_sigma": 2.5}])
+def test_round_trip_gives_the_same_normalized_spectra(apstar_files, options):
+    original = default_preprocessor(CONTINUUM_FILE, **options)
+    recipe = json.loads(json.dumps(preprocessing_recipe(original)))   # survives JSON
+    assert len(recipe["continuum_pixels"]) == 529 and recipe["n_pixels"] == 7214
+    rebuilt = preprocessor_from_recipe(recipe)
+    X = stack_apstar([read_apstar(p) for p in apstar_files])
+    np.testing.assert_array_equal(rebuilt.fit_transform(X), original.fit_transform(X))
+    assert rebuilt[-1].basis == options.get("basis", "chebyshev")
+
+
+def test_other_options_give_another_recipe():
+    plain = preprocessing_recipe(default_preprocessor(CONTINUUM_FILE))
+    assert preprocessing_recipe(default_preprocessor(CONTINUUM_FILE, order=4)) != plain
+    fewer = np.zeros(7214, bool)
+    fewer[:300] = True
+    other = preprocessing_recipe(default_preprocessor(fewer))
+    assert other["continuum_sha256"] != plain["continuum_sha256"]
+
+
+def test_a_damaged_or_foreign_recipe_is_refused():
+    recipe = preprocessing_recipe(default_preprocessor(CONTINUUM_FILE))
+    changed = dict(recipe, continuum_pixels=recipe["continuum_pixels"][1:])
+    with pytest.raises(ValueError, match="do not match their checksum"):
+        preprocessor_from_recipe(changed)
+    with pytest.raises(ValueError, match="lacks 'bad_bits'"):
+        preprocessor_from_recipe({k: v for k, v in recipe.items() if k != "bad_bits"})
+    with pytest.raises(ValueError, match="not a preprocessing recipe"):
+        preprocessor_from_recipe({"format": "something else"})
+
+
+def test_a_pipeline_of_other_steps_has_no_recipe():
+    pipeline = make_pipeline(BitmaskMasker(), Regridder())
+    with pytest.raises(ValueError, match="needs the steps"):
+        preprocessing_recipe(pipeline)
+    assert recipe_or_none(pipeline) is None
+
+
+def test_a_prepared_dataset_records_its_recipe_and_train_stores_it(apstar_files, tmp_path):
+    """The recipe travels dataset file -> `skcannon train` -> model file (checksummed)."""
+    import pandas as pd
+
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.cli import main
+    from skcannon.data.build import build_dataset
+    from skcannon.model import Cannon
+
+    spectra = [read_apstar(p) for p in apstar_files]
+    preprocessor = default_preprocessor(CONTINUUM_FILE, order=2)
+    dataset, _ = build_dataset(spectra, pd.DataFrame({"APOGEE_ID": [s.apogee_id
+                                                                    for s in spectra]}),
+                               preprocessor)
+    assert dataset.provenance["preprocessing_recipe"] == preprocessing_recipe(preprocessor)
+    # train on copies of the two stars with made-up labels (the provenance is what matters)
+    n = 40
+    rng = np.random.default_rng(0)
+    X = dataset.X[np.arange(n) % len(spectra)].copy()
+    X[:, 0] *= 1 + 0.01 * rng.standard_normal(X[:, 0].shape)
+    labels = pd.DataFrame({"APOGEE_ID": [f"s{i}" for i in range(n)],
+                           "TEFF": rng.uniform(4000, 5000, n), "LOGG": rng.uniform(1, 3, n)})
+    from skcannon.data.dataset import SpectralDataset
+
+    big = SpectralDataset.from_spectra(dataset.wavelength, X, labels,
+                                       provenance=dataset.provenance)
+    big.save(tmp_path / "train.h5")
+    assert main(["train", str(tmp_path / "train.h5"), "-o", str(tmp_path / "m.h5"),
+                 "--labels", "TEFF", "LOGG", "--no-progress"]) == 0
+    stored = Cannon.load(tmp_path / "m.h5").provenance_["preprocessing"]
+    assert stored == preprocessing_recipe(preprocessor) and stored["order"] == 2
