@@ -35,9 +35,11 @@ def test_docs_build_with_gallery(tmp_path):
     gallery = (html / "auto_examples" / "index.html").read_text()
     api = (html / "api.html").read_text()           # API pages made by autodoc
     for documented in ("skcannon.model.cannon.Cannon", "skcannon.pipeline.config.JobConfig",
-                       "skcannon.integrity.atomic_write", "skcannon.labels.label_axis_name"):
+                       "skcannon.integrity.atomic_write", "skcannon.labels.label_axis_name",
+                       "skcannon.survey.run.label_survey", "skcannon.data.products.read_product"):
         assert f'id="{documented}"' in api, documented
     assert "Package layout" in (html / "layout.html").read_text()
+    assert "def make_slurm_cluster" in (html / "survey.html").read_text()   # the recipe shown
     for example in sorted((REPO / "examples").glob("plot_*.py")):
         assert example.stem in gallery
         assert (html / "auto_examples" / f"{example.stem}.html").is_file()

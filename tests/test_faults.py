@@ -225,3 +225,18 @@ def test_strings_in_catalog_numbers_are_missing_values(tmp_path, capsys):
         assert list(pd.read_csv(tmp_path / "sel.csv").APOGEE_ID) == ["a"]
     else:
         assert status == 2 and "SNR" in err
+
+
+@pytest.mark.parametrize("command", [["train", "-o", "m.h5"], ["validate", "-o", "v"],
+                                     ["nn", "train", "-o", "n"]])
+def test_a_dataset_without_label_columns_is_one_error_line(command, tmp_path, capsys):
+    """Unlabelled spectra (normalized arrays) given to a training command: the file is named,
+    not an empty model and a traceback."""
+    unlabelled = tmp_path / "unlabelled.npz"
+    np.savez(unlabelled, flux=np.ones((30, 50)), flux_err=np.full((30, 50), 0.01))
+    argv = [*command[:-2], str(unlabelled), command[-2], str(tmp_path / command[-1])]
+    if command[0] == "nn":
+        pytest.importorskip("skorch")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unlabelled.npz: no label columns" in err

@@ -106,14 +106,33 @@ def is_spectrum_fits(path: str) -> bool:
     return str(path).lower().endswith((".fits", ".fit", ".fits.gz"))
 
 
-def recipe_for(model, continuum: str | None) -> dict:
-    """The preprocessing recipe to apply with ``model`` (its own, see
-    :func:`skcannon.preprocessing.recipe.recipe_for_model`); a model that records none gets
-    the standard steps with ``continuum``, by default the shared continuum pixels (said so)."""
-    from skcannon.preprocessing.recipe import recipe_for_model
-
+def continuum_for(model, continuum: str | None) -> str | None:
+    """``--continuum`` as given; for a model that records no preprocessing and no
+    ``--continuum``, the shared continuum pixels (said on the command line)."""
     if continuum is None and not model.provenance_.get("preprocessing"):
         continuum = DEFAULT_CONTINUUM
         print(f"note: the model does not record its preprocessing; normalizing with the "
               f"standard steps and {continuum} (--continuum)")
-    return recipe_for_model(model, continuum)[0]
+    return continuum
+
+
+def recipe_for(model, continuum: str | None) -> dict:
+    """The preprocessing recipe to apply with ``model``: its own, else the standard steps with
+    :func:`continuum_for` (see :func:`skcannon.preprocessing.recipe.recipe_for_model`)."""
+    from skcannon.preprocessing.recipe import recipe_for_model
+
+    return recipe_for_model(model, continuum_for(model, continuum))[0]
+
+
+def labels_to_use(named: list[str] | None, columns, source: str) -> list[str]:
+    """``--labels`` if given, else the known label columns present; a dataset with none is an
+    error naming it (not an empty model)."""
+    from skcannon.errors import SkcannonError
+    from skcannon.labels import KNOWN_LABELS, present_labels
+
+    labels = named or present_labels(columns)
+    if not labels:
+        raise SkcannonError(f"{source}: no label columns (looked for {', '.join(KNOWN_LABELS)}; "
+                            f"it has {', '.join(map(str, columns)) or 'none'}); name them with "
+                            "--labels")
+    return labels

@@ -13,9 +13,10 @@ from skcannon.cli.common import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
     is_spectrum_fits,
+    labels_to_use,
+    recipe_for,
 )
 from skcannon.errors import SkcannonError
-from skcannon.labels import present_labels
 from skcannon.pipeline.resources import SharedData
 
 DATASET_HELP = ("dataset file: an skcannon dataset (HDF5), or an npz/HDF5 of arrays 'flux', "
@@ -32,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if Path(args.output).exists() and not args.overwrite:  # refuse before any work is done
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
     dataset = open_dataset(args.dataset)
-    labels = args.labels or present_labels(dataset.labels.columns)
+    labels = labels_to_use(args.labels, dataset.labels.columns, args.dataset)
     model = Cannon(label_names=tuple(labels), order=args.order,
                    regularization=args.regularization, verbose=int(not args.no_progress),
                    bad_labels="drop" if args.drop_bad_labels else "raise",
@@ -108,8 +109,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     model = Cannon.load(args.model)
     if args.product or len(args.dataset) > 1 or is_spectrum_fits(args.dataset[0]):
         return _fit_files(args, model)
-    dataset = open_dataset(args.dataset[0])
-    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
+    source = args.dataset[0]
+    dataset = open_dataset(source)
+    model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, source,
                            n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
     fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
@@ -128,7 +130,6 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     import time
 
     from skcannon.apogee.catalog import write_selection as write_table
-    from skcannon.cli.common import recipe_for
     from skcannon.survey import label_chunk
 
     recipe = recipe_for(model, args.continuum)
@@ -156,7 +157,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from skcannon.pipeline.stages import validate_stage
 
     dataset = open_dataset(args.dataset)
-    labels = args.labels or present_labels(dataset.labels.columns)
+    labels = labels_to_use(args.labels, dataset.labels.columns, args.dataset)
     if args.folds > len(dataset) // 2:
         raise SkcannonError(f"--folds: {args.folds} folds of {len(dataset)} stars leave fewer "
                             "than 2 stars per fold; use fewer folds")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT
-from skcannon.labels import present_labels, require_usable_labels
+from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, labels_to_use
+from skcannon.labels import require_usable_labels
 
 
 def _nn_inputs(args):
@@ -24,7 +24,7 @@ def _nn_inputs(args):
     from skcannon.data import open_dataset
 
     dataset = open_dataset(args.dataset)
-    names = args.labels or present_labels(dataset.labels.columns)
+    names = labels_to_use(args.labels, dataset.labels.columns, args.dataset)
     require_usable_labels(dataset.label_array(names), names, list(dataset.ids),
                           hint="the network needs a usable label for every star")
     train, test = train_test_split(np.arange(len(dataset)), test_size=0.5,

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 
 from skcannon.apogee.constants import PRODUCTS
-from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_INT, recipe_for
+from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_INT, continuum_for
 
 
 def _archive(args: argparse.Namespace):
@@ -22,7 +22,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     from skcannon.model import Cannon
     from skcannon.survey import label_survey, survey_inputs
 
-    recipe = recipe_for(Cannon.load(args.model), args.continuum)
+    continuum = continuum_for(Cannon.load(args.model), args.continuum)
     cuts = None
     if args.cuts:
         from skcannon.apogee.catalog import QualityCuts
@@ -31,7 +31,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     with _archive(args) as archive:
         inputs = survey_inputs(args.inputs, directory=args.data_dir, archive=archive,
                                cuts=cuts)
-        result = label_survey(args.model, inputs, args.output, recipe=recipe,
+        result = label_survey(args.model, inputs, args.output, continuum=continuum,
                               product=args.product, chunk_size=args.chunk_size,
                               scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                               n_workers=args.workers, n_starts=args.starts, seed=args.seed,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from skcannon.errors import SkcannonError
 from skcannon.integrity import atomic_write, file_digest
-from skcannon.preprocessing.recipe import recipe_for_model
+from skcannon.preprocessing.recipe import preprocessor_from_recipe, recipe_for_model
 from skcannon.survey.catalog import write_catalog
 from skcannon.survey.chunk import BAD_FILE, fill_unfitted, label_chunk
 from skcannon.survey.inputs import SurveyInput
@@ -139,6 +139,8 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
         recipe, recipe_source = recipe_for_model(model, continuum)
     else:
         recipe_source = "as given"
+    grid = preprocessor_from_recipe(recipe)[1].fit().wavelength_
+    model.check_wavelength(grid, f"{model_path}: the spectra it would be given")   # up front
     options = {"n_starts": n_starts, "seed": seed, "product": product}
     digest = file_digest(model_path)
     chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]

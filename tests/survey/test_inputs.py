@@ -214,3 +214,40 @@ def test_the_slurm_recipe_builds_its_job_script():
     for line in ("#SBATCH -p astro", "#SBATCH -A apogee", "#SBATCH --cpus-per-task=32",
                  "#SBATCH --exclusive", "--nworkers 32", "--nthreads 1", "tcp://127.0.0.1:"):
         assert line in script, line
+
+
+def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, tmp_path):
+    """SIGINT to `skcannon survey` while it works: exit 130 with the one-line message and no
+    traceback, finished parts kept; the next run computes only the missing chunks."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sources = sorted((SHARED_APOGEE / "dr13" / "stars").rglob("apStar-r6-*.fits"))
+    if not sources:
+        pytest.skip("the shared DR13 apStar files are absent")
+    files = tmp_path / "files"
+    files.mkdir()
+    for k in range(80):                               # 80 distinct names, one chunk each
+        source = sources[k % len(sources)]
+        (files / f"apStar-r6-{k:03d}-{source.name[len('apStar-r6-'):]}").symlink_to(source)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "skcannon.cli", "survey", str(model_file), str(files),
+               "-o", str(out), "--continuum", str(CONTINUUM_FILE), "--workers", "1",
+               "--chunk-size", "1", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("parts/*.parquet"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "skcannon survey: interrupted" in err
+    done = len(list(out.glob("parts/*.parquet")))
+    assert 3 <= done < 80 and not (out / "survey.fits").exists()
+    result = label_survey(model_file, [str(p) for p in sorted(files.iterdir())], out,
+                          continuum=CONTINUUM_FILE, chunk_size=1, n_workers=1, progress=False)
+    assert result.skipped == done and result.computed == 80 - done
+    assert len(_catalog(result.catalog)) == 80
