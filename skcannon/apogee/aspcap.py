@@ -26,7 +26,7 @@ from skcannon.apogee.constants import (
     ASPCAP_NULL_THRESHOLD,
     ASPCAP_PARAM_INDEX,
 )
-from skcannon.apogee.fits_size import check_fits_length
+from skcannon.apogee.fits_size import check_fits_length, read_file_bytes
 from skcannon.apogee.reader import apogee_id_from_name, apstar_grid_from_header
 from skcannon.errors import BadFileError
 
@@ -161,14 +161,7 @@ def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
 
 def read_aspcapstar(path: str | Path) -> AspcapStarSpectrum:
     """Read an aspcapStar file (once, as a whole); see :func:`parse_aspcapstar`."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadFileError(path, "no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadFileError(path, f"cannot be read ({exc})") from exc
-    return parse_aspcapstar(data, path)
+    return parse_aspcapstar(read_file_bytes(path), path)
 
 
 def aspcap_label_table(spectra) -> pd.DataFrame:

@@ -9,6 +9,7 @@ blocks of 80-character cards up to ``END``), add each HDU's data size, and compa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -115,10 +116,11 @@ def hdu_layout(data: bytes, name: str) -> list[HDULayout]:
             return layouts
 
 
-def fits_expected_size(data: bytes, name: str) -> int:
+def fits_expected_size(data: bytes, name: str, layout: list[HDULayout] | None = None) -> int:
     """Bytes the FITS file ``data`` needs according to its headers (every HDU; the last one's
-    data without the padding some writers leave out)."""
-    last = hdu_layout(data, name)[-1]
+    data without the padding some writers leave out). ``layout``: its :func:`hdu_layout`, when
+    already parsed."""
+    last = (hdu_layout(data, name) if layout is None else layout)[-1]
     return last.data_start + last.data_size
 
 
@@ -179,12 +181,15 @@ def card_text(layout: HDULayout, key: str, default=None):
             return default
 
 
-def check_fits_length(data: bytes, name: str) -> None:
+def check_fits_length(data: bytes, name: str, layout: list[HDULayout] | None = None
+                      ) -> list[HDULayout]:
     """Raise :class:`BadFileError` naming ``name`` unless ``data`` is exactly as long as its
     FITS headers imply (the last HDU padded to a whole block, or not padded at all): shorter is
     a truncated download or copy; longer, or in between, means bytes were inserted or appended.
+    Returns the file's :func:`hdu_layout` (``layout``, when already parsed).
     """
-    needed = fits_expected_size(data, name)
+    layout = hdu_layout(data, name) if layout is None else layout
+    needed = fits_expected_size(data, name, layout)
     padded = -(-needed // FITS_BLOCK) * FITS_BLOCK
     if len(data) < needed:
         raise BadFileError(name, f"truncated: {len(data)} bytes, but its FITS headers imply "
@@ -192,3 +197,21 @@ def check_fits_length(data: bytes, name: str) -> None:
     if len(data) not in (needed, padded):
         raise BadFileError(name, f"damaged: {len(data)} bytes, but its FITS headers imply "
                                  f"{padded} (bytes inserted or appended)")
+    return layout
+
+
+def read_file_bytes(path: str | Path) -> bytes:
+    """The whole file, read once (every reader parses from these bytes).
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: it does not exist or cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "no such file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadFileError(path, f"cannot be read ({exc})") from exc

@@ -25,7 +25,13 @@ from skcannon.apogee.constants import (
     HDU_FLUX,
     HDU_PIXMASK,
 )
-from skcannon.apogee.fits_size import HDULayout, card_text, check_fits_length, hdu_layout, image_row
+from skcannon.apogee.fits_size import (
+    HDULayout,
+    card_text,
+    check_fits_length,
+    image_row,
+    read_file_bytes,
+)
 from skcannon.errors import BadFileError
 from skcannon.spectra import stack_spectra
 
@@ -188,14 +194,8 @@ def read_apstar(
         The file is missing, not FITS, truncated, lacks HDU 1-3, or has arrays of the wrong length.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadFileError(str(path), "no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadFileError(str(path), f"cannot be read ({exc})") from exc
-    return parse_apstar(data, Path(source) if source is not None else path, bad_bits=bad_bits,
-                        telescope=telescope)
+    return parse_apstar(read_file_bytes(path), Path(source) if source is not None else path,
+                        bad_bits=bad_bits, telescope=telescope)
 
 
 def _header_values(primary: HDULayout, flux: HDULayout, path: Path,
@@ -233,17 +233,18 @@ def parse_apstar(
     *,
     bad_bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS,
     telescope: str | None = None,
+    layout: list[HDULayout] | None = None,
 ) -> ApStarSpectrum:
     """The combined spectrum from the bytes of an apStar file named ``path`` (see
-    :func:`read_apstar`); the spectrum records the SHA-256 of ``data``.
+    :func:`read_apstar`; ``layout``: the file's :func:`hdu_layout`, when already parsed); the
+    spectrum records the SHA-256 of ``data``.
 
     The file is parsed directly (:mod:`skcannon.apogee.fits_size`): its headers give every
     HDU's place, and only row 0 of HDUs 1-3 is decoded - several times faster than a general
     FITS reader, thread-safe, and exactly as long as its headers imply or refused."""
     path = Path(path)
     name = str(path)
-    check_fits_length(data, name)   # truncation or inserted bytes, from the headers themselves
-    layout = hdu_layout(data, name)
+    layout = check_fits_length(data, name, layout)   # truncation or inserted bytes
     if len(layout) <= HDU_PIXMASK:
         raise BadFileError(name, f"has {len(layout)} HDUs; an apStar file needs HDUs 1-3 "
                                  "(flux, error, APOGEE_PIXMASK)")

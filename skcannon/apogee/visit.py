@@ -25,7 +25,13 @@ from skcannon.apogee.constants import (
     APVISIT_N_CHIPS,
     SPEED_OF_LIGHT_KMS,
 )
-from skcannon.apogee.fits_size import card_text, check_fits_length, hdu_layout, image_array
+from skcannon.apogee.fits_size import (
+    HDULayout,
+    card_text,
+    check_fits_length,
+    image_array,
+    read_file_bytes,
+)
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.errors import BadFileError
 
@@ -77,8 +83,10 @@ def _radial_velocity(primary, name: str) -> float:
                              "shifted to its rest frame")
 
 
-def parse_apvisit(data: bytes, path: str | Path) -> ApVisitSpectrum:
-    """An :class:`ApVisitSpectrum` from the bytes of the apVisit file named ``path``.
+def parse_apvisit(data: bytes, path: str | Path, *, layout: list[HDULayout] | None = None
+                  ) -> ApVisitSpectrum:
+    """An :class:`ApVisitSpectrum` from the bytes of the apVisit file named ``path``
+    (``layout``: its :func:`hdu_layout`, when already parsed).
 
     Raises
     ------
@@ -87,8 +95,7 @@ def parse_apvisit(data: bytes, path: str | Path) -> ApVisitSpectrum:
         wavelengths not finite and monotonic per chip, or no radial velocity.
     """
     name = str(path)
-    check_fits_length(data, name)
-    layout = hdu_layout(data, name)
+    layout = check_fits_length(data, name, layout)
     expected = (APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS)
     if len(layout) <= APVISIT_HDU_WAVELENGTH or any(
             layout[k].shape != expected for k in range(1, APVISIT_HDU_WAVELENGTH + 1)):
@@ -127,11 +134,4 @@ def _integer(value) -> int:
 
 def read_apvisit(path: str | Path) -> ApVisitSpectrum:
     """Read an apVisit file (once, as a whole); see :func:`parse_apvisit`."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadFileError(path, "no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadFileError(path, f"cannot be read ({exc})") from exc
-    return parse_apvisit(data, path)
+    return parse_apvisit(read_file_bytes(path), path)

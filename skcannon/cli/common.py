@@ -136,3 +136,13 @@ def labels_to_use(named: list[str] | None, columns, source: str) -> list[str]:
                             f"it has {', '.join(map(str, columns)) or 'none'}); name them with "
                             "--labels")
     return labels
+
+
+def add_product_options(parser: argparse.ArgumentParser, product_help: str) -> None:
+    """``--product`` and ``--continuum``: how spectrum files are read and prepared."""
+    from skcannon.apogee.constants import PRODUCTS
+
+    parser.add_argument("--product", choices=PRODUCTS, default=None, help=product_help)
+    parser.add_argument("--continuum", default=None,
+                        help="continuum pixels, only for a model that does not record its "
+                             "preprocessing (then default: the shared continuum pixels)")

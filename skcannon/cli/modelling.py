@@ -6,12 +6,12 @@ import argparse
 
 import numpy as np
 
-from skcannon.apogee.constants import PRODUCTS
 from skcannon.cli.common import (
     NON_NEGATIVE_FLOAT,
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    add_product_options,
     is_spectrum_fits,
     labels_to_use,
     recipe_for,
@@ -290,12 +290,8 @@ def _register_inference(sub) -> None:
                           "aspcapStar, apVisit, normalized arrays), prepared with the model's "
                           "own preprocessing")
     fit.add_argument("--model", required=True, help="model file")
-    fit.add_argument("--product", choices=PRODUCTS, default=None,
-                     help="read the inputs as spectrum files of this product (default: a "
-                          "dataset file, or each FITS file's own product)")
-    fit.add_argument("--continuum", default=None,
-                     help="continuum pixels, for spectrum files and a model that does not "
-                          "record its preprocessing")
+    add_product_options(fit, "read the inputs as spectrum files of this product (default: a "
+                             "dataset file, or each FITS file's own product)")
     fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
     fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,

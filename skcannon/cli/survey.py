@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from skcannon.apogee.constants import PRODUCTS
-from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_INT, continuum_for
+from skcannon.cli.common import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    add_product_options,
+    continuum_for,
+)
 
 
 def _archive(args: argparse.Namespace):
@@ -65,12 +69,8 @@ def register(sub) -> None:
                              "directories, globs, or tables (FITS/CSV/Parquet) with a PATH "
                              "column or APOGEE_ID, TELESCOPE, FIELD (an allStar catalog)")
     survey.add_argument("--output", "-o", default="survey", help="output directory")
-    survey.add_argument("--product", choices=PRODUCTS, default=None,
-                        help="require every file to be this product (default: each file's own, "
-                             "identified from its HDUs)")
-    survey.add_argument("--continuum", default=None,
-                        help="continuum pixels, only for a model that does not record its "
-                             "preprocessing (then default: the shared continuum pixels)")
+    add_product_options(survey, "require every file to be this product (default: each "
+                                "file's own, identified from its HDUs)")
     survey.add_argument("--cuts", action="store_true",
                         help="apply the default quality cuts to catalog tables (every field)")
     survey.add_argument("--data-dir", default=None,

@@ -33,7 +33,7 @@ from skcannon.apogee.constants import (
     HDU_PIXMASK,
     PRODUCTS,
 )
-from skcannon.apogee.fits_size import hdu_layout
+from skcannon.apogee.fits_size import HDULayout, hdu_layout, read_file_bytes
 from skcannon.apogee.grids import apstar_wavelength, aspcap_dr12_wavelength, aspcap_dr17_wavelength
 from skcannon.apogee.reader import apogee_id_from_name, inverse_variance, parse_apstar
 from skcannon.apogee.visit import ApVisitSpectrum, parse_apvisit
@@ -76,7 +76,7 @@ class ProductSpectra:
         return self.X.shape[0]
 
 
-def identify_product(data: bytes, name: str) -> str:
+def identify_product(data: bytes, name: str, layout: list[HDULayout] | None = None) -> str:
     """Which FITS product the bytes ``data`` of the file ``name`` are, from the HDU layout.
 
     apVisit: HDUs 1-4 are images of 3 x 4096; aspcapStar: HDU 1 a 1-D spectrum and HDU 4 a
@@ -87,7 +87,7 @@ def identify_product(data: bytes, name: str) -> str:
     BadFileError
         Naming the file and what its HDUs hold, when it is none of them (or not FITS).
     """
-    layout = hdu_layout(data, name)
+    layout = hdu_layout(data, name) if layout is None else layout
     shapes = [hdu.shape for hdu in layout[1:5]]
     xtension = [str(hdu.cards.get("XTENSION", "")).strip("' ") for hdu in layout]
     if len(layout) > 4 and all(s == (APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS) for s in shapes):
@@ -173,35 +173,32 @@ def read_product(path: str | Path, *, product: str | None = None) -> ProductSpec
     path = Path(path)
     if product is not None and product not in PRODUCTS:
         raise ValueError(f"product must be one of {', '.join(PRODUCTS)}; got {product!r}")
-    if not path.is_file():
-        raise BadFileError(path, "no such file")
     if path.suffix.lower() in ARRAY_SUFFIXES:
         found = _read_arrays(path)
     else:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BadFileError(path, f"cannot be read ({exc})") from exc
-        found = _read_fits(data, path, identify_product(data, str(path)))
+        data = read_file_bytes(path)
+        layout = hdu_layout(data, str(path))
+        found = _read_fits(data, path, identify_product(data, str(path), layout), layout)
     if product is not None and found.product != product:
         raise BadFileError(path, f"is an {found.product} file, not {product} (--product)")
     return found
 
 
-def _read_fits(data: bytes, path: Path, product: str) -> ProductSpectra:
-    digest = hashlib.sha256(data).hexdigest()
+def _read_fits(data: bytes, path: Path, product: str, layout: list[HDULayout]
+               ) -> ProductSpectra:
     if product == "apStar":
-        star = parse_apstar(data, path)
+        star = parse_apstar(data, path, layout=layout)
         X = stack_spectra(star.flux, star.ivar, pixmask=star.pixmask)
         return ProductSpectra(str(path), product, [star.apogee_id], np.array([star.snr]),
-                              star.wavelength, X, False, digest)
+                              star.wavelength, X, False, star.sha256)
     if product == "aspcapStar":
         star = parse_aspcapstar(data, path)
         return ProductSpectra(str(path), product, [star.apogee_id], np.array([star.snr]),
-                              star.wavelength, stack_spectra(star.flux, star.ivar), True, digest)
-    visit = parse_apvisit(data, path)
+                              star.wavelength, stack_spectra(star.flux, star.ivar), True,
+                              star.sha256)
+    visit = parse_apvisit(data, path, layout=layout)
     return ProductSpectra(str(path), product, [visit.apogee_id], np.array([visit.snr]),
-                          apstar_wavelength(), visit_on_apstar_grid(visit), False, digest)
+                          apstar_wavelength(), visit_on_apstar_grid(visit), False, visit.sha256)
 
 
 def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline) -> np.ndarray:

@@ -118,8 +118,11 @@ def survey_inputs(items: Iterable[str], *, directory: str | Path | None = None,
 
 
 def _is_catalog(path: Path) -> bool:
-    """A FITS file whose HDU 1 is a binary table with the columns of a table of inputs."""
-    if path.suffix.lower() not in (".fits", ".fit"):
+    """A FITS file whose HDU 1 is a binary table with the columns of a table of inputs (files
+    named like a spectrum product are taken as spectra without opening them: a shell glob may
+    name a hundred thousand)."""
+    if path.suffix.lower() not in (".fits", ".fit") or any(
+            path.match(pattern) for pattern in SPECTRUM_PATTERNS):
         return False
     from astropy.io import fits
 

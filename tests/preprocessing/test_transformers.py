@@ -261,3 +261,20 @@ def test_cli_reports_a_malformed_continuum_file_in_one_line(apstar_files, tmp_pa
                    "-o", str(tmp_path / "n.png")])
     err = capsys.readouterr().err
     assert status == 2 and "error:" in err and str(bad) in err and "Traceback" not in err
+
+
+def test_exact_pixel_selection_equals_the_interpolation_with_zero_weights(apstar_files):
+    """The default grids take the selection shortcut; it gives what the general interpolation
+    gives with all weights 0 (inverse variances up to its 1 / (1 / ivar) rounding)."""
+    from skcannon.apogee.reader import read_apstar, stack_apstar
+
+    X = BitmaskMasker().fit_transform(stack_apstar([read_apstar(p) for p in apstar_files]))
+    X[0, IVAR, 400:410] = 0.0                      # some masked pixels
+    regridder = Regridder().fit(X)
+    assert not np.any(regridder.weight_ > 0)
+    fast, general = regridder.transform(X), regridder._interpolate(X)
+    np.testing.assert_array_equal(fast[:, FLUX], general[:, FLUX])
+    np.testing.assert_array_equal(fast[:, MASK], general[:, MASK])
+    np.testing.assert_allclose(fast[:, IVAR], general[:, IVAR], rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(fast[:, IVAR] == 0, general[:, IVAR] == 0)
+    assert np.all(fast[0, IVAR][regridder.left_ == 400] == 0) and np.any(regridder.left_ == 400)
