@@ -110,8 +110,10 @@ def _one_dimensional(hdul, hdu: int, name: str) -> np.ndarray:
     return np.asarray(data, dtype=float)
 
 
-def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
-    """An :class:`AspcapStarSpectrum` from the bytes of the aspcapStar file named ``path``.
+def parse_aspcapstar(data: bytes, path: str | Path, *, digest: bool = True
+                     ) -> AspcapStarSpectrum:
+    """An :class:`AspcapStarSpectrum` from the bytes of the aspcapStar file named ``path``
+    (its SHA-256 recorded unless ``digest`` is False).
 
     Raises
     ------
@@ -156,7 +158,8 @@ def parse_aspcapstar(data: bytes, path: str | Path) -> AspcapStarSpectrum:
         field=str(row.get("FIELD", "")).strip(), snr=float(row.get("SNR", np.nan)),
         wavelength=wavelength, flux=flux, error=error, model_flux=model, ivar=ivar,
         param=_labels(row["PARAM"]), fparam=_labels(row["FPARAM"]),
-        aspcapflag=int(row["ASPCAPFLAG"]), path=name, sha256=hashlib.sha256(data).hexdigest())
+        aspcapflag=int(row["ASPCAPFLAG"]), path=name,
+        sha256=hashlib.sha256(data).hexdigest() if digest else "")
 
 
 def read_aspcapstar(path: str | Path) -> AspcapStarSpectrum:

@@ -83,10 +83,11 @@ def _radial_velocity(primary, name: str) -> float:
                              "shifted to its rest frame")
 
 
-def parse_apvisit(data: bytes, path: str | Path, *, layout: list[HDULayout] | None = None
-                  ) -> ApVisitSpectrum:
+def parse_apvisit(data: bytes, path: str | Path, *, layout: list[HDULayout] | None = None,
+                  digest: bool = True) -> ApVisitSpectrum:
     """An :class:`ApVisitSpectrum` from the bytes of the apVisit file named ``path``
-    (``layout``: its :func:`hdu_layout`, when already parsed).
+    (``layout``: its :func:`hdu_layout`, when already parsed; its SHA-256 recorded unless
+    ``digest`` is False).
 
     Raises
     ------
@@ -122,7 +123,7 @@ def parse_apvisit(data: bytes, path: str | Path, *, layout: list[HDULayout] | No
         snr=float(snr) if isinstance(snr, int | float) else np.nan,
         vrad=_radial_velocity(primary, name), wavelength=wavelength.astype(float),
         flux=flux.astype(float), error=error.astype(float), pixmask=pixmask.astype(np.int64),
-        path=name, sha256=hashlib.sha256(data).hexdigest())
+        path=name, sha256=hashlib.sha256(data).hexdigest() if digest else "")
 
 
 def _integer(value) -> int:

@@ -27,15 +27,16 @@ FITTED, BAD_FILE = "fitted", "bad file"
 
 def _fetch_and_read(item: SurveyInput, product: str | None) -> ProductSpectra:
     """Read ``item``, fetching it first when it is not on disk and has a URL (the download is
-    validated by reading it, and that read is the one used)."""
+    validated by reading it, and that read is the one used); no SHA-256 (the catalog records
+    the model's, not the inputs')."""
     if item.url is None or Path(item.path).is_file():
-        return read_product(item.path, product=product)
+        return read_product(item.path, product=product, digest=False)
     from skcannon.apogee.download import fetch_file
 
     kept: list[ProductSpectra] = []
     fetch_file(item.url, item.path, validate=lambda p: kept.append(
-        read_product(p, product=product)))
-    return kept[-1] if kept else read_product(item.path, product=product)
+        read_product(p, product=product, digest=False)))
+    return kept[-1] if kept else read_product(item.path, product=product, digest=False)
 
 
 def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = None

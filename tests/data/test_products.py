@@ -183,3 +183,14 @@ def test_fit_command_on_spectrum_files_of_any_product(reference_model, tmp_path,
     assert main(["fit", visits[0], "--product", "apStar", "--model", str(model), "-o",
                  str(tmp_path / "wrong.csv")]) == 0
     assert "is an apVisit file, not apStar (--product)" in capsys.readouterr().out
+
+
+def test_the_digest_is_recorded_unless_asked_not_to():
+    import hashlib
+
+    for path in (_files("apStar-dr17-*.fits", "dr17")[0], _files("apVisit-*.fits", "visits")[0],
+                 _files("aspcapStar-*.fits", "dr13/aspcap")[0]):
+        full, quick = read_product(path), read_product(path, digest=False)
+        assert full.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert quick.sha256 == "" and quick.product == full.product
+        np.testing.assert_array_equal(quick.X, full.X)
