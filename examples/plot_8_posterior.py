@@ -23,7 +23,9 @@ star = read_apstar(shared / "mystery" / "mystery_spec_wiped.fits")
 X = default_preprocessor(shared / "continuum" / "cannon_cont_pixels_apogee.npz").fit_transform(
     stack_spectra(star.flux, star.ivar, pixmask=star.pixmask))
 fit = model.infer_labels(X)
-sampler = CannonPosterior(model, prior="uniform")
+# the likelihood as the per-star quadratic form of chi^2 (what `skcannon posterior` uses): the
+# same log-density as the pixel form up to a constant, and faster to compile and sample
+sampler = CannonPosterior(model, prior="uniform", likelihood="quadratic")
 print("priors:", sampler.priors)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

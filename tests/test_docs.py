@@ -39,7 +39,7 @@ def test_docs_build_with_gallery(tmp_path):
                        "skcannon.survey.run.label_survey", "skcannon.data.products.read_product"):
         assert f'id="{documented}"' in api, documented
     assert "Package layout" in (html / "layout.html").read_text()
-    assert "def make_slurm_cluster" in (html / "survey.html").read_text()   # the recipe shown
+    assert "make_slurm_cluster" in (html / "survey.html").read_text()   # the recipe shown
     for example in sorted((REPO / "examples").glob("plot_*.py")):
         assert example.stem in gallery
         assert (html / "auto_examples" / f"{example.stem}.html").is_file()

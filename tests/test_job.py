@@ -17,6 +17,7 @@ from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror
 from skcannon.data.simulate import simulate_raw_spectra
 from skcannon.pipeline.job import MIN_REAL_TRAINING_STARS, JobConfig, run_main_job
+from skcannon.report.science import MAX_REAL_STAR_FIGURES
 from tests.conftest import CONTINUUM_FILE, LABELS_CSV, SHARED
 
 
@@ -62,3 +63,7 @@ def test_main_job_trains_on_real_labelled_stars(reference_model, apstar_files, t
     assert list(result.accuracy.label) == ["TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE"]
     assert result.accuracy.set_index("label").loc["TEFF", "robust_scatter"] < 150
     assert len(result.star_labels) == n and result.report.is_file()
+    # a survey-sized job draws the worst-fitted real stars only, and says so
+    drawn = sorted((tmp_path / "out" / "report").glob("model_vs_data_2M*.png"))
+    assert len(drawn) == MAX_REAL_STAR_FIGURES
+    assert f"{MAX_REAL_STAR_FIGURES} of the {n} real stars are drawn" in result.report.read_text()

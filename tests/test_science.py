@@ -215,3 +215,12 @@ def test_plot_segments_are_the_apogee_chips():
     for k, part in enumerate(segments):
         assert (chips[part] == k).all() and (chips == k).sum() == part.stop - part.start
     assert contiguous_segments(np.linspace(1, 2, 50)) == [slice(0, 50)]
+
+
+def test_the_report_draws_the_worst_fitted_real_stars_only():
+    from skcannon.report.science import real_stars_to_show
+
+    chi2 = np.array([1.0, 9.0, np.nan, 3.0, 7.0, 2.0])
+    assert list(real_stars_to_show(chi2, most=10)) == [0, 1, 2, 3, 4, 5]     # all, in order
+    assert list(real_stars_to_show(chi2, most=3)) == [1, 3, 4]              # largest chi^2
+    assert list(real_stars_to_show(np.full(4, np.nan), most=2)) == [0, 1]

@@ -69,6 +69,11 @@ class ScienceInputs:
             sample[self.names].median().to_numpy()
 
 
+#: Real stars drawn in the model-vs-data section at most: a job over a few hundred stars would
+#: otherwise fill the report (and its PDF) with hundreds of near-identical figures.
+MAX_REAL_STAR_FIGURES = 8
+
+
 def _save(figure, directory: Path, name: str) -> str:
     return str(save_figure(figure, directory / name))
 
@@ -116,15 +121,34 @@ def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | N
             model_label="model at reference labels"), directory, "model_vs_data_reference.png"),
             f"{ids[k]}: normalized data with its 1-sigma band and the model predicted from its "
             "reference labels, 16000-16100 Angstrom; residuals below."))
+    note = ""
     if inputs.real is not None and inputs.real_fit is not None:
-        predicted = model.predict(inputs.real_fit.labels)
-        for n, star in enumerate(inputs.real.ids):
+        shown = real_stars_to_show(inputs.real_fit.reduced_chi2)
+        if len(shown) < len(inputs.real):
+            note = (f"{len(shown)} of the {len(inputs.real)} real stars are drawn: those with "
+                    "the largest reduced chi^2, the ones worth a look; every star's labels are "
+                    "in labels.csv.")
+        predicted = model.predict(inputs.real_fit.labels[shown])
+        for k, n in enumerate(shown):
+            star = inputs.real.ids[n]
             figures.append((_save(model_vs_data_figure(
-                inputs.real.wavelength, inputs.real.flux[n], inputs.real.ivar[n], predicted[n],
+                inputs.real.wavelength, inputs.real.flux[n], inputs.real.ivar[n], predicted[k],
                 title=f"{star}: model at fitted labels", model_label="model at fitted labels"),
                 directory, f"model_vs_data_{star}.png"),
                 f"{star} (real DR17 spectrum): data and the model at its fitted labels."))
-    return Section("Model vs data", figures=figures) if figures else None
+    return Section("Model vs data", figures=figures, note=note) if figures else None
+
+
+def real_stars_to_show(reduced_chi2: np.ndarray, most: int = MAX_REAL_STAR_FIGURES
+                       ) -> np.ndarray:
+    """Indices of the real stars the report draws: all of them up to ``most``, else the
+    ``most`` with the largest reduced chi^2 (unfitted ones, NaN, last), in input order."""
+    n = len(reduced_chi2)
+    if n <= most:
+        return np.arange(n)
+    worst = np.argsort(np.where(np.isfinite(reduced_chi2), -reduced_chi2, np.inf),
+                       kind="stable")[:most]
+    return np.sort(worst)
 
 
 def window_table(inputs: ScienceInputs, gradient: np.ndarray, windows: dict | None,
