@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
+from skcannon.apogee.constants import ARCHIVE_URL_ENV, DATA_DIR_ENV
 from skcannon.cli.common import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -74,9 +75,11 @@ def register(sub) -> None:
     survey.add_argument("--cuts", action="store_true",
                         help="apply the default quality cuts to catalog tables (every field)")
     survey.add_argument("--data-dir", default=None,
-                        help="where catalog rows' apStar files are (and fetched to)")
+                        help=f"where catalog rows' apStar files are, and are fetched to "
+                             f"(default: ${DATA_DIR_ENV} or ~/.cache/skcannon)")
     archive = survey.add_mutually_exclusive_group()
-    archive.add_argument("--archive-url", default=None, help="archive base URL")
+    archive.add_argument("--archive-url", default=None,
+                         help=f"archive base URL (default: ${ARCHIVE_URL_ENV} or the SDSS SAS)")
     archive.add_argument("--mirror", default=None, metavar="DIR",
                          help="serve DIR on 127.0.0.1 as the archive for this run")
     survey.add_argument("--chunk-size", type=POSITIVE_INT, default=256,

@@ -39,7 +39,8 @@ def model_file(reference_model, tmp_path_factory):
     return reference_model.save(tmp_path_factory.mktemp("model") / "model.h5")
 
 
-def test_catalog_rows_are_fetched_by_the_workers(model_file, apstar_files, tmp_path):
+def test_catalog_rows_are_fetched_by_the_workers(model_file, apstar_files, tmp_path,
+                                                 scheduler):
     """A table of APOGEE_ID/TELESCOPE/FIELD: nothing on disk, the workers download each file
     from the archive (a real HTTP server on 127.0.0.1) into the data directory; a star the
     archive lacks is a flagged row."""
@@ -53,7 +54,7 @@ def test_catalog_rows_are_fetched_by_the_workers(model_file, apstar_files, tmp_p
         inputs = survey_inputs([str(table)], directory=data, archive=url)
         assert all(i.url.startswith(url) for i in inputs) and not data.exists()
         result = label_survey(model_file, inputs, tmp_path / "out", continuum=CONTINUUM_FILE,
-                              chunk_size=2, n_workers=2, progress=False)
+                              chunk_size=2, scheduler=scheduler, progress=False)
     catalog = _catalog(result.catalog)
     assert list(catalog.STATUS) == ["fitted"] * len(apstar_files) + ["bad file"]
     assert "HTTP 404" in catalog.PROBLEM.iloc[-1]
@@ -90,14 +91,16 @@ def test_survey_command_fetches_a_catalog_s_files_from_a_mirror(model_file, apst
     assert table.PROBLEM.str.contains("is an apStar file, not apVisit").all()
 
 
-def test_every_product_in_one_run_and_the_catalog_explains_its_columns(model_file, tmp_path):
+def test_every_product_in_one_run_and_the_catalog_explains_its_columns(model_file, tmp_path,
+                                                                       scheduler):
     files = [*sorted((SHARED_APOGEE / "visits").glob("apVisit-*.fits")),
              *sorted((SHARED_APOGEE / "dr13" / "aspcap").rglob("aspcapStar-*.fits"))[:2],
              *sorted((SHARED_APOGEE / "normalized").glob("*.npz"))]
     if len(files) < 5:
         pytest.skip("the shared apVisit/aspcapStar/normalized files are absent")
     result = label_survey(model_file, [str(f) for f in files], tmp_path / "out",
-                          continuum=CONTINUUM_FILE, chunk_size=3, n_workers=1, progress=False)
+                          continuum=CONTINUUM_FILE, chunk_size=3, scheduler=scheduler,
+                          progress=False)
     catalog = _catalog(result.catalog)
     spectra = [read_product(f) for f in files]
     assert len(catalog) == sum(len(s) for s in spectra)        # a 3-visit array: 3 rows
@@ -114,13 +117,14 @@ def test_every_product_in_one_run_and_the_catalog_explains_its_columns(model_fil
     assert all(f"TCOMM{k}" in header for k in columns.values())     # every column described
 
 
-def test_the_model_s_own_preprocessing_is_applied(reference_model, apstar_files, tmp_path):
+def test_the_model_s_own_preprocessing_is_applied(reference_model, apstar_files, tmp_path,
+                                                  scheduler):
     """A model that records a sine/cosine continuum gets sine/cosine-normalized spectra;
     another --continuum is refused rather than mixed in."""
     recipe = preprocessing_recipe(default_preprocessor(CONTINUUM_FILE, basis="sincos"))
     model = reference_model.save(tmp_path / "sincos.h5", provenance={"preprocessing": recipe})
     files = [str(p) for p in apstar_files]
-    result = label_survey(model, files, tmp_path / "out", chunk_size=5, n_workers=1,
+    result = label_survey(model, files, tmp_path / "out", chunk_size=5, scheduler=scheduler,
                           progress=False)
     catalog = _catalog(result.catalog)
     from threadpoolctl import threadpool_limits
@@ -216,7 +220,8 @@ def test_the_slurm_recipe_builds_its_job_script():
         assert line in script, line
 
 
-def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, tmp_path):
+def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, tmp_path,
+                                                                    scheduler):
     """SIGINT to `skcannon survey` while it works: exit 130 with the one-line message and no
     traceback, finished parts kept; the next run computes only the missing chunks."""
     import signal
@@ -248,6 +253,7 @@ def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, 
     done = len(list(out.glob("parts/*.parquet")))
     assert 3 <= done < 80 and not (out / "survey.fits").exists()
     result = label_survey(model_file, [str(p) for p in sorted(files.iterdir())], out,
-                          continuum=CONTINUUM_FILE, chunk_size=1, n_workers=1, progress=False)
+                          continuum=CONTINUUM_FILE, chunk_size=1, scheduler=scheduler,
+                          progress=False)
     assert result.skipped == done and result.computed == 80 - done
     assert len(_catalog(result.catalog)) == 80

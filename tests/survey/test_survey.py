@@ -68,18 +68,18 @@ def test_survey_labels_every_file_once_and_matches_infer_labels(survey_inputs, r
         failures.PROBLEM)
 
 
-def test_a_rerun_computes_nothing_and_a_lost_part_alone(survey_inputs, tmp_path):
+def test_a_rerun_computes_nothing_and_a_lost_part_alone(survey_inputs, tmp_path, scheduler):
     files, model = survey_inputs
     first = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
-                         chunk_size=4, n_workers=1, progress=False)
+                         chunk_size=4, scheduler=scheduler, progress=False)
     stamps = {p: p.stat().st_mtime_ns for p in first.parts}
     again = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
-                         chunk_size=4, n_workers=1, progress=False)
+                         chunk_size=4, scheduler=scheduler, progress=False)
     assert again.computed == 0 and again.skipped == len(first.parts)
     assert {p: p.stat().st_mtime_ns for p in again.parts} == stamps
     first.parts[1].unlink()                        # as if interrupted before this part
     resumed = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
-                           chunk_size=4, n_workers=1, progress=False)
+                           chunk_size=4, scheduler=scheduler, progress=False)
     assert resumed.computed == 1
     assert {p: p.stat().st_mtime_ns for p in resumed.parts if p != first.parts[1]} == {
         p: s for p, s in stamps.items() if p != first.parts[1]}
