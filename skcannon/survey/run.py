@@ -94,7 +94,6 @@ def _has_bokeh() -> bool:
 
 def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
                  output: str | Path, *, continuum: str | Path | None = None,
-                 recipe: dict | None = None,
                  product: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  scheduler: str | None = None, scheduler_file: str | Path | None = None,
                  n_workers: int | None = None, n_starts: int = 4, seed: int = 0,
@@ -110,8 +109,6 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
         ``survey_failures.json``
     continuum : path, optional  continuum pixels, only for a model that does not record its
         preprocessing (see :func:`recipe_for_model`)
-    recipe : dict, optional  the preprocessing recipe to use instead (as
-        :func:`recipe_for_model` gives it)
     product : str, optional  every file must be this product (default: each file's own)
     chunk_size : int  files per task
     scheduler : str, optional  address of a running Dask scheduler
@@ -135,10 +132,7 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
     model = Cannon.load(model_path)
-    if recipe is None:
-        recipe, recipe_source = recipe_for_model(model, continuum)
-    else:
-        recipe_source = "as given"
+    recipe, recipe_source = recipe_for_model(model, continuum)
     grid = preprocessor_from_recipe(recipe)[1].fit().wavelength_
     model.check_wavelength(grid, f"{model_path}: the spectra it would be given")   # up front
     options = {"n_starts": n_starts, "seed": seed, "product": product}
