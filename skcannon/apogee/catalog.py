@@ -58,7 +58,9 @@ class QualityCuts:
                 f"duplicates must be 'highest_snr' or 'keep', got {self.duplicates!r}")
 
 
-def _decode(column: np.ndarray) -> np.ndarray:
+def decode_fits_column(column: np.ndarray) -> np.ndarray:
+    """A FITS table column as pandas takes it: byte strings decoded and stripped, numbers in
+    native byte order (FITS is big-endian)."""
     if column.dtype.kind == "S":
         return np.char.strip(np.char.decode(column, "ascii", errors="replace")).astype(object)
     if column.dtype.kind == "U":
@@ -115,7 +117,8 @@ def read_catalog(
                 available = set(hdul[1].columns.names)
                 _check_columns(path, available, wanted)
                 data = hdul[1].data
-                frame = pd.DataFrame({c: _decode(np.asarray(data[c])) for c in wanted})
+                frame = pd.DataFrame({c: decode_fits_column(np.asarray(data[c]))
+                                      for c in wanted})
         elif suffix.endswith(".csv"):
             frame = pd.read_csv(path)
         elif suffix.endswith(".parquet"):

@@ -24,17 +24,8 @@ from skcannon.apogee.reader import ApStarSpectrum, read_apstar, stack_apstar
 from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
 from skcannon.labels import DEFAULT_LABELS
-from skcannon.preprocessing.recipe import default_preprocessor, preprocessing_recipe
+from skcannon.preprocessing.recipe import default_preprocessor, recipe_or_none
 from skcannon.spectra import IVAR, MASK, SKCANNON_BITS
-
-
-def recipe_or_none(preprocessor: Pipeline) -> dict | None:
-    """The preprocessing recipe of ``preprocessor`` (:mod:`skcannon.preprocessing.recipe`), or
-    None when it is not the standard masking -> regridding -> normalization Pipeline."""
-    try:
-        return preprocessing_recipe(preprocessor)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

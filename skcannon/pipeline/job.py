@@ -15,7 +15,6 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from skcannon.data.build import recipe_or_none
 from skcannon.integrity import output_lock
 from skcannon.pipeline.config import JobConfig
 from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
@@ -36,6 +35,7 @@ from skcannon.pipeline.stages import (
     training_set_stage,
     validate_stage,
 )
+from skcannon.preprocessing.recipe import recipe_or_none
 from skcannon.report import ScienceInputs, Section, science_sections
 from skcannon.report.sections import (
     cross_validation_section,

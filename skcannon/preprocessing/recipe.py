@@ -74,6 +74,15 @@ def preprocessing_recipe(preprocessor: Pipeline) -> dict:
     }
 
 
+def recipe_or_none(preprocessor: Pipeline) -> dict | None:
+    """The recipe of ``preprocessor``, or None when it is not the standard masking ->
+    regridding -> normalization Pipeline (a dataset or model then records none)."""
+    try:
+        return preprocessing_recipe(preprocessor)
+    except ValueError:
+        return None
+
+
 def preprocessor_from_recipe(recipe: dict) -> Pipeline:
     """The Pipeline a recipe of :func:`preprocessing_recipe` describes (unfitted).
 

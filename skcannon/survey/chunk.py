@@ -33,10 +33,10 @@ def _fetch_and_read(item: SurveyInput, product: str | None) -> ProductSpectra:
         return read_product(item.path, product=product, digest=False)
     from skcannon.apogee.download import fetch_file
 
-    kept: list[ProductSpectra] = []
+    kept: list[ProductSpectra] = []       # fetch_file validates whatever it returns with
     fetch_file(item.url, item.path, validate=lambda p: kept.append(
         read_product(p, product=product, digest=False)))
-    return kept[-1] if kept else read_product(item.path, product=product, digest=False)
+    return kept[-1]
 
 
 def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = None
@@ -83,12 +83,12 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model, recipe: dict, *,
     DataFrame, one row per spectrum, in input order: the columns of :func:`read_inputs`, then
     those of :meth:`LabelFit.to_frame` (NaN, False or -1 for bad files).
     """
+    preprocessor = preprocessor_from_recipe(recipe)      # before any file is read or fetched
+    model.check_wavelength(preprocessor[1].fit().wavelength_, "the preprocessed spectra")
     table, spectra = read_inputs(inputs, product=product)
     if not spectra:
         return table
-    preprocessor = preprocessor_from_recipe(recipe)
     normalized = prepare_for_model(spectra, preprocessor)
-    model.check_wavelength(preprocessor[1].fit().wavelength_, "the preprocessed spectra")
     fit = model.infer_labels(normalized, method=method, n_starts=n_starts, seed=seed)
     fitted = fit.to_frame()
     fitted.index = table.index[(table.STATUS == FITTED).to_numpy()]

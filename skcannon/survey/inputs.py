@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
+from skcannon.apogee.catalog import decode_fits_column
 from skcannon.errors import BadFileError, SkcannonError
 
 #: File-name patterns a directory is searched for.
@@ -51,15 +53,10 @@ def read_input_table(path: Path) -> pd.DataFrame:
         with fits.open(path, memmap=True) as hdul:
             data = hdul[1].data
             names = [c for c in ("PATH", *ARCHIVE_COLUMNS, "SNR") if c in data.columns.names]
-            frame = pd.DataFrame({c: data[c] for c in names})
+            return pd.DataFrame({c: decode_fits_column(np.asarray(data[c])) for c in names})
     except Exception as exc:
         raise BadFileError(path, f"cannot be read as a table of inputs ({type(exc).__name__}: "
                                  f"{exc})") from exc
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(
-                lambda v: v.decode() if isinstance(v, bytes) else v).astype(str).str.strip()
-    return frame
 
 
 def inputs_from_table(table: pd.DataFrame, source: str | Path, *, directory: Path,

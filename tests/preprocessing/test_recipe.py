@@ -9,9 +9,13 @@ import pytest
 from sklearn.pipeline import make_pipeline
 
 from skcannon.apogee.reader import read_apstar, stack_apstar
-from skcannon.data.build import default_preprocessor, recipe_or_none
+from skcannon.data.build import default_preprocessor
 from skcannon.preprocessing import BitmaskMasker, Regridder
-from skcannon.preprocessing.recipe import preprocessing_recipe, preprocessor_from_recipe
+from skcannon.preprocessing.recipe import (
+    preprocessing_recipe,
+    preprocessor_from_recipe,
+    recipe_or_none,
+)
 from tests.conftest import CONTINUUM_FILE
 
 
