@@ -1,6 +1,6 @@
 """
 Label a whole survey on a SLURM cluster (dask-jobqueue)
-======================================================
+=======================================================
 
 A recipe, not a gallery script (it needs a SLURM cluster): dask-jobqueue submits Dask workers as
 SLURM jobs, ``label_survey`` sends them the model once and one task per chunk of files, and the

@@ -25,7 +25,8 @@ def test_docs_build_with_gallery(tmp_path):
         shutil.copytree(REPO / part, root / part)
     (tmp_path / "shared").symlink_to(SHARED.resolve())
     # the examples are executed by tests/test_examples.py; here the gallery is only built
-    done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q",
+    # -W: a warning (a broken reference, bad reST in a docstring) fails the build
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-b", "html", "-q",
                            "-D", "sphinx_gallery_conf.plot_gallery=0", "docs",
                            "docs/_build/html"], cwd=root, capture_output=True, text=True,
                           timeout=900, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin",

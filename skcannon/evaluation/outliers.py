@@ -16,8 +16,8 @@ from skcannon.stats import robust_scatter
 def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
                   *, scatter: np.ndarray | None = None, k: float = 3.0,
                   info: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Stars whose |inferred - reference| exceeds ``k`` x the label's robust scatter in any
-    label, with what could explain each.
+    """Stars whose ``|inferred - reference|`` exceeds ``k`` x the label's robust scatter in
+    any label, with what could explain each.
 
     Parameters
     ----------
