@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
 
-from skcannon.apogee.reader import read_apstar, stack_apstar
-from skcannon.data.build import default_preprocessor
-from skcannon.preprocessing import BitmaskMasker, Regridder
-from skcannon.preprocessing.recipe import (
+from skcannon.apogee import apogee_masker, apogee_regridder
+from skcannon.apogee.preprocessor import (
     preprocessing_recipe,
     preprocessor_from_recipe,
     recipe_or_none,
 )
+from skcannon.apogee.reader import read_apstar, stack_apstar
+from skcannon.data.build import default_preprocessor
 from tests.conftest import CONTINUUM_FILE
 
 
@@ -51,7 +51,7 @@ def test_a_damaged_or_foreign_recipe_is_refused():
 
 
 def test_a_pipeline_of_other_steps_has_no_recipe():
-    pipeline = make_pipeline(BitmaskMasker(), Regridder())
+    pipeline = make_pipeline(apogee_masker(), apogee_regridder())
     with pytest.raises(ValueError, match="needs the steps"):
         preprocessing_recipe(pipeline)
     assert recipe_or_none(pipeline) is None
