@@ -2,20 +2,22 @@
 and the recipe of that preprocessing stored with a model.
 
 :func:`apogee_masker`, :func:`apogee_regridder` and :func:`apogee_normalizer` are
-:class:`BitmaskMasker`, :class:`Regridder` and :class:`ContinuumNormalizer` with APOGEE's
-defaults (APOGEE_PIXMASK bits 0-7 and 12; the apStar grid resampled onto the 7214-pixel DR12
-aspcapStar grid; the blue, green and red chips normalized separately);
-:func:`apogee_preprocessor` chains them.
+:class:`~skcannon.preprocessing.BitmaskMasker`,
+:class:`~skcannon.preprocessing.Regridder` and
+:class:`~skcannon.preprocessing.ContinuumNormalizer` with APOGEE's defaults
+(APOGEE_PIXMASK bits 0-7 and 12; the apStar grid resampled onto the 7214-pixel DR12 aspcapStar
+grid; the blue, green and red chips normalized separately); :func:`apogee_preprocessor` chains
+them.
 
 A model is only right for spectra prepared exactly as its training spectra were (same masked
 bits, same grid, same continuum pixels and basis). :func:`preprocessing_recipe` turns the
-preprocessing Pipeline (:class:`BitmaskMasker` -> :class:`Regridder` ->
-:class:`ContinuumNormalizer`) into a JSON-able dict - the continuum pixels themselves, not the
-name of a file that may change - and :func:`preprocessor_from_recipe` builds the same Pipeline
-back, so whoever applies the model (``skcannon survey``, ``skcannon fit`` on FITS files) cannot
-mismatch it. The model file's checksum covers the recipe (it is part of the provenance). A
-recipe's grids are None where they are APOGEE's standard ones, and a recipe without
-``regions`` (written before regions were a parameter) means APOGEE's chips.
+preprocessing Pipeline (masking -> regridding -> continuum normalization) into a JSON-able dict -
+the continuum pixels themselves, not the name of a file that may change - and
+:func:`preprocessor_from_recipe` builds the same Pipeline back, so whoever applies the model
+(``skcannon survey``, ``skcannon fit`` on FITS files) cannot mismatch it. The model file's
+checksum covers the recipe (it is part of the provenance). A recipe's grids are None where they
+are APOGEE's standard ones, and a recipe without ``regions`` (written before regions were a
+parameter) means APOGEE's chips.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ APOGEE_TARGET_GRIDS: dict[str, Callable[[], np.ndarray]] = {
 
 
 def apogee_masker(bad_bits: Sequence[int] = DEFAULT_BAD_PIXEL_BITS) -> BitmaskMasker:
-    """A :class:`BitmaskMasker` of APOGEE_PIXMASK bits.
+    """A :class:`~skcannon.preprocessing.BitmaskMasker` of APOGEE_PIXMASK bits.
 
     Parameters
     ----------
@@ -59,13 +61,14 @@ def apogee_masker(bad_bits: Sequence[int] = DEFAULT_BAD_PIXEL_BITS) -> BitmaskMa
 
     Returns
     -------
-    BitmaskMasker
+    skcannon.preprocessing.BitmaskMasker
     """
     return BitmaskMasker(bad_bits=bad_bits)
 
 
 def apogee_regridder(target: str | np.ndarray = "dr12") -> Regridder:
-    """A :class:`Regridder` from the apStar grid (8575 pixels) onto an aspcapStar grid.
+    """A :class:`~skcannon.preprocessing.Regridder` from the apStar grid (8575 pixels) onto an
+    aspcapStar grid.
 
     Parameters
     ----------
@@ -75,7 +78,7 @@ def apogee_regridder(target: str | np.ndarray = "dr12") -> Regridder:
 
     Returns
     -------
-    Regridder
+    skcannon.preprocessing.Regridder
 
     Raises
     ------
@@ -92,7 +95,8 @@ def apogee_regridder(target: str | np.ndarray = "dr12") -> Regridder:
 
 def apogee_normalizer(continuum_pixels, *, wavelength=None,
                       regions=APOGEE_CHIP_REGIONS, **options) -> ContinuumNormalizer:
-    """A :class:`ContinuumNormalizer` for APOGEE spectra: per chip, on the DR12 grid.
+    """A :class:`~skcannon.preprocessing.ContinuumNormalizer` for APOGEE spectra: per chip, on the
+    DR12 grid.
 
     Parameters
     ----------
@@ -103,12 +107,12 @@ def apogee_normalizer(continuum_pixels, *, wavelength=None,
     regions : sequence of (start, stop) or None, default=APOGEE_CHIP_REGIONS
         The blue, green and red chips (None: one region over the whole grid).
     **options
-        Other :class:`ContinuumNormalizer` parameters (``basis``, ``order``, ``clip_sigma``,
-        ``max_iter``, ``min_pixels``).
+        Other :class:`~skcannon.preprocessing.ContinuumNormalizer` parameters (``basis``, ``order``,
+        ``clip_sigma``, ``max_iter``, ``min_pixels``).
 
     Returns
     -------
-    ContinuumNormalizer
+    skcannon.preprocessing.ContinuumNormalizer
     """
     wavelength = aspcap_dr12_wavelength() if wavelength is None else wavelength
     return ContinuumNormalizer(continuum_pixels, wavelength=wavelength, regions=regions,
@@ -162,8 +166,10 @@ def preprocessing_recipe(preprocessor: Pipeline) -> dict:
     Parameters
     ----------
     preprocessor : Pipeline
-        Steps :class:`BitmaskMasker`, :class:`Regridder`, :class:`ContinuumNormalizer` (fitted
-        or not; the normalizer's continuum pixels are resolved, a file is read here).
+        Steps :class:`~skcannon.preprocessing.BitmaskMasker`,
+        :class:`~skcannon.preprocessing.Regridder`,
+        :class:`~skcannon.preprocessing.ContinuumNormalizer` (fitted or not; the normalizer's
+        continuum pixels are resolved, a file is read here).
 
     Returns
     -------
@@ -231,7 +237,9 @@ def preprocessor_from_recipe(recipe: dict) -> Pipeline:
     Returns
     -------
     Pipeline
-        :class:`BitmaskMasker` -> :class:`Regridder` -> :class:`ContinuumNormalizer`.
+        :class:`~skcannon.preprocessing.BitmaskMasker` ->
+        :class:`~skcannon.preprocessing.Regridder` ->
+        :class:`~skcannon.preprocessing.ContinuumNormalizer`.
 
     Raises
     ------
@@ -277,7 +285,7 @@ def recipe_for_model(model, continuum=None) -> tuple[dict, str]:
 
     Parameters
     ----------
-    model : Cannon
+    model : skcannon.Cannon
         A fitted model (its ``provenance_`` is read).
     continuum : path or None, default=None
         A continuum pixel file.
