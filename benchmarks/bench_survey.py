@@ -94,9 +94,9 @@ def _survey(model_path, paths, out: Path, continuum_file, workers: int) -> tuple
 
 
 def run(n_files: int = N_FILES) -> dict:
+    from skcannon.apogee.preprocessor import preprocessing_recipe
     from skcannon.apogee.reference import load_reference_model
     from skcannon.data.build import default_preprocessor
-    from skcannon.preprocessing.recipe import preprocessing_recipe
 
     continuum_file = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
     model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")

@@ -4,6 +4,7 @@ from skcannon._version import __version__
 from skcannon.apogee import (
     ApStarSpectrum,
     QualityCuts,
+    apogee_preprocessor,
     download_apstar,
     read_apstar,
     read_catalog,
@@ -19,7 +20,7 @@ from skcannon.spectra import stack_spectra
 __all__ = [
     "__version__",
     "ApStarSpectrum", "QualityCuts", "download_apstar", "read_apstar", "read_catalog",
-    "select_giants",
+    "select_giants", "apogee_preprocessor",
     "BitmaskMasker", "ContinuumNormalizer", "Regridder", "stack_spectra", "SpectralDataset",
     "Cannon", "CannonRegressor", "load_reference_model",
     "BadFileError", "CatalogError", "DownloadError", "SkcannonError",

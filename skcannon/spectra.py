@@ -81,3 +81,33 @@ def spectra_tags(tags, *, allow_nan: bool = False):
     tags.input_tags.three_d_array = True
     tags.input_tags.allow_nan = allow_nan
     return tags
+
+
+#: Bit numbers a bitmask stored as int64 can hold.
+N_MASK_BITS = 64
+
+
+def bits_to_mask(bits) -> int:
+    """Integer with the given bit numbers set (survey-free: any survey's bit numbers).
+
+    Parameters
+    ----------
+    bits : iterable of int
+        Bit numbers, each in 0..63.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        A negative bit or one beyond 63.
+    """
+    value = 0
+    for bit in bits:
+        bit = int(bit)
+        if not 0 <= bit < N_MASK_BITS:
+            raise ValueError(f"bitmask bit must be in 0..{N_MASK_BITS - 1}, got {bit}")
+        value |= 1 << bit
+    return value

@@ -14,7 +14,7 @@ import skcannon
 
 PACKAGE = Path(skcannon.__file__).resolve().parent
 #: Subpackages that must not reach the survey-specific code (directly or through others).
-SURVEY_FREE = ("model", "inference", "plotting")
+SURVEY_FREE = ("model", "inference", "plotting", "preprocessing")
 #: Cross-cutting top-level modules allowed besides __init__, __main__ and _version.
 MAX_TOP_LEVEL_MODULES = 7
 

@@ -1,5 +1,5 @@
 """Access to APOGEE data: catalog and cuts, archive paths, downloads, apStar and aspcapStar
-reading."""
+reading, and APOGEE's defaults for the survey-free preprocessing transformers."""
 
 from skcannon.apogee.archive import allstar_relpath, apstar_relpath, archive_url, data_dir
 from skcannon.apogee.aspcap import AspcapStarSpectrum, aspcap_label_table, read_aspcapstar
@@ -22,9 +22,18 @@ from skcannon.apogee.catalog import (
 )
 from skcannon.apogee.download import DownloadReport, download_apstar, fetch_file
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files, serve_mirror
+from skcannon.apogee.preprocessor import (
+    APOGEE_CHIP_REGIONS,
+    apogee_masker,
+    apogee_normalizer,
+    apogee_preprocessor,
+    apogee_regridder,
+)
 from skcannon.apogee.reader import ApStarSpectrum, inverse_variance, read_apstar, stack_apstar
 
 __all__ = [
+    "APOGEE_CHIP_REGIONS", "apogee_masker", "apogee_normalizer", "apogee_preprocessor",
+    "apogee_regridder",
     "APOGEE_PIXMASK_BITS", "ASPCAPFLAG_BITS", "DEFAULT_BAD_PIXEL_BITS", "STARFLAG_BITS",
     "ApStarSpectrum", "ArchiveMirror", "AspcapStarSpectrum", "aspcap_label_table",
     "read_aspcapstar", "DownloadReport", "QualityCuts",

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from skcannon.spectra import bits_to_mask
+
 #: APOGEE_PIXMASK bits (DR17) and what they mean.
 APOGEE_PIXMASK_BITS: Mapping[int, tuple[str, str]] = {
     0: ("BADPIX", "pixel marked as bad in the bad pixel mask"),
@@ -55,20 +57,6 @@ ASPCAPFLAG_BITS: Mapping[int, str] = {
     33: "NO_GRID", 34: "BAD_FRAC_LOWSNR", 35: "BAD_FRAC_BADPIX", 36: "FERRE_FAIL",
     40: "PROBLEM_TARGET", 41: "MULTIPLE_SUSPECT",
 }
-
-
-def bits_to_mask(bits: Iterable[int]) -> int:
-    """Integer with the given bit numbers set.
-
-    Raises ValueError for a negative bit or one beyond 63.
-    """
-    value = 0
-    for bit in bits:
-        bit = int(bit)
-        if not 0 <= bit < 64:
-            raise ValueError(f"bitmask bit must be in 0..63, got {bit}")
-        value |= 1 << bit
-    return value
 
 
 def bad_pixels(pixmask: np.ndarray, *, bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS) -> np.ndarray:

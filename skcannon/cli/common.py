@@ -86,10 +86,13 @@ DEFAULT_CONTINUUM = str(SharedData().continuum)
 
 
 def add_continuum_options(parser: argparse.ArgumentParser) -> None:
+    """``--continuum``, ``--basis`` (the registered continuum bases) and ``--order``."""
+    from skcannon.preprocessing.bases import CONTINUUM_BASES
+
     parser.add_argument("--continuum", default=DEFAULT_CONTINUUM,
                         help="continuum pixel file (.npz with pixels_cannon or trusted, or .npy) "
                              "(default: %(default)s)")
-    parser.add_argument("--basis", choices=["chebyshev", "sincos"], default="chebyshev",
+    parser.add_argument("--basis", choices=sorted(CONTINUUM_BASES), default="chebyshev",
                         help="continuum basis (default chebyshev)")
     parser.add_argument("--order", type=POSITIVE_INT, default=3,
                         help="polynomial degree or number of harmonics (default 3)")
@@ -118,8 +121,8 @@ def continuum_for(model, continuum: str | None) -> str | None:
 
 def recipe_for(model, continuum: str | None) -> dict:
     """The preprocessing recipe to apply with ``model``: its own, else the standard steps with
-    :func:`continuum_for` (see :func:`skcannon.preprocessing.recipe.recipe_for_model`)."""
-    from skcannon.preprocessing.recipe import recipe_for_model
+    :func:`continuum_for` (see :func:`skcannon.apogee.preprocessor.recipe_for_model`)."""
+    from skcannon.apogee.preprocessor import recipe_for_model
 
     return recipe_for_model(model, continuum_for(model, continuum))[0]
 

@@ -20,11 +20,11 @@ from sklearn.pipeline import Pipeline
 
 from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, data_dir
+from skcannon.apogee.preprocessor import default_preprocessor, recipe_or_none
 from skcannon.apogee.reader import ApStarSpectrum, read_apstar, stack_apstar
 from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import SkcannonError
 from skcannon.labels import DEFAULT_LABELS
-from skcannon.preprocessing.recipe import default_preprocessor, recipe_or_none
 from skcannon.spectra import IVAR, MASK, SKCANNON_BITS
 
 

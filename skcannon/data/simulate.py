@@ -41,12 +41,12 @@ def noise_templates_from_apstar(paths: Sequence[str | Path]) -> NoiseTemplates:
 
 def noise_templates(spectra) -> NoiseTemplates:
     """Noise templates from read apStar spectra (masked and resampled to the 7214-px grid)."""
+    from skcannon.apogee.preprocessor import apogee_masker, apogee_regridder
     from skcannon.apogee.reader import stack_apstar
-    from skcannon.preprocessing import BitmaskMasker, Regridder
 
     X = stack_apstar(spectra)
     return noise_templates_from_regridded(
-        Regridder().fit().transform(BitmaskMasker().fit(X).transform(X)))
+        apogee_regridder().fit().transform(apogee_masker().fit(X).transform(X)))
 
 
 def noise_templates_from_regridded(X: np.ndarray) -> NoiseTemplates:

@@ -15,6 +15,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from skcannon.apogee.preprocessor import recipe_or_none
 from skcannon.integrity import output_lock
 from skcannon.pipeline.config import JobConfig
 from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
@@ -35,7 +36,6 @@ from skcannon.pipeline.stages import (
     training_set_stage,
     validate_stage,
 )
-from skcannon.preprocessing.recipe import recipe_or_none
 from skcannon.report import ScienceInputs, Section, science_sections
 from skcannon.report.sections import (
     cross_validation_section,

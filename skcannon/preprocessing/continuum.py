@@ -1,10 +1,12 @@
-"""Robust per-chip pseudo-continuum normalization, batched over stars.
+"""Robust per-region pseudo-continuum normalization, batched over stars.
 
-For each star and each detector chip, a smooth function (Chebyshev polynomial of degree ``order``
-in wavelength scaled to [-1, 1] over the chip, or the sine/cosine series of Ness et al. 2015 with
-period 1400 Angstrom) is fitted to the flux at the chip's continuum pixels by inverse-variance
-weighted least squares, with iterative sigma clipping of outliers such as residual sky lines.
-Flux is divided by it and inverse variance multiplied by its square.
+For each star and each wavelength region (e.g. a detector chip; ``regions`` of
+:class:`ContinuumNormalizer`), a smooth function from the registry of
+:mod:`skcannon.preprocessing.bases` (a Chebyshev polynomial of degree ``order`` in wavelength
+scaled to [-1, 1] over the region, the sine/cosine series of Ness et al. 2015, or any registered
+basis) is fitted to the flux at the region's continuum pixels by inverse-variance weighted least
+squares, with iterative sigma clipping of outliers such as residual sky lines. Flux is divided by
+it and inverse variance multiplied by its square.
 
 All stars are fitted at once: the basis at the continuum pixels is the same for every star, so
 each iteration is one batched normal-equation solve (n_stars small k x k systems).
@@ -17,14 +19,14 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from numpy.polynomial import chebyshev
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from skcannon import stats
-from skcannon.apogee.grids import CHIP_WAVELENGTH_RANGES, aspcap_dr12_wavelength, chip_of
 from skcannon.errors import BadFileError
+from skcannon.preprocessing.bases import CONTINUUM_BASES, continuum_basis
+from skcannon.preprocessing.regions import region_of, region_ranges
 from skcannon.spectra import (
     BIT_CONTINUUM_NOT_POSITIVE,
     BIT_CONTINUUM_TOO_FEW,
@@ -36,13 +38,19 @@ from skcannon.spectra import (
     spectra_tags,
 )
 
-#: Period of the sine/cosine continuum basis (Ness et al. 2015), Angstrom.
-SINCOS_PERIOD = 1400.0
-
 
 def load_continuum_pixels(path: str | Path) -> np.ndarray:
     """Boolean continuum-pixel mask from an ``.npz`` (key ``pixels_cannon`` or ``trusted``) or
     ``.npy`` file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_pixels,)
 
     Raises
     ------
@@ -73,18 +81,6 @@ def _as_mask(path: Path, values: np.ndarray) -> np.ndarray:
         raise BadFileError(path, f"continuum pixels must be a 1-D boolean or 0/1 array; got "
                                  f"{values.dtype} of shape {values.shape}")
     return values.astype(bool)
-
-
-def continuum_basis(wavelength: np.ndarray, chip_range: tuple[float, float], basis: str,
-                    order: int) -> np.ndarray:
-    """Basis functions at ``wavelength``, shape (n, k)."""
-    if basis == "chebyshev":
-        lo, hi = chip_range
-        return chebyshev.chebvander(2 * (wavelength - lo) / (hi - lo) - 1, order)
-    if basis == "sincos":
-        phase = 2 * np.pi * np.outer(wavelength, np.arange(1, order + 1)) / SINCOS_PERIOD
-        return np.hstack([np.ones((len(wavelength), 1)), np.sin(phase), np.cos(phase)])
-    raise ValueError(f"basis must be 'chebyshev' or 'sincos', got {basis!r}")
 
 
 def masked_location_scale(values: np.ndarray, use: np.ndarray
@@ -143,85 +139,141 @@ def fit_continuum_batch(
     return coefficients, used
 
 
+def _continuum_mask(continuum_pixels, wavelength: np.ndarray) -> np.ndarray:
+    """``continuum_pixels`` (a file, a boolean mask or indices) as a mask on ``wavelength``."""
+    if continuum_pixels is None:
+        raise ValueError(
+            "ContinuumNormalizer needs continuum_pixels: a path such as "
+            "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz, or a boolean array")
+    if isinstance(continuum_pixels, str | Path):
+        mask = load_continuum_pixels(continuum_pixels)
+    else:
+        given = np.asarray(continuum_pixels)
+        mask = given.astype(bool) if given.dtype == bool else np.isin(
+            np.arange(len(wavelength)), given)
+    if mask.shape != wavelength.shape:
+        raise ValueError(f"continuum pixel mask has {mask.size} pixels but the wavelength "
+                         f"grid has {wavelength.size}")
+    return mask
+
+
 class ContinuumNormalizer(TransformerMixin, BaseEstimator):
-    """Divide spectra by a robust per-chip pseudo-continuum.
+    """Divide spectra by a robust per-region pseudo-continuum.
+
+    Survey-free: the grid, the regions and the continuum pixels are parameters.
+    :func:`skcannon.apogee.apogee_normalizer` supplies APOGEE's (the 7214-pixel DR12 grid and its
+    three detector chips).
 
     Parameters
     ----------
     continuum_pixels : path, bool array of shape (n_pixels,), or int index array
         Where the continuum is fitted: e.g. ``cannon_cont_pixels_apogee.npz`` (529 pixels on the
         7214-pixel grid). Required.
-    wavelength : array_like, shape (n_pixels,), optional
-        Grid of the input spectra (default: the 7214-pixel grid produced by :class:`Regridder`).
-    basis : {"chebyshev", "sincos"}
-        Chebyshev polynomial of degree ``order``, or 1 + ``order`` sine/cosine pairs.
-    order : int
+    wavelength : array_like, shape (n_pixels,)
+        Wavelength grid of the input spectra, Angstrom. Required (None is refused in ``fit``).
+    regions : array_like of shape (n_regions, 2), or None, default=None
+        ``(start, stop)`` wavelength ranges (increasing, not overlapping), each normalized on its
+        own, e.g. detector chips; a pixel belongs to a region when start <= wavelength < stop.
+        Pixels outside every region are masked (ivar 0) with flux 1. None: one region spanning
+        the whole grid.
+    basis : str, default="chebyshev"
+        A name in :data:`skcannon.preprocessing.bases.CONTINUUM_BASES`: "chebyshev" (polynomial of
+        degree ``order``), "sincos" (1 + ``order`` sine/cosine pairs) or any registered basis.
+    order : int, default=3
         Polynomial degree, or number of harmonics.
-    clip_sigma : float
+    clip_sigma : float, default=3.0
         Continuum pixels deviating by more than ``clip_sigma`` times max(noise, robust scatter)
         are left out of the next iteration.
-    max_iter : int
+    max_iter : int, default=5
         Maximum fit-and-clip iterations.
-    min_pixels : int or None
-        A chip with fewer usable continuum pixels is flagged (all its pixels masked with bit
+    min_pixels : int or None, default=None
+        A region with fewer usable continuum pixels is flagged (all its pixels masked with bit
         CONTINUUM_TOO_FEW_PIXELS); None means 3 x the number of basis functions.
 
     Attributes
     ----------
     wavelength_ : ndarray, shape (n_pixels,)
+        The input grid.
     continuum_mask_ : ndarray of bool, shape (n_pixels,)
-    chip_index_ : ndarray of int, shape (n_pixels,)  (0 blue, 1 green, 2 red, -1 none)
+        The continuum pixels.
+    regions_ : ndarray, shape (n_regions, 2)
+        The regions' ``(start, stop)`` (for ``regions=None``, the grid's min and max).
+    region_index_ : ndarray of int, shape (n_pixels,)
+        Region of each pixel (-1: outside every region).
+    bases_ : list of ndarray, shape (n_region_pixels, k)
+        The basis on each region's pixels.
+    min_pixels_ : int
+        The resolved ``min_pixels``.
     """
 
     _parameter_constraints: dict = {
         "continuum_pixels": [str, os.PathLike, "array-like", None],
         "wavelength": ["array-like", None],
-        "basis": [StrOptions({"chebyshev", "sincos"})],
+        "regions": ["array-like", None],
+        "basis": [str],
         "order": [Interval(Integral, 0, None, closed="left")],
         "clip_sigma": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "min_pixels": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, continuum_pixels=None, *, wavelength=None, basis: str = "chebyshev",
+    def __init__(self, continuum_pixels, *, wavelength, regions=None, basis: str = "chebyshev",
                  order: int = 3, clip_sigma: float = 3.0, max_iter: int = 5,
                  min_pixels: int | None = None) -> None:
         self.continuum_pixels = continuum_pixels
         self.wavelength = wavelength
+        self.regions = regions
         self.basis = basis
         self.order = order
         self.clip_sigma = clip_sigma
         self.max_iter = max_iter
         self.min_pixels = min_pixels
 
-    def fit(self, X=None, y=None):
-        """Prepare the per-chip bases (X is only checked)."""
+    def _validated_wavelength(self) -> np.ndarray:
+        """Validate the parameters (the basis against the registry as it is now); the grid."""
         self._validate_params()
-        wavelength = (aspcap_dr12_wavelength() if self.wavelength is None
-                      else np.asarray(self.wavelength, dtype=float))
-        if self.continuum_pixels is None:
-            raise ValueError(
-                "ContinuumNormalizer needs continuum_pixels: a path such as "
-                "../shared/apogee/continuum/cannon_cont_pixels_apogee.npz, or a boolean array")
-        if isinstance(self.continuum_pixels, str | Path):
-            mask = load_continuum_pixels(self.continuum_pixels)
-        else:
-            given = np.asarray(self.continuum_pixels)
-            mask = given.astype(bool) if given.dtype == bool else np.isin(
-                np.arange(len(wavelength)), given)
-        if mask.shape != wavelength.shape:
-            raise ValueError(f"continuum pixel mask has {mask.size} pixels but the wavelength "
-                             f"grid has {wavelength.size}")
+        if self.basis not in CONTINUUM_BASES:      # registered at any time before fit
+            raise InvalidParameterError(
+                f"The 'basis' parameter of ContinuumNormalizer must be a str among "
+                f"{sorted(CONTINUUM_BASES)} (skcannon.preprocessing.bases). Got "
+                f"{self.basis!r} instead.")
+        if self.wavelength is None:
+            raise ValueError("ContinuumNormalizer needs wavelength: the grid of the input "
+                             "spectra, shape (n_pixels,) (skcannon.apogee.apogee_normalizer "
+                             "supplies APOGEE's)")
+        wavelength = np.asarray(self.wavelength, dtype=float)
+        if wavelength.ndim != 1 or wavelength.size == 0 or not np.isfinite(wavelength).all():
+            raise ValueError(f"wavelength must be a finite 1-D grid; got shape "
+                             f"{wavelength.shape}")
+        return wavelength
+
+    def fit(self, X=None, y=None):
+        """Prepare the per-region bases.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_stars, 3, n_pixels), default=None
+            Only checked against the grid.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ContinuumNormalizer
+        """
+        wavelength = self._validated_wavelength()
+        mask = _continuum_mask(self.continuum_pixels, wavelength)
+        ranges = region_ranges(self.regions, wavelength)
         if X is not None:
             check_spectra(X, len(wavelength))
         self.wavelength_ = wavelength
         self.continuum_mask_ = mask
-        self.chip_index_ = chip_of(wavelength)
-        self.bases_ = []
-        for k, chip_range in enumerate(CHIP_WAVELENGTH_RANGES.values()):
-            on_chip = self.chip_index_ == k
-            self.bases_.append(continuum_basis(wavelength[on_chip], chip_range, self.basis,
-                                               self.order))
+        self.regions_ = ranges
+        self.region_index_ = region_of(wavelength, ranges, whole_grid=self.regions is None)
+        self.bases_ = [
+            continuum_basis(wavelength[self.region_index_ == k], (float(lo), float(hi)),
+                            self.basis, self.order)
+            for k, (lo, hi) in enumerate(ranges)]
         n_basis = self.bases_[0].shape[1]
         self.min_pixels_ = 3 * n_basis if self.min_pixels is None else int(self.min_pixels)
         return self
@@ -229,12 +281,18 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
     def normalize(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Normalized spectra and the fitted continuum.
 
+        Parameters
+        ----------
+        X : array_like, shape (n_stars, 3, n_pixels)
+            Spectra on ``wavelength_`` (not modified).
+
         Returns
         -------
         X_norm : ndarray, shape (n_stars, 3, n_pixels)
-            Normalized flux, scaled ivar, bitmask (flagged chips: flux 1, ivar 0, bit set).
+            Normalized flux, scaled ivar, bitmask (flagged regions and pixels outside every
+            region: flux 1, ivar 0; flagged regions also get their bit).
         continuum : ndarray, shape (n_stars, n_pixels)
-            The fitted pseudo-continuum (1 on flagged chips).
+            The fitted pseudo-continuum (1 on flagged regions and outside every region).
         """
         check_is_fitted(self, "bases_")
         X = check_spectra(X, len(self.wavelength_))
@@ -246,26 +304,13 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         failed = np.zeros(flux.shape, dtype=bool)
         mask = out[:, MASK]
         for k, basis in enumerate(self.bases_):
-            on_chip = self.chip_index_ == k
-            chip_cont = self.continuum_mask_[on_chip]
-            coef, used = fit_continuum_batch(
-                flux[:, on_chip][:, chip_cont], ivar[:, on_chip][:, chip_cont],
-                basis[chip_cont], self.clip_sigma, self.max_iter)
-            chip_continuum = coef @ basis.T
-            too_few = used.sum(axis=1) < self.min_pixels_
-            not_positive = ~too_few & ~np.all(chip_continuum > 0, axis=1)
-            bad = too_few | not_positive
-            chip_continuum[bad] = 1.0
-            continuum[:, on_chip] = chip_continuum
-            chip_mask = mask[:, on_chip]
-            set_bit(chip_mask, np.repeat(too_few[:, None], on_chip.sum(), 1),
-                    BIT_CONTINUUM_TOO_FEW)
-            set_bit(chip_mask, np.repeat(not_positive[:, None], on_chip.sum(), 1),
-                    BIT_CONTINUUM_NOT_POSITIVE)
-            mask[:, on_chip] = chip_mask
-            ivar[:, on_chip] = np.where(bad[:, None], 0.0, ivar[:, on_chip])
-            failed[:, on_chip] = bad[:, None]
-        outside = self.chip_index_ < 0
+            inside = self.region_index_ == k
+            region_continuum, bad = self._fit_region(flux[:, inside], ivar[:, inside],
+                                                     mask, inside, basis)
+            continuum[:, inside] = region_continuum
+            ivar[:, inside] = np.where(bad[:, None], 0.0, ivar[:, inside])
+            failed[:, inside] = bad[:, None]
+        outside = self.region_index_ < 0
         ivar[:, outside] = 0.0
         raw = X[:, FLUX]
         keep = np.isfinite(raw) & ~failed & ~outside  # masked pixels keep their (finite) values
@@ -273,8 +318,36 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         out[:, IVAR] = ivar * continuum**2
         return out, continuum
 
+    def _fit_region(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
+                    inside: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuum of one region (n_stars, n_region) and its failed stars (n_stars,); sets
+        the failure bits in ``mask`` (n_stars, n_pixels) in place."""
+        region_cont = self.continuum_mask_[inside]
+        coef, used = fit_continuum_batch(flux[:, region_cont], ivar[:, region_cont],
+                                         basis[region_cont], self.clip_sigma, self.max_iter)
+        region_continuum = coef @ basis.T
+        too_few = used.sum(axis=1) < self.min_pixels_
+        not_positive = ~too_few & ~np.all(region_continuum > 0, axis=1)
+        bad = too_few | not_positive
+        region_continuum[bad] = 1.0
+        region_mask = mask[:, inside]
+        set_bit(region_mask, np.repeat(too_few[:, None], inside.sum(), 1), BIT_CONTINUUM_TOO_FEW)
+        set_bit(region_mask, np.repeat(not_positive[:, None], inside.sum(), 1),
+                BIT_CONTINUUM_NOT_POSITIVE)
+        mask[:, inside] = region_mask
+        return region_continuum, bad
+
     def transform(self, X) -> np.ndarray:
-        """Normalized spectra, shape (n_stars, 3, n_pixels); the input is not modified."""
+        """Normalized spectra (see :meth:`normalize`); the input is not modified.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_stars, 3, n_pixels)
+
+        Returns
+        -------
+        ndarray, shape (n_stars, 3, n_pixels)
+        """
         return self.normalize(X)[0]
 
     def __sklearn_tags__(self):

@@ -8,8 +8,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skcannon.apogee.bitmask import DEFAULT_BAD_PIXEL_BITS, bits_to_mask
-from skcannon.spectra import BIT_BAD_INPUT, FLUX, IVAR, MASK, check_spectra, set_bit, spectra_tags
+from skcannon.spectra import (
+    BIT_BAD_INPUT,
+    FLUX,
+    IVAR,
+    MASK,
+    bits_to_mask,
+    check_spectra,
+    set_bit,
+    spectra_tags,
+)
 
 
 class BitmaskMasker(TransformerMixin, BaseEstimator):
@@ -19,10 +27,14 @@ class BitmaskMasker(TransformerMixin, BaseEstimator):
     not finite, or its inverse variance is negative (the last three also get skcannon's
     BAD_INPUT_VALUE bit, and flux 1 and ivar 0 so no NaN travels on). Masking never unmasks.
 
+    Survey-free: the bits are the survey's own (0..63); :func:`skcannon.apogee.apogee_masker`
+    supplies APOGEE's (APOGEE_PIXMASK 0-7 and 12).
+
     Parameters
     ----------
-    bad_bits : sequence of int
-        APOGEE_PIXMASK bits that make a pixel unusable (default: 0-7 and 12).
+    bad_bits : sequence of int, default=()
+        Bit numbers of the input bitmask that make a pixel unusable. The default masks only
+        invalid values.
 
     Attributes
     ----------
@@ -32,11 +44,27 @@ class BitmaskMasker(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {"bad_bits": ["array-like"]}
 
-    def __init__(self, bad_bits: Sequence[int] = DEFAULT_BAD_PIXEL_BITS) -> None:
+    def __init__(self, bad_bits: Sequence[int] = ()) -> None:
         self.bad_bits = bad_bits
 
     def fit(self, X, y=None):
-        """Check ``X`` (shape (n_stars, 3, n_pixels)) and the bits; learn the pixel count."""
+        """Check ``X`` and the bits; learn the pixel count.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_stars, 3, n_pixels)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BitmaskMasker
+
+        Raises
+        ------
+        ValueError
+            A bit outside 0..63, or ``X`` of the wrong shape.
+        """
         self._validate_params()
         X = check_spectra(X)
         bits_to_mask(self.bad_bits)  # validates the bit numbers
@@ -44,7 +72,16 @@ class BitmaskMasker(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Masked copy of ``X``, shape (n_stars, 3, n_pixels); the input is not modified."""
+        """Masked copy of ``X``; the input is not modified.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_stars, 3, n_pixels)
+
+        Returns
+        -------
+        ndarray, shape (n_stars, 3, n_pixels)
+        """
         check_is_fitted(self, "n_pixels_")
         X = check_spectra(X, self.n_pixels_).copy()
         flux, ivar, mask = X[:, FLUX], X[:, IVAR], X[:, MASK]

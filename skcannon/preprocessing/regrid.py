@@ -6,7 +6,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skcannon.apogee.grids import apstar_wavelength, aspcap_dr12_wavelength
 from skcannon.spectra import (
     BIT_REGRID_MASKED,
     FLUX,
@@ -27,6 +26,13 @@ def linear_interpolation_weights(source: np.ndarray, target: np.ndarray
 
     Interpolation is linear in log wavelength. Weights within ``WEIGHT_SNAP`` of 0 or 1 are
     snapped so that a target pixel coinciding with a source pixel takes that pixel alone.
+
+    Parameters
+    ----------
+    source : ndarray, shape (n_source,)
+        Strictly increasing source grid (n_source >= 2).
+    target : ndarray, shape (n_target,)
+        Target grid.
 
     Returns
     -------
@@ -59,18 +65,21 @@ class Regridder(TransformerMixin, BaseEstimator):
     pixels outside the source grid are masked. Variances propagate as
     ``(1 - w)^2 var_left + w^2 var_right``; bitmasks are OR-ed.
 
-    For the default grids (apStar 8575 px -> the 7214-px continuum grid) every target pixel
-    coincides with a source pixel, so resampling is an exact pixel selection.
+    When every target pixel coincides with a source pixel (APOGEE's apStar 8575 px -> the
+    7214-px continuum grid, :func:`skcannon.apogee.apogee_regridder`), resampling is an exact
+    pixel selection.
 
     Parameters
     ----------
-    source_wavelength : array_like, shape (n_source,), optional
-        Grid of the input (default: the apStar grid).
-    target_wavelength : array_like, shape (n_target,), optional
-        Grid of the output (default: the 7214-pixel DR12 aspcapStar grid).
+    source_wavelength : array_like, shape (n_source,)
+        Grid of the input, Angstrom, strictly increasing. Required (None is refused in ``fit``).
+    target_wavelength : array_like, shape (n_target,)
+        Grid of the output, Angstrom. Required (None is refused in ``fit``).
 
     Attributes
     ----------
+    source_wavelength_ : ndarray, shape (n_source,)
+        The input grid.
     wavelength_ : ndarray, shape (n_target,)
         The output grid.
     left_, weight_, inside_ : ndarray, shape (n_target,)
@@ -80,17 +89,37 @@ class Regridder(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {"source_wavelength": ["array-like", None],
                                     "target_wavelength": ["array-like", None]}
 
-    def __init__(self, source_wavelength=None, *, target_wavelength=None) -> None:
+    def __init__(self, source_wavelength, target_wavelength) -> None:
         self.source_wavelength = source_wavelength
         self.target_wavelength = target_wavelength
 
     def fit(self, X=None, y=None):
-        """Compute the interpolation weights (X is only checked)."""
+        """Compute the interpolation weights.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_stars, 3, n_source), default=None
+            Only checked against the source grid.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : Regridder
+
+        Raises
+        ------
+        ValueError
+            A grid is missing (naming it), not 1-D, or the source has fewer than 2 pixels or
+            is not strictly increasing.
+        """
         self._validate_params()
-        source = (apstar_wavelength() if self.source_wavelength is None
-                  else np.asarray(self.source_wavelength, dtype=float))
-        target = (aspcap_dr12_wavelength() if self.target_wavelength is None
-                  else np.asarray(self.target_wavelength, dtype=float))
+        for name in ("source_wavelength", "target_wavelength"):
+            if getattr(self, name) is None:
+                raise ValueError(f"Regridder needs {name}: a wavelength grid, shape (n,) "
+                                 "(skcannon.apogee.apogee_regridder supplies APOGEE's)")
+        source = np.asarray(self.source_wavelength, dtype=float)
+        target = np.asarray(self.target_wavelength, dtype=float)
         if source.ndim != 1 or target.ndim != 1 or len(source) < 2:
             raise ValueError("wavelength grids must be 1-D (source with at least 2 pixels)")
         if X is not None:
@@ -101,7 +130,16 @@ class Regridder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Resampled spectra, shape (n_stars, 3, n_target)."""
+        """Resampled spectra; the input is not modified.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_stars, 3, n_source)
+
+        Returns
+        -------
+        ndarray, shape (n_stars, 3, n_target)
+        """
         check_is_fitted(self, "wavelength_")
         X = check_spectra(X, len(self.source_wavelength_))
         if not np.any(self.weight_ > 0.0):     # every target pixel is a source pixel
@@ -109,7 +147,7 @@ class Regridder(TransformerMixin, BaseEstimator):
         return self._interpolate(X)
 
     def _select(self, X: np.ndarray) -> np.ndarray:
-        """The exact pixel selection (the default grids): what :meth:`_interpolate` gives with
+        """The exact pixel selection (grids that coincide): what :meth:`_interpolate` gives with
         all weights 0, without its arithmetic (so the inverse variances are not even rounded)."""
         out = X[:, :, self.left_]
         good = (out[:, IVAR] > 0) & self.inside_

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon.apogee.preprocessor import preprocessor_from_recipe
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
 from skcannon.errors import SkcannonError
-from skcannon.preprocessing.recipe import preprocessor_from_recipe
 from skcannon.survey.inputs import SurveyInput
 
 #: STATUS of a row whose spectrum was fitted, and of one whose file could not be used.
@@ -75,7 +75,7 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model, recipe: dict, *,
 
     Every file is read once (fetched first where it has a URL and is not on disk), all
     readable spectra are preprocessed together with the model's preprocessing ``recipe``
-    (:mod:`skcannon.preprocessing.recipe`; normalized products are only masked and regridded)
+    (:mod:`skcannon.apogee.preprocessor`; normalized products are only masked and regridded)
     and fitted in one batch (:meth:`Cannon.infer_labels`, ``method``, ``n_starts``, ``seed``).
 
     Returns

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon.apogee.preprocessor import preprocessor_from_recipe, recipe_for_model
 from skcannon.errors import SkcannonError
 from skcannon.integrity import atomic_write, file_digest
-from skcannon.preprocessing.recipe import preprocessor_from_recipe, recipe_for_model
 from skcannon.survey.catalog import write_catalog
 from skcannon.survey.chunk import BAD_FILE, fill_unfitted, label_chunk
 from skcannon.survey.inputs import SurveyInput

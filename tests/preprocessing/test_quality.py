@@ -7,20 +7,20 @@ import pytest
 from scipy.stats import theilslopes
 from sklearn.pipeline import make_pipeline
 
-from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
+from skcannon.apogee import apogee_masker, apogee_normalizer, apogee_regridder
 from skcannon.spectra import FLUX, IVAR
 
 
 @pytest.fixture(scope="module")
 def normalized(real_spectra, continuum_file):
     spectra, X = real_spectra
-    pipe = make_pipeline(BitmaskMasker(), Regridder(), ContinuumNormalizer(continuum_file))
+    pipe = make_pipeline(apogee_masker(), apogee_regridder(), apogee_normalizer(continuum_file))
     return spectra, X, pipe.fit(X), pipe.transform(X)
 
 
 def chip_continuum_pixels(pipe, Y, star, chip):
     normalizer = pipe[-1]
-    sel = normalizer.continuum_mask_ & (normalizer.chip_index_ == chip) & (Y[star, IVAR] > 0)
+    sel = normalizer.continuum_mask_ & (normalizer.region_index_ == chip) & (Y[star, IVAR] > 0)
     return normalizer.wavelength_[sel], Y[star, FLUX, sel], Y[star, IVAR, sel]
 
 

@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skcannon.apogee import apogee_masker, apogee_normalizer, apogee_regridder
 from skcannon.apogee.grids import CHIP_WAVELENGTH_RANGES, apstar_wavelength, aspcap_dr12_wavelength
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import (
@@ -29,7 +30,8 @@ from tests.conftest import CONTINUUM_FILE, CONTRACT_CHECKS, SHARED_APOGEE, run_c
 # (n_stars, 3, n_pixels) spectra on a fixed wavelength grid, so scikit-learn itself skips every
 # check that fits or transforms data (its three_d_array tag). parametrize_with_checks runs what
 # remains; the checks below, about construction, parameters and cloning, apply and run too.
-TRANSFORMERS = [BitmaskMasker(), Regridder(), ContinuumNormalizer()]
+TRANSFORMERS = [BitmaskMasker(), Regridder(apstar_wavelength(), aspcap_dr12_wavelength()),
+                ContinuumNormalizer(CONTINUUM_FILE, wavelength=aspcap_dr12_wavelength())]
 
 
 @parametrize_with_checks(TRANSFORMERS)
@@ -43,18 +45,25 @@ def test_sklearn_contract_checks(estimator, check_name):
     run_contract_check(estimator, check_name)
 
 
+def same_params(a: dict, b: dict) -> bool:
+    """Parameter dicts equal, arrays compared by value (``==`` on arrays is elementwise)."""
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k] for k in a)
+
+
 def test_params_clone_and_pipeline_composition(continuum_file):
-    normalizer = ContinuumNormalizer(continuum_pixels=continuum_file, order=2, basis="sincos")
+    normalizer = ContinuumNormalizer(continuum_pixels=continuum_file, order=2, basis="sincos",
+                                     wavelength=aspcap_dr12_wavelength())
     twin = clone(normalizer)
-    assert twin.get_params() == normalizer.get_params()
-    pipe = make_pipeline(BitmaskMasker(bad_bits=(0, 1)), Regridder(), normalizer)
+    assert same_params(twin.get_params(), normalizer.get_params())
+    pipe = make_pipeline(BitmaskMasker(bad_bits=(0, 1)), apogee_regridder(), normalizer)
     pipe.set_params(continuumnormalizer__order=4)
     assert pipe[-1].order == 4
     assert pipe.get_params()["bitmaskmasker__bad_bits"] == (0, 1)
 
 
 def test_default_regrid_is_exact_pixel_selection():
-    regridder = Regridder().fit()
+    regridder = apogee_regridder().fit()
     np.testing.assert_allclose(regridder.wavelength_, aspcap_dr12_wavelength())
     shared = SHARED_APOGEE / "continuum" / "apogee_wavelength.npz"
     if shared.is_file():
@@ -123,9 +132,9 @@ def test_wrong_shapes_are_clear():
     with pytest.raises(ValueError, match=r"shape \(n_stars, 3, n_pixels\)"):
         BitmaskMasker().fit(np.ones((3, 100)))
     with pytest.raises(ValueError, match="8000 pixels per spectrum; this step expects 8575"):
-        Regridder().fit().transform(np.ones((2, 3, 8000)))
+        apogee_regridder().fit().transform(np.ones((2, 3, 8000)))
     with pytest.raises(ValueError, match="needs continuum_pixels"):
-        ContinuumNormalizer().fit()
+        ContinuumNormalizer(None, wavelength=aspcap_dr12_wavelength()).fit()
 
 
 def synthetic_normalized(rng, n_stars=3):
@@ -160,7 +169,7 @@ def test_normalization_removes_any_smooth_positive_continuum(coefficients):
     if np.any(smooth <= 0):
         return
     X = stack_spectra(normalized * smooth, np.full(normalized.shape, 1e4) / smooth**2)
-    out = ContinuumNormalizer(CONTINUUM_FILE).fit().transform(X)
+    out = apogee_normalizer(CONTINUUM_FILE).fit().transform(X)
     np.testing.assert_allclose(out[:, FLUX], normalized, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(out[:, IVAR], 1e4, rtol=1e-6)
 
@@ -176,7 +185,7 @@ def test_transform_of_row_slice_is_slice_of_transform(seed, n_rows):
     ivar = np.ones_like(flux)
     ivar[rng.random(flux.shape) < 0.1] = 0
     X = stack_spectra(flux, ivar, pixmask=rng.integers(0, 4, flux.shape))
-    pipe = make_pipeline(BitmaskMasker(), ContinuumNormalizer(CONTINUUM_FILE)).fit(X)
+    pipe = make_pipeline(apogee_masker(), apogee_normalizer(CONTINUUM_FILE)).fit(X)
     rows = rng.choice(6, n_rows, replace=False)
     # equal up to floating-point reassociation in batched BLAS calls
     np.testing.assert_allclose(pipe.transform(X[rows]), pipe.transform(X)[rows],
@@ -207,7 +216,7 @@ def test_chip_with_too_few_pixels_is_flagged_not_nan(continuum_file):
     ivar[1, green & cont] = 0.0         # star 1: green chip has no continuum pixels
     X = stack_spectra(normalized * 300, ivar)
     X[2, FLUX, :10] = np.nan            # star 2: a few NaN pixels
-    out = ContinuumNormalizer(continuum_file).fit().transform(X)
+    out = apogee_normalizer(continuum_file).fit().transform(X)
     assert np.isfinite(out).all()
     assert np.all(out[0, IVAR] == 0) and np.all(has_bit(out[0, MASK], BIT_CONTINUUM_TOO_FEW))
     assert np.all(out[1, IVAR][green] == 0) and np.all(out[1, IVAR][~green] > 0)
@@ -223,12 +232,12 @@ def test_clipping_ignores_sky_line_spikes(continuum_file):
     idx = np.flatnonzero(cont)[::15]
     spiked[0, idx] += 400  # residual sky lines on 1 continuum pixel in 15
     ivar = np.full(flux.shape, 0.25)
-    normalizer = ContinuumNormalizer(continuum_file).fit()
+    normalizer = apogee_normalizer(continuum_file).fit()
     clean = normalizer.transform(stack_spectra(flux, ivar))
     dirty = normalizer.transform(stack_spectra(spiked, ivar))
     keep = ~np.isin(np.arange(flux.shape[1]), idx)
     np.testing.assert_allclose(dirty[0, FLUX][keep], clean[0, FLUX][keep], atol=0.003)
-    unclipped = ContinuumNormalizer(continuum_file, max_iter=1).fit().transform(
+    unclipped = apogee_normalizer(continuum_file, max_iter=1).fit().transform(
         stack_spectra(spiked, ivar))
     assert np.abs(unclipped[0, FLUX][keep] - clean[0, FLUX][keep]).max() > 0.02
 
@@ -268,9 +277,9 @@ def test_exact_pixel_selection_equals_the_interpolation_with_zero_weights(apstar
     gives with all weights 0 (inverse variances up to its 1 / (1 / ivar) rounding)."""
     from skcannon.apogee.reader import read_apstar, stack_apstar
 
-    X = BitmaskMasker().fit_transform(stack_apstar([read_apstar(p) for p in apstar_files]))
+    X = apogee_masker().fit_transform(stack_apstar([read_apstar(p) for p in apstar_files]))
     X[0, IVAR, 400:410] = 0.0                      # some masked pixels
-    regridder = Regridder().fit(X)
+    regridder = apogee_regridder().fit(X)
     assert not np.any(regridder.weight_ > 0)
     fast, general = regridder.transform(X), regridder._interpolate(X)
     np.testing.assert_array_equal(fast[:, FLUX], general[:, FLUX])

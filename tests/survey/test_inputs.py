@@ -15,11 +15,11 @@ pytest.importorskip("distributed")
 
 from skcannon.apogee.archive import apstar_relpath  # noqa: E402
 from skcannon.apogee.mirror import serve_mirror  # noqa: E402
+from skcannon.apogee.preprocessor import preprocessing_recipe  # noqa: E402
 from skcannon.cli import main  # noqa: E402
 from skcannon.data.build import default_preprocessor  # noqa: E402
 from skcannon.data.products import prepare_for_model, read_product  # noqa: E402
 from skcannon.errors import SkcannonError  # noqa: E402
-from skcannon.preprocessing.recipe import preprocessing_recipe  # noqa: E402
 from skcannon.survey import SurveyInput, label_survey, survey_inputs  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, REPO, SHARED_APOGEE  # noqa: E402
 
