@@ -11,7 +11,24 @@ class SkcannonError(Exception):
 
 
 class BadFileError(SkcannonError, ValueError):
-    """A file is missing, truncated, corrupt, or does not have the expected layout."""
+    """A file is missing, truncated, corrupt, or does not have the expected layout.
+
+    The message is ``"<path>: <problem>"``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    problem : str
+        What is wrong with it.
+
+    Attributes
+    ----------
+    path : str
+        The file, as a string.
+    problem : str
+        What is wrong with it.
+    """
 
     def __init__(self, path: object, problem: str) -> None:
         self.path = str(path)
@@ -24,7 +41,24 @@ class CatalogError(SkcannonError, ValueError):
 
 
 class DownloadError(SkcannonError, OSError):
-    """A file could not be fetched from the archive (after all retries)."""
+    """A file could not be fetched from the archive (after all retries).
+
+    The message is ``"<url>: <problem>"``.
+
+    Parameters
+    ----------
+    url : str
+        The URL that was fetched.
+    problem : str
+        Why it failed.
+
+    Attributes
+    ----------
+    url : str
+        The URL that was fetched.
+    problem : str
+        Why it failed.
+    """
 
     def __init__(self, url: str, problem: str) -> None:
         self.url = url

@@ -38,7 +38,13 @@ def _seal_for(body: bytes) -> bytes:
 
 def seal_file(path: str | Path) -> None:
     """Write the seal into the user block of an HDF5 file created with
-    ``userblock_size=SEAL_SIZE`` (after the HDF5 library has closed it)."""
+    ``userblock_size=SEAL_SIZE`` (after the HDF5 library has closed it).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, changed in place.
+    """
     with open(path, "r+b") as handle:
         handle.seek(SEAL_SIZE)
         body = handle.read()
@@ -49,6 +55,13 @@ def seal_file(path: str | Path) -> None:
 def check_seal(path: str | Path, what: str) -> None:
     """Check a sealed file as a whole *before* any parser sees it (a damaged HDF5 file can
     crash the HDF5 library itself, so its structure must not be read first).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    what : str
+        What the file should be, for the message (e.g. "dataset file").
 
     Raises
     ------
@@ -69,7 +82,17 @@ def check_seal(path: str | Path, what: str) -> None:
 
 
 def temporary_name(path: Path) -> Path:
-    """A hidden name beside ``path``, unique to this process and call (``.name.pid.xxxx.part``)."""
+    """A hidden name beside ``path``, unique to this process and call (``.name.pid.xxxx.part``).
+
+    Parameters
+    ----------
+    path : Path
+        The target file.
+
+    Returns
+    -------
+    Path
+    """
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
 
 
@@ -77,6 +100,18 @@ def temporary_name(path: Path) -> Path:
 def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Write a file atomically: yields a temporary path to write to; on success it replaces
     ``path`` in one rename, on any error it is removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target file (missing parent directories are created).
+    overwrite : bool, default=False
+        Allow replacing an existing ``path``.
+
+    Yields
+    ------
+    Path
+        The temporary file to write (:func:`temporary_name`).
 
     Raises
     ------
@@ -99,6 +134,17 @@ def check_format(path: str | Path, attributes: Mapping, *, expected_format: str,
                  expected_version: int, what: str) -> None:
     """Check the ``format`` and ``format_version`` attributes of an skcannon file.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The file, named in errors.
+    attributes : mapping
+        Its attributes (``format`` may be bytes).
+    expected_format : str
+    expected_version : int
+    what : str
+        What the file should be, for the message (e.g. "dataset file").
+
     Raises
     ------
     BadFileError
@@ -120,7 +166,17 @@ def check_format(path: str | Path, attributes: Mapping, *, expected_format: str,
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
+    """SHA-256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
@@ -129,7 +185,17 @@ def file_digest(path: str | Path) -> str:
 
 
 def array_digest(arrays: Mapping[str, np.ndarray]) -> str:
-    """SHA-256 over named arrays, in name order (name, then the array's bytes)."""
+    """SHA-256 over named arrays, in name order (name, then the array's bytes).
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     digest = hashlib.sha256()
     for name in sorted(arrays):
         digest.update(name.encode())
@@ -151,7 +217,20 @@ def _plain(value):
 def content_digest(attributes: Mapping, arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 of a file's whole content: every attribute (but ``checksum``) and every array
     with its name, dtype and shape, in name order. Written files store it as ``checksum``;
-    readers recompute it, so any change to data or metadata is detected."""
+    readers recompute it, so any change to data or metadata is detected.
+
+    Parameters
+    ----------
+    attributes : mapping
+        Attribute values as written or as read back (bytes, numpy scalars and arrays give the
+        same digest as their plain Python values).
+    arrays : mapping of str to ndarray
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     import json
 
     digest = hashlib.sha256()
@@ -169,8 +248,24 @@ def write_sealed_hdf5(path: str | Path, attrs: Mapping, arrays: Mapping[str, np.
                       overwrite: bool = False, compress: bool = False) -> Path:
     """Write an skcannon HDF5 file atomically: ``attrs`` (plus ``checksum``, the
     :func:`content_digest` of everything) on the root, each array a dataset (names may hold
-    groups, ``labels/c0``), then the seal (:func:`seal_file`) in the user block. ``compress``:
-    gzip the 2-D arrays."""
+    groups, ``labels/c0``), then the seal (:func:`seal_file`) in the user block.
+
+    Parameters
+    ----------
+    path : str or path-like
+    attrs : mapping
+        Root attributes (``format``, ``format_version`` ...).
+    arrays : mapping of str to ndarray
+    overwrite : bool, default=False
+        Allow replacing an existing file (else ``FileExistsError``).
+    compress : bool, default=False
+        Gzip the 2-D arrays.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     import h5py
 
     attrs = dict(attrs)
@@ -191,6 +286,21 @@ def read_sealed_hdf5(path: str | Path, *, expected_format: str, expected_version
     """The attributes and arrays (by path, ``labels/c0``) of a file written by
     :func:`write_sealed_hdf5`: the seal is checked before HDF5 parses anything, then the format
     and version, then the content checksum.
+
+    Parameters
+    ----------
+    path : str or path-like
+    expected_format : str
+    expected_version : int
+    what : str
+        What the file should be, for the messages (e.g. "dataset file").
+
+    Returns
+    -------
+    attrs : dict
+        Root attributes, ``checksum`` included.
+    arrays : dict of str to ndarray
+        Every dataset, by its path in the file.
 
     Raises
     ------
@@ -226,7 +336,15 @@ OUTPUT_LOCK = ".skcannon.lock"
 
 
 class OutputInUseError(BadFileError):
-    """An output directory is in use by another skcannon run."""
+    """An output directory is in use by another skcannon run.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output directory.
+    problem : str
+        Which run holds it.
+    """
 
 
 @contextmanager
@@ -237,6 +355,16 @@ def output_lock(directory: str | Path) -> Iterator[Path]:
     start time and command): a second run into the same directory is refused at once, naming
     the owner. The operating system releases the lock when its process ends, however it ends,
     so a lock left by a killed run is stale and simply taken over.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The output directory (created if missing).
+
+    Yields
+    ------
+    Path
+        The lock file.
 
     Raises
     ------

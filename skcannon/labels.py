@@ -31,7 +31,19 @@ LABEL_PLAIN = {"TEFF": ("Teff", 0), "LOGG": ("log g", 2), "FE_H": ("[Fe/H]", 2),
 
 def format_labels(names: Iterable[str], values) -> str:
     """Rounded labels in words, e.g. "Teff 4832 K, log g 2.45, [Fe/H] -0.21" (other labels:
-    their name and 3 significant digits)."""
+    their name and 3 significant digits).
+
+    Parameters
+    ----------
+    names : iterable of str
+        Label names.
+    values : array_like of shape (n_labels,)
+        One value per name.
+
+    Returns
+    -------
+    str
+    """
     parts = []
     for name, value in zip(names, values, strict=True):
         plain, decimals = LABEL_PLAIN.get(name, (name, None))
@@ -42,45 +54,125 @@ def format_labels(names: Iterable[str], values) -> str:
 
 
 def label_axis_name(name: str) -> str:
-    """Axis label with units, e.g. '$T_\\mathrm{eff}$ (K)'."""
+    """Axis label with units, e.g. ``'$T_\\mathrm{eff}$ (K)'`` (matplotlib mathtext).
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     unit = LABEL_UNITS.get(name, "")
     return f"{LABEL_TEX.get(name, name)}" + (f" ({unit})" if unit else "")
 
 
 def present_labels(columns: Iterable[str]) -> list[str]:
-    """The :data:`KNOWN_LABELS` present in ``columns``, in that order."""
+    """The :data:`KNOWN_LABELS` present in ``columns``, in that order.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names of a table.
+
+    Returns
+    -------
+    list of str
+    """
     columns = set(columns)
     return [name for name in KNOWN_LABELS if name in columns]
 
 
 # -- output column names ---------------------------------------------------------------------
 def error_column(name: str) -> str:
-    """Column of a label's 1-sigma uncertainty (allStar style): ``TEFF_ERR``."""
+    """Column of a label's 1-sigma uncertainty (allStar style): ``TEFF_ERR``.
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     return f"{name}_ERR"
 
 
 def formal_error_column(name: str) -> str:
-    """Column of a label's noise-only (formal) uncertainty: ``TEFF_ERR_FORMAL``."""
+    """Column of a label's noise-only (formal) uncertainty: ``TEFF_ERR_FORMAL``.
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     return f"{error_column(name)}_FORMAL"
 
 
 def covariance_column(first: str, second: str) -> str:
-    """Column of the covariance of two labels: ``COV_TEFF_LOGG``."""
+    """Column of the covariance of two labels: ``COV_TEFF_LOGG``.
+
+    Parameters
+    ----------
+    first, second : str
+        Label names.
+
+    Returns
+    -------
+    str
+    """
     return f"COV_{first}_{second}"
 
 
 def reference_column(name: str) -> str:
-    """Column of a label's reference (e.g. ASPCAP) value beside a fitted one: ``TEFF_REF``."""
+    """Column of a label's reference (e.g. ASPCAP) value beside a fitted one: ``TEFF_REF``.
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     return f"{name}_REF"
 
 
 def fitted_column(name: str) -> str:
-    """Column of a label's fitted value beside its reference: ``TEFF_FIT``."""
+    """Column of a label's fitted value beside its reference: ``TEFF_FIT``.
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     return f"{name}_FIT"
 
 
 def offset_column(name: str) -> str:
-    """Column of (fitted - reference) in robust scatters: ``TEFF_OFF_SIGMA``."""
+    """Column of (fitted - reference) in robust scatters: ``TEFF_OFF_SIGMA``.
+
+    Parameters
+    ----------
+    name : str
+        A label name.
+
+    Returns
+    -------
+    str
+    """
     return f"{name}_OFF_SIGMA"
 
 
@@ -111,8 +203,9 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
 
     Returns
     -------
-    list of str, one per star, e.g. ``"TEFF null (-9999); LOGG NaN"`` (the checks run on the
-    whole array at once; only rows with a problem are put in words).
+    list of str of length n_stars
+        One per star, e.g. ``"TEFF null (-9999); LOGG missing (NaN)"`` (the checks run on the
+        whole array at once; only rows with a problem are put in words).
     """
     import numpy as np
 
@@ -145,8 +238,24 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
 def unusable_labels_message(problems: list[str], ids: list[str] | None = None, *,
                             hint: str = "", shown: int = 10) -> str | None:
     """The error message naming the stars (``ids``, default row numbers) whose
-    :func:`label_problems` are not empty, at most ``shown`` of them; None when there are none.
-    ``hint`` ends the message (what the user can do)."""
+    :func:`label_problems` are not empty, at most ``shown`` of them.
+
+    Parameters
+    ----------
+    problems : list of str of length n_stars
+        From :func:`label_problems`.
+    ids : list of str of length n_stars, default=None
+        Star names; None: ``row <n>``.
+    hint : str, default=""
+        Ends the message (what the user can do).
+    shown : int, default=10
+        Stars named at most (the rest are counted).
+
+    Returns
+    -------
+    str or None
+        The message; None when no star has a problem.
+    """
     rows = [n for n, problem in enumerate(problems) if problem]
     if not rows:
         return None
@@ -160,7 +269,24 @@ def unusable_labels_message(problems: list[str], ids: list[str] | None = None, *
 def require_usable_labels(values, names: Iterable[str], ids: list[str] | None = None, *,
                           hint: str = "") -> None:
     """Raise :class:`~skcannon.errors.LabelError` naming the stars whose labels have a problem
-    (see :func:`label_problems` and :func:`unusable_labels_message`)."""
+    (see :func:`label_problems` and :func:`unusable_labels_message`).
+
+    Parameters
+    ----------
+    values : array_like of shape (n_stars, n_labels)
+        Labels; non-numbers should already be NaN.
+    names : iterable of str
+        The label of each column.
+    ids : list of str of length n_stars, default=None
+        Star names; None: ``row <n>``.
+    hint : str, default=""
+        Ends the message (what the user can do).
+
+    Raises
+    ------
+    LabelError
+        When any star's labels have a problem.
+    """
     from skcannon.errors import LabelError
 
     message = unusable_labels_message(label_problems(values, names), ids, hint=hint)

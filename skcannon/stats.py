@@ -12,6 +12,14 @@ def robust_location_scale(values: np.ndarray, axis: int | None = None, *,
                           keepdims: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Median and 1.4826 x median absolute deviation from it, ignoring NaN.
 
+    Parameters
+    ----------
+    values : array_like
+    axis : int, default=None
+        Axis along which to compute; None: over all values.
+    keepdims : bool, default=False
+        Keep ``axis`` with length 1 (to broadcast against ``values``).
+
     Returns
     -------
     centre, scale : ndarray
@@ -29,8 +37,8 @@ def robust_scatter(values: np.ndarray, axis: int | None = None) -> np.ndarray | 
     Parameters
     ----------
     values : array_like
-    axis : int, optional
-        Axis along which to compute (default: all values).
+    axis : int, default=None
+        Axis along which to compute; None: over all values.
 
     Returns
     -------
@@ -54,12 +62,15 @@ def excess_scatter(squared_residual: np.ndarray, weight: np.ndarray, dof: np.nda
         not used).
     dof : ndarray, shape (n,)
         Degrees of freedom per row (used pixels minus fitted parameters).
-    max_iter, rtol, atol : int, float, float
-        Newton steps at most; a row is done when its step in m^2 is below ``rtol`` x m^2 or
-        ``atol`` (1e-8: m known to 1e-4 of the continuum). The left
-        side is convex and decreasing in m^2, so Newton's method from m^2 = 0 climbs
-        monotonically to the root (never overshoots); rows that need no extra scatter stop
-        after the first evaluation, and only unfinished rows are evaluated again.
+    max_iter : int, default=30
+        Newton steps at most. The left side is convex and decreasing in m^2, so Newton's
+        method from m^2 = 0 climbs monotonically to the root (never overshoots); rows that need
+        no extra scatter stop after the first evaluation, and only unfinished rows are
+        evaluated again.
+    rtol : float, default=1e-3
+        A row is done when its step in m^2 is below ``rtol`` x m^2 or ``atol``.
+    atol : float, default=1e-8
+        Absolute tolerance on m^2 (1e-8: m known to 1e-4 of the continuum).
 
     Returns
     -------

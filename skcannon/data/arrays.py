@@ -32,10 +32,14 @@ class LabelledArrays:
 
     Attributes
     ----------
-    table : DataFrame (n_stars rows): labels and other per-star columns
-    X : ndarray, shape (n_stars, 3, n_pixels)  flux, inverse variance, bitmask (0)
-    wavelength : ndarray (n_pixels,) or None
-    source : str  the file
+    table : DataFrame
+        n_stars rows: labels and the file's other per-star columns.
+    X : ndarray of shape (n_stars, 3, n_pixels)
+        Flux, inverse variance, bitmask (0).
+    wavelength : ndarray of shape (n_pixels,) or None
+        None when the file has no ``wavelength`` array.
+    source : str
+        The file.
     """
 
     table: pd.DataFrame
@@ -68,6 +72,18 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> LabelledArrays:
     """Read labelled spectra of any length (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An npz or HDF5 file of arrays.
+    bad_error : float, default=BAD_ERROR
+        Flux errors at or above this (0.5), non-finite or not positive mark bad pixels
+        (inverse variance 0); not used when the file holds ``ivar``.
+
+    Returns
+    -------
+    LabelledArrays
 
     Raises
     ------
@@ -127,6 +143,17 @@ def open_dataset(path: str | Path, *, bad_error: float = BAD_ERROR) -> SpectralD
     Arrays (see :func:`load_labelled_arrays`) can have any number of pixels; without a
     ``wavelength`` array the pixel index stands in for it (recorded in the provenance), and
     without an ``APOGEE_ID`` column stars are named ``star_<row>``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A dataset file (:meth:`SpectralDataset.save`) or an npz/HDF5 file of arrays.
+    bad_error : float, default=BAD_ERROR
+        For arrays: flux errors at or above this (0.5) mark bad pixels.
+
+    Returns
+    -------
+    SpectralDataset
 
     Raises
     ------

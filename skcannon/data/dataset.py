@@ -37,14 +37,24 @@ PIXEL_INDEX = "pixel index"
 class SpectralDataset:
     """Normalized spectra with their labels.
 
+    The shapes are checked on construction (``ValueError`` naming the array that disagrees).
+
     Attributes
     ----------
-    wavelength : ndarray, shape (n_pixels,)
-    flux, ivar : ndarray, shape (n_stars, n_pixels)
+    wavelength : ndarray of shape (n_pixels,)
+        Vacuum wavelength, Angstrom (or the pixel index, see :attr:`has_wavelength`).
+    flux : ndarray of shape (n_stars, n_pixels)
+        Normalized flux.
+    ivar : ndarray of shape (n_stars, n_pixels)
+        Inverse variance (0 = masked).
     pixmask : ndarray of int64, shape (n_stars, n_pixels)
-    labels : DataFrame, n_stars rows (APOGEE_ID, label columns, their errors, SNR, flags...)
+        APOGEE_PIXMASK and skcannon bits per pixel.
+    labels : DataFrame
+        n_stars rows (APOGEE_ID, label columns, their errors, SNR, flags ...).
     flags : ndarray of int64, shape (n_stars,)
-    provenance : dict
+        OR of skcannon's bits over each star's pixels.
+    provenance : dict, default={}
+        Where the data came from (JSON-able).
     """
 
     wavelength: np.ndarray
@@ -71,7 +81,24 @@ class SpectralDataset:
     def from_spectra(cls, wavelength: np.ndarray, X: np.ndarray, labels: pd.DataFrame, *,
                      flags: np.ndarray | None = None, provenance: dict | None = None
                      ) -> SpectralDataset:
-        """A dataset from a spectra array X, shape (n_stars, 3, n_pixels) (flags default 0)."""
+        """A dataset from a spectra array.
+
+        Parameters
+        ----------
+        wavelength : array_like of shape (n_pixels,)
+        X : ndarray of shape (n_stars, 3, n_pixels)
+            Flux, inverse variance, bitmask.
+        labels : DataFrame
+            n_stars rows.
+        flags : ndarray of int64, shape (n_stars,), default=None
+            None: all 0.
+        provenance : dict, default=None
+            None: empty.
+
+        Returns
+        -------
+        SpectralDataset
+        """
         X = check_spectra(X, len(wavelength))
         return cls(np.asarray(wavelength, float), X[:, FLUX], X[:, IVAR],
                    X[:, MASK].astype(np.int64), labels,
@@ -84,7 +111,22 @@ class SpectralDataset:
         return stack_spectra(self.flux, self.ivar, pixmask=self.pixmask)
 
     def label_array(self, names) -> np.ndarray:
-        """Labels as an array, shape (n_stars, n_labels), in the order of ``names``."""
+        """Labels as an array, in the order of ``names`` (non-numbers become NaN).
+
+        Parameters
+        ----------
+        names : sequence of str of length n_labels
+            Label columns.
+
+        Returns
+        -------
+        ndarray of shape (n_stars, n_labels)
+
+        Raises
+        ------
+        LabelError
+            Naming the columns the dataset lacks.
+        """
         missing = [n for n in names if n not in self.labels.columns]
         if missing:
             raise LabelError(f"dataset has no label column(s) {', '.join(missing)} (it has "
@@ -108,7 +150,18 @@ class SpectralDataset:
         return len(self.flux)
 
     def subset(self, rows) -> SpectralDataset:
-        """The stars at ``rows`` (indices or a boolean mask)."""
+        """The stars at ``rows``.
+
+        Parameters
+        ----------
+        rows : array_like of int, or of bool with shape (n_stars,)
+            Indices or a boolean mask.
+
+        Returns
+        -------
+        SpectralDataset
+            A new dataset (copies of the rows, the same wavelength, a copy of the provenance).
+        """
         rows = np.asarray(rows)
         return SpectralDataset(self.wavelength, self.flux[rows], self.ivar[rows],
                                self.pixmask[rows], self.labels.iloc[rows].reset_index(drop=True),
@@ -132,16 +185,41 @@ class SpectralDataset:
         return attrs, arrays
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the dataset to HDF5 atomically (refuses to overwrite unless ``overwrite``),
-        sealed, with a checksum over every attribute and array."""
+        """Write the dataset to HDF5 atomically, sealed, with a checksum over every attribute
+        and array.
+
+        Parameters
+        ----------
+        path : str or path-like
+        overwrite : bool, default=False
+            Replace an existing file; False: ``FileExistsError`` when ``path`` exists.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         attrs, arrays = self._content()
         return write_sealed_hdf5(path, attrs, arrays, overwrite=overwrite, compress=True)
 
     @classmethod
     def load(cls, path: str | Path) -> SpectralDataset:
-        """Read a dataset written by :meth:`save`: foreign, damaged or altered files (seal and
-        checksum over every attribute and array) and nonsensical content raise
-        :class:`BadFileError`."""
+        """Read a dataset written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        SpectralDataset
+
+        Raises
+        ------
+        BadFileError
+            Naming the file: foreign, damaged or altered (seal and checksum over every
+            attribute and array), or with nonsensical content.
+        """
         attrs, arrays = read_sealed_hdf5(path, expected_format=DATASET_FORMAT,
                                          expected_version=DATASET_FORMAT_VERSION,
                                          what="dataset file")

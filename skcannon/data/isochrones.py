@@ -34,7 +34,25 @@ class IsochroneNotFound(SkcannonError):
 
 
 def surface_gravity(mass_msun, radius_rsun):
-    """log10 of the surface gravity in cm s^-2 for masses (solar) and radii (solar)."""
+    """log10 of the surface gravity in cm s^-2 for masses (solar) and radii (solar).
+
+    Parameters
+    ----------
+    mass_msun : float or array_like
+        Masses in solar masses (> 0).
+    radius_rsun : float or array_like
+        Radii in solar radii (> 0), broadcast against ``mass_msun``.
+
+    Returns
+    -------
+    ndarray
+        log g (cgs), of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        A mass or radius is not positive.
+    """
     mass = np.asarray(mass_msun, dtype=float)
     radius = np.asarray(radius_rsun, dtype=float)
     if np.any(mass <= 0) or np.any(radius <= 0):
@@ -43,7 +61,18 @@ def surface_gravity(mass_msun, radius_rsun):
 
 
 def read_mist_csv(path: str | Path) -> pd.DataFrame:
-    """An isochrone exported as CSV (columns as in the MIST tables, with Teff)."""
+    """An isochrone exported as CSV (columns as in the MIST tables, with Teff).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file; ``Teff`` is computed from ``log_Teff`` when the file lacks it.
+
+    Returns
+    -------
+    DataFrame
+        One row per EEP, with the MIST columns and ``Teff`` (K).
+    """
     table = pd.read_csv(path)
     if "Teff" not in table:
         table["Teff"] = 10 ** table["log_Teff"]
@@ -51,7 +80,24 @@ def read_mist_csv(path: str | Path) -> pd.DataFrame:
 
 
 def read_mist_iso(path: str | Path) -> list[tuple[float, float, pd.DataFrame]]:
-    """All isochrones in a MIST ``.iso`` file: a list of (log age, [Fe/H], table)."""
+    """All isochrones in a MIST ``.iso`` file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.iso`` file.
+
+    Returns
+    -------
+    list of (float, float, DataFrame)
+        (log10 age in yr, [Fe/H], table) per age block; the table has ``eep``, ``age`` and
+        ``Teff`` columns besides the file's.
+
+    Raises
+    ------
+    IsochroneNotFound
+        Naming the file, when it holds no isochrone block.
+    """
     lines = Path(path).read_text().splitlines()
     feh = np.nan
     blocks: list[tuple[float, float, pd.DataFrame]] = []
@@ -116,7 +162,25 @@ def _interpolate(a: pd.DataFrame, b: pd.DataFrame, weight: float) -> pd.DataFram
 
 
 def lachesis_isochrone(feh: float, age_gyr: float) -> pd.DataFrame:
-    """MIST v1.2 isochrone from lachesis-grids, interpolated in log age (and [Fe/H]) per EEP."""
+    """MIST v1.2 isochrone from lachesis-grids, interpolated in log age (and [Fe/H]) per EEP.
+
+    Parameters
+    ----------
+    feh : float
+        [Fe/H] (dex).
+    age_gyr : float
+        Age in Gyr.
+
+    Returns
+    -------
+    DataFrame
+        One row per EEP, with the MIST columns and ``Teff`` (K).
+
+    Raises
+    ------
+    IsochroneNotFound
+        lachesis-grids is not installed, or ``feh`` or the age is outside its grid.
+    """
     import h5py
 
     path = _lachesis_grid()
@@ -141,8 +205,25 @@ def load_isochrone(feh: float, age_gyr: float = 6.0, directory: str | Path | Non
                    ) -> pd.DataFrame:
     """The MIST isochrone at ``feh`` and ``age_gyr`` from the first source that has it.
 
-    ``directory`` may hold CSV exports named like ``MIST_v1.2_feh_m1.00_6Gyr_interp_EEP.csv``
-    and/or MIST ``.iso`` files. Raises :class:`IsochroneNotFound` saying how to get isochrones.
+    Parameters
+    ----------
+    feh : float
+        [Fe/H] (dex).
+    age_gyr : float, default=6.0
+        Age in Gyr.
+    directory : str or path-like, default=None
+        May hold CSV exports named like ``MIST_v1.2_feh_m1.00_6Gyr_interp_EEP.csv`` and/or
+        MIST ``.iso`` files; searched first. None: only lachesis-grids.
+
+    Returns
+    -------
+    DataFrame
+        One row per EEP, with the MIST columns and ``Teff`` (K).
+
+    Raises
+    ------
+    IsochroneNotFound
+        No source has it; the message says how to get isochrones.
     """
     log_age = np.log10(age_gyr * 1e9)
     if directory is not None and Path(directory).is_dir():
@@ -163,13 +244,38 @@ def load_isochrone(feh: float, age_gyr: float = 6.0, directory: str | Path | Non
 
 
 def giant_branch(isochrone: pd.DataFrame) -> pd.DataFrame:
-    """The red-giant-branch part (MIST phase 2), ordered by decreasing log g."""
+    """The red-giant-branch part (MIST phase 2), ordered by decreasing log g.
+
+    Parameters
+    ----------
+    isochrone : DataFrame
+        With ``phase`` and ``log_g`` columns.
+
+    Returns
+    -------
+    DataFrame
+        The RGB rows, with a fresh index.
+    """
     rgb = isochrone[np.round(isochrone["phase"]) == PHASE_RGB]
     return rgb.sort_values("log_g", ascending=False).reset_index(drop=True)
 
 
 def teff_on_giant_branch(isochrone: pd.DataFrame, logg) -> np.ndarray:
-    """Teff (K) on the isochrone's giant branch at the given log g (linear interpolation)."""
+    """Teff (K) on the isochrone's giant branch at the given log g (linear interpolation,
+    clamped to the branch's ends).
+
+    Parameters
+    ----------
+    isochrone : DataFrame
+        With ``phase``, ``log_g`` and ``Teff`` columns.
+    logg : float or array_like
+        Surface gravities (dex).
+
+    Returns
+    -------
+    ndarray
+        Teff, the shape of ``logg``.
+    """
     rgb = giant_branch(isochrone)
     order = np.argsort(rgb["log_g"].to_numpy())
     return np.interp(logg, rgb["log_g"].to_numpy()[order], rgb["Teff"].to_numpy()[order])

@@ -23,9 +23,10 @@ class NoiseTemplates:
 
     Attributes
     ----------
-    relative_error : ndarray, shape (n_templates, n_pixels)
+    relative_error : ndarray of shape (n_templates, n_pixels)
         sigma / flux with median 1 over good pixels (inf where masked).
     pixmask : ndarray of int64, shape (n_templates, n_pixels)
+        The real spectra's bitmasks.
     """
 
     relative_error: np.ndarray
@@ -33,14 +34,37 @@ class NoiseTemplates:
 
 
 def noise_templates_from_apstar(paths: Sequence[str | Path]) -> NoiseTemplates:
-    """Noise templates from real apStar files (see :func:`noise_templates`)."""
+    """Noise templates from real apStar files (see :func:`noise_templates`).
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        apStar files.
+
+    Returns
+    -------
+    NoiseTemplates
+        One template per spectrum.
+    """
     from skcannon.apogee.reader import read_apstar
 
     return noise_templates([read_apstar(p) for p in paths])
 
 
 def noise_templates(spectra) -> NoiseTemplates:
-    """Noise templates from read apStar spectra (masked and resampled to the 7214-px grid)."""
+    """Noise templates from read apStar spectra (masked and resampled to the 7214-px grid
+    with APOGEE's default bad bits and grids, :mod:`skcannon.apogee.preprocessor`).
+
+    Parameters
+    ----------
+    spectra : sequence of ApStarSpectrum
+        Read apStar spectra (:func:`skcannon.apogee.reader.read_apstar`).
+
+    Returns
+    -------
+    NoiseTemplates
+        One template per spectrum.
+    """
     from skcannon.apogee.preprocessor import apogee_masker, apogee_regridder
     from skcannon.apogee.reader import stack_apstar
 
@@ -50,8 +74,18 @@ def noise_templates(spectra) -> NoiseTemplates:
 
 
 def noise_templates_from_regridded(X: np.ndarray) -> NoiseTemplates:
-    """Noise templates from spectra already masked and regridded onto the model grid,
-    shape (n_stars, 3, n_pixels) (e.g. :attr:`NormalizedSpectra.regridded`)."""
+    """Noise templates from spectra already masked and regridded onto the model grid.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_stars, 3, n_pixels)
+        Flux, inverse variance, bitmask (e.g. ``NormalizedSpectra.regridded``).
+
+    Returns
+    -------
+    NoiseTemplates
+        One template per spectrum.
+    """
     good = X[:, IVAR] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(good & (X[:, FLUX] > 0),
@@ -69,20 +103,23 @@ def simulate_spectra(
 
     Parameters
     ----------
-    model : fitted Cannon
-    labels : array_like (n_stars, n_labels) or DataFrame
-    snr : float or ndarray (n_stars,)
+    model : Cannon
+        Fitted.
+    labels : array_like of shape (n_stars, n_labels), or DataFrame
+        Physical labels.
+    snr : float or ndarray of shape (n_stars,)
         Median S/N per pixel.
-    rng : numpy Generator
-    templates : NoiseTemplates, optional
+    rng : numpy.random.Generator
+    templates : NoiseTemplates, default=None
         Real error shapes and bad-pixel masks (one picked at random per star); without them the
         noise is flat and only the model's excluded pixels are masked.
-    include_scatter : bool
+    include_scatter : bool, default=True
         Add the model's intrinsic scatter.
 
     Returns
     -------
-    ndarray, shape (n_stars, 3, n_pixels)
+    ndarray of shape (n_stars, 3, n_pixels)
+        Flux, inverse variance (0 at masked pixels, whose flux is 1) and bitmask.
     """
     mean = model.predict(labels)
     n, p = mean.shape
@@ -117,6 +154,26 @@ def simulate_raw_spectra(
     Lets the whole Pipeline (masking -> regridding -> normalization -> Cannon) run on many
     labelled spectra. The model must be on the 7214-pixel grid (the apStar pixels it covers are
     filled; the rest get flux 0 and inverse variance 0, as chip gaps in apStar files do).
+
+    Parameters
+    ----------
+    model : Cannon
+        Fitted, on the 7214-pixel grid.
+    labels : array_like of shape (n_stars, n_labels), or DataFrame
+        Physical labels.
+    snr : float or ndarray of shape (n_stars,)
+        Median S/N per pixel.
+    rng : numpy.random.Generator
+    apstar_paths : sequence of str or path-like
+        Real apStar files; one is picked at random per star.
+    continuum_pixels : ndarray of bool, shape (7214,)
+        The continuum pixels of the preprocessing's ``ContinuumNormalizer``.
+
+    Returns
+    -------
+    ndarray of shape (n_stars, 3, n_raw_pixels)
+        Flux, inverse variance, and the picked real star's APOGEE_PIXMASK, on the apStar grid
+        of the real files (8575 pixels).
     """
     from skcannon.apogee.reader import read_apstar, stack_apstar
     from skcannon.data.build import default_preprocessor

@@ -16,17 +16,27 @@ from skcannon.stats import robust_scatter
 def find_outliers(reference: np.ndarray, fit, label_names: Sequence[str],
                   *, scatter: np.ndarray | None = None, k: float = 3.0,
                   info: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Stars whose ``|inferred - reference|`` exceeds ``k`` x the label's robust scatter in
-    any label, with what could explain each.
+    """Stars off by more than ``k`` scatters in any label, with what could explain each.
 
     Parameters
     ----------
-    reference : ndarray (n_stars, L)
-    fit : LabelFit of the same stars
-    scatter : ndarray (L,), optional  (default: robust scatter of the residuals)
-    info : DataFrame, optional
-        Per-star columns used in the explanation when present: APOGEE_ID, SNR, STARFLAG,
-        ASPCAPFLAG, MASKED_FRACTION, FLAGS (skcannon continuum/regrid bits).
+    reference : ndarray of shape (n_stars, n_labels)
+    fit : LabelFit
+        Fitted labels of the same stars (:class:`skcannon.inference.LabelFit`).
+    label_names : sequence of str of length n_labels
+    scatter : ndarray of shape (n_labels,), default=None
+        Scatter per label; None: the robust scatter of the residuals.
+    k : float, default=3.0
+        Threshold in scatters.
+    info : DataFrame, default=None
+        n_stars rows; columns used when present: APOGEE_ID, SNR, STARFLAG, ASPCAPFLAG,
+        MASKED_FRACTION, FLAGS (skcannon continuum/regrid bits).
+
+    Returns
+    -------
+    DataFrame
+        One row per outlier: ``index``, ``APOGEE_ID``, per label ``<LABEL>_REF``,
+        ``<LABEL>_FIT`` and ``<LABEL>_OFF_SIGMA``, ``REDUCED_CHI2`` and ``EXPLANATION``.
     """
     residual = fit.labels - reference
     if scatter is None:

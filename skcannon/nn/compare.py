@@ -19,7 +19,24 @@ from skcannon.model import Cannon
 
 def method_table(reference: np.ndarray, predicted: np.ndarray, names: Sequence[str],
                  method: str) -> pd.DataFrame:
-    """Bias, median absolute error, scatter and robust scatter per label for one method."""
+    """Bias, median absolute error, scatter and robust scatter per label for one method.
+
+    Parameters
+    ----------
+    reference : ndarray of shape (n_stars, n_labels)
+        Reference labels.
+    predicted : ndarray of shape (n_stars, n_labels)
+        The method's labels.
+    names : sequence of str of length n_labels
+    method : str
+        Name of the method, the table's first column.
+
+    Returns
+    -------
+    DataFrame
+        :func:`skcannon.evaluation.accuracy_table` with a ``method`` column first and a
+        ``median_abs_error`` column.
+    """
     table = accuracy_table(reference, predicted, names)
     table["median_abs_error"] = np.nanmedian(np.abs(predicted - reference), axis=0)
     table.insert(0, "method", method)
@@ -30,7 +47,31 @@ def training_size_study(X_train, y_train, X_test, y_test, names: Sequence[str],
                         fractions: Sequence[float], kind: str, seed: int,
                         nn_options: dict | None = None) -> pd.DataFrame:
     """Both methods trained on the first ``fraction`` of a seeded permutation of the training
-    stars, scored on the same test stars."""
+    stars (at least 30 stars), scored on the same test stars.
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (n_train, 3, n_pixels)
+    y_train : ndarray of shape (n_train, n_labels)
+    X_test : ndarray of shape (n_test, 3, n_pixels)
+        Also the network's validation set.
+    y_test : ndarray of shape (n_test, n_labels)
+    names : sequence of str of length n_labels
+    fractions : sequence of float
+        Fractions of the training stars, each in (0, 1].
+    kind : {"mlp", "cnn"}
+        Network architecture.
+    seed : int
+        Seeds the permutation and the network.
+    nn_options : dict, default=None
+        Further keyword arguments of :func:`skcannon.nn.fit_nn`.
+
+    Returns
+    -------
+    DataFrame
+        :func:`method_table` rows of the Cannon and the network per fraction, with a column
+        ``n_train``.
+    """
     from skcannon.nn.estimator import fit_nn
 
     order = np.random.default_rng(seed).permutation(len(X_train))

@@ -32,15 +32,34 @@ from skcannon.spectra import FLUX, IVAR, check_spectra, spectra_tags
 class SpectraToChannels(TransformerMixin, BaseEstimator):
     """(n_stars, 3, n_pixels) spectra -> float32 (n_stars, 2, n_pixels): the flux standardized
     per pixel with the training stars' mean and standard deviation (masked pixels set to 0, the
-    mean), and the good-pixel mask.
+    mean; clipped to +-10), and the good-pixel mask (1 where the inverse variance is positive
+    and the flux finite). Takes no parameters.
 
     Attributes
     ----------
     n_pixels_ : int
-    mean_, scale_ : ndarray, shape (n_pixels,)
+        Pixels of the training spectra.
+    mean_ : ndarray of shape (n_pixels,)
+        Mean flux per pixel over the good training pixels (1 where no star is good).
+    scale_ : ndarray of shape (n_pixels,)
+        Standard deviation per pixel over the good training pixels (1 where it is ~0).
     """
 
     def fit(self, X, y=None):
+        """Learn the per-pixel mean and standard deviation of the good training pixels.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_stars, 3, n_pixels)
+            Spectra: flux, inverse variance, bitmask.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        SpectraToChannels
+            The fitted transformer (self).
+        """
         X = check_spectra(X)
         self.n_pixels_ = X.shape[2]
         good = (X[:, IVAR] > 0) & np.isfinite(X[:, FLUX])
@@ -53,6 +72,18 @@ class SpectraToChannels(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
+        """The network's two input channels.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_stars, 3, n_pixels)
+            Spectra with the training spectra's number of pixels.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_stars, 2, n_pixels)
+            Channel 0: standardized flux (0 where masked); channel 1: the good-pixel mask.
+        """
         X = check_spectra(X, self.n_pixels_)
         good = (X[:, IVAR] > 0) & np.isfinite(X[:, FLUX])
         flux = np.where(good, (X[:, FLUX] - self.mean_) / self.scale_, 0.0)
@@ -63,7 +94,13 @@ class SpectraToChannels(TransformerMixin, BaseEstimator):
 
 
 def default_device() -> str:
-    """"cuda" when a GPU is present, else "cpu"."""
+    """The torch device networks train on by default.
+
+    Returns
+    -------
+    str
+        ``"cuda"`` when a GPU is present, else ``"cpu"``.
+    """
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -77,6 +114,40 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
     ``X_valid, y_valid`` (spectra and physical labels) make the validation set explicit;
     without them skorch holds out 20 % of the training stars. Early stopping watches the
     validation loss and restores the best weights.
+
+    Parameters
+    ----------
+    kind : {"mlp", "cnn"}
+        Architecture (a key of :data:`skcannon.nn.networks.ARCHITECTURES`).
+    n_pixels, n_labels : int
+        Pixels per spectrum; labels to predict.
+    X_valid : array_like of shape (n_valid, 3, n_pixels), default=None
+        Validation spectra (needs :func:`fit_nn` to fit its transforms).
+    y_valid : array_like of shape (n_valid, n_labels), default=None
+        Validation labels, physical units.
+    max_epochs : int, default=150
+    lr : float, default=1e-3
+        Adam learning rate.
+    batch_size : int, default=64
+    patience : int, default=15
+        Epochs without a better validation loss before training stops.
+    weight_decay : float, default=1e-5
+        Adam weight decay.
+    seed : int, default=0
+        Seeds torch and the 20 % validation split.
+    device : str, default=None
+        Torch device; None: :func:`default_device`.
+
+    Returns
+    -------
+    TransformedTargetRegressor
+        Unfitted; its regressor is the Pipeline ``channels`` (:class:`SpectraToChannels`)
+        -> ``net`` (:class:`SeededNet`), its transformer a ``StandardScaler``.
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is not a known architecture.
     """
     if kind not in ARCHITECTURES:
         raise ValueError(f"kind must be one of {sorted(ARCHITECTURES)}, got {kind!r}")
@@ -97,17 +168,48 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
 
 class SeededNet(NeuralNetRegressor):
     """NeuralNetRegressor that seeds torch (weights, dropout, shuffling) at initialization and
-    takes float32 targets."""
+    takes float32 targets.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed on to ``skorch.NeuralNetRegressor`` (the module first).
+    seed : int, default=0
+        ``torch.manual_seed`` before every initialization.
+    """
 
     def __init__(self, *args, seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.seed = seed
 
     def initialize(self):
+        """Seed torch with :attr:`seed`, then initialize as skorch does.
+
+        Returns
+        -------
+        SeededNet
+            self.
+        """
         torch.manual_seed(self.seed)
         return super().initialize()
 
     def fit(self, X, y=None, **fit_params):
+        """Train as skorch does, with the targets as float32.
+
+        Parameters
+        ----------
+        X : ndarray of float32, shape (n_stars, 2, n_pixels)
+            Input channels (:class:`SpectraToChannels`).
+        y : array_like of shape (n_stars, n_labels)
+            Standardized labels.
+        **fit_params
+            Passed on to ``NeuralNetRegressor.fit``.
+
+        Returns
+        -------
+        SeededNet
+            self.
+        """
         return super().fit(X, np.asarray(y, dtype=np.float32), **fit_params)
 
 
@@ -131,7 +233,29 @@ class _PredefinedValid:
 
 
 def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **options):
-    """Train a regressor with an explicit validation set (physical labels in, out)."""
+    """Train a regressor with an explicit validation set (physical labels in, out).
+
+    Parameters
+    ----------
+    kind : {"mlp", "cnn"}
+        Architecture.
+    X_train : ndarray of shape (n_stars, 3, n_pixels)
+        Training spectra.
+    y_train : ndarray of shape (n_stars, n_labels)
+        Training labels, physical units.
+    X_valid : ndarray of shape (n_valid, 3, n_pixels)
+        Validation spectra (for early stopping).
+    y_valid : ndarray of shape (n_valid, n_labels)
+        Validation labels, physical units.
+    seed : int, default=0
+    **options
+        Further keyword arguments of :func:`make_nn_regressor` (``max_epochs``, ``lr`` ...).
+
+    Returns
+    -------
+    TransformedTargetRegressor
+        The fitted regressor (:func:`make_nn_regressor`); ``predict`` gives physical labels.
+    """
     model = make_nn_regressor(kind, X_train.shape[2], y_train.shape[1], X_valid, y_valid,
                               seed=seed, **options)
     split = model.regressor.named_steps["net"].train_split
@@ -142,6 +266,17 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **optio
 
 
 def loss_history(model) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation loss per epoch of a fitted regressor."""
+    """Training and validation loss per epoch of a fitted regressor.
+
+    Parameters
+    ----------
+    model : TransformedTargetRegressor
+        Fitted by :func:`fit_nn` (or made by :func:`make_nn_regressor` and fitted).
+
+    Returns
+    -------
+    train_loss, valid_loss : ndarray of shape (n_epochs,)
+        Mean squared error of the standardized labels.
+    """
     net = model.regressor_.named_steps["net"]
     return (np.array(net.history[:, "train_loss"]), np.array(net.history[:, "valid_loss"]))

@@ -23,7 +23,26 @@ def save_nn(model, directory: str | Path, kind: str, label_names, *,
     """Weights (a torch state dict, loadable with weights_only=True), the input scaling (npz)
     and a JSON header with the architecture and the label standardization, each written
     atomically; the header last, so a directory with a header holds a complete network. The
-    header records the SHA-256 of the other two files and a checksum of its own content."""
+    header records the SHA-256 of the other two files and a checksum of its own content.
+
+    Parameters
+    ----------
+    model : TransformedTargetRegressor
+        A fitted network (:func:`skcannon.nn.fit_nn`).
+    directory : str or path-like
+        Where the files go (``<kind>_weights.pt``, ``<kind>_input_scaling.npz``,
+        ``<kind>.json``); existing files of the same ``kind`` are replaced.
+    kind : {"mlp", "cnn"}
+        The model's architecture.
+    label_names : sequence of str of length n_labels
+    options : dict, default=None
+        Training options recorded in the header.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
     directory = Path(directory)
     net = model.regressor_.named_steps["net"]
     scaler = model.transformer_
@@ -46,7 +65,33 @@ def save_nn(model, directory: str | Path, kind: str, label_names, *,
 
 
 class LoadedNN:
-    """A saved network, ready to predict labels (no skorch needed)."""
+    """A saved network, ready to predict labels (no skorch needed).
+
+    Every file is checked against the header's digests before the weights are loaded.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The directory :func:`save_nn` wrote.
+    kind : {"mlp", "cnn"}
+        Which network of the directory.
+
+    Attributes
+    ----------
+    header : dict
+        The JSON header.
+    label_names : list of str
+    module : torch.nn.Module
+        The network, in evaluation mode, on the CPU.
+    channels : SpectraToChannels
+        The input transform, with the saved scaling.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: unreadable, foreign or another version, altered header, or a weights
+        or scaling file missing or not the one the header was written with.
+    """
 
     def __init__(self, directory: str | Path, kind: str) -> None:
         directory = Path(directory)
@@ -78,7 +123,17 @@ class LoadedNN:
             self.channels.mean_, self.channels.scale_ = scaling["mean"], scaling["scale"]
 
     def predict(self, X) -> np.ndarray:
-        """Labels (n_stars, n_labels) in physical units."""
+        """Labels in physical units.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_stars, 3, n_pixels)
+            Spectra on the network's grid.
+
+        Returns
+        -------
+        ndarray of shape (n_stars, n_labels)
+        """
         with torch.no_grad():
             out = self.module(torch.from_numpy(self.channels.transform(X))).numpy()
         return out * np.array(self.header["label_scale"]) + np.array(self.header["label_mean"])

@@ -16,30 +16,34 @@ from skcannon.pipeline.resources import DEFAULT_SHARED, SharedData
 class JobConfig:
     """Everything the main job's stages take.
 
+    Path-like values given as strings are turned into :class:`~pathlib.Path`, and ``fields``
+    into a tuple (one string: a tuple of it).
+
     Attributes
     ----------
-    shared : Path
+    shared : Path, default=Path("../shared")
         Directory of the shared resources (continuum pixels, reference model, label table ...).
-    catalog : str or None
+    catalog : str or None, default=None
         allStar catalog: path, URL or "skyserver" (None: the allStar file at the archive).
-    archive : str or None
+    archive : str or None, default=None
         Archive base URL (None: ``$SKCANNON_ARCHIVE_URL`` or the SDSS SAS).
-    data_dir : Path or None
-        Data (cache) directory.
-    fields : tuple of str or None
+    data_dir : Path or None, default=None
+        Data (cache) directory (None: ``$SKCANNON_DATA_DIR``, else a per-user cache).
+    fields : tuple of str or None, default=("M15", "N6791", "K2_C4_168-21", "060+00")
         FIELD values to select (None: all).
-    cuts : QualityCuts
-    output : Path
+    cuts : QualityCuts, default=QualityCuts()
+        The quality cuts of the selection (:class:`skcannon.apogee.catalog.QualityCuts`).
+    output : Path, default=Path("skcannon-output")
         Output directory.
-    mirror : Path or None
+    mirror : Path or None, default=None
         A local directory served on 127.0.0.1 as the archive (offline runs).
-    n_workers : int
+    n_workers : int, default=4
         Parallel downloads.
-    progress : bool
+    progress : bool, default=True
         Progress bars on stderr.
-    seed : int
+    seed : int, default=42
         random_state of the split and the simulation.
-    n_simulated : int
+    n_simulated : int, default=1880
         Spectra simulated when too few labelled real stars are selected.
     """
 

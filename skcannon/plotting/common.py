@@ -12,7 +12,24 @@ GAP_FACTOR = 5.0
 
 def new_figure(n_rows: int = 1, n_cols: int = 1, width: float = 7.0, height: float = 2.2,
                **kwargs):
-    """A Figure (not attached to pyplot's global state) and its axes, ``height`` per row."""
+    """A Figure (not attached to pyplot's global state, constrained layout) and its axes.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int, default=1
+        Grid of axes.
+    width : float, default=7.0
+        Figure width, inches.
+    height : float, default=2.2
+        Height per row, inches.
+    **kwargs
+        Passed on to ``Figure.subplots`` (``sharex``, ``gridspec_kw`` ...).
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    axes : ndarray of Axes, shape (n_rows, n_cols)
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height * n_rows), layout="constrained")
@@ -21,7 +38,21 @@ def new_figure(n_rows: int = 1, n_cols: int = 1, width: float = 7.0, height: flo
 
 
 def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
-    """Save a figure (format from the suffix: .png, .pdf, .svg); returns the path."""
+    """Save a figure (format from the suffix: .png, .pdf, .svg), creating missing directories.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+    path : str or path-like
+        The file to write.
+    dpi : int, default=150
+        Resolution of raster formats.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
@@ -29,9 +60,20 @@ def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
 
 
 def contiguous_segments(wavelength: np.ndarray) -> list[slice]:
-    """Slices of ``wavelength`` (sorted, shape (n_pixels,)) between gaps: wherever a step is
-    more than :data:`GAP_FACTOR` times the median step (e.g. between detector chips), so that
-    no plotted line crosses a gap. Works on any grid; no survey knowledge needed."""
+    """Slices of ``wavelength`` between gaps: wherever a step is more than :data:`GAP_FACTOR`
+    times the median step (e.g. between detector chips), so that no plotted line crosses a
+    gap. Works on any grid; no survey knowledge needed.
+
+    Parameters
+    ----------
+    wavelength : ndarray of shape (n_pixels,)
+        Sorted wavelengths (or any increasing pixel coordinate).
+
+    Returns
+    -------
+    list of slice
+        Contiguous segments covering every pixel, in order (one for fewer than 2 pixels).
+    """
     wavelength = np.asarray(wavelength, dtype=float)
     if wavelength.size < 2:
         return [slice(0, wavelength.size)]
@@ -42,6 +84,15 @@ def contiguous_segments(wavelength: np.ndarray) -> list[slice]:
 
 
 def plot_segments(ax, wavelength: np.ndarray, values: np.ndarray, **kwargs) -> None:
-    """``ax.plot`` segment by segment (:func:`contiguous_segments`); the label, if any, once."""
+    """``ax.plot`` segment by segment (:func:`contiguous_segments`); the label, if any, once.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    wavelength : ndarray of shape (n_pixels,)
+    values : ndarray of shape (n_pixels,)
+    **kwargs
+        Passed on to ``ax.plot``.
+    """
     for k, part in enumerate(contiguous_segments(wavelength)):
         ax.plot(wavelength[part], values[part], **(kwargs | {"label": None} if k else kwargs))

@@ -10,8 +10,22 @@ from skcannon.plotting.common import new_figure
 
 
 def comparison_figure(table: pd.DataFrame, value: str = "robust_scatter"):
-    """Per label, ``value`` of each method; with an ``n_train`` column, against training-set
-    size."""
+    """Per label, ``value`` of each method: bars, or, with an ``n_train`` column, lines
+    against training-set size.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``label``, ``method``, ``value`` and optionally ``n_train``
+        (:func:`skcannon.nn.compare.method_table` rows).
+    value : str, default="robust_scatter"
+        The column to plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per label.
+    """
     labels = list(dict.fromkeys(table.label))
     figure, axes = new_figure(1, len(labels), width=2.6 * len(labels), height=2.8)
     for ax, label in zip(axes[0], labels, strict=True):
@@ -33,7 +47,18 @@ def comparison_figure(table: pd.DataFrame, value: str = "robust_scatter"):
 
 
 def loss_figure(histories: dict):
-    """Training and validation loss per epoch, one line pair per network."""
+    """Training and validation loss per epoch, one line pair per network.
+
+    Parameters
+    ----------
+    histories : dict of str to (ndarray, ndarray)
+        Network name -> (training loss, validation loss) per epoch
+        (:func:`skcannon.nn.loss_history`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     figure, axes = new_figure(1, 1, width=6, height=3.5)
     ax = axes[0, 0]
     for name, (train, valid) in histories.items():

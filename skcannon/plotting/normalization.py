@@ -28,6 +28,9 @@ def normalization_figure(wavelength: np.ndarray, regridded: np.ndarray, normaliz
     continuum : ndarray, shape (n_pixels,)
         The fitted pseudo-continuum.
     continuum_pixels : ndarray of bool, shape (n_pixels,)
+        The pixels the continuum was fitted to (marked where the star's pixel is good).
+    title : str, default=""
+        Title of the top panel (none when empty).
 
     Returns
     -------
@@ -68,8 +71,21 @@ def normalization_figure(wavelength: np.ndarray, regridded: np.ndarray, normaliz
 
 def star_normalization_figure(spectrum, normalized_spectra, *, index: int = 0):
     """:func:`normalization_figure` of star ``index`` of a
-    :class:`skcannon.data.build.NormalizedSpectra`; ``spectrum`` (its read apStar spectrum,
-    with ``apogee_id``, ``field`` and ``snr``) names it in the title."""
+    :class:`skcannon.data.build.NormalizedSpectra`, titled with the star's id, field and SNR.
+
+    Parameters
+    ----------
+    spectrum : ApStarSpectrum
+        The star's read apStar spectrum (its ``apogee_id``, ``field`` and ``snr`` are used).
+    normalized_spectra : NormalizedSpectra
+        The preprocessing's arrays of the stars.
+    index : int, default=0
+        The star's row in ``normalized_spectra``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     view = normalized_spectra
     return normalization_figure(
         view.wavelength, view.regridded[index], view.normalized[index], view.continuum[index],

@@ -16,8 +16,21 @@ _WINDOW_COLOURS = {"Mg": "tab:orange", "Si": "tab:green"}
 def corner_figure(labels: pd.DataFrame, label_names: Sequence[str], cuts=None):
     """Corner plot of the sample's labels, with the cut thresholds drawn as dashed lines.
 
-    ``cuts`` is a :class:`QualityCuts` (its max_teff, max_logg, min_feh are drawn where those
-    labels are plotted).
+    Needs the optional package ``corner``. Stars with any non-finite label are left out.
+
+    Parameters
+    ----------
+    labels : DataFrame
+        One row per star, with the ``label_names`` columns.
+    label_names : sequence of str
+        The labels to plot.
+    cuts : QualityCuts, default=None
+        Its max_teff, max_logg and min_feh are drawn where those labels are plotted; None: no
+        thresholds.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import corner
     from matplotlib.figure import Figure
@@ -62,11 +75,24 @@ def _shade_windows(ax, wavelength, windows: Mapping[str, np.ndarray]) -> None:
 
 def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] | None = None,
                     marks: Mapping[str, Sequence[str]] | None = None):
-    """Gradient spectra df/dlabel at ``point`` (physical labels), one panel per label.
+    """Gradient spectra df/dlabel at ``point`` (physical labels), one panel per label
+    (TEFF per 100 K, the others per dex; pixels the model excludes are not drawn).
 
-    ``windows``: element -> boolean mask on the model grid; ``marks``: label -> elements whose
-    windows are shaded on that label's panel (default: MG_FE -> Mg, SI_FE -> Si, and ALPHA_M ->
-    Mg and Si).
+    Parameters
+    ----------
+    model : Cannon
+        Fitted, with ``wavelength_``.
+    point : ndarray of shape (n_labels,)
+        Labels, physical units.
+    windows : mapping of str to ndarray of bool, shape (n_pixels,), default=None
+        Element -> its window mask on the model grid; None: no windows shaded.
+    marks : mapping of str to sequence of str, default=None
+        Label -> elements whose windows are shaded on that label's panel; None: MG_FE -> Mg,
+        SI_FE -> Si, and ALPHA_M -> Mg and Si.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     marks = marks if marks is not None else {"MG_FE": ["Mg"], "SI_FE": ["Si"],
                                              "ALPHA_M": ["Mg", "Si"]}
@@ -93,7 +119,20 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
 
 
 def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
-    """The intrinsic scatter s of every pixel, with element windows shaded."""
+    """The intrinsic scatter s of every pixel the model uses (log scale), with element windows
+    shaded.
+
+    Parameters
+    ----------
+    model : Cannon
+        Fitted, with ``wavelength_``.
+    windows : mapping of str to ndarray of bool, shape (n_pixels,), default=None
+        Element -> its window mask on the model grid; None: no windows shaded.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     figure, axes = new_figure(1, 1, width=11, height=2.6)
     ax = axes[0, 0]
     s = np.where(model.pixel_mask_, np.sqrt(model.s2_), np.nan)
@@ -110,7 +149,22 @@ def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
 def kiel_figure(teff: np.ndarray, logg: np.ndarray, feh: np.ndarray,
                 isochrones: Mapping[str, pd.DataFrame] | None = None, title: str = ""):
     """log g vs Teff (Teff increasing to the left, log g increasing downward), coloured by
-    [Fe/H], with isochrones (label -> table with Teff, log_g) overplotted."""
+    [Fe/H], with isochrones overplotted.
+
+    Parameters
+    ----------
+    teff, logg, feh : ndarray of shape (n_stars,)
+        Labels of the stars.
+    isochrones : mapping of str to DataFrame, default=None
+        Legend label -> isochrone table (columns ``Teff``, ``log_g``, ``phase``); drawn below
+        log g 4.6 and Teff 7000 K, up to phase 4.
+    title : str, default=""
+        Axes title (none when empty).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     figure, axes = new_figure(1, 1, width=6, height=5)
     ax = axes[0, 0]
     points = ax.scatter(teff, logg, c=feh, s=6, cmap="plasma", lw=0)
@@ -134,7 +188,29 @@ def kiel_figure(teff: np.ndarray, logg: np.ndarray, feh: np.ndarray,
 def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour_label: str,
                     window: tuple[float, float] = (16000, 16200), offset: float = 0.25,
                     title: str = ""):
-    """Model spectra for a sequence of label vectors, offset vertically and colour-coded."""
+    """Model spectra for a sequence of label vectors, offset vertically and colour-coded.
+
+    Parameters
+    ----------
+    model : Cannon
+        Fitted, with ``wavelength_``.
+    labels : ndarray of shape (n_steps, n_labels)
+        Physical labels of each spectrum, bottom first.
+    colour_values : ndarray of shape (n_steps,)
+        The value each spectrum is coloured by (and labelled with).
+    colour_label : str
+        What ``colour_values`` are, for the default title.
+    window : tuple of float, default=(16000, 16200)
+        Wavelength range drawn.
+    offset : float, default=0.25
+        Vertical offset between consecutive spectra.
+    title : str, default=""
+        Axes title; empty: "model spectra, coloured by <colour_label>".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib import colormaps
 
     figure, axes = new_figure(1, 1, width=9, height=0.55 * len(labels) + 2)

@@ -17,8 +17,20 @@ def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: 
 
     Parameters
     ----------
-    reference, inferred : ndarray (n_stars, L)
-    color : ndarray (n_stars,), optional  (e.g. SNR)
+    reference, inferred : ndarray of shape (n_stars, n_labels)
+    label_names : sequence of str of length n_labels
+    color : ndarray of shape (n_stars,), default=None
+        Colours the points (e.g. SNR); None: one colour.
+    color_label : str, default="SNR"
+        Colour-bar label.
+    title : str, default=None
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows (values, residuals) of one column per label; each panel's title gives the
+        bias, scatter and robust scatter.
     """
     n = len(label_names)
     figure = new_figure_grid(n)
@@ -51,13 +63,36 @@ def one_to_one_figure(reference: np.ndarray, inferred: np.ndarray, label_names: 
 
 
 def new_figure_grid(n_columns: int):
+    """An empty constrained-layout Figure sized for ``n_columns`` label columns.
+
+    Parameters
+    ----------
+    n_columns : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.figure import Figure
 
     return Figure(figsize=(2.6 * n_columns + 1.0, 4.6), layout="constrained")
 
 
 def pull_figure(pull: np.ndarray, label_names: Sequence[str]):
-    """Histograms of (fit - ref) / sqrt(sigma_fit^2 + sigma_ref^2) with a unit Gaussian."""
+    """Histograms of (fit - ref) / sqrt(sigma_fit^2 + sigma_ref^2) with a unit Gaussian.
+
+    Parameters
+    ----------
+    pull : ndarray of shape (n_stars, n_labels)
+        The pulls (:func:`skcannon.evaluation.pulls`); non-finite ones are left out, the rest
+        clipped to +-5.
+    label_names : sequence of str of length n_labels
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per label, titled with the pulls' standard deviation and robust scatter.
+    """
     figure, axes = new_figure(1, len(label_names), width=2.4 * len(label_names), height=2.6)
     grid = np.linspace(-5, 5, 201)
     for i, name in enumerate(label_names):
@@ -79,9 +114,30 @@ def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndar
                          window: tuple[float, float] | None = (16000, 16100),
                          title: str = "", model_label: str = "model", ax=None,
                          axis_label: str = r"vacuum wavelength ($\AA$)"):
-    """Normalized data with its error band, a model spectrum, and residuals, over a window
-    (None: every pixel). ``axis_label`` names the x axis (e.g. "pixel" for spectra without
-    recorded wavelengths)."""
+    """Normalized data with its 1-sigma band, a model spectrum, and residuals, over a window.
+
+    Parameters
+    ----------
+    wavelength : ndarray of shape (n_pixels,)
+    flux, ivar : ndarray of shape (n_pixels,)
+        The star's normalized flux and inverse variance (pixels with ivar 0 are not drawn).
+    model_flux : ndarray of shape (n_pixels,)
+    window : tuple of float or None, default=(16000, 16100)
+        Wavelength range drawn; None: every pixel.
+    title : str, default=""
+        Title of the top panel (none when empty).
+    model_label : str, default="model"
+        Legend entry of the model spectrum.
+    ax : pair of Axes, default=None
+        (top, bottom) axes to draw into; None: a new figure.
+    axis_label : str, default=``"vacuum wavelength ($\\AA$)"``
+        Names the x axis (e.g. "pixel" for spectra without recorded wavelengths).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure of ``ax`` when given.
+    """
     if ax is None:
         figure, axes = new_figure(2, 1, width=8, height=1.8, sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})

@@ -32,7 +32,21 @@ th { background: #f4f4f4; } .note { background: #fff8e0; padding: 0.5em; }
 
 @dataclass
 class Section:
-    """A titled part of the report: a caption, then figures (paths) and tables."""
+    """A titled part of the report: a caption, a note, then tables and figures.
+
+    Attributes
+    ----------
+    title : str
+        Heading of the section (its anchor in the HTML page is made from it).
+    caption : str, default=""
+        Text below the heading.
+    figures : list of (str, str), default=[]
+        (path of an image file, caption) per figure.
+    tables : list of (DataFrame, str), default=[]
+        (table, caption) per table.
+    note : str, default=""
+        Highlighted remark (e.g. why a figure is missing).
+    """
 
     title: str
     caption: str = ""
@@ -48,7 +62,26 @@ def _table_html(table: pd.DataFrame) -> str:
 
 def write_report(directory: str | Path, title: str, sections: list[Section],
                  *, summary: pd.DataFrame | None = None) -> Path:
-    """Write ``index.html`` in ``directory``; figure paths are made relative to it."""
+    """Write ``index.html`` in ``directory``; figure paths are made relative to it.
+
+    Text and captions are HTML-escaped; numbers in tables are shown with 4 significant digits.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Where the page goes (created if missing).
+    title : str
+        Page title and first heading.
+    sections : list of Section
+        The report's parts, in order.
+    summary : DataFrame, default=None
+        A table shown first, under "Summary".
+
+    Returns
+    -------
+    Path
+        The page, ``directory / "index.html"``.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"

@@ -20,13 +20,32 @@ FALLBACK_WIDTH = 150
 
 
 def chromium() -> str | None:
-    """The Chromium executable, or None."""
+    """The Chromium executable on the ``PATH``.
+
+    Returns
+    -------
+    str or None
+        Path of ``chromium`` (or ``chromium-browser``); None when neither is installed.
+    """
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def print_html_to_pdf(page: Path, path: Path) -> bool:
-    """Print ``page`` (an HTML file) to ``path`` with headless Chromium; False when Chromium is
-    missing or fails (then nothing is written)."""
+    """Print ``page`` (an HTML file) to ``path`` with headless Chromium.
+
+    Parameters
+    ----------
+    page : Path
+        The HTML file.
+    path : Path
+        The PDF to write (replaced only by a complete PDF).
+
+    Returns
+    -------
+    bool
+        True when the PDF was written; False when Chromium is missing, fails or takes more than
+        :data:`PRINT_TIMEOUT` seconds (then nothing is written).
+    """
     browser = chromium()
     if browser is None:
         return False
@@ -54,7 +73,24 @@ def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFram
               html_page: str | Path | None = None) -> Path:
     """The report as a PDF: ``html_page`` printed by Chromium when possible (typeset like the
     HTML report), else matplotlib pages: the summary and tables as wrapped text, then one
-    figure a page with its caption."""
+    figure a page with its caption.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The PDF to write.
+    sections : list of Section
+        The report's parts (used by the matplotlib pages).
+    summary : DataFrame, default=None
+        Rows with ``stage`` and ``result`` columns, listed first on the matplotlib pages.
+    html_page : str or path-like, default=None
+        The HTML report to print; None: matplotlib pages.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     if html_page is not None and print_html_to_pdf(Path(html_page), path):
         return path

@@ -36,7 +36,39 @@ KIEL_ISOCHRONES = ((0.0, 6.0), (-1.0, 6.0))
 @dataclass
 class ScienceInputs:
     """What the figures are drawn from (anything may be missing; its figure is then skipped
-    with a note saying why)."""
+    with a note saying why).
+
+    Attributes
+    ----------
+    model : Cannon
+        Fitted, with ``wavelength_``.
+    training : SpectralDataset, default=None
+        The set the model was trained on.
+    validation : SplitValidation, default=None
+        The split validation of the model (its test half).
+    real : SpectralDataset, default=None
+        Real normalized spectra.
+    real_fit : LabelFit, default=None
+        Fitted labels of ``real``.
+    raw_spectra : list of ApStarSpectrum, default=[]
+        The read apStar spectra of the real stars.
+    normalized : NormalizedSpectra, default=None
+        ``raw_spectra`` through the preprocessing.
+    selection : DataFrame, default=None
+        The selected catalog rows.
+    cuts : QualityCuts, default=None
+        The selection's quality cuts (thresholds drawn on the corner plot).
+    windows : Path, default=None
+        The ASPCAP element-window file (``aspcap_l31c_masks.npy``).
+    isochrones : Path, default=None
+        Directory of MIST CSV or ``.iso`` files.
+    normalization_star : str, default=None
+        APOGEE_ID of the star of the normalization figure (None: the first one).
+    model_star : str, default=None
+        APOGEE_ID of the test-half star of the model-vs-data figure (None: the first one).
+    training_note : str, default=""
+        Note shown with the label distribution.
+    """
 
     model: object                                   # fitted Cannon with wavelength_
     training: object | None = None                  # SpectralDataset the model was trained on
@@ -55,6 +87,7 @@ class ScienceInputs:
 
     @property
     def names(self) -> list[str]:
+        """The model's label names."""
         return list(self.model.label_names)
 
     @property
@@ -63,7 +96,12 @@ class ScienceInputs:
         return self.training.labels if self.training is not None else None
 
     def median_labels(self) -> np.ndarray:
-        """The sample's median labels (the model's label offsets without a sample)."""
+        """The sample's median labels (the model's label offsets without a sample).
+
+        Returns
+        -------
+        ndarray of shape (n_labels,)
+        """
         sample = self.sample
         return self.model.scaling_.offsets if sample is None else \
             sample[self.names].median().to_numpy()
@@ -79,7 +117,19 @@ def _save(figure, directory: Path, name: str) -> str:
 
 
 def corner_section(inputs: ScienceInputs, directory: Path) -> Section | None:
-    """1. Corner plot of the sample's labels with the cut thresholds."""
+    """1. Corner plot of the sample's labels with the cut thresholds.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figure is saved (``corner.png``).
+
+    Returns
+    -------
+    Section or None
+        None without a training sample.
+    """
     if inputs.sample is None:
         return None
     return Section(
@@ -91,7 +141,19 @@ def corner_section(inputs: ScienceInputs, directory: Path) -> Section | None:
 
 
 def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | None:
-    """2. Normalization diagnostic of the named star (else the first one)."""
+    """2. Normalization diagnostic of the named star (else the first one, with a note).
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figure is saved (``normalization_<APOGEE_ID>.png``).
+
+    Returns
+    -------
+    Section or None
+        None without raw and normalized spectra.
+    """
     if not inputs.raw_spectra or inputs.normalized is None:
         return None
     ids = [s.apogee_id for s in inputs.raw_spectra]
@@ -108,7 +170,20 @@ def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | N
 
 
 def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | None:
-    """3. A labelled test star at its reference labels; real stars at their fitted labels."""
+    """3. A labelled test star at its reference labels; real stars at their fitted labels
+    (at most :data:`MAX_REAL_STAR_FIGURES`, see :func:`real_stars_to_show`).
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figures are saved.
+
+    Returns
+    -------
+    Section or None
+        None when there is no figure to draw.
+    """
     model, figures = inputs.model, []
     if inputs.validation is not None and inputs.training is not None:
         ids = inputs.training.ids[inputs.validation.test_index]
@@ -142,7 +217,19 @@ def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | N
 def real_stars_to_show(reduced_chi2: np.ndarray, most: int = MAX_REAL_STAR_FIGURES
                        ) -> np.ndarray:
     """Indices of the real stars the report draws: all of them up to ``most``, else the
-    ``most`` with the largest reduced chi^2 (unfitted ones, NaN, last), in input order."""
+    ``most`` with the largest reduced chi^2 (unfitted ones, NaN, last), in input order.
+
+    Parameters
+    ----------
+    reduced_chi2 : ndarray of shape (n_stars,)
+    most : int, default=MAX_REAL_STAR_FIGURES
+        Stars drawn at most (8).
+
+    Returns
+    -------
+    ndarray of int, shape (min(n_stars, most),)
+        Sorted indices.
+    """
     n = len(reduced_chi2)
     if n <= most:
         return np.arange(n)
@@ -153,8 +240,25 @@ def real_stars_to_show(reduced_chi2: np.ndarray, most: int = MAX_REAL_STAR_FIGUR
 
 def window_table(inputs: ScienceInputs, gradient: np.ndarray, windows: dict | None,
                  numbers: dict) -> pd.DataFrame:
-    """Do the top-100 |gradient| pixels of each abundance fall in its element's windows more
-    often than by chance? Fills ``numbers`` with the fractions."""
+    """Do the top-100 ``|gradient|`` pixels of each abundance fall in its element's windows
+    more often than by chance? Fills ``numbers`` with the fractions.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    gradient : ndarray of shape (n_labels, n_pixels)
+        Gradient spectra at one point.
+    windows : dict of str to ndarray of bool, shape (n_pixels,), or None
+        Element -> window mask; None: an empty table.
+    numbers : dict
+        Receives ``window_fraction_<LABEL>_<element>`` per row.
+
+    Returns
+    -------
+    DataFrame
+        One row per (label, element) of :data:`WINDOW_ELEMENTS`:
+        :func:`skcannon.apogee.windows.window_enrichment`'s result.
+    """
     rows = []
     model, names = inputs.model, inputs.names
     for name in names if windows is not None else []:
@@ -167,7 +271,20 @@ def window_table(inputs: ScienceInputs, gradient: np.ndarray, windows: dict | No
 
 
 def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> Section:
-    """4. Gradient spectra with the Mg and Si windows, s^2, and the window-enrichment table."""
+    """4. Gradient spectra with the Mg and Si windows, s^2, and the window-enrichment table.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figures are saved (``gradients.png``, ``scatter.png``).
+    numbers : dict
+        Receives the window fractions (:func:`window_table`).
+
+    Returns
+    -------
+    Section
+    """
     model = inputs.model
     windows, note = None, ""
     if inputs.windows is not None and Path(inputs.windows).is_file():
@@ -194,7 +311,20 @@ def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> S
 
 
 def load_isochrones(directory: Path | None) -> tuple[dict[str, pd.DataFrame], str]:
-    """The Kiel diagram's isochrones by legend label, and a note on any that is missing."""
+    """The Kiel diagram's isochrones (:data:`KIEL_ISOCHRONES`) by legend label, and a note on
+    any that is missing.
+
+    Parameters
+    ----------
+    directory : Path or None
+        Directory of MIST files (:func:`skcannon.data.isochrones.load_isochrone`).
+
+    Returns
+    -------
+    isochrones : dict of str to DataFrame
+    note : str
+        Why the last missing isochrone is missing ("" when none is).
+    """
     isochrones, note = {}, ""
     for feh, age in KIEL_ISOCHRONES:
         try:
@@ -207,7 +337,23 @@ def load_isochrones(directory: Path | None) -> tuple[dict[str, pd.DataFrame], st
 
 def kiel_section(inputs: ScienceInputs, directory: Path, isochrones: dict, note: str
                  ) -> Section | None:
-    """5. Kiel diagram of the test half's fitted labels with MIST isochrones."""
+    """5. Kiel diagram of the test half's fitted labels with MIST isochrones.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figure is saved (``kiel.png``).
+    isochrones : dict of str to DataFrame
+        From :func:`load_isochrones`.
+    note : str
+        Shown with the figure.
+
+    Returns
+    -------
+    Section or None
+        None without a validation, or without TEFF, LOGG and FE_H among the labels.
+    """
     names = inputs.names
     if inputs.validation is None or not {"TEFF", "LOGG", "FE_H"} <= set(names):
         return None
@@ -222,7 +368,22 @@ def kiel_section(inputs: ScienceInputs, directory: Path, isochrones: dict, note:
 
 def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarray
                        ) -> tuple[np.ndarray, str]:
-    """Teff along the giant branch at ``loggs``, and how it was obtained."""
+    """Teff along the giant branch at ``loggs``, and how it was obtained: the solar MIST
+    6 Gyr isochrone when loaded, else a linear fit to the training sample.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    isochrones : dict of str to DataFrame
+        From :func:`load_isochrones`.
+    loggs : ndarray of shape (n,)
+
+    Returns
+    -------
+    teff : ndarray of shape (n,)
+    how : str
+        How ``teff`` was obtained, for the caption.
+    """
     solar = "MIST 6 Gyr, [Fe/H] = +0.0"
     if solar in isochrones:
         return (teff_on_giant_branch(isochrones[solar], loggs),
@@ -235,7 +396,20 @@ def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarra
 
 
 def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -> Section:
-    """6. Model spectra along [Fe/H] and along the giant branch."""
+    """6. Model spectra along [Fe/H] and along the giant branch.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : Path
+        Where the figures are saved (``sequence_feh.png``, ``sequence_giant_branch.png``).
+    isochrones : dict of str to DataFrame
+        From :func:`load_isochrones`.
+
+    Returns
+    -------
+    Section
+    """
     names, model = inputs.names, inputs.model
     base = dict(zip(names, inputs.median_labels(), strict=True))
 
@@ -262,7 +436,21 @@ def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -
 def science_sections(inputs: ScienceInputs, directory: str | Path) -> tuple[list[Section], dict]:
     """Draw every figure into ``directory``; return report sections (in the mission's order:
     labels, normalization, model vs data, gradients, Kiel diagram, sequences) and headline
-    numbers."""
+    numbers.
+
+    Parameters
+    ----------
+    inputs : ScienceInputs
+    directory : str or path-like
+        Where the figures are saved.
+
+    Returns
+    -------
+    sections : list of Section
+        The sections that could be drawn.
+    numbers : dict
+        Headline numbers (``window_fraction_<LABEL>_<element>``).
+    """
     directory = Path(directory)
     numbers: dict = {}
     isochrones, note = load_isochrones(inputs.isochrones)

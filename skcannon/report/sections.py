@@ -12,7 +12,20 @@ MAX_OUTLIER_ROWS = 30
 
 
 def selection_section(cut_table: list[dict], notes: list[str]) -> Section:
-    """How many stars each cut removed."""
+    """How many stars each cut removed.
+
+    Parameters
+    ----------
+    cut_table : list of dict
+        One ``{"cut", "removed", "remaining"}`` row per cut (``.attrs["cut_table"]`` of
+        :func:`skcannon.apogee.catalog.select_giants`'s selection).
+    notes : list of str
+        Joined into the section's note.
+
+    Returns
+    -------
+    Section
+    """
     return Section("Selection", "How many stars each cut removed.",
                    tables=[(pd.DataFrame(cut_table), "")], note="; ".join(notes))
 
@@ -21,8 +34,19 @@ def cross_validation_section(validation, figures: dict[str, str], caption: str,
                              note: str = "") -> Section:
     """Bias and scatter per label on the test half, by SNR, the one-to-one and pull figures.
 
-    ``figures`` maps "one_to_one" and "pulls" to their files (see
-    :class:`skcannon.pipeline.stages.ValidationOutputs`).
+    Parameters
+    ----------
+    validation : SplitValidation
+        Its ``accuracy`` and ``by_snr`` tables are shown.
+    figures : dict of str to str
+        Maps "one_to_one" and "pulls" to their files (see
+        :class:`skcannon.pipeline.stages.ValidationOutputs`).
+    caption : str
+    note : str, default=""
+
+    Returns
+    -------
+    Section
     """
     return Section(
         "Cross-validation", caption, note=note,
@@ -35,7 +59,17 @@ def cross_validation_section(validation, figures: dict[str, str], caption: str,
 
 def real_validation_section(outputs) -> Section:
     """Cross-validation on real labelled spectra (``outputs``:
-    :class:`skcannon.pipeline.stages.RealValidation`), the report's first yardstick."""
+    :class:`skcannon.pipeline.stages.RealValidation`), the report's first yardstick.
+
+    Parameters
+    ----------
+    outputs : RealValidation
+        Its ``n_stars``, ``n_pixels``, ``source``, ``summary`` and ``figure`` are shown.
+
+    Returns
+    -------
+    Section
+    """
     return Section(
         "Cross-validation on real spectra",
         f"Repeated k-fold cross-validation of the default Cannon on {outputs.n_stars} real "
@@ -49,20 +83,54 @@ def real_validation_section(outputs) -> Section:
 
 
 def outliers_section(outliers: pd.DataFrame, k: float) -> Section:
-    """Test-half stars off by more than ``k`` robust scatters, with their explanations."""
+    """Test-half stars off by more than ``k`` robust scatters, with their explanations.
+
+    Parameters
+    ----------
+    outliers : DataFrame
+        From :func:`skcannon.evaluation.find_outliers`; the first :data:`MAX_OUTLIER_ROWS`
+        rows are listed.
+    k : float
+        The threshold the outliers were found with.
+
+    Returns
+    -------
+    Section
+    """
     return Section("Outliers", f"Test-half stars off by more than {k:g} robust scatters: "
                    f"{len(outliers)}.",
                    tables=[(outliers.head(MAX_OUTLIER_ROWS), "")] if len(outliers) else [])
 
 
 def labels_section(star_labels: pd.DataFrame) -> Section:
-    """The fitted labels of the real spectra."""
+    """The fitted labels of the real spectra.
+
+    Parameters
+    ----------
+    star_labels : DataFrame
+        One row per star.
+
+    Returns
+    -------
+    Section
+    """
     return Section("Labels of the real spectra", tables=[(star_labels, "")])
 
 
 def posterior_section(outputs) -> Section:
     """The posterior of one star: priors, summary, uncertainties compared, corner plot
-    (``outputs``: :class:`skcannon.pipeline.stages.PosteriorOutputs`)."""
+    (``outputs``: :class:`skcannon.pipeline.stages.PosteriorOutputs`).
+
+    Parameters
+    ----------
+    outputs : PosteriorOutputs
+        Its ``posterior``, ``star``, ``chains``, ``draws``, ``comparison`` and ``corner``
+        are shown.
+
+    Returns
+    -------
+    Section
+    """
     posterior = outputs.posterior
     summary = posterior.summary.reset_index(names="label")
     return Section(

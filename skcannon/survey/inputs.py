@@ -33,7 +33,15 @@ ARCHIVE_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD")
 
 @dataclass(frozen=True)
 class SurveyInput:
-    """One input file: where it is (or will be) and, when it may have to be fetched, its URL."""
+    """One input file: where it is (or will be) and, when it may have to be fetched, its URL.
+
+    Attributes
+    ----------
+    path : str
+        The file on disk (for an archive file: where it is cached under the data directory).
+    url : str or None, default=None
+        The archive URL it is fetched from when absent; None for local files.
+    """
 
     path: str
     url: str | None = None
@@ -41,7 +49,23 @@ class SurveyInput:
 
 def read_input_table(path: Path) -> pd.DataFrame:
     """The rows of an input table (FITS HDU 1, CSV or Parquet); only the columns a survey
-    uses are read from a FITS catalog (PATH, or APOGEE_ID/TELESCOPE/FIELD, and SNR)."""
+    uses are read from a FITS catalog (PATH, or APOGEE_ID/TELESCOPE/FIELD, and SNR).
+
+    Parameters
+    ----------
+    path : Path
+        The table; ``.csv`` and ``.parquet`` by suffix, anything else as FITS.
+
+    Returns
+    -------
+    DataFrame
+        One row per input (CSV: PATH and the archive columns read as strings).
+
+    Raises
+    ------
+    BadFileError
+        Naming the file, when it cannot be read as a table.
+    """
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -62,7 +86,29 @@ def read_input_table(path: Path) -> pd.DataFrame:
 def inputs_from_table(table: pd.DataFrame, source: str | Path, *, directory: Path,
                       archive: str) -> list[SurveyInput]:
     """Inputs from a table's rows: its ``PATH`` column, or the DR17 apStar file that
-    ``APOGEE_ID``, ``TELESCOPE`` and ``FIELD`` name (under ``directory``, from ``archive``)."""
+    ``APOGEE_ID``, ``TELESCOPE`` and ``FIELD`` name (under ``directory``, from ``archive``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per input.
+    source : str or path-like
+        Where the table came from (named in errors).
+    directory : Path
+        Data directory the archive files are cached in.
+    archive : str
+        Archive base URL.
+
+    Returns
+    -------
+    list of SurveyInput
+        One per row, in row order (with a URL for archive rows).
+
+    Raises
+    ------
+    BadFileError
+        Naming ``source``, when the table has neither kind of column.
+    """
     if "PATH" in table:
         return [SurveyInput(str(p)) for p in table["PATH"]]
     if not all(c in table for c in ARCHIVE_COLUMNS):
@@ -82,10 +128,21 @@ def survey_inputs(items: Iterable[str], *, directory: str | Path | None = None,
 
     Parameters
     ----------
-    items : iterable of str  files, directories, globs or tables
-    directory : path, optional  data directory of archive files (default: ``data_dir()``)
-    archive : str, optional  archive base URL (default: ``archive_url()``)
-    cuts : QualityCuts, optional  applied to catalog tables (:func:`select_giants`, every field)
+    items : iterable of str
+        Files, directories, globs or tables.
+    directory : str or path-like, default=None
+        Data directory of archive files; None: :func:`skcannon.apogee.archive.data_dir`'s
+        default.
+    archive : str, default=None
+        Archive base URL; None: :func:`skcannon.apogee.archive.archive_url`'s default.
+    cuts : QualityCuts, default=None
+        Applied to catalog tables (:func:`skcannon.apogee.catalog.select_giants`, every
+        field); None: every row is an input.
+
+    Returns
+    -------
+    list of SurveyInput
+        Directories' files sorted, globs' matches sorted, duplicates dropped (first kept).
 
     Raises
     ------
