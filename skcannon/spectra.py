@@ -35,7 +35,19 @@ def stack_spectra(flux: np.ndarray, ivar: np.ndarray, *, pixmask: np.ndarray | N
     Parameters
     ----------
     flux, ivar : array_like, shape (n_stars, n_pixels) or (n_pixels,)
-    pixmask : array_like of int, same shape, optional (zeros if omitted)
+        Flux and inverse variance (a single spectrum counts as one star).
+    pixmask : array_like of int, same shape, default=None
+        Bitmask per pixel (zeros if omitted).
+
+    Returns
+    -------
+    X : ndarray of shape (n_stars, 3, n_pixels)
+        Channels FLUX, IVAR and MASK (the bitmask as float).
+
+    Raises
+    ------
+    ValueError
+        The three arrays differ in shape.
     """
     flux = np.atleast_2d(np.asarray(flux, dtype=float))
     ivar = np.atleast_2d(np.asarray(ivar, dtype=float))
