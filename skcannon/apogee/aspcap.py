@@ -163,15 +163,45 @@ def parse_aspcapstar(data: bytes, path: str | Path, *, digest: bool = True
 
 
 def read_aspcapstar(path: str | Path) -> AspcapStarSpectrum:
-    """Read an aspcapStar file (once, as a whole); see :func:`parse_aspcapstar`."""
+    """Read an aspcapStar file (once, as a whole); see :func:`parse_aspcapstar`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The aspcapStar FITS file.
+
+    Returns
+    -------
+    AspcapStarSpectrum
+        The normalized flux, error, ASPCAP model and inverse variance, each of shape (8575,),
+        on the apStar wavelength grid, with PARAM/FPARAM labels (NaN where ASPCAP wrote its
+        null), ASPCAPFLAG, the file's path and its SHA-256.
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: missing or unreadable, not FITS, truncated, not the aspcapStar layout,
+        or off the apStar grid.
+    """
     return parse_aspcapstar(read_file_bytes(path), path)
 
 
 def aspcap_label_table(spectra) -> pd.DataFrame:
     """ASPCAP's labels of read aspcapStar spectra, one row each, failures reported.
 
-    Columns: APOGEE_ID, FIELD, SNR, TEFF, LOGG, M_H, ALPHA_M (PARAM; NaN where null),
-    ASPCAPFLAG, ASPCAPFLAG_NAMES (comma-separated), ASPCAP_FAILED, ASPCAP_PROBLEM.
+    Parameters
+    ----------
+    spectra : iterable of AspcapStarSpectrum
+        Spectra from :func:`read_aspcapstar` (or :func:`parse_aspcapstar`).
+
+    Returns
+    -------
+    DataFrame of shape (n_spectra, 11)
+        One row per spectrum, in input order. Columns: APOGEE_ID, FIELD, SNR, TEFF, LOGG, M_H,
+        ALPHA_M (PARAM; NaN where null), ASPCAPFLAG, ASPCAPFLAG_NAMES (the set flags' names,
+        comma-separated), ASPCAP_FAILED (bool: a null label or a failure flag) and
+        ASPCAP_PROBLEM (what is wrong, in words; "" when nothing). Empty, without columns,
+        when ``spectra`` is empty.
     """
     rows = []
     for spectrum in spectra:

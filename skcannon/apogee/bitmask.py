@@ -78,7 +78,22 @@ def bad_pixels(pixmask: np.ndarray, *, bits: Iterable[int] = DEFAULT_BAD_PIXEL_B
 
 
 def decode_flags(value: int, names: Mapping[int, str]) -> list[str]:
-    """Names of the bits set in ``value`` (unknown bits as ``BIT<k>``), lowest bit first."""
+    """Names of the bits set in ``value`` (unknown bits as ``BIT<k>``), lowest bit first.
+
+    Parameters
+    ----------
+    value : int
+        The flag value (STARFLAG, ASPCAPFLAG, APOGEE_PIXMASK of one pixel ...). A negative
+        value, as stored in a signed column, is read as its unsigned 64-bit pattern.
+    names : mapping of int to str or to (str, str)
+        Bit number to name, e.g. :data:`ASPCAPFLAG_BITS`; for ``(name, meaning)`` tuples
+        (:data:`APOGEE_PIXMASK_BITS`) the name is taken.
+
+    Returns
+    -------
+    list of str
+        One name per set bit, lowest bit first; empty when ``value`` is 0.
+    """
     value = int(value) & ((1 << 64) - 1)  # negative (signed) storage: read as unsigned
     out = []
     bit = 0

@@ -235,7 +235,25 @@ def select_giants(
 
 
 def format_cut_table(table: list[dict]) -> str:
-    """The cut table as aligned text."""
+    """The cut table as aligned text.
+
+    Parameters
+    ----------
+    table : list of dict
+        Rows with keys ``"cut"`` (str), ``"removed"`` and ``"remaining"`` (int), as in
+        ``select_giants(...).attrs["cut_table"]``; at least one row.
+
+    Returns
+    -------
+    str
+        A header line and one line per row: the cut left-aligned, the counts right-aligned,
+        lines joined by newlines (no trailing newline).
+
+    Raises
+    ------
+    ValueError
+        ``table`` is empty.
+    """
     width = max(len(row["cut"]) for row in table)
     lines = [f"{'cut':<{width}}  {'removed':>8}  {'remaining':>9}"]
     lines += [f"{row['cut']:<{width}}  {row['removed']:>8d}  {row['remaining']:>9d}"
@@ -267,7 +285,27 @@ def check_table_output(path: str | Path) -> str:
 
 def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
     """Write a selection (or any table) to FITS, CSV or parquet (by suffix), atomically,
-    replacing an existing file. Returns the path."""
+    replacing an existing file.
+
+    Parameters
+    ----------
+    selection : DataFrame
+        The table, e.g. from :func:`select_giants`; its index and ``attrs`` (the cut table)
+        are not written.
+    path : str or Path
+        Output file; the suffix (``.fits``/``.fit``, ``.csv`` or ``.parquet``) picks the
+        format.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    CatalogError
+        Naming the file: unknown suffix, or parquet without pyarrow (checked before writing).
+    """
     path = Path(path)
     suffix = check_table_output(path)
     plain = pd.DataFrame(selection)
@@ -285,7 +323,25 @@ def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_selection(path: str | Path) -> pd.DataFrame:
-    """Read a selection written by :func:`write_selection`."""
+    """Read a selection written by :func:`write_selection`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.parquet``, ``.fits`` or ``.fit`` file.
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, n_columns)
+        The table as written; APOGEE_ID, FIELD and TELESCOPE as strings (read as text from CSV,
+        decoded from bytes from FITS).
+
+    Raises
+    ------
+    CatalogError
+        Naming the file: not found, an unknown suffix, or lacking a column APOGEE_ID,
+        TELESCOPE or FIELD.
+    """
     path = Path(path)
     if not path.is_file():
         raise CatalogError(f"{path}: selection file not found")
@@ -329,7 +385,27 @@ def query_skyserver(
 ) -> pd.DataFrame:
     """The catalog rows of the given fields from SkyServer SQL via astroquery (needs internet).
 
-    Returns the same columns as :func:`read_catalog`, ready for :func:`select_giants`.
+    Parameters
+    ----------
+    fields : sequence of str, default=DEFAULT_FIELDS
+        FIELD values to query (``("M15", "N6791", "K2_C4_168-21", "060+00")`` by default).
+    labels : sequence of str, default=DEFAULT_LABELS
+        Label columns to fetch, with their ``_ERR`` columns.
+    data_release : int, default=17
+        SDSS data release queried.
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, n_columns)
+        The columns of :func:`catalog_columns` (as :func:`read_catalog` gives them), ready for
+        :func:`select_giants`; no rows when the query finds none.
+
+    Raises
+    ------
+    ValueError
+        A field name contains a quote or a semicolon.
+    ImportError
+        astroquery is not installed.
     """
     from astroquery.sdss import SDSS
 

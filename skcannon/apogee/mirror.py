@@ -86,8 +86,35 @@ class ArchiveMirror:
     """An HTTP server on 127.0.0.1 (a free port by default) serving ``root`` like the archive.
 
     Use as a context manager; ``url`` is the archive base URL to pass to the downloader.
-    ``handler`` may be a subclass of :class:`ArchiveRequestHandler` (tests use one that injects
-    faults).
+    The socket is bound on construction; entering starts serving on a daemon thread, leaving
+    shuts the server down and closes it.
+
+    Parameters
+    ----------
+    root : str or Path
+        Directory whose files are served (directory listings are refused with 404).
+    routes : mapping of str to str, default=SHARED_LAYOUT_ROUTES
+        Archive path prefix -> directory relative to ``root``; a request path starting with a
+        prefix is served from the directory instead (the first matching prefix wins).
+    port : int, default=0
+        Port on 127.0.0.1; 0 lets the system pick a free one.
+    handler : type, default=ArchiveRequestHandler
+        Request handler class, :class:`ArchiveRequestHandler` or a subclass (tests use one
+        that injects faults).
+
+    Attributes
+    ----------
+    server : http.server.ThreadingHTTPServer
+        The bound server.
+    url : str
+        ``http://127.0.0.1:<port>``, the base URL to pass as the archive URL.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` is not a directory.
+    OSError
+        The port cannot be bound (e.g. already in use).
     """
 
     def __init__(self, root: str | Path, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
@@ -118,7 +145,28 @@ class ArchiveMirror:
 @contextlib.contextmanager
 def serve_mirror(root: str | Path, *, routes: Mapping[str, str] = SHARED_LAYOUT_ROUTES,
                  port: int = 0) -> Iterator[str]:
-    """Context manager yielding the base URL of an :class:`ArchiveMirror` of ``root``."""
+    """Context manager yielding the base URL of an :class:`ArchiveMirror` of ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Directory whose files are served.
+    routes : mapping of str to str, default=SHARED_LAYOUT_ROUTES
+        Archive path prefix -> directory relative to ``root`` (see :class:`ArchiveMirror`).
+    port : int, default=0
+        Port on 127.0.0.1; 0 lets the system pick a free one.
+
+    Yields
+    ------
+    str
+        The mirror's base URL, ``http://127.0.0.1:<port>``; the server stops when the
+        ``with`` block ends.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` is not a directory.
+    """
     with ArchiveMirror(root, routes, port) as mirror:
         yield mirror.url
 
@@ -132,6 +180,28 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     apStar headers hold ids, field, SNR and STARFLAG but no ASPCAP labels: label columns are
     NaN and ASPCAPFLAG is 0. The telescope is the directory two levels above each file
     (archive layout). Use it where the allStar catalog is not at hand, with label cuts off.
+
+    Parameters
+    ----------
+    root : str or Path
+        Directory searched recursively for ``apStar-dr17-*.fits`` files.
+    labels : sequence of str, default=DEFAULT_LABELS
+        Label columns of the catalog (and their ``_ERR`` columns), all NaN.
+
+    Returns
+    -------
+    DataFrame of shape (n_files, n_columns)
+        One row per file, in sorted path order, with the columns of
+        :func:`~skcannon.apogee.catalog.catalog_columns`: APOGEE_ID (header OBJID), TELESCOPE
+        (TELESCOP, else the directory two levels up), FIELD (FIELD, else the parent
+        directory), SNR (NaN when absent), STARFLAG (0 when absent), ASPCAPFLAG 0, labels NaN.
+        No rows when no file is found.
+
+    Raises
+    ------
+    OSError
+        A file's primary header cannot be read, e.g. it is not FITS (astropy's error,
+        passed on unchanged).
     """
     from astropy.io import fits
 

@@ -57,6 +57,10 @@ class ApStarSpectrum:
         non-finite flux).
     chip_ranges : dict of str -> (int, int)
         First and last pixel (inclusive) of each chip from the header (BMIN..RMAX), if present.
+    starflag : int
+        STARFLAG from the header (0 when absent).
+    nvisits : int
+        NVISITS from the header (0 when absent).
     path : str
         File the spectrum was read from.
     sha256 : str
@@ -99,7 +103,24 @@ def apogee_id_from_name(name: str) -> str:
 
 
 def stack_apstar(spectra) -> np.ndarray:
-    """The spectra array (n_stars, 3, 8575) of read apStar spectra (see skcannon.spectra)."""
+    """The spectra array (n_stars, 3, 8575) of read apStar spectra (see skcannon.spectra).
+
+    Parameters
+    ----------
+    spectra : sequence of ApStarSpectrum
+        Spectra from :func:`read_apstar`, one per star.
+
+    Returns
+    -------
+    X : ndarray of shape (n_stars, 3, 8575)
+        Channels FLUX, IVAR and MASK (APOGEE_PIXMASK as float), stars in input order; see
+        :func:`skcannon.spectra.stack_spectra`.
+
+    Raises
+    ------
+    ValueError
+        The spectra differ in length.
+    """
     return stack_spectra([s.flux for s in spectra], [s.ivar for s in spectra],
                          pixmask=[s.pixmask for s in spectra])
 
@@ -146,6 +167,28 @@ def inverse_variance(
 
     A pixel is bad if any of ``bad_bits`` is set, or its flux is not finite, or its error is not
     finite or not positive. Arrays of any (common) shape; inputs are not modified.
+
+    Parameters
+    ----------
+    flux : array_like, any shape, e.g. (n_pixels,) or (n_stars, n_pixels)
+        Flux.
+    error : array_like, the shape of ``flux`` (or broadcastable with it)
+        1-sigma uncertainty of the flux.
+    pixmask : array_like of int, the shape of ``flux`` (or broadcastable with it)
+        APOGEE_PIXMASK values.
+    bad_bits : iterable of int, default=DEFAULT_BAD_PIXEL_BITS
+        APOGEE_PIXMASK bits that make a pixel bad.
+
+    Returns
+    -------
+    ndarray of float
+        ``1 / error**2`` where the pixel is usable, 0 elsewhere; the broadcast shape of
+        ``flux`` and ``error``.
+
+    Raises
+    ------
+    ValueError
+        The arrays' shapes do not broadcast.
     """
     flux = np.asarray(flux, dtype=float)
     error = np.asarray(error, dtype=float)
@@ -179,14 +222,22 @@ def read_apstar(
     ----------
     path : str or Path
         The apStar FITS file.
-    bad_bits : iterable of int
+    bad_bits : iterable of int, default=DEFAULT_BAD_PIXEL_BITS
         APOGEE_PIXMASK bits that make a pixel unusable (inverse variance 0).
-    telescope : str, optional
+    telescope : str, default=None
         Telescope to record when the header has no TELESCOP key (DR17 files do not); by default
         the name of the directory two levels up (the archive layout ``{telescope}/{field}/file``).
-    source : str or Path, optional
+    source : str or Path, default=None
         The file these bytes stand for, when ``path`` is a temporary copy (a download in
         progress): recorded as the spectrum's path and used for the archive-layout fallbacks.
+
+    Returns
+    -------
+    ApStarSpectrum
+        Row 0 (the combined spectrum) of HDUs 1-3 as float64 flux and error and int64 pixmask,
+        each of shape (8575,), the wavelength grid from the header, the inverse variance (0 at
+        bad pixels), identity, SNR, STARFLAG, NVISITS and chip ranges from the header, and the
+        SHA-256 of the file's bytes.
 
     Raises
     ------

@@ -51,7 +51,30 @@ def load_reference_training_labels(directory: str | Path) -> pd.DataFrame:
 
 
 def load_reference_model(directory: str | Path) -> Cannon:
-    """The published model as a fitted :class:`Cannon` (4 labels, quadratic)."""
+    """The published model as a fitted :class:`Cannon` (4 labels, quadratic).
+
+    Parameters
+    ----------
+    directory : str or Path
+        Directory holding the four files named in the module docstring (the shared data's
+        ``cannon_apokasc_dr12/``).
+
+    Returns
+    -------
+    Cannon
+        Fitted, with labels TEFF, LOGG, FE_H, ALPHA_M, order 2, on the DR12 ASPCAP grid of
+        7214 pixels: coefficients ``theta_`` of shape (7214, 15), ``s2_`` the squared scatters,
+        ``pixel_mask_`` False where a scatter or coefficient is not finite, the label scaling
+        subtracting the published baseline (scale 1), ``label_range_`` the training labels'
+        min and max, and the coefficient file's digest as ``training_hash_``. The training
+        log-likelihood and chi-squared are not published: zeros.
+
+    Raises
+    ------
+    BadFileError
+        A file is missing or not a table of numbers, or the arrays do not have the expected
+        shapes (15 x 7214 coefficients, 7214 scatters, 4 baseline labels).
+    """
     directory = Path(directory)
     theta = _load_text(directory / f"{REFERENCE_STEM}.txt", "a 15 x 7214 table")
     scatter = _load_text(directory / f"{REFERENCE_STEM}_scatter.txt", "7214 values")
