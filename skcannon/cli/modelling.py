@@ -153,7 +153,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from skcannon.data import open_dataset
     from skcannon.evaluation import grid_search, kfold_validate
     from skcannon.labels import reference_column
-    from skcannon.model import CannonRegressor
+    from skcannon.model import Cannon, CannonRegressor
     from skcannon.pipeline.stages import validate_stage
 
     dataset = open_dataset(args.dataset)
@@ -176,15 +176,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     X, y = dataset.X, dataset.label_array(labels)
     if args.folds > 1:
-        folds = kfold_validate(CannonRegressor(labels), X, y, labels, n_splits=args.folds,
+        folds = kfold_validate(CannonRegressor(Cannon(labels)), X, y, labels, n_splits=args.folds,
                                random_state=args.seed)
         folds.to_csv(out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
     if args.grid:
-        search = grid_search(CannonRegressor(labels), X, y,
-                             {"regularization": [0.0, 10.0, 100.0]}, labels)
+        search = grid_search(CannonRegressor(Cannon(labels)), X, y,
+                             {"cannon__regularization": [0.0, 10.0, 100.0]}, labels)
         import pandas as pd
 
         pd.DataFrame(search.cv_results_).drop(columns="params").to_csv(
