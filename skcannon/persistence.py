@@ -45,7 +45,7 @@ from skcannon.model.regressor import CannonRegressor
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 
 __all__ = ["ESTIMATOR_CLASSES", "ESTIMATOR_FORMAT", "ESTIMATOR_FORMAT_VERSION",
-           "fit_transformers", "load", "model_digest", "save"]
+           "fit_transformers", "load", "model_digest", "pipeline_from_recipe", "save"]
 
 ESTIMATOR_FORMAT = "skcannon-estimator"
 ESTIMATOR_FORMAT_VERSION = 1
@@ -62,9 +62,10 @@ _ARRAY, _TUPLE, _DICT = "__array__", "__tuple__", "__dict__"
 class _Encoder:
     """The JSON tree of an estimator, collecting its arrays (name -> array)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, provenance: bool = True) -> None:
         self.arrays: dict[str, np.ndarray] = {}
         self.n_states = 0
+        self.provenance = provenance
 
     def value(self, value, where: str):
         """A parameter value as JSON (arrays, tuples, dicts and estimators marked)."""
@@ -118,7 +119,8 @@ class _Encoder:
             self.arrays[f"{prefix}/{key}"] = array
         return {"arrays": prefix, "n_training_stars": int(state.n_training_stars),
                 "training_hash": state.training_hash,
-                "provenance": json.dumps(state.provenance or {}, sort_keys=True, default=str)}
+                "provenance": json.dumps(state.provenance if self.provenance else {},
+                                         sort_keys=True, default=str)}
 
 
 def _input_width(pipeline: Pipeline) -> int:
@@ -227,8 +229,9 @@ def fit_transformers(pipeline: Pipeline, n_pixels: int) -> Pipeline:
     return pipeline
 
 
-def _content(obj) -> tuple[dict, dict[str, np.ndarray]]:
-    """The JSON tree (as text) and the arrays of a fitted estimator (refused otherwise)."""
+def _content(obj, *, provenance: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON tree (as text) and the arrays of a fitted estimator (refused otherwise);
+    ``provenance``: with the Cannon's own."""
     if isinstance(obj, Pipeline):
         if not obj.steps or not isinstance(obj.steps[-1][1], CannonRegressor):
             raise ValueError("a Pipeline to save must end in a CannonRegressor")
@@ -237,7 +240,7 @@ def _content(obj) -> tuple[dict, dict[str, np.ndarray]]:
     elif not isinstance(obj, CannonRegressor):
         raise TypeError(f"save takes a fitted Pipeline, Cannon or CannonRegressor; got a "
                         f"{type(obj).__name__}")
-    encoder = _Encoder()
+    encoder = _Encoder(provenance=provenance)
     tree = encoder.node(obj)
     return {"estimator": json.dumps(tree, sort_keys=True)}, encoder.arrays
 
@@ -246,7 +249,7 @@ def model_digest(obj) -> str:
     """SHA-256 of a fitted estimator's content as :func:`save` stores it (its object tree,
     parameters and learned state; no provenance): changes with the preprocessing as with the
     model."""
-    attrs, arrays = _content(obj)
+    attrs, arrays = _content(obj, provenance=False)
     return content_digest(attrs, arrays)
 
 
@@ -264,7 +267,8 @@ def save(obj, path: str | Path, *, overwrite: bool = False, provenance: dict | N
     overwrite : bool, default=False
         Replace an existing file (else FileExistsError, before any work).
     provenance : dict or None, default=None
-        Where the model came from (JSON-able), stored and checksummed with it.
+        Where the model came from (JSON-able), stored and checksummed with it; after
+        :func:`load`, part of the Cannon's ``provenance_`` (beside what it held itself).
 
     Returns
     -------
@@ -318,6 +322,8 @@ def load(path: str | Path):
         raise BadFileError(path, f"holds a bare {type(obj).__name__}, not a model")
     if not hasattr(final, "cannon_" if isinstance(final, CannonRegressor) else "theta_"):
         raise BadFileError(path, f"holds an unfitted {type(final).__name__}")
+    cannon = final.cannon_ if isinstance(final, CannonRegressor) else final
+    cannon.provenance_ = {**json.loads(attrs["provenance"]), **(cannon.provenance_ or {})}
     return obj
 
 
@@ -342,16 +348,39 @@ def _format_of(path: str | Path) -> str | None:
 
 def _load_model_file(path: str | Path):
     """A format-3 model file: the bare Cannon, or the Pipeline its recipe describes."""
-    from skcannon.preprocessing.recipe import preprocessor_from_recipe
-
     cannon = Cannon.load(path)
     recipe = cannon.provenance_.get("preprocessing")
     if not recipe:
         return cannon
     try:
-        preprocessor = preprocessor_from_recipe(recipe)
-        pipeline = Pipeline([*preprocessor.steps,
-                             ("cannonregressor", CannonRegressor.from_fitted(cannon))])
-        return fit_transformers(pipeline, preprocessor[1].fit().source_wavelength_.size)
+        return pipeline_from_recipe(cannon, recipe)
     except ValueError as exc:
         raise BadFileError(path, f"its preprocessing recipe: {exc}") from exc
+
+
+def pipeline_from_recipe(cannon: Cannon, recipe: dict) -> Pipeline:
+    """The fitted Pipeline of a preprocessing recipe (:mod:`skcannon.preprocessing.recipe`,
+    as datasets and format-3 model files record it) ending in the fitted ``cannon``.
+
+    Parameters
+    ----------
+    cannon : Cannon
+        Fitted.
+    recipe : dict
+
+    Returns
+    -------
+    Pipeline
+        The recipe's steps, fitted, then ``CannonRegressor.from_fitted(cannon)``.
+
+    Raises
+    ------
+    ValueError
+        Not a recipe, or one whose spectra the model cannot take.
+    """
+    from skcannon.preprocessing.recipe import preprocessor_from_recipe
+
+    preprocessor = preprocessor_from_recipe(recipe)
+    pipeline = Pipeline([*preprocessor.steps,
+                         ("cannonregressor", CannonRegressor.from_fitted(cannon))])
+    return fit_transformers(pipeline, preprocessor[1].fit().source_wavelength_.size)
