@@ -115,9 +115,15 @@ class _Encoder:
         prefix = f"state/{self.n_states}"
         self.n_states += 1
         state = cannon.state_
-        for key, array in state_arrays(state, cannon.vectorizer_.exponents).items():
+        arrays = state_arrays(state, cannon.vectorizer_.exponents)
+        for key, array in arrays.items():
             self.arrays[f"{prefix}/{key}"] = array
-        return {"arrays": prefix, "n_training_stars": int(state.n_training_stars),
+        # the memory layout too: BLAS sums a Fortran-ordered matrix in another order, and a
+        # restored model must give the same labels to the last bit
+        fortran = sorted(k for k, a in arrays.items() if a.ndim > 1 and a.flags.f_contiguous
+                         and not a.flags.c_contiguous)
+        return {"arrays": prefix, "fortran": fortran,
+                "n_training_stars": int(state.n_training_stars),
                 "training_hash": state.training_hash,
                 "provenance": json.dumps(state.provenance if self.provenance else {},
                                          sort_keys=True, default=str)}
@@ -184,6 +190,7 @@ class _Decoder:
         prefix = spec["arrays"] + "/"
         arrays = {k.removeprefix(prefix): v for k, v in self.arrays.items()
                   if k.startswith(prefix)}
+        arrays.update({k: np.asfortranarray(arrays[k]) for k in spec.get("fortran", [])})
         self.used.update(prefix + k for k in arrays)
         state = state_from_arrays(cannon.label_names, arrays,
                                   n_training_stars=spec["n_training_stars"],

@@ -81,6 +81,9 @@ def test_a_bare_cannon_and_regressor_round_trip(simulated_set, tmp_path):
     assert isinstance(loaded, Cannon)
     for name in ("theta_", "s2_", "pixel_mask_", "error_factors_", "censor_mask_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(cannon, name))
+        # the memory layout too (BLAS sums another order of a Fortran-ordered matrix)
+        assert getattr(loaded, name).flags.f_contiguous == getattr(cannon, name).flags.f_contiguous
+        assert getattr(loaded, name).flags.c_contiguous == getattr(cannon, name).flags.c_contiguous
     np.testing.assert_array_equal(loaded.censors["ALPHA_M"], censors["ALPHA_M"])
     np.testing.assert_array_equal(loaded.scatter_grid, cannon.scatter_grid)
     np.testing.assert_array_equal(loaded.infer_labels(X[200:230]).labels,

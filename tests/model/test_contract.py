@@ -212,3 +212,28 @@ def test_regressor_predict_does_not_change_the_estimator(simulated_set):
     full = regressor.infer_labels(X[200:230])
     np.testing.assert_array_equal(full.labels, predicted)
     assert full.covariance.shape == (30, 4, 4)
+
+
+def test_grid_search_reaches_the_cannon_through_the_regressor(simulated_set):
+    """One Pipeline, one search: GridSearchCV tunes the wrapped Cannon's parameters
+    (``cannonregressor__cannon__*``) beside the regressor's and a transformer's."""
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+
+    from skcannon.evaluation.metrics import label_scorers
+    from skcannon.preprocessing import BitmaskMasker
+
+    labels, X, _ = simulated_set
+    names = list(REFERENCE_LABELS)
+    pipeline = make_pipeline(BitmaskMasker(), CannonRegressor(Cannon(names, n_error_factors=0),
+                                                              n_starts=1))
+    grid = {"cannonregressor__cannon__order": [1, 2],
+            "cannonregressor__cannon__regularization": [0.0],
+            "bitmaskmasker__bad_bits": [(0,)]}
+    search = GridSearchCV(pipeline, grid, scoring=label_scorers(names),
+                          refit="robust_scatter_TEFF", cv=KFold(2, shuffle=True, random_state=0))
+    search.fit(X[:240, :, :2000], labels[names].to_numpy()[:240])
+    assert set(search.best_params_) == set(grid)
+    assert search.best_params_["cannonregressor__cannon__order"] == 2   # the truth is quadratic
+    assert search.best_estimator_[-1].cannon_.order == 2
+    assert search.best_estimator_[0].bad_bits == (0,)
