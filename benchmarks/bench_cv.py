@@ -19,10 +19,10 @@ CV_SOURCE = ("simulated: 1880 spectra drawn from the published 4-label APOKASC C
 def run(n_stars: int = 1880) -> dict:
     from skcannon.apogee.reference import REFERENCE_LABELS
     from skcannon.evaluation.validation import held_out_pulls, split_validate
-    from skcannon.model import CannonRegressor
+    from skcannon.model import Cannon, CannonRegressor
 
     labels, X, model = simulated_giants(n_stars, seed=42)
-    result = split_validate(X, labels, REFERENCE_LABELS, random_state=42,
+    result = split_validate(CannonRegressor(Cannon(REFERENCE_LABELS)), X, labels, random_state=42,
                             wavelength=model.wavelength_)
     figures = {"cv_data_source": CV_SOURCE, "cv_n_train": len(result.train_index),
                "cv_n_test": len(result.test_index)}
@@ -32,8 +32,9 @@ def run(n_stars: int = 1880) -> dict:
         figures[f"cv_robust_scatter_{row.label}"] = round(float(row.robust_scatter), 5)
     # calibrated uncertainties on held-out simulated spectra (2-fold, 5-fold calibration)
     y = labels[list(REFERENCE_LABELS)].to_numpy(float)
-    pull_table = held_out_pulls(CannonRegressor(REFERENCE_LABELS, calibration_folds=5), X, y,
-                                REFERENCE_LABELS, n_repeats=1, n_splits=2, seed=42)
+    calibrated = CannonRegressor(Cannon(REFERENCE_LABELS, calibration_folds=5))
+    pull_table = held_out_pulls(calibrated, X, y, REFERENCE_LABELS, n_repeats=1, n_splits=2,
+                                seed=42)
     figures["calibrated_pull_data_source"] = CV_SOURCE
     for row in pull_table.itertuples():
         figures[f"formal_pull_sd_{row.label}"] = round(float(row.formal_pull_sd), 4)

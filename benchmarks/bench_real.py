@@ -24,7 +24,7 @@ from benchmarks.common import SHARED
 REAL_SET = SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz"
 REAL_LABELS = ("TEFF", "LOGG", "PARAM_M_H")
 N_REPEATS, N_SPLITS = 5, 2
-#: skcannon variants: name -> CannonRegressor parameters (the default first).
+#: skcannon variants: name -> Cannon parameters (the default first).
 #: Folds of the uncertainty calibration measured here (``calibration_folds``).
 CALIBRATION_FOLDS = 10
 VARIANTS = {
@@ -79,7 +79,7 @@ def _timed(estimator, X, y) -> tuple[float, float]:
 def run() -> dict:
     from skcannon.data import load_labelled_arrays
     from skcannon.evaluation import held_out_pulls, repeated_kfold
-    from skcannon.model import CannonRegressor
+    from skcannon.model import Cannon, CannonRegressor
 
     real = load_labelled_arrays(REAL_SET)
     X, y = real.X, real.table[list(REAL_LABELS)].to_numpy(float)
@@ -89,19 +89,19 @@ def run() -> dict:
                "real_n_stars": int(len(y))}
     summaries = {}
     for name, params in VARIANTS.items():
-        estimator = CannonRegressor(REAL_LABELS, **params)
+        estimator = CannonRegressor(Cannon(REAL_LABELS, **params))
         summaries[name] = repeated_kfold(estimator, X, y, REAL_LABELS, n_repeats=N_REPEATS,
                                          n_splits=N_SPLITS).summary.set_index("label")
     ours = summaries["default"]
-    pull_table = held_out_pulls(CannonRegressor(REAL_LABELS, calibration_folds=CALIBRATION_FOLDS),
-                                X, y, REAL_LABELS, n_repeats=N_REPEATS,
+    calibrated = CannonRegressor(Cannon(REAL_LABELS, calibration_folds=CALIBRATION_FOLDS))
+    pull_table = held_out_pulls(calibrated, X, y, REAL_LABELS, n_repeats=N_REPEATS,
                                 n_splits=N_SPLITS).set_index("label")
     for label in REAL_LABELS:
         figures[f"real_formal_pull_sd_{label}"] = round(
             float(pull_table.loc[label, "formal_pull_sd"]), 4)
         figures[f"real_calibrated_pull_sd_{label}"] = round(
             float(pull_table.loc[label, "pull_sd"]), 4)
-    train_s, infer_s = _timed(CannonRegressor(REAL_LABELS), X, y)
+    train_s, infer_s = _timed(CannonRegressor(Cannon(REAL_LABELS)), X, y)
     figures.update({"real_train_s": round(train_s, 3), "real_infer_s": round(infer_s, 3)})
     for label in REAL_LABELS:
         for metric in ("bias", "scatter", "robust_scatter"):

@@ -60,12 +60,12 @@ def _write_archive(directory: Path, n_files: int) -> list[str]:
     return paths
 
 
-def _plain_loop(model, paths, recipe: dict, out: Path) -> float:
+def _plain_loop(model, paths, out: Path) -> float:
     from skcannon.survey.chunk import label_chunk
 
     start = time.perf_counter()
     for i in range(0, len(paths), CHUNK):
-        label_chunk(paths[i:i + CHUNK], model, recipe).to_parquet(out / f"{i}.parquet")
+        label_chunk(paths[i:i + CHUNK], model).to_parquet(out / f"{i}.parquet")
     return time.perf_counter() - start
 
 
@@ -75,7 +75,7 @@ def _worker_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _survey(model_path, paths, out: Path, continuum_file, workers: int) -> tuple[float, float]:
+def _survey(model, paths, out: Path, workers: int) -> tuple[float, float]:
     """Seconds of one survey run on a fresh LocalCluster of ``workers``, and the largest peak
     resident memory (MB) of its workers."""
     from distributed import Client, LocalCluster
@@ -86,17 +86,16 @@ def _survey(model_path, paths, out: Path, continuum_file, workers: int) -> tuple
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.run(lambda: None)            # workers started before the clock
         start = time.perf_counter()
-        label_survey(model_path, paths, out, continuum=continuum_file, chunk_size=CHUNK,
-                     scheduler=cluster.scheduler_address, progress=False)
+        label_survey(model, paths, out, chunk_size=CHUNK, scheduler=cluster.scheduler_address,
+                     progress=False)
         seconds = time.perf_counter() - start
         peaks = client.run(_worker_peak_mb)
     return seconds, max(peaks.values())
 
 
 def run(n_files: int = N_FILES) -> dict:
-    from skcannon.apogee.preprocessor import preprocessing_recipe
     from skcannon.apogee.reference import load_reference_model
-    from skcannon.data.build import default_preprocessor
+    from skcannon.pipeline.model import model_pipeline
 
     continuum_file = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
     model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")
@@ -106,15 +105,13 @@ def run(n_files: int = N_FILES) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         paths = _write_archive(tmp / "archive", n_files)
-        model_path = model.save(tmp / "model.h5")
-        recipe = preprocessing_recipe(default_preprocessor(continuum_file))
+        pipeline = model_pipeline(model, continuum_file)[0]
         plain, seconds, peaks = [], {1: [], 2: []}, []
         for attempt in range(REPEATS):      # alternating, best of each: the machine is noisy
             (tmp / f"plain{attempt}").mkdir()
-            plain.append(_plain_loop(model, paths, recipe, tmp / f"plain{attempt}"))
+            plain.append(_plain_loop(pipeline, paths, tmp / f"plain{attempt}"))
             for workers in (1, 2):
-                took, peak = _survey(model_path, paths, tmp / f"out{workers}-{attempt}",
-                                     continuum_file, workers)
+                took, peak = _survey(pipeline, paths, tmp / f"out{workers}-{attempt}", workers)
                 seconds[workers].append(took)
                 peaks.append(peak)
         figures["survey_plain_loop_spectra_per_s"] = round(n_files / min(plain), 1)

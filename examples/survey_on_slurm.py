@@ -38,12 +38,15 @@ def make_slurm_cluster(*, queue: str = "normal", account: str | None = None,
 
 
 def main() -> None:
+    import skcannon
+    from skcannon.pipeline.model import model_pipeline
     from skcannon.survey import label_survey, survey_inputs
 
     cluster = make_slurm_cluster(account="my-allocation")
     cluster.scale(jobs=4)                        # 4 nodes x 64 workers
     inputs = survey_inputs(["allStar-dr17-synspec_rev1.fits"], directory="/scratch/apogee")
-    result = label_survey("model.h5", inputs, "dr17-labels",
+    model = model_pipeline(skcannon.load("model.h5"))[0]   # the fitted Pipeline it holds
+    result = label_survey(model, inputs, "dr17-labels",
                           scheduler=cluster.scheduler_address)
     print(result.summary)
     cluster.close()

@@ -14,6 +14,7 @@ from skcannon.apogee.reference import load_reference_model
 from skcannon.data.dataset import SpectralDataset
 from skcannon.errors import BadFileError, CatalogError, DownloadError, SkcannonError
 from skcannon.model import Cannon, CannonRegressor
+from skcannon.persistence import load, save
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 from skcannon.spectra import stack_spectra
 
@@ -22,6 +23,6 @@ __all__ = [
     "ApStarSpectrum", "QualityCuts", "download_apstar", "read_apstar", "read_catalog",
     "select_giants", "apogee_preprocessor",
     "BitmaskMasker", "ContinuumNormalizer", "Regridder", "stack_spectra", "SpectralDataset",
-    "Cannon", "CannonRegressor", "load_reference_model",
+    "Cannon", "CannonRegressor", "load_reference_model", "save", "load",
     "BadFileError", "CatalogError", "DownloadError", "SkcannonError",
 ]

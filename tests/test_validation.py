@@ -15,7 +15,7 @@ from skcannon.data.dataset import SpectralDataset
 from skcannon.data.simulate import simulate_raw_spectra
 from skcannon.evaluation import find_outliers, kfold_validate, split_validate
 from skcannon.evaluation.metrics import label_robust_scatter, label_scatter, label_scorers
-from skcannon.model import CannonRegressor
+from skcannon.model import Cannon, CannonRegressor
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
 
 
@@ -38,8 +38,8 @@ def test_metrics_by_hand():
 def test_split_validate_is_reproducible_and_accurate(table_and_X, reference_model):
     table, X = table_and_X
     names = list(reference_model.label_names)
-    first = split_validate(X, table, names, random_state=7)
-    again = split_validate(X, table, names, random_state=7)
+    first = split_validate(CannonRegressor(Cannon(names)), X, table, random_state=7)
+    again = split_validate(CannonRegressor(Cannon(names)), X, table, random_state=7)
     np.testing.assert_array_equal(first.test_index, again.test_index)
     assert len(first.test_index) == len(X) // 2
     assert not set(first.test_index) & set(first.train_index)
@@ -64,7 +64,7 @@ def test_cross_val_score_over_the_whole_pipeline(reference_model, giant_labels, 
                                apstar_files, continuum_file)
     assert raw.shape[2] == 8575
     pipeline = make_pipeline(*default_preprocessor(continuum_file).named_steps.values(),
-                             CannonRegressor(label_names=names, n_starts=2))
+                             CannonRegressor(Cannon(names), n_starts=2))
     y = labels[names].to_numpy()
     scores = cross_val_score(pipeline, raw, y, cv=3,
                              scoring=label_scorers(names)["robust_scatter_TEFF"])
@@ -76,7 +76,7 @@ def test_cross_val_score_over_the_whole_pipeline(reference_model, giant_labels, 
 def test_outliers_are_listed_with_reasons(table_and_X, reference_model):
     table, X = table_and_X
     names = list(reference_model.label_names)
-    result = split_validate(X, table, names, random_state=1)
+    result = split_validate(CannonRegressor(Cannon(names)), X, table, random_state=1)
     reference = result.reference.copy()
     reference[0, 0] += 500                          # a wrong reference label
     info = table.iloc[result.test_index].reset_index(drop=True)
@@ -90,7 +90,7 @@ def test_outliers_are_listed_with_reasons(table_and_X, reference_model):
 def test_figures_are_real_images(table_and_X, reference_model, tmp_path):
     table, X = table_and_X
     names = list(reference_model.label_names)
-    result = split_validate(X, table, names, random_state=2)
+    result = split_validate(CannonRegressor(Cannon(names)), X, table, random_state=2)
     for name, figure in (("o2o.png", one_to_one_figure(result.reference, result.fit.labels,
                                                        names, color=table.SNR.to_numpy()
                                                        [result.test_index])),

@@ -110,21 +110,38 @@ def is_spectrum_fits(path: str) -> bool:
 
 
 def continuum_for(model, continuum: str | None) -> str | None:
-    """``--continuum`` as given; for a model that records no preprocessing and no
-    ``--continuum``, the shared continuum pixels (said on the command line)."""
-    if continuum is None and not model.provenance_.get("preprocessing"):
+    """``--continuum`` as given; for a model that carries no preprocessing (not a Pipeline)
+    and no ``--continuum``, the shared continuum pixels (said on the command line)."""
+    from sklearn.pipeline import Pipeline
+
+    if continuum is None and not isinstance(model, Pipeline):
         continuum = DEFAULT_CONTINUUM
         print(f"note: the model does not record its preprocessing; normalizing with the "
               f"standard steps and {continuum} (--continuum)")
     return continuum
 
 
-def recipe_for(model, continuum: str | None) -> dict:
-    """The preprocessing recipe to apply with ``model``: its own, else the standard steps with
-    :func:`continuum_for` (see :func:`skcannon.apogee.preprocessor.recipe_for_model`)."""
-    from skcannon.apogee.preprocessor import recipe_for_model
+def load_model(path: str):
+    """The model in ``path`` as saved: a fitted Pipeline, Cannon or CannonRegressor
+    (:func:`skcannon.load`; format-3 model files too)."""
+    from skcannon.pipeline.model import load_model as load
 
-    return recipe_for_model(model, continuum_for(model, continuum))[0]
+    return load(path)
+
+
+def load_cannon(path: str):
+    """The fitted Cannon of the model in ``path`` (for commands on normalized spectra)."""
+    from skcannon.pipeline.model import cannon_of
+
+    return cannon_of(load_model(path))
+
+
+def pipeline_for(model, continuum: str | None):
+    """The fitted Pipeline applying ``model`` to spectrum files: its own, else the standard
+    steps with :func:`continuum_for` (see :func:`skcannon.pipeline.model.model_pipeline`)."""
+    from skcannon.pipeline.model import model_pipeline
+
+    return model_pipeline(model, continuum_for(model, continuum))[0]
 
 
 def labels_to_use(named: list[str] | None, columns, source: str) -> list[str]:

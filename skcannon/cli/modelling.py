@@ -14,7 +14,9 @@ from skcannon.cli.common import (
     add_product_options,
     is_spectrum_fits,
     labels_to_use,
-    recipe_for,
+    load_cannon,
+    load_model,
+    pipeline_for,
 )
 from skcannon.errors import SkcannonError
 from skcannon.pipeline.resources import SharedData
@@ -43,11 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength)
     seconds = time.perf_counter() - start
-    model.save(args.output, overwrite=args.overwrite,
-               provenance={"dataset": str(args.dataset), "dataset_provenance":
-                           dataset.provenance.get("simulated_from", "prepared"),
-                           "preprocessing": dataset.provenance.get("preprocessing_recipe"),
-                           "dropped_stars": model.dropped_.astype(str).to_dict("records")})
+    _save_trained(model, dataset, args)
     ok = model.pixel_mask_
     n_terms = model.vectorizer_.n_terms
     chi2 = model.training_chi2_[ok].sum() / max(model.training_dof_[ok].sum(), 1)
@@ -69,16 +67,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_trained(model, dataset, args: argparse.Namespace) -> None:
+    """The fitted Pipeline (the dataset's recorded preprocessing, then the model) with
+    :func:`skcannon.save`; a dataset that records none: the bare Cannon (``Cannon.save``)."""
+    from skcannon.persistence import pipeline_from_recipe, save
+
+    provenance = {"dataset": str(args.dataset),
+                  "dataset_provenance": dataset.provenance.get("simulated_from", "prepared"),
+                  "dropped_stars": model.dropped_.astype(str).to_dict("records")}
+    recipe = dataset.provenance.get("preprocessing_recipe")
+    if not recipe:
+        model.save(args.output, overwrite=args.overwrite, provenance=provenance)
+        return
+    try:
+        pipeline = pipeline_from_recipe(model, recipe)
+    except ValueError as exc:
+        raise SkcannonError(f"{args.dataset}: its preprocessing recipe: {exc}") from exc
+    save(pipeline, args.output, overwrite=args.overwrite, provenance=provenance)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
 
     from skcannon.apogee.label_tables import dr12_giant_labels
     from skcannon.apogee.reference import load_reference_model
     from skcannon.data.dataset import SpectralDataset
     from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
-    from skcannon.model import Cannon
 
     model = (load_reference_model(args.reference) if args.reference
-             else Cannon.load(args.model))
+             else load_cannon(args.model))
     table = dr12_giant_labels(args.labels, model.label_names)
     rng = np.random.default_rng(args.seed)
     table = table.sample(min(args.n, len(table)), random_state=args.seed).reset_index(drop=True)
@@ -103,12 +119,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from skcannon.apogee.catalog import check_table_output
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.data import open_dataset
-    from skcannon.model import Cannon
+    from skcannon.pipeline.model import cannon_of
 
     check_table_output(args.output)           # before the work, not after it
-    model = Cannon.load(args.model)
+    loaded = load_model(args.model)
     if args.product or len(args.dataset) > 1 or is_spectrum_fits(args.dataset[0]):
-        return _fit_files(args, model)
+        return _fit_files(args, loaded)
+    model = cannon_of(loaded)
     source = args.dataset[0]
     dataset = open_dataset(source)
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, source,
@@ -132,9 +149,9 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.survey import label_chunk
 
-    recipe = recipe_for(model, args.continuum)
+    pipeline = pipeline_for(model, args.continuum)
     start = time.perf_counter()
-    table = label_chunk(args.dataset, model, recipe, product=args.product,
+    table = label_chunk(args.dataset, pipeline, product=args.product,
                         n_starts=args.starts, seed=args.seed, method=args.method)
     seconds = time.perf_counter() - start
     write_table(table, args.output)
@@ -153,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from skcannon.data import open_dataset
     from skcannon.evaluation import grid_search, kfold_validate
     from skcannon.labels import reference_column
-    from skcannon.model import CannonRegressor
+    from skcannon.model import Cannon, CannonRegressor
     from skcannon.pipeline.stages import validate_stage
 
     dataset = open_dataset(args.dataset)
@@ -176,15 +193,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     X, y = dataset.X, dataset.label_array(labels)
     if args.folds > 1:
-        folds = kfold_validate(CannonRegressor(labels), X, y, labels, n_splits=args.folds,
+        folds = kfold_validate(CannonRegressor(Cannon(labels)), X, y, labels, n_splits=args.folds,
                                random_state=args.seed)
         folds.to_csv(out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
     if args.grid:
-        search = grid_search(CannonRegressor(labels), X, y,
-                             {"regularization": [0.0, 10.0, 100.0]}, labels)
+        search = grid_search(CannonRegressor(Cannon(labels)), X, y,
+                             {"cannon__regularization": [0.0, 10.0, 100.0]}, labels)
         import pandas as pd
 
         pd.DataFrame(search.cv_results_).drop(columns="params").to_csv(
@@ -199,13 +216,12 @@ def cmd_outliers(args: argparse.Namespace) -> int:
 
     from skcannon.data import open_dataset
     from skcannon.evaluation import find_outliers
-    from skcannon.model import Cannon
     from skcannon.plotting import model_vs_data_figure, save_figure
 
     if args.window[0] >= args.window[1]:
         raise SkcannonError(f"--window: {args.window[0]:g} {args.window[1]:g} is not an "
                             "increasing range (give the lower wavelength first)")
-    model = Cannon.load(args.model)
+    model = load_cannon(args.model)
     dataset = open_dataset(args.dataset)
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, args.dataset,
                            n_pixels=dataset.flux.shape[1])

@@ -14,10 +14,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.apogee.catalog import QualityCuts
+    from skcannon.cli.common import load_cannon
     from skcannon.data.build import default_preprocessor, normalize_apstar_files
     from skcannon.data.dataset import SpectralDataset
     from skcannon.errors import SkcannonError
-    from skcannon.model import Cannon
     from skcannon.pipeline.resources import SharedData
     from skcannon.pipeline.stages import report_stage, validate_stage
     from skcannon.report import ScienceInputs, science_sections
@@ -31,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not Path(shared.continuum).is_file() and args.apstar:
         raise SkcannonError(f"--shared {args.shared}: no continuum pixel file "
                             f"({shared.continuum}): cannot normalize the --apstar spectra")
-    model = Cannon.load(args.model)
+    model = load_cannon(args.model)
     training = SpectralDataset.load(args.dataset)
     validation = validate_stage(training, list(model.label_names), seed=args.seed,
                                 output_dir=out)
@@ -92,16 +92,22 @@ def _require_usable(ivar, rows: list[int], ids, path) -> None:
                             f"(inverse variance 0 everywhere){more}")
 
 
-def _posterior_input(args: argparse.Namespace, model):
+def _posterior_input(args: argparse.Namespace, loaded):
     """The spectrum to sample (X, shape (1, 3, n_pixels)), its name and the reference
-    uncertainties when a dataset holds them."""
+    uncertainties when a dataset holds them; an apStar file goes through the model's own
+    preprocessing (or, for a model without, the standard steps with ``--continuum``)."""
     from pathlib import Path
 
     import numpy as np
+    from sklearn.base import clone
 
-    from skcannon.data.build import default_preprocessor, normalize_apstar_files
+    from skcannon.cli.common import pipeline_for
+    from skcannon.data.build import normalize_apstar_files
     from skcannon.errors import SkcannonError
     from skcannon.labels import error_column
+    from skcannon.pipeline.model import cannon_of
+
+    model = cannon_of(loaded)
 
     path = Path(args.spectrum)
     if path.suffix.lower() in (".h5", ".hdf5", ".npz"):
@@ -115,7 +121,8 @@ def _posterior_input(args: argparse.Namespace, model):
                  if all(e in dataset.labels for e in errors) else None)
         return dataset.X[args.row : args.row + 1], dataset.ids[args.row], sigma
     # an apStar file, preprocessed exactly like the training data
-    spectra, normalized = normalize_apstar_files([path], default_preprocessor(args.continuum))
+    preprocessor = clone(pipeline_for(loaded, args.continuum)[:-1])
+    spectra, normalized = normalize_apstar_files([path], preprocessor)
     if not np.any(normalized.normalized[0, 1] > 0):
         raise SkcannonError(f"{path}: no usable pixel after masking (every pixel is flagged "
                             "bad or has no valid error)")
@@ -125,14 +132,16 @@ def _posterior_input(args: argparse.Namespace, model):
 def cmd_posterior(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from skcannon.model import Cannon
+    from skcannon.cli.common import load_model
+    from skcannon.pipeline.model import cannon_of
     from skcannon.pipeline.stages import posterior_stage
 
-    model = Cannon.load(args.model)
+    loaded = load_model(args.model)
+    model = cannon_of(loaded)
     if args.rows is not None:
         return _posterior_many(args, model)
     names = list(model.label_names)
-    X, star, reference_sigma = _posterior_input(args, model)
+    X, star, reference_sigma = _posterior_input(args, loaded)
     fit = model.infer_labels(X)
     cv = None
     if args.cv_accuracy:
@@ -262,7 +271,9 @@ def register(sub) -> None:
     posterior.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     posterior.add_argument("--cv-accuracy", default=None,
                            help="accuracy.csv from 'skcannon validate' (CV scatter column)")
-    posterior.add_argument("--continuum", default=DEFAULT_CONTINUUM,
-                           help="continuum pixels for an apStar input (default: %(default)s)")
+    posterior.add_argument("--continuum", default=None,
+                           help="continuum pixels for an apStar input, only for a model that "
+                                "does not record its preprocessing (then default: "
+                                f"{DEFAULT_CONTINUUM})")
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
     posterior.set_defaults(func=cmd_posterior, owns_output=True)

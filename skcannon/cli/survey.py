@@ -10,7 +10,8 @@ from skcannon.cli.common import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
     add_product_options,
-    continuum_for,
+    load_model,
+    pipeline_for,
 )
 
 
@@ -24,10 +25,9 @@ def _archive(args: argparse.Namespace):
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
-    from skcannon.model import Cannon
     from skcannon.survey import label_survey, survey_inputs
 
-    continuum = continuum_for(Cannon.load(args.model), args.continuum)
+    model = pipeline_for(load_model(args.model), args.continuum)
     cuts = None
     if args.cuts:
         from skcannon.apogee.catalog import QualityCuts
@@ -36,8 +36,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
     with _archive(args) as archive:
         inputs = survey_inputs(args.inputs, directory=args.data_dir, archive=archive,
                                cuts=cuts)
-        result = label_survey(args.model, inputs, args.output, continuum=continuum,
-                              product=args.product, chunk_size=args.chunk_size,
+        result = label_survey(model, inputs, args.output, product=args.product,
+                              chunk_size=args.chunk_size,
                               scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                               n_workers=args.workers, n_starts=args.starts, seed=args.seed,
                               progress=not args.no_progress)

@@ -1,13 +1,15 @@
 """Cross-validation with scikit-learn's own tools (outliers: :mod:`skcannon.evaluation.outliers`).
 
-* :func:`split_validate`: ``train_test_split`` into halves (explicit ``random_state``), train on
-  one, fit labels of the other, compare with the reference labels.
+Every helper takes ``(estimator, X, y)``, estimator first, as scikit-learn's own.
+
+* :func:`split_validate`: ``train_test_split`` into halves (explicit ``random_state``), train a
+  :class:`CannonRegressor` on one, fit labels of the other, compare with the reference labels.
 * :func:`kfold_validate`: ``cross_validate`` with ``KFold`` over any estimator or Pipeline ending
   in a :class:`CannonRegressor`, scored per label.
 * :func:`repeated_kfold`: ``cross_val_predict`` over several shuffled ``KFold`` partitions
   (fixed seeds, so two estimators see identical folds): bias, scatter and robust scatter per
   label and repeat, with their mean and spread over repeats.
-* :func:`grid_search`: ``GridSearchCV`` over ``scatter_grid`` and ``regularization``.
+* :func:`grid_search`: ``GridSearchCV`` over e.g. ``cannon__regularization``.
 * :func:`held_out_pulls`: pull widths of held-out stars with formal and calibrated uncertainties.
 """
 
@@ -56,22 +58,39 @@ class SplitValidation:
     pulls: np.ndarray
 
 
-def split_validate(X: np.ndarray, labels: pd.DataFrame, label_names: Sequence[str],
-                   *, random_state: int = 42, test_size: float = 0.5, wavelength=None,
-                   cannon_params: dict | None = None, fit_params: dict | None = None
-                   ) -> SplitValidation:
+def split_validate(estimator, X: np.ndarray, labels: pd.DataFrame, *, random_state: int = 42,
+                   test_size: float = 0.5, wavelength=None) -> SplitValidation:
     """Train on one half, infer the other (the mission's setup).
 
-    ``labels`` holds the label columns, optionally their ``_ERR`` columns (used in the pulls)
-    and ``SNR``.
+    Parameters
+    ----------
+    estimator : CannonRegressor
+        Unfitted; cloned and trained on the training half (its ``cannon`` names the labels,
+        its label-fitting options fit the test half).
+    X : ndarray, shape (n_stars, 3, n_pixels)
+        Normalized spectra.
+    labels : DataFrame, n_stars rows
+        The label columns, optionally their ``_ERR`` columns (used in the pulls) and ``SNR``.
+    random_state : int, default=42
+        Seed of ``train_test_split``.
+    test_size : float, default=0.5
+        Fraction of the stars in the test half.
+    wavelength : array_like, shape (n_pixels,), optional
+        Stored with the model.
+
+    Returns
+    -------
+    SplitValidation
     """
-    label_names = list(label_names)
-    index = np.arange(len(X))
-    train_index, test_index = train_test_split(index, test_size=test_size,
+    from sklearn.base import clone
+
+    train_index, test_index = train_test_split(np.arange(len(X)), test_size=test_size,
                                                random_state=random_state)
-    model = Cannon(label_names=label_names, **(cannon_params or {}))
-    model.fit(labels.iloc[train_index], X[train_index], wavelength=wavelength)
-    fit = model.infer_labels(X[test_index], **(fit_params or {}))
+    regressor = clone(estimator).fit(X[train_index], labels.iloc[train_index],
+                                     wavelength=wavelength)
+    model = regressor.cannon_
+    label_names = list(model.label_names)
+    fit = regressor.infer_labels(X[test_index])
     reference = labels.iloc[test_index][label_names].to_numpy(float)
     errors = [error_column(name) for name in label_names]
     reference_sigma = (labels.iloc[test_index][errors].to_numpy(float)
@@ -142,9 +161,9 @@ def repeated_kfold(estimator, X, y, label_names: Sequence[str], *, n_repeats: in
 def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
                 *, refit_label: str | None = None, n_splits: int = 3,
                 random_state: int = 42) -> GridSearchCV:
-    """``GridSearchCV`` over e.g. ``scatter_grid`` and ``regularization`` of a
-    :class:`CannonRegressor` (or a Pipeline ending in one), selecting the smallest robust scatter
-    of ``refit_label`` (default: the first label)."""
+    """``GridSearchCV`` over e.g. ``cannon__scatter_grid`` and ``cannon__regularization`` of a
+    :class:`CannonRegressor` (or ``cannonregressor__cannon__...`` of a Pipeline ending in one),
+    selecting the smallest robust scatter of ``refit_label`` (default: the first label)."""
     refit = f"robust_scatter_{refit_label or label_names[0]}"
     search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
                           cv=KFold(n_splits, shuffle=True, random_state=random_state))

@@ -31,7 +31,8 @@ from skcannon.spectra import FLUX, IVAR, check_spectra
 from skcannon.stats import robust_scatter
 
 #: The parameters of :class:`Cannon`, declared once: validated by ``fit`` (scikit-learn's
-#: ``_parameter_constraints`` mechanism) and reused by :class:`CannonRegressor`.
+#: ``_parameter_constraints`` mechanism); :class:`CannonRegressor` wraps a Cannon instead of
+#: repeating them.
 CANNON_PARAMETER_CONSTRAINTS: dict = {
     "label_names": ["array-like"],
     "order": [Interval(Integral, 1, MAX_ORDER, closed="both")],
@@ -130,6 +131,10 @@ def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
 class Cannon(BaseEstimator):
     """The Cannon (Ness et al. 2015): per pixel, a polynomial in the scaled labels plus an
     intrinsic scatter s^2, learned by maximum likelihood.
+
+    The generative face, labels -> spectra: ``fit(labels, spectra)``, ``predict(labels)``.
+    For spectra -> labels in a Pipeline, wrap it in :class:`CannonRegressor`; the two faces
+    are described in docs/model.rst.
 
     Parameters
     ----------

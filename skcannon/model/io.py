@@ -37,13 +37,16 @@ from skcannon.model.state import CannonState
 
 MODEL_FORMAT = "skcannon-model"
 MODEL_FORMAT_VERSION = 3
-_ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
+#: Names of the arrays of a learned state (:func:`state_arrays`).
+STATE_ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
            "label_range", "wavelength", "censor_mask", "error_factors", "calibration",
            "training_log_likelihood",
            "training_chi2", "training_dof")
 
 
-def _state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.ndarray]:
+def state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.ndarray]:
+    """A learned state and its terms' ``exponents`` (n_terms, n_labels) as named arrays (the
+    datasets of a model file; also :mod:`skcannon.persistence`'s)."""
     arrays = {
         "theta": np.asarray(state.theta, float), "s2": np.asarray(state.s2, float),
         "exponents": np.asarray(exponents, np.int64),
@@ -71,7 +74,7 @@ def write_model(path: str | Path, params: dict, state: CannonState, exponents: n
     """Write a fitted model's parameters (``label_names``, ``order``, ``terms``,
     ``regularization``), its terms' ``exponents`` (n_terms, n_labels) and learned state to
     ``path`` atomically (refuses to overwrite unless asked)."""
-    arrays = _state_arrays(state, exponents)
+    arrays = state_arrays(state, exponents)
     attrs = {
         "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
         "package_version": __version__, "label_names": json.dumps(list(params["label_names"])),
@@ -91,7 +94,7 @@ def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
     :class:`BadFileError` naming the file."""
     attrs, arrays = read_sealed_hdf5(path, expected_format=MODEL_FORMAT,
                                      expected_version=MODEL_FORMAT_VERSION, what="model file")
-    unknown = sorted(set(arrays) - set(_ARRAYS))
+    unknown = sorted(set(arrays) - set(STATE_ARRAYS))
     if unknown:       # a sealed file of this format cannot hold them: refuse, do not ignore
         raise BadFileError(path, f"unexpected datasets {', '.join(unknown)}")
     try:
@@ -103,11 +106,29 @@ def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
 def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.ndarray]:
     """Parameters, state and exponents from a file's checked attributes and arrays."""
     names = tuple(json.loads(attrs["label_names"]))
-    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"label names {names} are not distinct strings")
     params = {"label_names": names, "order": int(attrs["order"]),
               "terms": str(attrs["terms"]) or None,
               "regularization": float(attrs["regularization"])}
+    state = state_from_arrays(names, arrays, n_training_stars=int(attrs["n_training_stars"]),
+                              training_hash=str(attrs["training_hash"]),
+                              provenance=json.loads(attrs["provenance"]))
+    return params, state, arrays["exponents"]
+
+
+def state_from_arrays(names, arrays: dict, *, n_training_stars: int, training_hash: str,
+                      provenance: dict) -> CannonState:
+    """The learned state of labels ``names`` from the arrays of :func:`state_arrays`, checked
+    for sense.
+
+    Raises
+    ------
+    ValueError, KeyError
+        Repeated label names, non-positive scales, non-finite coefficients, negative s^2, a
+        calibration of another length, a missing array.
+    """
+    names = tuple(names)
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"label names {names} are not distinct strings")
     scales, theta, s2 = arrays["label_scales"], arrays["theta"], arrays["s2"]
     if not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
         raise ValueError("label scales must be finite and positive")
@@ -124,15 +145,13 @@ def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.nda
         if calibration.shape != (len(names),):
             raise ValueError(f"calibration has {calibration.size} labels; the model "
                              f"{len(names)}")
-    state = CannonState(
+    return CannonState(
         theta=theta, s2=s2, pixel_mask=arrays["pixel_mask"].astype(bool),
         scaling=LabelScaling(names, arrays["label_offsets"], scales),
         label_range=arrays["label_range"], wavelength=arrays.get("wavelength"),
         training_log_likelihood=arrays["training_log_likelihood"],
         training_chi2=arrays["training_chi2"], training_dof=arrays["training_dof"],
-        n_training_stars=int(attrs["n_training_stars"]),
-        training_hash=str(attrs["training_hash"]),
-        provenance=json.loads(attrs["provenance"]),
+        n_training_stars=int(n_training_stars), training_hash=str(training_hash),
+        provenance=provenance,
         censor_mask=None if censor is None else censor.astype(bool), error_factors=factors,
         calibration=calibration)
-    return params, state, arrays["exponents"]

@@ -1,34 +1,45 @@
-"""The Cannon as the last step of a Pipeline: spectra -> labels."""
+"""The Cannon as the last step of a Pipeline: spectra -> labels (see docs/model.rst)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skcannon.inference.fitting import LabelFit
-from skcannon.labels import DEFAULT_LABELS
-from skcannon.model.cannon import CANNON_PARAMETER_CONSTRAINTS, Cannon
-from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS
+from skcannon.model.cannon import Cannon
 from skcannon.spectra import spectra_tags
 
-#: The :class:`Cannon`'s parameters that :class:`CannonRegressor` passes on.
-_CANNON_PARAMS = ("label_names", "order", "terms", "censors", "n_error_factors", "clean_k",
-                  "bad_labels", "calibration_folds", "scatter_grid", "regularization",
-                  "min_good_fraction")
+#: Label-fitting paths of :meth:`Cannon.infer_labels`.
+INFERENCE_METHODS = ("lm", "trf")
 
 
 class CannonRegressor(RegressorMixin, BaseEstimator):
-    """Label-predicting adaptor: ``fit(spectra, labels)`` trains a :class:`Cannon`,
-    ``predict(spectra)`` infers labels. So ``make_pipeline(masker, regridder, normalizer,
-    CannonRegressor())`` works with ``cross_validate`` and ``GridSearchCV``.
+    """Spectra -> labels: wraps a :class:`Cannon` (labels -> spectra), as scikit-learn's
+    ``TransformedTargetRegressor`` wraps its ``regressor``.
 
-    Parameters are those of :class:`Cannon` plus those of label fitting (``n_starts``,
-    ``margin``, ``seed``).
+    ``fit(X, y)`` trains a clone of ``cannon`` on spectra ``X`` and labels ``y``;
+    ``predict(X)`` infers labels. So ``make_pipeline(masker, regridder, normalizer,
+    CannonRegressor(Cannon(...)))`` works with ``cross_validate`` and ``GridSearchCV``, which
+    reach the model's parameters as ``cannonregressor__cannon__order``: each Cannon parameter
+    is declared once, in :class:`Cannon`. The two faces are described in docs/model.rst.
+
+    Parameters
+    ----------
+    cannon : Cannon or None, default=None
+        The unfitted generative model (None: ``Cannon()``, the default labels and order 2).
+        It is cloned in ``fit``; the clone, trained, is ``cannon_``.
+    method : {"lm", "trf"}, default="lm"
+        Label-fitting path (:meth:`Cannon.infer_labels`).
+    n_starts : int, default=4
+        Starts per star besides the linearized guess ("lm").
+    margin : float, default=0.1
+        Bounds: the training label range widened by this fraction on each side.
+    seed : int, default=0
+        Seed of the spread starting points.
 
     Attributes
     ----------
@@ -37,49 +48,79 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        **{name: CANNON_PARAMETER_CONSTRAINTS[name] for name in _CANNON_PARAMS},
+        "cannon": [HasMethods(["fit", "infer_labels"]), None],
+        "method": [StrOptions(set(INFERENCE_METHODS))],
         "n_starts": [Interval(Integral, 0, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "seed": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
-                 terms: str | None = None, censors: dict | None = None,
-                 n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
-                 bad_labels: str = "raise", calibration_folds: int = 0, scatter_grid=None,
-                 regularization: float = 0.0, min_good_fraction: float = 0.5,
-                 n_starts: int = 4, margin: float = 0.1, seed: int = 0) -> None:
-        self.label_names = label_names
-        self.order = order
-        self.terms = terms
-        self.censors = censors
-        self.n_error_factors = n_error_factors
-        self.clean_k = clean_k
-        self.bad_labels = bad_labels
-        self.calibration_folds = calibration_folds
-        self.scatter_grid = scatter_grid
-        self.regularization = regularization
-        self.min_good_fraction = min_good_fraction
+    def __init__(self, cannon: Cannon | None = None, *, method: str = "lm", n_starts: int = 4,
+                 margin: float = 0.1, seed: int = 0) -> None:
+        self.cannon = cannon
+        self.method = method
         self.n_starts = n_starts
         self.margin = margin
         self.seed = seed
 
+    @classmethod
+    def from_fitted(cls, cannon: Cannon, **inference_params) -> CannonRegressor:
+        """A fitted regressor around an already-fitted ``cannon`` (no retraining).
+
+        Parameters
+        ----------
+        cannon : Cannon
+            A fitted model; it becomes ``cannon_`` (not copied), and an unfitted clone of it
+            the ``cannon`` parameter (so ``get_params`` and ``clone`` work as usual).
+        **inference_params
+            ``method``, ``n_starts``, ``margin``, ``seed``.
+
+        Returns
+        -------
+        CannonRegressor
+        """
+        check_is_fitted(cannon, "theta_")
+        regressor = cls(clone(cannon), **inference_params)
+        regressor._validate_params()
+        regressor.cannon_ = cannon
+        return regressor
+
     def fit(self, X, y, *, wavelength=None):
-        """Train the Cannon on spectra ``X`` (n_stars, 3, n_pixels) with labels ``y``."""
+        """Train a clone of ``cannon`` on spectra ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_stars, 3, n_pixels)
+            Normalized spectra.
+        y : array_like, shape (n_stars, n_labels), or DataFrame with the label columns
+            Labels in the Cannon's ``label_names`` order.
+        wavelength : array_like, shape (n_pixels,), optional
+            Stored with the model.
+
+        Returns
+        -------
+        self
+        """
         self._validate_params()
-        params = {name: getattr(self, name) for name in _CANNON_PARAMS}
-        self.cannon_ = Cannon(**params).fit(y, X, wavelength=wavelength)
+        cannon = Cannon() if self.cannon is None else clone(self.cannon)
+        self.cannon_ = cannon.fit(y, X, wavelength=wavelength)
         return self
 
     def infer_labels(self, X) -> LabelFit:
-        """The full label fit of spectra ``X``: labels, covariances, chi^2 and flags."""
+        """The full label fit of spectra ``X`` (n_stars, 3, n_pixels): labels, covariances,
+        chi^2 and flags (:meth:`Cannon.infer_labels` with this estimator's options)."""
         check_is_fitted(self, "cannon_")
-        return self.cannon_.infer_labels(X, n_starts=self.n_starts, margin=self.margin,
-                                         seed=self.seed)
+        return self.cannon_.infer_labels(X, method=self.method, n_starts=self.n_starts,
+                                         margin=self.margin, seed=self.seed)
 
     def predict(self, X) -> np.ndarray:
-        """Inferred labels, shape (n_stars, n_labels) (the estimator is not changed; the full
-        fit is :meth:`infer_labels`)."""
+        """Inferred labels of spectra ``X`` (n_stars, 3, n_pixels).
+
+        Returns
+        -------
+        ndarray, shape (n_stars, n_labels)
+            The estimator is not changed; the full fit is :meth:`infer_labels`.
+        """
         return self.infer_labels(X).labels
 
     def __sklearn_tags__(self):

@@ -14,9 +14,11 @@ from typing import TextIO
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
-from skcannon.apogee.preprocessor import recipe_or_none
 from skcannon.integrity import output_lock
+from skcannon.model import Cannon, CannonRegressor
+from skcannon.persistence import save
 from skcannon.pipeline.config import JobConfig
 from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.pipeline.stages import (
@@ -89,9 +91,8 @@ def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:
     real_cv = real_validation_stage(config.resources.real_labelled, config.output,
                                     config.figures_dir, log, seed=config.seed)
     model = validation.result.model
-    model.save(config.output / "model.h5", overwrite=True,
-               provenance={"training": training.source,
-                           "preprocessing": recipe_or_none(view.preprocessor)})
+    save(fitted_pipeline(view.preprocessor, model), config.output / "model.h5",
+         overwrite=True, provenance={"training": training.source})
     print(validation.result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
           file=log)
     fit, star_labels = fit_stage(model, real, config.output, log)
@@ -109,6 +110,12 @@ def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:
     report = report_stage(config.figures_dir, "skcannon main job", sections, summary)
     return JobResult(data, training.source, validation.result.accuracy, star_labels, summary,
                      report)
+
+
+def fitted_pipeline(preprocessor: Pipeline, model: Cannon) -> Pipeline:
+    """The model as it is saved and applied: the fitted ``preprocessor`` steps, then
+    ``CannonRegressor.from_fitted(model)``."""
+    return Pipeline([*preprocessor.steps, ("cannonregressor", CannonRegressor.from_fitted(model))])
 
 
 def _job_posterior(config: JobConfig, model, real, fit, validation: ValidationOutputs,

@@ -39,7 +39,7 @@ from skcannon.data.simulate import noise_templates_from_regridded, simulate_spec
 from skcannon.errors import CatalogError, DownloadError, SkcannonError
 from skcannon.evaluation import SplitValidation, find_outliers, repeated_kfold, split_validate
 from skcannon.labels import DEFAULT_LABELS, present_labels
-from skcannon.model import CannonRegressor
+from skcannon.model import Cannon, CannonRegressor
 from skcannon.pipeline.config import JobConfig
 from skcannon.plotting import one_to_one_figure, pull_figure, save_figure
 from skcannon.report import Section, write_pdf, write_report
@@ -234,9 +234,9 @@ def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: i
     (default ``output_dir``). Used by the main job, ``skcannon validate`` and ``report``."""
     figures_dir = Path(figures_dir or output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    result = split_validate(training.X, training.labels, label_names, random_state=seed,
-                            wavelength=training.wavelength,
-                            cannon_params={"calibration_folds": CALIBRATION_FOLDS})
+    estimator = CannonRegressor(Cannon(label_names, calibration_folds=CALIBRATION_FOLDS))
+    result = split_validate(estimator, training.X, training.labels, random_state=seed,
+                            wavelength=training.wavelength)
     result.accuracy.to_csv(output_dir / "accuracy.csv", index=False)
     snr = (training.labels["SNR"].to_numpy()[result.test_index]
            if "SNR" in training.labels else None)
@@ -291,7 +291,7 @@ def real_validation_stage(path: Path, output_dir: Path, figures_dir: Path, log: 
     print(f"real-data cross-validation: {REAL_CV_REPEATS} x {REAL_CV_FOLDS}-fold on "
           f"{len(real)} real spectra ({path.name}), labels {', '.join(names)}", file=log)
     y = real.label_array(names)
-    result = repeated_kfold(CannonRegressor(names), real.X, y, names,
+    result = repeated_kfold(CannonRegressor(Cannon(names)), real.X, y, names,
                             n_repeats=REAL_CV_REPEATS, n_splits=REAL_CV_FOLDS, seed=seed)
     result.summary.to_csv(output_dir / "real_cross_validation.csv", index=False)
     figure = save_figure(one_to_one_figure(y, result.predictions[0], names),

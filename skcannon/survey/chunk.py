@@ -1,10 +1,10 @@
 """One chunk of a survey, as a Dask worker runs it: (fetch) -> read -> preprocess -> infer ->
 one table.
 
-Pure with respect to the run: a chunk's result depends only on its files, the model and the
-preprocessing recipe, so a re-run may skip a chunk whose part file exists. A file that cannot be
-fetched or read becomes a row with ``STATUS = "bad file"`` and the reason; it never fails the
-chunk.
+Pure with respect to the run: a chunk's result depends only on its files and the model (a
+fitted Pipeline: its preprocessing, then the Cannon), so a re-run may skip a chunk whose part
+file exists. A file that cannot be fetched or read becomes a row with ``STATUS = "bad file"``
+and the reason; it never fails the chunk.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
-from skcannon.apogee.preprocessor import preprocessor_from_recipe
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
 from skcannon.errors import SkcannonError
@@ -68,32 +68,47 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
                                        "PROBLEM", "SNR"]), spectra
 
 
-def label_chunk(inputs: Sequence[SurveyInput | str], model, recipe: dict, *,
+def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
                 product: str | None = None, n_starts: int = 4, seed: int = 0,
                 method: str = "lm") -> pd.DataFrame:
-    """Labels of the spectra in ``inputs`` with ``model`` (a fitted Cannon).
+    """Labels of the spectra in ``inputs`` with ``model``.
 
     Every file is read once (fetched first where it has a URL and is not on disk), all
-    readable spectra are preprocessed together with the model's preprocessing ``recipe``
-    (:mod:`skcannon.apogee.preprocessor`; normalized products are only masked and regridded)
-    and fitted in one batch (:meth:`Cannon.infer_labels`, ``method``, ``n_starts``, ``seed``).
+    readable spectra are preprocessed together with the model's preprocessing (normalized
+    products are only masked and regridded, :func:`prepare_for_model`) and fitted in one batch
+    (:meth:`Cannon.infer_labels`, ``method``, ``n_starts``, ``seed``).
+
+    Parameters
+    ----------
+    inputs : sequence of SurveyInput or str
+    model : Pipeline
+        Fitted: the preprocessing steps, then a :class:`CannonRegressor`
+        (see :func:`skcannon.pipeline.model.model_pipeline`).
 
     Returns
     -------
     DataFrame, one row per spectrum, in input order: the columns of :func:`read_inputs`, then
     those of :meth:`LabelFit.to_frame` (NaN, False or -1 for bad files).
     """
-    preprocessor = preprocessor_from_recipe(recipe)      # before any file is read or fetched
-    model.check_wavelength(preprocessor[1].fit().wavelength_, "the preprocessed spectra")
+    preprocessor, regressor = model[:-1], model[-1]
+    check_output_grid(model, "the preprocessed spectra")  # before any file is read or fetched
     table, spectra = read_inputs(inputs, product=product)
     if not spectra:
         return table
     normalized = prepare_for_model(spectra, preprocessor)
-    fit = model.infer_labels(normalized, method=method, n_starts=n_starts, seed=seed)
+    fit = regressor.cannon_.infer_labels(normalized, method=method, n_starts=n_starts,
+                                         margin=regressor.margin, seed=seed)
     fitted = fit.to_frame()
     fitted.index = table.index[(table.STATUS == FITTED).to_numpy()]
     return fill_unfitted(pd.concat([table, fitted.reindex(table.index)], axis=1),
                          dict(fitted.dtypes))
+
+
+def check_output_grid(model: Pipeline, source: object) -> None:
+    """Refuse a fitted Pipeline whose preprocessing gives spectra on another grid than its
+    Cannon's (the last step with a ``wavelength_``; :meth:`Cannon.check_wavelength`)."""
+    grids = [step.wavelength_ for _, step in model.steps[:-1] if hasattr(step, "wavelength_")]
+    model[-1].cannon_.check_wavelength(grids[-1] if grids else None, source)
 
 
 def fill_unfitted(table: pd.DataFrame, dtypes: dict) -> pd.DataFrame:

@@ -6,8 +6,8 @@ The engine is ``dask.distributed``: an embedded :class:`distributed.LocalCluster
 machine by default, or any running cluster by address (``scheduler``) or scheduler file
 (``scheduler_file``) - e.g. one started by dask-jobqueue on SLURM (docs/survey.rst). The
 model is sent to every worker once (``Client.scatter(..., broadcast=True)``) and passed to each
-task as a future, never serialized into the tasks. Each chunk is preprocessed with the recipe
-the model was trained with (stored in the model file), so spectra cannot be mismatched.
+task as a future, never serialized into the tasks. The model is the fitted Pipeline (its
+preprocessing, then the Cannon), so every chunk is preprocessed as the training spectra were.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcannon.apogee.preprocessor import preprocessor_from_recipe, recipe_for_model
 from skcannon.errors import SkcannonError
-from skcannon.integrity import atomic_write, file_digest
+from skcannon.integrity import atomic_write
+from skcannon.persistence import model_digest
 from skcannon.survey.catalog import write_catalog
-from skcannon.survey.chunk import BAD_FILE, fill_unfitted, label_chunk
+from skcannon.survey.chunk import BAD_FILE, check_output_grid, fill_unfitted, label_chunk
 from skcannon.survey.inputs import SurveyInput
 
 #: Spectra per chunk by default: a few hundred keeps a worker's memory small and flat while
@@ -54,16 +54,17 @@ class SurveyResult:
     summary: dict
 
 
-def chunk_key(model_digest: str, paths: Sequence[str], options: dict) -> str:
-    """A chunk's identity: the model file's digest, its files and the preprocessing options."""
-    text = json.dumps({"model": model_digest, "paths": list(map(str, paths)),
+def chunk_key(digest: str, paths: Sequence[str], options: dict) -> str:
+    """A chunk's identity: the model's digest (:func:`skcannon.persistence.model_digest`, which
+    covers its preprocessing), its files and the fitting options."""
+    text = json.dumps({"model": digest, "paths": list(map(str, paths)),
                        "options": options}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_chunk(inputs: list[SurveyInput], part: str, model, recipe: dict, options: dict) -> str:
+def _run_chunk(inputs: list[SurveyInput], part: str, model, options: dict) -> str:
     """Worker task: label a chunk and write its Parquet part atomically; returns the part."""
-    table = label_chunk(inputs, model, recipe, **options)
+    table = label_chunk(inputs, model, **options)
     with atomic_write(part, overwrite=True) as tmp:
         table.to_parquet(tmp, index=False)
     return part
@@ -92,23 +93,21 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None     # Dask's dashboard needs bokeh
 
 
-def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
-                 output: str | Path, *, continuum: str | Path | None = None,
+def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path, *,
                  product: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  scheduler: str | None = None, scheduler_file: str | Path | None = None,
                  n_workers: int | None = None, n_starts: int = 4, seed: int = 0,
                  progress: bool = True, log=None) -> SurveyResult:
-    """Label every spectrum of ``inputs`` with the model at ``model_path`` on Dask.
+    """Label every spectrum of ``inputs`` with ``model`` on Dask.
 
     Parameters
     ----------
-    model_path : path  a model file (``Cannon.save``)
+    model : Pipeline  fitted: preprocessing, then a CannonRegressor (``skcannon.load`` of a
+        model file; a bare Cannon is wrapped by :func:`skcannon.pipeline.model.model_pipeline`)
     inputs : sequence of SurveyInput or str  files (any product); a SurveyInput with a URL is
         fetched by its worker when not on disk (see :mod:`skcannon.survey.inputs`)
     output : path  directory for ``parts/``, ``survey.fits``, ``survey_summary.json`` and
         ``survey_failures.json``
-    continuum : path, optional  continuum pixels, only for a model that does not record its
-        preprocessing (see :func:`recipe_for_model`)
     product : str, optional  every file must be this product (default: each file's own)
     chunk_size : int  files per task
     scheduler : str, optional  address of a running Dask scheduler
@@ -121,8 +120,6 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
     -------
     SurveyResult
     """
-    from skcannon.model import Cannon
-
     log = sys.stdout if log is None else log
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -131,32 +128,29 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
     inputs = [i if isinstance(i, SurveyInput) else SurveyInput(str(i)) for i in inputs]
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
-    model = Cannon.load(model_path)
-    recipe, recipe_source = recipe_for_model(model, continuum)
-    grid = preprocessor_from_recipe(recipe)[1].fit().wavelength_
-    model.check_wavelength(grid, f"{model_path}: the spectra it would be given")   # up front
+    check_output_grid(model, "the model: the spectra its preprocessing gives")   # up front
     options = {"n_starts": n_starts, "seed": seed, "product": product}
-    digest = file_digest(model_path)
+    digest = model_digest(model)
     chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
-    identity = {**options, "recipe": hashlib.sha256(json.dumps(recipe, sort_keys=True)
-                                                    .encode()).hexdigest()}
     parts = [output / "parts" / f"part-{i:06d}-"
-             f"{chunk_key(digest, [c.path for c in chunk], identity)}.parquet"
+             f"{chunk_key(digest, [c.path for c in chunk], options)}.parquet"
              for i, chunk in enumerate(chunks)]
     todo = [i for i, part in enumerate(parts) if not part.is_file()]
     print(f"survey: {len(inputs)} files in {len(chunks)} chunks of <= {chunk_size}; "
-          f"{len(chunks) - len(todo)} already done; preprocessing: {recipe_source}",
+          f"{len(chunks) - len(todo)} already done; preprocessing: "
+          f"{' -> '.join(name for name, _ in model.steps[:-1]) or 'none'}",
           file=log, flush=True)
     start = time.perf_counter()
     if todo:
-        _compute([(chunks[i], parts[i]) for i in todo], model, recipe, options,
+        _compute([(chunks[i], parts[i]) for i in todo], model, options,
                  (scheduler, scheduler_file, n_workers), progress, log)
     seconds = time.perf_counter() - start
-    catalog, summary = _merge(parts, output, digest, len(todo), seconds, model.label_names)
+    catalog, summary = _merge(parts, output, digest, len(todo), seconds,
+                              model[-1].cannon_.label_names)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary)
 
 
-def _compute(work, model, recipe, options, cluster_options, progress, log):
+def _compute(work, model, options, cluster_options, progress, log):
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -168,7 +162,7 @@ def _compute(work, model, recipe, options, cluster_options, progress, log):
             print("dask dashboard: not served (pip install bokeh to watch the workers)",
                   file=log)
         model_future = client.scatter(model, broadcast=True)     # sent once per worker
-        futures = [client.submit(_run_chunk, chunk, str(part), model_future, recipe, options,
+        futures = [client.submit(_run_chunk, chunk, str(part), model_future, options,
                                  key=f"chunk-{part.stem}", retries=2)
                    for chunk, part in work]
         with tqdm(total=len(futures), desc="chunks", unit="chunk", file=sys.stderr,

@@ -37,7 +37,7 @@ def test_calibrated_pulls_on_real_spectra_have_unit_width(real_set):
     Measured: 1.03, 1.01, 1.10 - [M/H] at the edge of the 10 % target."""
     names = ("TEFF", "LOGG", "PARAM_M_H")
     X, y = real_set.X, real_set.table[list(names)].to_numpy(float)
-    table = held_out_pulls(CannonRegressor(names, calibration_folds=10), X, y, names,
+    table = held_out_pulls(CannonRegressor(Cannon(names, calibration_folds=10)), X, y, names,
                            n_repeats=5).set_index("label")
     assert (table.formal_pull_sd > 1.8).all()                  # formal errors: far too small
     np.testing.assert_allclose(table.pull_sd, 1.0, atol=0.11)  # calibrated
@@ -68,7 +68,7 @@ def test_calibrated_pulls_on_simulated_spectra_have_unit_width(reference_model, 
     extrapolated to the full training set, accounts for them on the other 300."""
     labels, X, _ = simulated_set
     names = list(reference_model.label_names)
-    table = held_out_pulls(CannonRegressor(names, calibration_folds=10), X,
+    table = held_out_pulls(CannonRegressor(Cannon(names, calibration_folds=10)), X,
                            labels[names].to_numpy(float), names, n_repeats=1).set_index("label")
     assert (table.formal_pull_sd > 1.3).all()
     np.testing.assert_allclose(table.pull_sd, 1.0, atol=0.1)

@@ -65,18 +65,36 @@ BAD_PARAMETERS = [({"regularization": -5}, "regularization"),
                   ({"order": 1.5}, "order")]
 
 
-@pytest.mark.parametrize(("estimator", "params", "name"), [
-    *[(Cannon, p, n) for p, n in [*BAD_PARAMETERS, ({"verbose": -1}, "verbose")]],
-    *[(CannonRegressor, p, n) for p, n in [*BAD_PARAMETERS, ({"n_starts": -1}, "n_starts"),
-                                           ({"margin": -0.1}, "margin"), ({"seed": 0.5}, "seed")]],
+REGRESSOR_PARAMETERS = [({"n_starts": -1}, "n_starts"), ({"margin": -0.1}, "margin"),
+                        ({"seed": 0.5}, "seed"), ({"method": "newton"}, "method"),
+                        ({"cannon": "not a model"}, "cannon")]
+
+
+def _build(estimator, params: dict):
+    """``estimator`` with ``params``; a regressor passes the Cannon's own to its ``cannon``."""
+    names = list(REFERENCE_LABELS)
+    if estimator is Cannon:
+        return Cannon(names, **params)
+    own = {k: v for k, v in params.items() if k in CannonRegressor._parameter_constraints}
+    cannon = Cannon(names, **{k: v for k, v in params.items() if k not in own})
+    return CannonRegressor(**{"cannon": cannon, **own})
+
+
+@pytest.mark.parametrize(("estimator", "params", "name", "owner"), [
+    *[(Cannon, p, n, "Cannon") for p, n in [*BAD_PARAMETERS, ({"verbose": -1}, "verbose")]],
+    # a Cannon parameter of a regressor is the wrapped Cannon's, refused by it at fit
+    *[(CannonRegressor, p, n, "Cannon") for p, n in BAD_PARAMETERS],
+    *[(CannonRegressor, p, n, "CannonRegressor") for p, n in REGRESSOR_PARAMETERS],
 ], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
-def test_bad_parameters_are_refused_at_fit(estimator, params, name, simulated_set):
+def test_bad_parameters_are_refused_at_fit(estimator, params, name, owner, simulated_set):
     labels, X, _ = simulated_set
-    model = estimator(list(REFERENCE_LABELS), **params)       # construction accepts anything
+    model = _build(estimator, params)                 # construction accepts anything
     data = (labels.iloc[:60], X[:60]) if estimator is Cannon else (X[:60], labels.iloc[:60])
-    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {estimator.__name__}"):
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {owner} "):
         model.fit(*data)
     assert not hasattr(model, "theta_") and not hasattr(model, "cannon_")
+    if estimator is CannonRegressor and isinstance(model.cannon, Cannon):
+        assert not hasattr(model.cannon, "theta_")    # the parameter itself is never fitted
 
 
 @pytest.mark.parametrize("estimator", [Cannon, CannonRegressor], ids=lambda c: c.__name__)
@@ -84,17 +102,52 @@ def test_bad_parameters_are_refused_at_fit(estimator, params, name, simulated_se
 def test_label_names_must_be_distinct_strings(estimator, names, simulated_set):
     labels, X, _ = simulated_set
     data = (labels.iloc[:60], X[:60]) if estimator is Cannon else (X[:60], labels.iloc[:60])
+    model = Cannon(names) if estimator is Cannon else CannonRegressor(Cannon(names))
     with pytest.raises(ValueError, match="label_names must be distinct"):
-        estimator(names).fit(*data)
+        model.fit(*data)
 
 
-def test_regressor_parameters_extend_the_cannon_declaration():
+def test_each_cannon_parameter_is_declared_once():
+    """The regressor wraps the Cannon (its ``cannon`` parameter) instead of repeating its
+    parameters, and GridSearchCV reaches them as ``cannon__<name>``."""
     cannon, regressor = Cannon._parameter_constraints, CannonRegressor._parameter_constraints
-    assert set(cannon) - {"verbose"} <= set(regressor)
-    assert all(regressor[name] is cannon[name] for name in cannon if name in regressor)
+    assert not set(cannon) & set(regressor)
+    assert set(regressor) == {"cannon", "method", "n_starts", "margin", "seed"}
     for estimator in (Cannon, CannonRegressor):   # every parameter is declared
         params = inspect.signature(estimator.__init__).parameters
         assert set(params) - {"self"} == set(estimator._parameter_constraints)
+    deep = CannonRegressor(Cannon(order=1)).get_params(deep=True)
+    assert {f"cannon__{name}" for name in cannon} <= set(deep) and deep["cannon__order"] == 1
+    changed = CannonRegressor(Cannon()).set_params(cannon__order=3, n_starts=1)
+    assert changed.cannon.order == 3 and changed.n_starts == 1
+
+
+def test_regressor_fit_clones_its_cannon(simulated_set):
+    labels, X, _ = simulated_set
+    names = list(REFERENCE_LABELS)
+    inner = Cannon(names, order=1)
+    regressor = CannonRegressor(inner, n_starts=1).fit(X[:120], labels[names].to_numpy()[:120])
+    assert regressor.cannon_ is not inner and not hasattr(inner, "theta_")
+    assert regressor.cannon_.order == 1 and regressor.cannon_.theta_.shape[1] == 5
+    default = CannonRegressor().get_params()["cannon"]
+    assert default is None
+
+
+def test_from_fitted_wraps_without_retraining(reference_model, simulated_set):
+    from sklearn.base import clone
+
+    _, X, _ = simulated_set
+    regressor = CannonRegressor.from_fitted(reference_model, n_starts=2, seed=3)
+    assert regressor.cannon_ is reference_model
+    assert not hasattr(regressor.cannon, "theta_")            # the parameter stays unfitted
+    assert regressor.cannon.get_params() == reference_model.get_params()
+    np.testing.assert_array_equal(
+        regressor.predict(X[:20]),
+        reference_model.infer_labels(X[:20], n_starts=2, seed=3).labels)
+    copy = clone(regressor)
+    assert not hasattr(copy, "cannon_") and copy.get_params()["n_starts"] == 2
+    with pytest.raises(NotFittedError):
+        CannonRegressor.from_fitted(Cannon())
 
 
 #: The package and the subpackages whose ``__all__`` make up the public API.
@@ -151,7 +204,7 @@ def test_unfitted_cannon_raises_not_fitted(method, tmp_path):
 def test_regressor_predict_does_not_change_the_estimator(simulated_set):
     labels, X, _ = simulated_set
     names = list(REFERENCE_LABELS)
-    regressor = CannonRegressor(names).fit(X[:200], labels[names].to_numpy()[:200])
+    regressor = CannonRegressor(Cannon(names)).fit(X[:200], labels[names].to_numpy()[:200])
     before = dict(vars(regressor))
     predicted = regressor.predict(X[200:230])
     assert vars(regressor).keys() == before.keys()
@@ -159,3 +212,28 @@ def test_regressor_predict_does_not_change_the_estimator(simulated_set):
     full = regressor.infer_labels(X[200:230])
     np.testing.assert_array_equal(full.labels, predicted)
     assert full.covariance.shape == (30, 4, 4)
+
+
+def test_grid_search_reaches_the_cannon_through_the_regressor(simulated_set):
+    """One Pipeline, one search: GridSearchCV tunes the wrapped Cannon's parameters
+    (``cannonregressor__cannon__*``) beside the regressor's and a transformer's."""
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+
+    from skcannon.evaluation.metrics import label_scorers
+    from skcannon.preprocessing import BitmaskMasker
+
+    labels, X, _ = simulated_set
+    names = list(REFERENCE_LABELS)
+    pipeline = make_pipeline(BitmaskMasker(), CannonRegressor(Cannon(names, n_error_factors=0),
+                                                              n_starts=1))
+    grid = {"cannonregressor__cannon__order": [1, 2],
+            "cannonregressor__cannon__regularization": [0.0],
+            "bitmaskmasker__bad_bits": [(0,)]}
+    search = GridSearchCV(pipeline, grid, scoring=label_scorers(names),
+                          refit="robust_scatter_TEFF", cv=KFold(2, shuffle=True, random_state=0))
+    search.fit(X[:240, :, :2000], labels[names].to_numpy()[:240])
+    assert set(search.best_params_) == set(grid)
+    assert search.best_params_["cannonregressor__cannon__order"] == 2   # the truth is quadratic
+    assert search.best_estimator_[-1].cannon_.order == 2
+    assert search.best_estimator_[0].bad_bits == (0,)

@@ -67,7 +67,7 @@ def test_the_regressor_checks_too(small_set):
     y = labels[list(LABELS)].to_numpy(float)
     y[5, 1] = np.nan
     with pytest.raises(LabelError, match="row 5: LOGG missing"):
-        CannonRegressor(LABELS).fit(X, y)
+        CannonRegressor(Cannon(LABELS)).fit(X, y)
 
 
 def test_constant_and_collinear_labels_are_named(small_set):

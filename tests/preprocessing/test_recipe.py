@@ -109,7 +109,12 @@ def test_a_prepared_dataset_records_its_recipe_and_train_stores_it(apstar_files,
     big.save(tmp_path / "train.h5")
     assert main(["train", str(tmp_path / "train.h5"), "-o", str(tmp_path / "m.h5"),
                  "--labels", "TEFF", "LOGG", "--no-progress"]) == 0
-    stored = Cannon.load(tmp_path / "m.h5").provenance_["preprocessing"]
+    # the model file holds the fitted Pipeline: that preprocessing, then the trained Cannon
+    import skcannon
+
+    loaded = skcannon.load(tmp_path / "m.h5")
+    assert isinstance(loaded[-1].cannon_, Cannon)
+    stored = preprocessing_recipe(loaded[:-1])
     assert stored == preprocessing_recipe(preprocessor) and stored["order"] == 2
 
 

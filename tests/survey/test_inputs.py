@@ -24,6 +24,15 @@ from skcannon.survey import SurveyInput, label_survey, survey_inputs  # noqa: E4
 from tests.conftest import CONTINUUM_FILE, REPO, SHARED_APOGEE  # noqa: E402
 
 
+def _pipeline(path, continuum=CONTINUUM_FILE):
+    """The fitted Pipeline label_survey takes: the model file's, or (a bare Cannon) the
+    standard preprocessing with ``continuum`` (what ``skcannon survey --continuum`` does)."""
+    import skcannon
+    from skcannon.pipeline.model import model_pipeline
+
+    return model_pipeline(skcannon.load(path), continuum)[0]
+
+
 def _catalog(table) -> pd.DataFrame:
     from astropy.table import Table
 
@@ -53,8 +62,8 @@ def test_catalog_rows_are_fetched_by_the_workers(model_file, apstar_files, tmp_p
     with serve_mirror(SHARED_APOGEE) as url:
         inputs = survey_inputs([str(table)], directory=data, archive=url)
         assert all(i.url.startswith(url) for i in inputs) and not data.exists()
-        result = label_survey(model_file, inputs, tmp_path / "out", continuum=CONTINUUM_FILE,
-                              chunk_size=2, scheduler=scheduler, progress=False)
+        result = label_survey(_pipeline(model_file), inputs, tmp_path / "out", chunk_size=2,
+                              scheduler=scheduler, progress=False)
     catalog = _catalog(result.catalog)
     assert list(catalog.STATUS) == ["fitted"] * len(apstar_files) + ["bad file"]
     assert "HTTP 404" in catalog.PROBLEM.iloc[-1]
@@ -98,8 +107,8 @@ def test_every_product_in_one_run_and_the_catalog_explains_its_columns(model_fil
              *sorted((SHARED_APOGEE / "normalized").glob("*.npz"))]
     if len(files) < 5:
         pytest.skip("the shared apVisit/aspcapStar/normalized files are absent")
-    result = label_survey(model_file, [str(f) for f in files], tmp_path / "out",
-                          continuum=CONTINUUM_FILE, chunk_size=3, scheduler=scheduler,
+    result = label_survey(_pipeline(model_file), [str(f) for f in files], tmp_path / "out",
+                          chunk_size=3, scheduler=scheduler,
                           progress=False)
     catalog = _catalog(result.catalog)
     spectra = [read_product(f) for f in files]
@@ -124,8 +133,8 @@ def test_the_model_s_own_preprocessing_is_applied(reference_model, apstar_files,
     recipe = preprocessing_recipe(default_preprocessor(CONTINUUM_FILE, basis="sincos"))
     model = reference_model.save(tmp_path / "sincos.h5", provenance={"preprocessing": recipe})
     files = [str(p) for p in apstar_files]
-    result = label_survey(model, files, tmp_path / "out", chunk_size=5, scheduler=scheduler,
-                          progress=False)
+    result = label_survey(_pipeline(model, None), files, tmp_path / "out", chunk_size=5,
+                          scheduler=scheduler, progress=False)
     catalog = _catalog(result.catalog)
     from threadpoolctl import threadpool_limits
 
@@ -141,10 +150,9 @@ def test_the_model_s_own_preprocessing_is_applied(reference_model, apstar_files,
     mask[::10] = True
     np.save(other, mask)
     with pytest.raises(SkcannonError, match="other continuum pixels than the model"):
-        label_survey(model, files, tmp_path / "o2", continuum=other, progress=False)
+        _pipeline(model, other)
     with pytest.raises(SkcannonError, match="does not record its preprocessing"):
-        label_survey(reference_model.save(tmp_path / "bare.h5"), files, tmp_path / "o3",
-                     progress=False)
+        _pipeline(reference_model.save(tmp_path / "bare.h5"), None)
 
 
 def test_an_existing_cluster_by_scheduler_file(model_file, apstar_files, tmp_path):
@@ -154,13 +162,13 @@ def test_an_existing_cluster_by_scheduler_file(model_file, apstar_files, tmp_pat
                       dashboard_address=None, host="127.0.0.1") as cluster, \
             Client(cluster) as client:
         client.write_scheduler_file(str(tmp_path / "scheduler.json"))
-        result = label_survey(model_file, [SurveyInput(str(p)) for p in apstar_files],
-                              tmp_path / "out", continuum=CONTINUUM_FILE,
+        result = label_survey(_pipeline(model_file),
+                              [SurveyInput(str(p)) for p in apstar_files], tmp_path / "out",
                               scheduler_file=tmp_path / "scheduler.json", progress=False)
     assert result.summary["fitted"] == len(apstar_files)
     with pytest.raises(SkcannonError, match="--scheduler-file: .*no such file"):
-        label_survey(model_file, [str(apstar_files[0])], tmp_path / "o2",
-                     continuum=CONTINUUM_FILE, scheduler_file=tmp_path / "none.json",
+        label_survey(_pipeline(model_file), [str(apstar_files[0])], tmp_path / "o2",
+                     scheduler_file=tmp_path / "none.json",
                      progress=False)
 
 
@@ -252,8 +260,8 @@ def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, 
     assert "Traceback" not in err and "skcannon survey: interrupted" in err
     done = len(list(out.glob("parts/*.parquet")))
     assert 3 <= done < 80 and not (out / "survey.fits").exists()
-    result = label_survey(model_file, [str(p) for p in sorted(files.iterdir())], out,
-                          continuum=CONTINUUM_FILE, chunk_size=1, scheduler=scheduler,
+    result = label_survey(_pipeline(model_file), [str(p) for p in sorted(files.iterdir())],
+                          out, chunk_size=1, scheduler=scheduler,
                           progress=False)
     assert result.skipped == done and result.computed == 80 - done
     assert len(_catalog(result.catalog)) == 80

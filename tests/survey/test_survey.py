@@ -16,6 +16,15 @@ from skcannon.survey import label_survey  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, SHARED_APOGEE  # noqa: E402
 
 
+def _pipeline(path, continuum=CONTINUUM_FILE):
+    """The fitted Pipeline label_survey takes: the model file's, or (a bare Cannon) the
+    standard preprocessing with ``continuum`` (what ``skcannon survey --continuum`` does)."""
+    import skcannon
+    from skcannon.pipeline.model import model_pipeline
+
+    return model_pipeline(skcannon.load(path), continuum)[0]
+
+
 @pytest.fixture(scope="module")
 def survey_inputs(reference_model, tmp_path_factory):
     """The real DR17 and DR13 apStar files, a corrupt one and a missing one; the model file."""
@@ -35,7 +44,7 @@ def survey_inputs(reference_model, tmp_path_factory):
 def test_survey_labels_every_file_once_and_matches_infer_labels(survey_inputs, reference_model,
                                                                 tmp_path):
     files, model = survey_inputs
-    result = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
+    result = label_survey(_pipeline(model), files, tmp_path / "out",
                           chunk_size=4, n_workers=2, progress=False)
     from astropy.table import Table
 
@@ -70,15 +79,15 @@ def test_survey_labels_every_file_once_and_matches_infer_labels(survey_inputs, r
 
 def test_a_rerun_computes_nothing_and_a_lost_part_alone(survey_inputs, tmp_path, scheduler):
     files, model = survey_inputs
-    first = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
+    first = label_survey(_pipeline(model), files, tmp_path / "out",
                          chunk_size=4, scheduler=scheduler, progress=False)
     stamps = {p: p.stat().st_mtime_ns for p in first.parts}
-    again = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
+    again = label_survey(_pipeline(model), files, tmp_path / "out",
                          chunk_size=4, scheduler=scheduler, progress=False)
     assert again.computed == 0 and again.skipped == len(first.parts)
     assert {p: p.stat().st_mtime_ns for p in again.parts} == stamps
     first.parts[1].unlink()                        # as if interrupted before this part
-    resumed = label_survey(model, files, tmp_path / "out", continuum=CONTINUUM_FILE,
+    resumed = label_survey(_pipeline(model), files, tmp_path / "out",
                            chunk_size=4, scheduler=scheduler, progress=False)
     assert resumed.computed == 1
     assert {p: p.stat().st_mtime_ns for p in resumed.parts if p != first.parts[1]} == {
@@ -132,7 +141,7 @@ def test_a_killed_worker_loses_nothing(survey_inputs, tmp_path):
 
         killer = threading.Thread(target=kill_when_busy)
         killer.start()
-        result = label_survey(model, many, tmp_path / "out", continuum=CONTINUUM_FILE,
+        result = label_survey(_pipeline(model), many, tmp_path / "out",
                               chunk_size=3, scheduler=cluster.scheduler_address,
                               progress=False)
         killer.join()
