@@ -130,6 +130,48 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]
         tmp.unlink(missing_ok=True)
 
 
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write` (replacing it).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (its directory is created if missing).
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    with atomic_write(path, overwrite=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_csv_atomic(table, path: str | Path, **to_csv_options) -> Path:
+    """Write a DataFrame as CSV through :func:`atomic_write` (replacing ``path``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table.
+    path : str or path-like
+        The CSV file (its directory is created if missing).
+    **to_csv_options
+        Passed on to ``DataFrame.to_csv`` (e.g. ``index=False``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    with atomic_write(path, overwrite=True) as tmp:
+        table.to_csv(tmp, **to_csv_options)
+    return Path(path)
+
+
 def check_format(path: str | Path, attributes: Mapping, *, expected_format: str,
                  expected_version: int, what: str) -> None:
     """Check the ``format`` and ``format_version`` attributes of an skcannon file.

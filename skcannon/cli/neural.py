@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, labels_to_use
+from skcannon.integrity import write_csv_atomic
 from skcannon.labels import require_usable_labels
 
 
@@ -58,14 +59,14 @@ def cmd_nn_train(args: argparse.Namespace) -> int:
         histories[kind] = snn.loss_history(model)
         predicted = model.predict(X[test])
         table = pd_frame(predicted, names, dataset.ids[test])
-        table.to_csv(out / f"{kind}_validation_predictions.csv", index=False)
+        write_csv_atomic(table, out / f"{kind}_validation_predictions.csv", index=False)
         tables.append(method_table(y[test], predicted, names, f"NN ({kind})"))
         print(f"{kind}: {len(histories[kind][0])} epochs in {seconds:.0f} s")
     save_figure(loss_figure(histories), out / "loss_curves.png")
     import pandas as pd
 
     summary = pd.concat(tables, ignore_index=True)
-    summary.to_csv(out / "nn_accuracy.csv", index=False)
+    write_csv_atomic(summary, out / "nn_accuracy.csv", index=False)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"weights, headers, loss curves and predictions in {out}/")
     return 0
@@ -106,7 +107,7 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
                              f"not {names}")
         rows.append(method_table(y[test], net.predict(X[test]), names, f"NN ({kind})"))
     table = pd.concat(rows, ignore_index=True)
-    table.to_csv(out / "comparison.csv", index=False)
+    write_csv_atomic(table, out / "comparison.csv", index=False)
     save_figure(comparison_figure(table), out / "comparison.png")
     print(f"same split (random_state={args.seed}): {len(train)} training / {len(test)} test "
           "stars")
@@ -115,7 +116,7 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     if fractions:
         sizes = training_size_study(X[train], y[train], X[test], y[test], names, fractions,
                                     args.kind[0], args.seed, {"max_epochs": args.max_epochs})
-        sizes.to_csv(out / "training_size.csv", index=False)
+        write_csv_atomic(sizes, out / "training_size.csv", index=False)
         save_figure(comparison_figure(sizes), out / "training_size.png")
         print("\nby training-set size (robust scatter):")
         print(sizes.pivot_table(index=["n_train", "method"], columns="label",

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from skcannon.cli.common import DEFAULT_CONTINUUM, NON_NEGATIVE_INT, POSITIVE_INT, add_shared_option
+from skcannon.integrity import write_csv_atomic
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -160,9 +161,9 @@ def cmd_posterior(args: argparse.Namespace) -> int:
         corner_name="posterior_corner.png")
     posterior = outputs.posterior
     print(f"priors: {posterior.priors}")
-    posterior.summary.to_csv(out / "posterior_summary.csv")
+    write_csv_atomic(posterior.summary, out / "posterior_summary.csv")
     posterior.idata.to_netcdf(str(out / "chains.nc"))
-    outputs.comparison.to_csv(out / "uncertainty_comparison.csv", index=False)
+    write_csv_atomic(outputs.comparison, out / "uncertainty_comparison.csv", index=False)
     print(f"\n{star}: posterior summary ({args.chains} chains x {args.draws} draws, "
           f"{posterior.divergences} divergences)")
     print(posterior.summary.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -213,7 +214,7 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     table.insert(1, "ROW", rows)
-    table.to_csv(out / "posterior_summaries.csv", index=False)
+    write_csv_atomic(table, out / "posterior_summaries.csv", index=False)
     unconverged = table[~table.CONVERGED]
     print(f"{len(table)} posteriors in {seconds:.1f} s ({60 * len(table) / seconds:.0f} "
           f"stars/minute); {len(unconverged)} not converged")

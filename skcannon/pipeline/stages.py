@@ -38,6 +38,7 @@ from skcannon.data.dataset import SpectralDataset
 from skcannon.data.simulate import noise_templates_from_regridded, simulate_spectra
 from skcannon.errors import CatalogError, DownloadError, SkcannonError
 from skcannon.evaluation import SplitValidation, find_outliers, repeated_kfold, split_validate
+from skcannon.integrity import write_csv_atomic
 from skcannon.labels import DEFAULT_LABELS, present_labels
 from skcannon.model import Cannon, CannonRegressor
 from skcannon.pipeline.config import JobConfig
@@ -124,7 +125,7 @@ def download_stage(config: JobConfig, data: DataStageResult, base_url: str, log:
         rows.append({**identity, "status": record["status"], "snr": spectrum.snr,
                      "bad_pixel_fraction": round(spectrum.bad_fraction, 4), "problem": ""})
     summary = pd.DataFrame(rows)
-    summary.to_csv(config.output / "data_summary.csv", index=False)
+    write_csv_atomic(summary, config.output / "data_summary.csv", index=False)
     return dataclasses.replace(data, download=report, spectra=spectra, summary=summary)
 
 
@@ -237,7 +238,7 @@ def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: i
     estimator = CannonRegressor(Cannon(label_names, calibration_folds=CALIBRATION_FOLDS))
     result = split_validate(estimator, training.X, training.labels, random_state=seed,
                             wavelength=training.wavelength)
-    result.accuracy.to_csv(output_dir / "accuracy.csv", index=False)
+    write_csv_atomic(result.accuracy, output_dir / "accuracy.csv", index=False)
     snr = (training.labels["SNR"].to_numpy()[result.test_index]
            if "SNR" in training.labels else None)
     figures = {
@@ -293,7 +294,7 @@ def real_validation_stage(path: Path, output_dir: Path, figures_dir: Path, log: 
     y = real.label_array(names)
     result = repeated_kfold(CannonRegressor(Cannon(names)), real.X, y, names,
                             n_repeats=REAL_CV_REPEATS, n_splits=REAL_CV_FOLDS, seed=seed)
-    result.summary.to_csv(output_dir / "real_cross_validation.csv", index=False)
+    write_csv_atomic(result.summary, output_dir / "real_cross_validation.csv", index=False)
     figure = save_figure(one_to_one_figure(y, result.predictions[0], names),
                          figures_dir / "real_one_to_one.png")
     return RealValidation(str(path), len(real), real.flux.shape[1], names, result.summary,
@@ -305,7 +306,7 @@ def fit_stage(model, real: SpectralDataset, output: Path, log: TextIO):
     print(f"fit: labels of the {len(real)} real spectra", file=log)
     fit = model.infer_labels(real.X)
     table = fit.to_frame(ids=real.ids)
-    table.to_csv(output / "labels.csv", index=False)
+    write_csv_atomic(table, output / "labels.csv", index=False)
     return fit, table
 
 

@@ -38,7 +38,8 @@ def new_figure(n_rows: int = 1, n_cols: int = 1, width: float = 7.0, height: flo
 
 
 def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
-    """Save a figure (format from the suffix: .png, .pdf, .svg), creating missing directories.
+    """Save a figure (format from the suffix: .png, .pdf, .svg) atomically, creating missing
+    directories.
 
     Parameters
     ----------
@@ -53,9 +54,11 @@ def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
     Path
         ``path``.
     """
+    from skcannon.integrity import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
+    with atomic_write(path, overwrite=True) as tmp:    # the temporary name hides the suffix
+        figure.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or None)
     return path
 
 

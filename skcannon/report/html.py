@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from skcannon._version import __version__
+from skcannon.integrity import write_text_atomic
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -112,5 +113,5 @@ def write_report(directory: str | Path, title: str, sections: list[Section],
                  "document.body.setAttribute('data-loaded', 'yes'); });</script>")
     parts.append("</body></html>")
     path = directory / "index.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text_atomic(path, "\n".join(parts))
     return path

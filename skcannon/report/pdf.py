@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from skcannon.integrity import atomic_write
 from skcannon.report.html import Section
 
 #: Seconds Chromium may take to print the page.
@@ -102,7 +103,7 @@ def _matplotlib_pdf(path: Path, sections: list[Section], summary: pd.DataFrame |
     from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    with PdfPages(path) as pdf:
+    with atomic_write(path, overwrite=True) as tmp, PdfPages(tmp) as pdf:
         text = ["skcannon report", ""]
         if summary is not None:
             text += [f"{r.stage}: {r.result}" for r in summary.itertuples()]
