@@ -14,6 +14,7 @@ from skcannon.cli.common import (
     add_product_options,
     is_spectrum_fits,
     labels_to_use,
+    products_text,
     recipe_for,
 )
 from skcannon.errors import SkcannonError
@@ -286,8 +287,8 @@ def _register_inference(sub) -> None:
                                      "star); writes labels, uncertainties, covariances, chi2 "
                                      "and flags per star.")
     fit.add_argument("dataset", nargs="+",
-                     help=f"{DATASET_HELP}; or spectrum files of any product (apStar, "
-                          "aspcapStar, apVisit, normalized arrays), prepared with the model's "
+                     help=f"{DATASET_HELP}; or spectrum files of any product "
+                          f"({products_text()}), prepared with the model's "
                           "own preprocessing")
     fit.add_argument("--model", required=True, help="model file")
     add_product_options(fit, "read the inputs as spectrum files of this product (default: a "
