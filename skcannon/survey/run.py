@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon import schema
 from skcannon.errors import SkcannonError
 from skcannon.integrity import atomic_write, file_digest
 from skcannon.preprocessing.recipe import preprocessor_from_recipe, recipe_for_model
@@ -138,11 +139,7 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
     options = {"n_starts": n_starts, "seed": seed, "product": product}
     digest = file_digest(model_path)
     chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
-    identity = {**options, "recipe": hashlib.sha256(json.dumps(recipe, sort_keys=True)
-                                                    .encode()).hexdigest()}
-    parts = [output / "parts" / f"part-{i:06d}-"
-             f"{chunk_key(digest, [c.path for c in chunk], identity)}.parquet"
-             for i, chunk in enumerate(chunks)]
+    parts = _part_paths(output, chunks, digest, {**options, "recipe": recipe})
     todo = [i for i, part in enumerate(parts) if not part.is_file()]
     print(f"survey: {len(inputs)} files in {len(chunks)} chunks of <= {chunk_size}; "
           f"{len(chunks) - len(todo)} already done; preprocessing: {recipe_source}",
@@ -154,6 +151,17 @@ def label_survey(model_path: str | Path, inputs: Sequence[SurveyInput | str],
     seconds = time.perf_counter() - start
     catalog, summary = _merge(parts, output, digest, len(todo), seconds, model.label_names)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary)
+
+
+def _part_paths(output: Path, chunks: list[list[SurveyInput]], digest: str,
+                identity: dict) -> list[Path]:
+    """The Parquet part of each chunk, named by its index and :func:`chunk_key` (the model's
+    ``digest``, the chunk's files and ``identity``: the options, the recipe by its hash)."""
+    recipe = identity.pop("recipe")
+    identity["recipe"] = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return [output / "parts" / f"part-{i:06d}-"
+            f"{chunk_key(digest, [c.path for c in chunk], identity)}.parquet"
+            for i, chunk in enumerate(chunks)]
 
 
 def _compute(work, model, recipe, options, cluster_options, progress, log):
@@ -196,8 +204,7 @@ def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds:
     table["MODEL_SHA256"] = digest
     table["SKCANNON_VERSION"] = __version__
     catalog = write_catalog(table, output / "survey.fits", label_names)
-    flags = [c for c in ("CONVERGED", "ON_BOUND", "OUTSIDE_TRAINING", "UNLIKE_TRAINING",
-                         "STARTS_DISAGREE", "CONFIDENT") if c in table]
+    flags = [c for c in schema.flag_bits() if c in table]
     fitted = table[table.STATUS != BAD_FILE]
     failures = table[table.STATUS == BAD_FILE][["PATH", "PROBLEM"]].to_dict("records")
     summary = {"files": int(len(table)), "fitted": int(len(fitted)),
