@@ -128,12 +128,36 @@ LABEL_COLUMNS: tuple[LabelColumns, ...] = (
 
 
 def columns(group: str | None = None) -> list[Column]:
-    """The declared label-independent columns (of ``group``, default all), in order."""
+    """The declared label-independent columns, in order.
+
+    Parameters
+    ----------
+    group : str, optional
+        :data:`INPUT`, :data:`FIT` or :data:`RUN` (default: every group).
+
+    Returns
+    -------
+    list of Column
+    """
     return [c for c in COLUMNS if group is None or c.group == group]
 
 
 def column(name: str) -> Column:
-    """The declared column ``name`` (KeyError naming it when there is none)."""
+    """The declared column ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Column
+
+    Raises
+    ------
+    KeyError
+        Naming it, when no column of that name is declared.
+    """
     for declared in COLUMNS:
         if declared.name == name:
             return declared
@@ -142,6 +166,10 @@ def column(name: str) -> Column:
 
 def flag_bits() -> dict[str, int]:
     """Boolean flag column -> its bit in ``FLAGS``, lowest bit first.
+
+    Returns
+    -------
+    dict of str -> int
 
     Raises
     ------
@@ -180,6 +208,10 @@ def _unit(names: Sequence[str]) -> str:
 def label_columns(label_names: Sequence[str]) -> list[tuple[Column, LabelColumns, tuple]]:
     """The per-label columns of a model with ``label_names``, in table order.
 
+    Parameters
+    ----------
+    label_names : sequence of str
+
     Returns
     -------
     list of (Column, LabelColumns, index)
@@ -205,15 +237,34 @@ def label_columns(label_names: Sequence[str]) -> list[tuple[Column, LabelColumns
 
 
 def output_columns(label_names: Sequence[str]) -> list[Column]:
-    """Every column of a survey catalog for a model with ``label_names``, in table order:
-    the input columns, the per-label ones, the other fit columns, the run's."""
+    """Every column of a survey catalog for a model with ``label_names``, in table order.
+
+    Parameters
+    ----------
+    label_names : sequence of str
+
+    Returns
+    -------
+    list of Column
+        The input columns, the per-label ones, the other fit columns, the run's.
+    """
     return [*columns(INPUT), *(c for c, _, _ in label_columns(label_names)), *columns(FIT),
             *columns(RUN)]
 
 
 def missing_value(declared: Column):
-    """The value of ``declared`` in a row without a fit: its own ``missing``, else NaN for
-    floats, False for flags, -1 for integers, "" for strings."""
+    """The value of a column in a row without a fit (a bad file).
+
+    Parameters
+    ----------
+    declared : Column
+
+    Returns
+    -------
+    object
+        The column's own ``missing``, else NaN for floats, False for flags, -1 for integers,
+        "" for strings.
+    """
     if declared.missing is not None:
         return declared.missing
     return {"float64": np.nan, "bool": False, "int64": -1, "str": ""}[declared.dtype]

@@ -18,7 +18,16 @@ NAME = "apStar"
 
 
 def identify_apstar(file: SpectrumFile) -> bool:
-    """True when HDUs 1-3 of ``file`` hold 8575 pixels each and HDU 3 integers."""
+    """True when HDUs 1-3 of ``file`` hold 8575 pixels each and HDU 3 integers.
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    bool
+    """
     layout = file.layout
     return (len(layout) > HDU_PIXMASK
             and all(hdu.shape and hdu.shape[-1] == APSTAR_N_PIXELS
@@ -27,7 +36,17 @@ def identify_apstar(file: SpectrumFile) -> bool:
 
 
 def read_apstar_product(file: SpectrumFile, digest: bool) -> ProductSpectra:
-    """The combined spectrum of an apStar file (its SHA-256 recorded when ``digest``)."""
+    """The combined spectrum of an apStar file (its SHA-256 recorded when ``digest``).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+    digest : bool
+
+    Returns
+    -------
+    ProductSpectra
+    """
     star = parse_apstar(file.data, file.path, layout=file.layout, digest=digest)
     X = stack_spectra(star.flux, star.ivar, pixmask=star.pixmask)
     return ProductSpectra(str(file.path), NAME, [star.apogee_id], np.array([star.snr]),

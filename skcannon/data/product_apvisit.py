@@ -21,7 +21,16 @@ NAME = "apVisit"
 
 
 def identify_apvisit(file: SpectrumFile) -> bool:
-    """True when HDUs 1-4 of ``file`` are images of 3 chips x 4096 pixels."""
+    """True when HDUs 1-4 of ``file`` are images of 3 chips x 4096 pixels.
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    bool
+    """
     layout = file.layout
     return (len(layout) > APVISIT_HDU_WAVELENGTH
             and all(hdu.shape == (APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS)
@@ -66,7 +75,17 @@ def visit_on_apstar_grid(visit: ApVisitSpectrum, *, bad_bits=None) -> np.ndarray
 
 def read_apvisit_product(file: SpectrumFile, digest: bool) -> ProductSpectra:
     """The visit of an apVisit file on the apStar grid (its SHA-256 recorded when
-    ``digest``)."""
+    ``digest``).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+    digest : bool
+
+    Returns
+    -------
+    ProductSpectra
+    """
     visit = parse_apvisit(file.data, file.path, layout=file.layout, digest=digest)
     return ProductSpectra(str(file.path), NAME, [visit.apogee_id], np.array([visit.snr]),
                           apstar_wavelength(), visit_on_apstar_grid(visit), False,

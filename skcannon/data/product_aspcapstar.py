@@ -18,7 +18,16 @@ NAME = "aspcapStar"
 
 
 def identify_aspcapstar(file: SpectrumFile) -> bool:
-    """True when HDU 1 of ``file`` is 1-D and HDU 4 a binary table."""
+    """True when HDU 1 of ``file`` is 1-D and HDU 4 a binary table.
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    bool
+    """
     layout = file.layout
     return (len(layout) > ASPCAP_HDU_TABLE
             and str(layout[ASPCAP_HDU_TABLE].cards.get("XTENSION", "")).strip("' ")
@@ -27,7 +36,17 @@ def identify_aspcapstar(file: SpectrumFile) -> bool:
 
 
 def read_aspcapstar_product(file: SpectrumFile, digest: bool) -> ProductSpectra:
-    """The normalized spectrum of an aspcapStar file (its SHA-256 recorded when ``digest``)."""
+    """The normalized spectrum of an aspcapStar file (its SHA-256 recorded when ``digest``).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+    digest : bool
+
+    Returns
+    -------
+    ProductSpectra
+    """
     star = parse_aspcapstar(file.data, file.path, digest=digest)
     return ProductSpectra(str(file.path), NAME, [star.apogee_id], np.array([star.snr]),
                           star.wavelength, stack_spectra(star.flux, star.ivar), True,

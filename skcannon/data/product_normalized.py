@@ -45,12 +45,31 @@ def grid_for(n_pixels: int, name: str) -> np.ndarray:
 
 
 def identify_normalized(file: SpectrumFile) -> bool:
-    """True for an array file (its suffix one of :data:`ARRAY_SUFFIXES`)."""
+    """True for an array file (its suffix one of :data:`ARRAY_SUFFIXES`).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    bool
+    """
     return file.suffix in ARRAY_SUFFIXES
 
 
 def read_normalized(file: SpectrumFile, digest: bool) -> ProductSpectra:
-    """The spectra of an arrays file (its SHA-256 recorded when ``digest``)."""
+    """The spectra of an arrays file (its SHA-256 recorded when ``digest``).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+    digest : bool
+
+    Returns
+    -------
+    ProductSpectra
+    """
     path = file.path
     arrays = load_labelled_arrays(path)
     wavelength = (arrays.wavelength if arrays.wavelength is not None

@@ -98,7 +98,7 @@ class SpectrumFile:
 
 @dataclass(frozen=True)
 class Product:
-    """One registered product (see :func:`register_product`)."""
+    """One registered product (see :func:`register_product` for the attributes)."""
 
     name: str
     identify: Callable[[SpectrumFile], bool]
@@ -152,17 +152,37 @@ def register_product(name: str, *, identify: Callable[[SpectrumFile], bool],
 
 
 def unregister_product(name: str) -> None:
-    """Remove the product ``name`` from the registry (KeyError when it is not registered)."""
+    """Remove the product ``name`` from the registry.
+
+    Parameters
+    ----------
+    name : str
+        A registered product (KeyError when it is not).
+    """
     del _PRODUCTS[name]
 
 
 def product_names() -> tuple[str, ...]:
-    """The registered products' names, in registration order."""
+    """The registered products' names.
+
+    Returns
+    -------
+    tuple of str
+        In registration order (the ``--product`` choices).
+    """
     return tuple(_PRODUCTS)
 
 
 def get_product(name: str) -> Product:
     """The registered product ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Product
 
     Raises
     ------
@@ -175,13 +195,32 @@ def get_product(name: str) -> Product:
 
 
 def candidates(file: SpectrumFile) -> list[Product]:
-    """The products whose identifiers are asked about ``file`` (see the module docstring)."""
+    """The products whose identifiers are asked about ``file`` (see the module docstring).
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    list of Product
+        The products owning the file's suffix, else every product that owns none.
+    """
     owners = [p for p in _PRODUCTS.values() if p.suffixes and file.suffix in p.suffixes]
     return owners or [p for p in _PRODUCTS.values() if p.suffixes is None]
 
 
 def identify(file: SpectrumFile) -> Product:
     """The one product whose identifier claims ``file``.
+
+    Parameters
+    ----------
+    file : SpectrumFile
+
+    Returns
+    -------
+    Product
+        The claimant of the highest priority.
 
     Raises
     ------
