@@ -11,7 +11,7 @@ others with EXTRATARG bit 4), so each star contributes one spectrum to training.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,6 +93,29 @@ def read_catalog(
     CatalogError
         The file cannot be read or lacks a needed column (both named).
     """
+    path = _local_catalog(source, data_dir)
+    wanted = catalog_columns(labels)
+    try:
+        frame = _read_table(path, wanted)
+    except CatalogError:
+        raise
+    except Exception as exc:
+        raise CatalogError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    _check_columns(path, set(frame.columns), wanted)
+    frame = frame[wanted].copy()
+    for column in ("APOGEE_ID", "TELESCOPE", "FIELD"):
+        frame[column] = frame[column].astype(str).str.strip()
+    return frame
+
+
+def _local_catalog(source: str | Path, data_dir: str | Path | None) -> Path:
+    """The catalog file of ``source``: a URL is fetched into ``data_dir``/catalogs first.
+
+    Raises
+    ------
+    CatalogError
+        When the file does not exist.
+    """
     source_str = str(source)
     if source_str.startswith(("http://", "https://", "file://")):
         from skcannon.apogee.archive import data_dir as default_data_dir
@@ -105,36 +128,28 @@ def read_catalog(
     path = Path(source)
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
-    wanted = catalog_columns(labels)
-    suffix = "".join(path.suffixes).lower()
-    try:
-        if suffix.endswith((".fits", ".fit", ".fits.gz")):
-            from astropy.io import fits
+    return path
 
-            with fits.open(path, memmap=True) as hdul:
-                if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
-                    raise CatalogError(f"{path}: HDU 1 is not a table; not an allStar catalog")
-                available = set(hdul[1].columns.names)
-                _check_columns(path, available, wanted)
-                data = hdul[1].data
-                frame = pd.DataFrame({c: decode_fits_column(np.asarray(data[c]))
-                                      for c in wanted})
-        elif suffix.endswith(".csv"):
-            frame = pd.read_csv(path)
-        elif suffix.endswith(".parquet"):
-            frame = pd.read_parquet(path)
-        else:
-            raise CatalogError(f"{path}: unknown catalog format {suffix!r} "
-                               "(expected .fits, .csv or .parquet)")
-    except CatalogError:
-        raise
-    except Exception as exc:
-        raise CatalogError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
-    _check_columns(path, set(frame.columns), wanted)
-    frame = frame[wanted].copy()
-    for column in ("APOGEE_ID", "TELESCOPE", "FIELD"):
-        frame[column] = frame[column].astype(str).str.strip()
-    return frame
+
+def _read_table(path: Path, wanted: Sequence[str]) -> pd.DataFrame:
+    """The table at ``path`` by its suffix: of a FITS file (HDU 1) only the ``wanted``
+    columns, checked; a CSV or Parquet file whole."""
+    suffix = "".join(path.suffixes).lower()
+    if suffix.endswith((".fits", ".fit", ".fits.gz")):
+        from astropy.io import fits
+
+        with fits.open(path, memmap=True) as hdul:
+            if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+                raise CatalogError(f"{path}: HDU 1 is not a table; not an allStar catalog")
+            _check_columns(path, set(hdul[1].columns.names), wanted)
+            data = hdul[1].data
+            return pd.DataFrame({c: decode_fits_column(np.asarray(data[c])) for c in wanted})
+    if suffix.endswith(".csv"):
+        return pd.read_csv(path)
+    if suffix.endswith(".parquet"):
+        return pd.read_parquet(path)
+    raise CatalogError(f"{path}: unknown catalog format {suffix!r} "
+                       "(expected .fits, .csv or .parquet)")
 
 
 def _check_columns(path: object, available: set[str], wanted: Sequence[str]) -> None:
@@ -191,47 +206,72 @@ def select_giants(
     for label in labels:
         frame[label] = np.where(missing_label(frame[label]), np.nan, frame[label])
     table: list[dict] = [{"cut": "catalog", "removed": 0, "remaining": len(frame)}]
-
-    def apply(name: str, keep: np.ndarray) -> None:
-        nonlocal frame
-        removed = int((~keep).sum())
+    for name, keep_of in _giant_cuts(cuts, fields, labels):
+        keep = keep_of(frame)
         frame = frame[keep].reset_index(drop=True)
-        table.append({"cut": name, "removed": removed, "remaining": len(frame)})
-
-    if fields is not None:
-        fields = [str(f).strip() for f in fields]
-        field_names = frame["FIELD"].astype(str).str.strip()     # integer or padded FIELDs
-        known = set(field_names)
-        unknown = [f for f in fields if f not in known]
-        if unknown:
-            examples = ", ".join(sorted(known)[:5])
-            raise CatalogError(f"unknown field(s) {', '.join(unknown)}: not in the catalog "
-                               f"({len(known)} fields, e.g. {examples})")
-        apply(f"field in {', '.join(fields)}", field_names.isin(fields).to_numpy())
-    if cuts.require_labels:
-        present = np.ones(len(frame), dtype=bool)
-        for label in labels:
-            present &= ~missing_label(frame[label])
-        apply(f"labels present ({', '.join(labels)})", present)
-    snr = frame["SNR"].to_numpy(dtype=float)
-    apply(f"SNR >= {cuts.min_snr:g}", np.isfinite(snr) & (snr >= cuts.min_snr))
-    logg = frame["LOGG"].to_numpy(dtype=float)
-    teff = frame["TEFF"].to_numpy(dtype=float)
-    apply(f"giants (drop LOGG > {cuts.max_logg:g} or TEFF > {cuts.max_teff:g})",
-          ~((logg > cuts.max_logg) | (teff > cuts.max_teff)))
-    feh = frame["FE_H"].to_numpy(dtype=float)
-    apply(f"FE_H >= {cuts.min_feh:g}", ~(feh < cuts.min_feh))
-    if cuts.duplicates == "highest_snr":
-        order = frame.sort_values("SNR", ascending=False, kind="stable")
-        best = order.drop_duplicates("APOGEE_ID", keep="first").index
-        keep = np.zeros(len(frame), dtype=bool)
-        keep[best] = True
-        counts = frame.groupby("APOGEE_ID")["APOGEE_ID"].transform("size")
-        frame["N_ENTRIES"] = counts.to_numpy()
-        apply("duplicates (keep highest SNR per APOGEE_ID)", keep)
+        table.append({"cut": name, "removed": int((~keep).sum()), "remaining": len(frame)})
     frame.attrs["cut_table"] = table
     frame.attrs["cuts"] = asdict(cuts)
     return frame
+
+
+def _giant_cuts(cuts: QualityCuts, fields: Sequence[str] | None, labels: Sequence[str]
+                ) -> list[tuple[str, Callable[[pd.DataFrame], np.ndarray]]]:
+    """The cuts of :func:`select_giants` in order: (name in the cut table, the function giving
+    the rows of a frame that pass it)."""
+    steps = []
+    if fields is not None:
+        fields = [str(f).strip() for f in fields]
+        steps.append((f"field in {', '.join(fields)}", lambda f: _in_fields(f, fields)))
+    if cuts.require_labels:
+        steps.append((f"labels present ({', '.join(labels)})",
+                      lambda f: _labels_present(f, labels)))
+    steps += [
+        (f"SNR >= {cuts.min_snr:g}", lambda f: _at_least(f["SNR"], cuts.min_snr)),
+        (f"giants (drop LOGG > {cuts.max_logg:g} or TEFF > {cuts.max_teff:g})",
+         lambda f: ~((f["LOGG"].to_numpy(dtype=float) > cuts.max_logg)
+                     | (f["TEFF"].to_numpy(dtype=float) > cuts.max_teff))),
+        (f"FE_H >= {cuts.min_feh:g}",
+         lambda f: ~(f["FE_H"].to_numpy(dtype=float) < cuts.min_feh)),
+    ]
+    if cuts.duplicates == "highest_snr":
+        steps.append(("duplicates (keep highest SNR per APOGEE_ID)", _highest_snr_entry))
+    return steps
+
+
+def _in_fields(frame: pd.DataFrame, fields: list[str]) -> np.ndarray:
+    """Rows in one of ``fields`` (CatalogError naming any field the catalog does not have)."""
+    field_names = frame["FIELD"].astype(str).str.strip()     # integer or padded FIELDs
+    known = set(field_names)
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        examples = ", ".join(sorted(known)[:5])
+        raise CatalogError(f"unknown field(s) {', '.join(unknown)}: not in the catalog "
+                           f"({len(known)} fields, e.g. {examples})")
+    return field_names.isin(fields).to_numpy()
+
+
+def _labels_present(frame: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
+    present = np.ones(len(frame), dtype=bool)
+    for label in labels:
+        present &= ~missing_label(frame[label])
+    return present
+
+
+def _at_least(values: pd.Series, minimum: float) -> np.ndarray:
+    values = values.to_numpy(dtype=float)
+    return np.isfinite(values) & (values >= minimum)
+
+
+def _highest_snr_entry(frame: pd.DataFrame) -> np.ndarray:
+    """The highest-SNR entry of each APOGEE_ID; records each star's entry count in the
+    frame's ``N_ENTRIES`` column."""
+    order = frame.sort_values("SNR", ascending=False, kind="stable")
+    best = order.drop_duplicates("APOGEE_ID", keep="first").index
+    keep = np.zeros(len(frame), dtype=bool)
+    keep[best] = True
+    frame["N_ENTRIES"] = frame.groupby("APOGEE_ID")["APOGEE_ID"].transform("size").to_numpy()
+    return keep
 
 
 def format_cut_table(table: list[dict]) -> str:

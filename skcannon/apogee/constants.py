@@ -70,7 +70,3 @@ APVISIT_HDU_FLUX, APVISIT_HDU_ERROR, APVISIT_HDU_PIXMASK, APVISIT_HDU_WAVELENGTH
 APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS = 3, 4096
 #: Speed of light in km/s (radial velocities in the headers are in km/s).
 SPEED_OF_LIGHT_KMS = 299792.458
-
-#: Spectrum products skcannon reads (skcannon.data.products); "normalized": arrays already
-#: continuum-normalized (npz/HDF5).
-PRODUCTS = ("apStar", "aspcapStar", "apVisit", "normalized")

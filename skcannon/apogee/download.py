@@ -92,16 +92,10 @@ def partial_name(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.part")
 
 
-def fetch_file(
-    url: str,
-    dest: str | Path,
-    *,
-    validate: Callable[[Path], None] | None = _validate_apstar,
-    retries: int = 3,
-    backoff: float = 0.5,
-    timeout: float = 60.0,
-    cancellation: Cancellation | None = None,
-) -> str:
+def fetch_file(url: str, dest: str | Path, *,
+               validate: Callable[[Path], None] | None = _validate_apstar, retries: int = 3,
+               backoff: float = 0.5, timeout: float = 60.0,
+               cancellation: Cancellation | None = None) -> str:
     """Download ``url`` to ``dest`` safely; return ``"cached"`` or ``"downloaded"``.
 
     The body grows under a hidden partial name beside ``dest`` (:func:`partial_name`), which is
@@ -138,47 +132,71 @@ def fetch_file(
         raise ValueError(f"retries and backoff must be >= 0 and timeout > 0; got {retries}, "
                          f"{backoff}, {timeout}")
     dest = Path(dest)
-    if dest.is_file():
-        try:
-            if validate is not None:
-                validate(dest)
-            return "cached"
-        except BadFileError:
-            pass  # a bad file under the final name (copied in by hand?): fetch again
+    if _valid_file(dest, validate):
+        return "cached"
     dest.parent.mkdir(parents=True, exist_ok=True)
     cancellation = cancellation or Cancellation()
-    problem = "no attempt made"
-    attempt = 0
+    problem, attempt = "no attempt made", 0
     for attempt in range(retries + 1):
         if attempt and cancellation._event.wait(backoff * 2 ** (attempt - 1)):
             raise DownloadCancelled(url)
-        with _partial_file(dest) as (partial, handle):
-            try:
-                _stream_to(url, handle, timeout, cancellation)
-                handle.close()
-                if validate is not None:
-                    validate(partial)
-                os.replace(partial, dest)
-                return "downloaded"
-            except urllib.error.HTTPError as exc:
-                problem = f"HTTP {exc.code} {exc.reason}"
-                if exc.code not in RETRYABLE_STATUS:
-                    _discard(partial)
-                    break
-            except BadFileError as exc:
-                problem = f"downloaded file is not valid: {exc.problem}"
-                _discard(partial)         # never resume from bad content
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                if cancellation.cancelled:
-                    raise DownloadCancelled(url) from None
-                reason = getattr(exc, "reason", exc)
-                problem = f"{type(exc).__name__}: {reason}"
-                if isinstance(exc, urllib.error.URLError) and isinstance(reason,
-                                                                         FileNotFoundError):
-                    _discard(partial)
-                    break  # file:// URL of a missing file: final
+        done, problem, final = _attempt(url, dest, validate, timeout, cancellation)
+        if done:
+            return "downloaded"
+        if final:
+            break
     _discard(partial_name(dest))
     raise DownloadError(url, f"{problem} (after {attempt + 1} attempt(s))")
+
+
+def _valid_file(dest: Path, validate: Callable[[Path], None] | None) -> bool:
+    """True when ``dest`` exists and passes ``validate`` (a bad file under the final name,
+    copied in by hand?, is fetched again)."""
+    if not dest.is_file():
+        return False
+    try:
+        if validate is not None:
+            validate(dest)
+        return True
+    except BadFileError:
+        return False
+
+
+def _attempt(url: str, dest: Path, validate: Callable[[Path], None] | None, timeout: float,
+             cancellation: Cancellation) -> tuple[bool, str, bool]:
+    """One try at fetching ``url`` into ``dest`` through its partial file.
+
+    Returns
+    -------
+    done : bool  the file is in place, checked
+    problem : str  what went wrong ("" when done)
+    final : bool  no retry can help (a 404, a ``file://`` URL of a missing file)
+    """
+    with _partial_file(dest) as (partial, handle):
+        try:
+            _stream_to(url, handle, timeout, cancellation)
+            handle.close()
+            if validate is not None:
+                validate(partial)
+            os.replace(partial, dest)
+            return True, "", False
+        except urllib.error.HTTPError as exc:
+            final = exc.code not in RETRYABLE_STATUS
+            if final:
+                _discard(partial)
+            return False, f"HTTP {exc.code} {exc.reason}", final
+        except BadFileError as exc:
+            _discard(partial)         # never resume from bad content
+            return False, f"downloaded file is not valid: {exc.problem}", False
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if cancellation.cancelled:
+                raise DownloadCancelled(url) from None
+            reason = getattr(exc, "reason", exc)
+            final = (isinstance(exc, urllib.error.URLError)
+                     and isinstance(reason, FileNotFoundError))   # file:// of a missing file
+            if final:
+                _discard(partial)
+            return False, f"{type(exc).__name__}: {reason}", final
 
 
 def _discard(path: Path) -> None:
@@ -280,19 +298,11 @@ class DownloadReport:
         return text
 
 
-def download_apstar(
-    selection: pd.DataFrame,
-    *,
-    archive: str | None = None,
-    directory: str | Path | None = None,
-    n_workers: int = 4,
-    retries: int = 3,
-    backoff: float = 0.5,
-    timeout: float = 60.0,
-    progress: bool = True,
-    failures_path: str | Path | None = None,
-    keep_spectra: bool = False,
-) -> DownloadReport:
+def download_apstar(selection: pd.DataFrame, *, archive: str | None = None,
+                    directory: str | Path | None = None, n_workers: int = 4, retries: int = 3,
+                    backoff: float = 0.5, timeout: float = 60.0, progress: bool = True,
+                    failures_path: str | Path | None = None,
+                    keep_spectra: bool = False) -> DownloadReport:
     """Download the apStar files of a selection, in parallel, into ``directory``.
 
     Parameters
@@ -327,16 +337,27 @@ def download_apstar(
         connections shut down) within a moment; finished files are kept and partial ones are
         resumed by the next run.
     """
-    from tqdm.auto import tqdm
-
     missing = [c for c in ("APOGEE_ID", "TELESCOPE", "FIELD") if c not in selection.columns]
     if missing:
         raise ValueError(f"selection lacks column(s) {', '.join(missing)}")
     if n_workers < 1 or retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError(f"workers must be >= 1, retries and backoff >= 0, timeout > 0; got "
                          f"{n_workers}, {retries}, {backoff}, {timeout}")
-    base = archive_url(archive)
     root = data_dir(directory)
+    jobs = _download_records(selection, archive_url(archive), root)
+    spectra: dict[str, ApStarSpectrum] = {}
+    options = {"retries": retries, "backoff": backoff, "timeout": timeout}
+    _run_downloads(jobs, n_workers, progress, lambda record, cancellation: _download_one(
+        record, options, cancellation, spectra if keep_spectra else None))
+    report = DownloadReport(records=jobs, spectra=spectra)
+    _write_failures(report, Path(failures_path) if failures_path
+                    else root / "download_failures.json")
+    return report
+
+
+def _download_records(selection: pd.DataFrame, base: str, root: Path) -> list[dict]:
+    """One record per row of ``selection``: its URL under ``base`` and path under ``root``
+    (an ``error`` instead where the row names no valid archive path)."""
     jobs = []
     for row in selection[["APOGEE_ID", "TELESCOPE", "FIELD"]].itertuples(index=False):
         record = {"apogee_id": str(row.APOGEE_ID), "telescope": str(row.TELESCOPE),
@@ -349,49 +370,59 @@ def download_apstar(
         except ValueError as exc:
             record["error"] = str(exc)
         jobs.append(record)
+    return jobs
 
-    spectra: dict[str, ApStarSpectrum] = {}
 
-    def work(record: dict) -> dict:
-        if record["error"]:
-            return record
-        read: list[ApStarSpectrum] = []
-
-        def validate(path: Path) -> None:      # the file's one read, kept when asked
-            read.append(read_apstar(path, source=record["path"]))
-
-        try:
-            record["status"] = fetch_file(record["url"], record["path"], retries=retries,
-                                          backoff=backoff, timeout=timeout, validate=validate,
-                                          cancellation=cancellation)
-        except DownloadError as exc:
-            record["error"] = exc.problem
-        else:
-            if keep_spectra:
-                spectra[record["path"]] = read[-1]
+def _download_one(record: dict, options: dict, cancellation: Cancellation,
+                  spectra: dict[str, ApStarSpectrum] | None) -> dict:
+    """Fetch one record's file (``options``: retries, backoff, timeout), filling in its
+    status or error; the spectrum its validation read goes to ``spectra`` when given."""
+    if record["error"]:
         return record
+    read: list[ApStarSpectrum] = []
+
+    def validate(path: Path) -> None:      # the file's one read, kept when asked
+        read.append(read_apstar(path, source=record["path"]))
+
+    try:
+        record["status"] = fetch_file(record["url"], record["path"], validate=validate,
+                                      cancellation=cancellation, **options)
+    except DownloadError as exc:
+        record["error"] = exc.problem
+    else:
+        if spectra is not None:
+            spectra[record["path"]] = read[-1]
+    return record
+
+
+def _run_downloads(jobs: list[dict], n_workers: int, progress: bool,
+                   work: Callable[[dict, Cancellation], dict]) -> None:
+    """``work`` on every record in a pool of ``n_workers`` threads, with a progress bar; on
+    Ctrl-C (or a bug) the queued and running downloads are stopped."""
+    from tqdm.auto import tqdm
 
     cancellation = Cancellation()
     pool = ThreadPoolExecutor(max_workers=max(1, n_workers))
     try:
         with tqdm(total=len(jobs), desc="apStar", unit="file", disable=not progress,
                   file=sys.stderr) as bar:
-            futures = [pool.submit(work, record) for record in jobs]
+            futures = [pool.submit(work, record, cancellation) for record in jobs]
             for future in as_completed(futures):
                 future.result()
                 bar.update(1)
-    except BaseException:          # Ctrl-C (or a bug): stop the queued and running downloads
+    except BaseException:
         cancellation.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
-    report = DownloadReport(records=jobs, spectra=spectra)
-    failures = Path(failures_path) if failures_path else root / "download_failures.json"
+
+
+def _write_failures(report: DownloadReport, failures: Path) -> None:
+    """The failures as JSON at ``failures`` (recorded in ``report``), or an old list removed
+    when nothing failed."""
     if report.failed:
         failures.parent.mkdir(parents=True, exist_ok=True)
         failures.write_text(json.dumps(report.failed, indent=2))
         report.failures_path = str(failures)
     elif failures.is_file():
         failures.unlink()
-    return report
-

@@ -158,11 +158,18 @@ def labels_to_use(named: list[str] | None, columns, source: str) -> list[str]:
     return labels
 
 
+def products_text() -> str:
+    """The registered spectrum products, for help texts: "apStar, aspcapStar, ..."."""
+    from skcannon.data.products import product_names
+
+    return ", ".join(product_names())
+
+
 def add_product_options(parser: argparse.ArgumentParser, product_help: str) -> None:
     """``--product`` and ``--continuum``: how spectrum files are read and prepared."""
-    from skcannon.apogee.constants import PRODUCTS
+    from skcannon.data.products import product_names
 
-    parser.add_argument("--product", choices=PRODUCTS, default=None, help=product_help)
+    parser.add_argument("--product", choices=product_names(), default=None, help=product_help)
     parser.add_argument("--continuum", default=None,
                         help="continuum pixels, only for a model that does not record its "
                              "preprocessing (then default: the shared continuum pixels)")

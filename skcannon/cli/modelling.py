@@ -17,6 +17,7 @@ from skcannon.cli.common import (
     load_cannon,
     load_model,
     pipeline_for,
+    products_text,
 )
 from skcannon.errors import SkcannonError
 from skcannon.pipeline.resources import SharedData
@@ -302,8 +303,8 @@ def _register_inference(sub) -> None:
                                      "star); writes labels, uncertainties, covariances, chi2 "
                                      "and flags per star.")
     fit.add_argument("dataset", nargs="+",
-                     help=f"{DATASET_HELP}; or spectrum files of any product (apStar, "
-                          "aspcapStar, apVisit, normalized arrays), prepared with the model's "
+                     help=f"{DATASET_HELP}; or spectrum files of any product "
+                          f"({products_text()}), prepared with the model's "
                           "own preprocessing")
     fit.add_argument("--model", required=True, help="model file")
     add_product_options(fit, "read the inputs as spectrum files of this product (default: a "

@@ -12,6 +12,7 @@ from skcannon.cli.common import (
     add_product_options,
     load_model,
     pipeline_for,
+    products_text,
 )
 
 
@@ -66,7 +67,7 @@ def register(sub) -> None:
                     "flagged row, never a failed run.")
     survey.add_argument("model", help="model file")
     survey.add_argument("inputs", nargs="+",
-                        help="spectrum files (apStar, aspcapStar, apVisit, normalized .npz), "
+                        help=f"spectrum files ({products_text()}), "
                              "directories, globs, or tables (FITS/CSV/Parquet) with a PATH "
                              "column or APOGEE_ID, TELESCOPE, FIELD (an allStar catalog)")
     survey.add_argument("--output", "-o", default="survey", help="output directory")

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skcannon.inference.calibration import UncertaintyCalibration
-from skcannon.labels import covariance_column, error_column, formal_error_column
 from skcannon.stats import excess_scatter
 
 #: Levenberg-Marquardt damping: start, and factors on failure / success.
@@ -343,30 +342,34 @@ class LabelFit:
         return np.sqrt(formal ** 2 + self.systematic ** 2)
 
     def to_frame(self, ids=None):
-        """The results as a table: labels, _ERR, covariances, chi^2 and flags per star."""
+        """The results as a table: the output columns :mod:`skcannon.schema` declares.
+
+        Parameters
+        ----------
+        ids : sequence of str, optional
+            One identifier per star: an ``APOGEE_ID`` column first.
+
+        Returns
+        -------
+        DataFrame, one row per star: per label its value, ``_ERR`` and ``_ERR_FORMAL``, the
+        covariances, then every ``FIT`` column of the schema (each from the attribute it
+        declares as its source; ``FLAGS`` packed from the flag columns).
+        """
         import pandas as pd
+
+        from skcannon import schema
 
         table = pd.DataFrame(index=range(len(self.labels)))
         if ids is not None:
             table["APOGEE_ID"] = list(ids)
-        errors, formal = self.uncertainties, self.formal_uncertainties
-        for i, name in enumerate(self.label_names):
-            table[name] = self.labels[:, i]
-            table[error_column(name)] = errors[:, i]
-            table[formal_error_column(name)] = formal[:, i]
-        for i in range(len(self.label_names)):
-            for j in range(i + 1, len(self.label_names)):
-                table[covariance_column(self.label_names[i], self.label_names[j])] = \
-                    self.covariance[:, i, j]
-        table["CHI2"] = self.chi2
-        table["REDUCED_CHI2"] = self.reduced_chi2
-        table["N_PIXELS"] = self.n_good
-        table["EXCESS_SCATTER"] = self.excess_scatter
-        for name in ("converged", "on_bound", "outside_training", "unlike_training",
-                     "starts_disagree", "confident"):
-            table[name.upper()] = getattr(self, name)
-        table["BEST_START"] = self.best_start
-        table["SECOND_CHI2"] = self.second_chi2
+        sources: dict = {}
+        for declared, _, index in schema.label_columns(self.label_names):
+            if declared.source not in sources:
+                sources[declared.source] = getattr(self, declared.source)
+            table[declared.name] = sources[declared.source][(slice(None), *index)]
+        for declared in schema.columns(schema.FIT):
+            table[declared.name] = getattr(self, declared.source) if declared.source else 0
+        table[schema.FLAGS] = schema.pack_flags(table)
         return table
 
 

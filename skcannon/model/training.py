@@ -334,19 +334,12 @@ def fixed_residual_newton(r2: np.ndarray, var: np.ndarray, n_masked: np.ndarray,
     return u
 
 
-def train_pixels(
-    design: np.ndarray,
-    flux: np.ndarray,
-    ivar: np.ndarray,
-    *, scatter_grid: np.ndarray | None = None,
-    regularization: float = 0.0,
-    min_good_fraction: float = 0.5,
-    newton_steps: int = NEWTON_STEPS,
-    tolerance: float = 1e-7,
-    n_jobs: int | None = None,
-    block_pixels: int = BLOCK_PIXELS,
-    progress: Callable[[int], object] | None = None,
-) -> TrainingResult:
+def train_pixels(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray, *,
+                 scatter_grid: np.ndarray | None = None, regularization: float = 0.0,
+                 min_good_fraction: float = 0.5, newton_steps: int = NEWTON_STEPS,
+                 tolerance: float = 1e-7, n_jobs: int | None = None,
+                 block_pixels: int = BLOCK_PIXELS,
+                 progress: Callable[[int], object] | None = None) -> TrainingResult:
     """Learn theta and s^2 for every pixel.
 
     Parameters
@@ -376,67 +369,94 @@ def train_pixels(
         Called with the number of pixels of each finished block (from worker threads; e.g.
         ``tqdm.update``, which is thread-safe).
     """
-    grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
-    if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
-        raise ValueError("scatter_grid must be increasing, start at 0 and have >= 3 values")
-    design = np.ascontiguousarray(design, dtype=float)
-    n_stars, n_terms = design.shape
-    if flux.shape != ivar.shape or flux.ndim != 2 or flux.shape[0] != n_stars:
-        raise ValueError(f"flux {flux.shape} and ivar {ivar.shape} must both have shape "
-                         f"({n_stars}, n_pixels)")
-    n_pixels = flux.shape[1]
-    min_good = max(min_good_fraction * n_stars, MIN_STARS_PER_TERM * n_terms)
+    grid, design = _checked_inputs(design, flux, ivar, scatter_grid)
+    (n_stars, n_terms), n_pixels = design.shape, flux.shape[1]
     result = TrainingResult(
         theta=np.hstack([np.ones((n_pixels, 1)), np.zeros((n_pixels, n_terms - 1))]),
         s2=np.zeros(n_pixels), pixel_ok=np.zeros(n_pixels, dtype=bool),
         log_likelihood=np.zeros(n_pixels), grid_log_likelihood=np.zeros((grid.size, n_pixels)),
         grid_index=np.zeros(n_pixels, dtype=int), chi2=np.zeros(n_pixels),
         dof=np.zeros(n_pixels, dtype=int))
-    plan = NormalMatrixPlan(design)
-
-    def work(block: slice) -> None:
-        """Clean, select and train the pixels of one block; fill ``result`` there."""
-        block_flux = np.array(flux[:, block], dtype=float)      # copies: inputs untouched
-        block_ivar = np.array(ivar[:, block], dtype=float)
-        usable = (block_ivar > 0) & np.isfinite(block_ivar) & np.isfinite(block_flux)
-        block_ivar[~usable] = 0.0
-        block_flux[~usable] = 0.0
-        n_good = usable.sum(axis=0)
-        ok = n_good >= min_good
-        index = np.arange(block.start, block.stop)
-        result.pixel_ok[index] = ok
-        result.dof[index] = n_good - n_terms
-        if not ok.any():
-            return
-        if not ok.all():
-            block_flux, block_ivar = block_flux[:, ok], block_ivar[:, ok]
-        systems = PixelSystems(design, block_flux, block_ivar, regularization, plan)
-        best = _grid_then_newton(systems, grid, newton_steps, tolerance)
-        trained = index[ok]
-        result.theta[trained], result.s2[trained] = best["theta"], best["s2"]
-        result.log_likelihood[trained], result.chi2[trained] = best["lnL"], best["chi2"]
-        result.grid_log_likelihood[:, trained] = best["grid_lnL"]
-        result.grid_index[trained] = best["grid_index"]
+    options = {"min_good": max(min_good_fraction * n_stars, MIN_STARS_PER_TERM * n_terms),
+               "grid": grid, "newton_steps": newton_steps, "tolerance": tolerance,
+               "regularization": regularization, "plan": NormalMatrixPlan(design)}
 
     def work_and_report(block: slice) -> None:
-        work(block)
+        _train_block(block, design, flux, ivar, result, **options)
         if progress is not None:
             progress(block.stop - block.start)
 
     blocks = [slice(a, min(a + block_pixels, n_pixels)) for a in range(0, n_pixels,
                                                                           max(block_pixels, 1))]
     n_jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else max(int(n_jobs), 1)
-    n_jobs = min(n_jobs, len(blocks))
+    _run_blocks(work_and_report, blocks, min(n_jobs, len(blocks)))
+    return result
+
+
+def _checked_inputs(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                    scatter_grid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The s^2 grid (default :data:`DEFAULT_SCATTER_GRID`) and the design matrix (contiguous
+    floats) of :func:`train_pixels`, its inputs checked.
+
+    Raises
+    ------
+    ValueError
+        A grid not increasing from 0 with >= 3 values, or flux/ivar not (n_stars, n_pixels).
+    """
+    grid = DEFAULT_SCATTER_GRID if scatter_grid is None else np.asarray(scatter_grid, float)
+    if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] != 0:
+        raise ValueError("scatter_grid must be increasing, start at 0 and have >= 3 values")
+    design = np.ascontiguousarray(design, dtype=float)
+    n_stars = design.shape[0]
+    if flux.shape != ivar.shape or flux.ndim != 2 or flux.shape[0] != n_stars:
+        raise ValueError(f"flux {flux.shape} and ivar {ivar.shape} must both have shape "
+                         f"({n_stars}, n_pixels)")
+    return grid, design
+
+
+def _train_block(block: slice, design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                 result: TrainingResult, *, min_good: float, grid: np.ndarray,
+                 newton_steps: int, tolerance: float, regularization: float,
+                 plan: NormalMatrixPlan) -> None:
+    """Clean, select and train the pixels ``block`` of ``flux``/``ivar`` (copies: the inputs
+    stay untouched); fill ``result`` there (see :func:`train_pixels`)."""
+    n_terms = design.shape[1]
+    block_flux = np.array(flux[:, block], dtype=float)
+    block_ivar = np.array(ivar[:, block], dtype=float)
+    usable = (block_ivar > 0) & np.isfinite(block_ivar) & np.isfinite(block_flux)
+    block_ivar[~usable] = 0.0
+    block_flux[~usable] = 0.0
+    n_good = usable.sum(axis=0)
+    ok = n_good >= min_good
+    index = np.arange(block.start, block.stop)
+    result.pixel_ok[index] = ok
+    result.dof[index] = n_good - n_terms
+    if not ok.any():
+        return
+    if not ok.all():
+        block_flux, block_ivar = block_flux[:, ok], block_ivar[:, ok]
+    systems = PixelSystems(design, block_flux, block_ivar, regularization, plan)
+    best = _grid_then_newton(systems, grid, newton_steps, tolerance)
+    trained = index[ok]
+    result.theta[trained], result.s2[trained] = best["theta"], best["s2"]
+    result.log_likelihood[trained], result.chi2[trained] = best["lnL"], best["chi2"]
+    result.grid_log_likelihood[:, trained] = best["grid_lnL"]
+    result.grid_index[trained] = best["grid_index"]
+
+
+def _run_blocks(work: Callable[[slice], None], blocks: list[slice], n_jobs: int) -> None:
+    """``work`` on every block: in this thread, or in ``n_jobs`` threads with BLAS limited to
+    one thread each (so the cores are not oversubscribed); the first error of a block is
+    raised."""
     if n_jobs <= 1:
         for block in blocks:
-            work_and_report(block)
-    else:
-        from threadpoolctl import threadpool_limits
+            work(block)
+        return
+    from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            list(pool.map(work_and_report, blocks))   # re-raises the first error of a block
-    return result
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        list(pool.map(work, blocks))   # re-raises the first error of a block
 
 
 def _safeguarded_step(u, s2, d1u, d2u, d1, d2, lo, hi, small):
@@ -467,33 +487,49 @@ def _noise_variance(ivar: np.ndarray, good: np.ndarray, dtype) -> np.ndarray:
     return var
 
 
-def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int,
-                      tolerance: float) -> dict:
+def _grid_start(systems: PixelSystems, grid: np.ndarray) -> dict:
+    """The start of every pixel's search: the fixed-residual likelihood of a first theta
+    (s^2 = START_S2) on ``grid``, then Newton steps on it.
+
+    Returns
+    -------
+    dict with ``u`` (ln s^2 to start from), its bracket ``lower``/``upper`` (one grid step
+    wider than the neighbours of the best grid point), ``grid_lnL``, ``index`` (best grid
+    point), ``n_masked`` and ``typical_ivar`` per pixel
+    """
     n_pixels = systems.flux.shape[1]
     theta, _ = systems.solve(systems.weights(np.full(n_pixels, START_S2), out=systems._w))
-    R = systems.residuals(theta)
-    r2 = np.square(R, dtype=np.float32)
+    r2 = np.square(systems.residuals(theta), dtype=np.float32)
     r2[~systems.good] = 0.0
     var = _noise_variance(systems.ivar, systems.good, np.float32)
     n_masked = (~systems.good).sum(axis=0)
     grid_lnl = fixed_residual_grid(r2, var, n_masked, grid)
     index = np.argmax(grid_lnl, axis=0)
-    # bracket in u = ln s^2, one grid step wider than the neighbours of the best grid point
     tiny = grid[1] * 1e-4      # scatter below 1e-2 x the smallest grid s is indistinguishable
     log_grid = np.log(np.maximum(grid, tiny))
-    lower = log_grid[np.maximum(index - 2, 0)]
-    upper = log_grid[np.minimum(index + 2, grid.size - 1)]
     n_good = systems.good.sum(axis=0)
     typical_ivar = systems.ivar.sum(axis=0) / np.maximum(n_good, 1)
     u = fixed_residual_newton(r2, var, n_masked, log_grid[index],
                               log_grid[np.maximum(index - 1, 0)],
                               log_grid[np.minimum(index + 1, grid.size - 1)], typical_ivar,
                               tolerance=START_TOLERANCE)
-    del r2
+    return {"u": u, "lower": log_grid[np.maximum(index - 2, 0)],
+            "upper": log_grid[np.minimum(index + 2, grid.size - 1)], "grid_lnL": grid_lnl,
+            "index": index, "n_masked": n_masked, "typical_ivar": typical_ivar}
+
+
+def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int,
+                      tolerance: float) -> dict:
+    """s^2, theta, lnL and chi^2 of every pixel of ``systems``: the grid start, exact profile
+    evaluations each followed by Newton steps on the local model, s^2 = 0 compared last (see
+    the module docstring)."""
+    n_pixels = systems.flux.shape[1]
+    start = _grid_start(systems, grid)
+    u, lower, upper = start["u"], start["lower"], start["upper"]
+    typical_ivar = start["typical_ivar"]
     var = _noise_variance(systems.ivar, systems.good, float)
     toward_zero = np.zeros(n_pixels, dtype=bool)
     finish_step = np.sqrt(0.1 * tolerance)
-    regularization_free = systems.regularization == 0
     system, members = systems, np.arange(n_pixels)   # the pixels `system` holds
     active = members                                  # pixels still moving
     last = {"theta": np.empty((n_pixels, systems.design.shape[1])), "lnL": np.empty(n_pixels),
@@ -504,9 +540,7 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
             members = active
         s2 = np.exp(u[members])
         state = system.profile(s2, derivatives=True)
-        for key in ("theta", "lnL", "chi2"):   # the exact (theta, s^2) pair just evaluated
-            last[key][members] = state[key]
-        last["s2"][members] = s2
+        _record(last, members, state, s2)   # the exact (theta, s^2) pair just evaluated
         d1u = s2 * state["d1"]                          # dlnL/du
         d2u = s2 * s2 * state["d2"] + d1u               # d2lnL/du2
         lo = np.where(d1u > 0, u[members], lower[members])
@@ -522,15 +556,10 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         toward_zero[members] |= at_floor
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = -d1u / d2u
-        finish = regularization_free & (d2u < 0) & (np.abs(newton) <= finish_step) & \
-            ~at_floor & (u[members] + newton >= lo) & (u[members] + newton <= hi)
+        finish = (systems.regularization == 0) & (d2u < 0) & (np.abs(newton) <= finish_step) \
+            & ~at_floor & (u[members] + newton >= lo) & (u[members] + newton <= hi)
         if finish.any():   # take the last, tiny step (see the module docstring)
-            done, du = members[finish], newton[finish]
-            u[done] += du
-            last["s2"][done] = np.exp(u[done])
-            last["theta"][done] += state["dtheta_du"][finish] * du[:, None]
-            last["lnL"][done] += du * (d1u[finish] + 0.5 * d2u[finish] * du)
-            last["chi2"][done] += state["dchi2_du"][finish] * du
+            _last_step(last, u, members[finish], newton[finish], state, finish, d1u, d2u)
         moving = (np.abs(step) > tolerance) & ~at_floor & ~finish
         active = members[moving]
         if active.size == 0:
@@ -539,26 +568,47 @@ def _grid_then_newton(systems: PixelSystems, grid: np.ndarray, newton_steps: int
         # step is the exact Newton step just computed
         cols = np.flatnonzero(moving)
         u[active] = fixed_residual_newton(
-            state["r2"][:, cols], var[:, active], n_masked[active], u[active], lo[cols],
-            hi[cols], typical_ivar[active], steps=MODEL_STEPS,
+            state["r2"][:, cols], var[:, active], start["n_masked"][active], u[active],
+            lo[cols], hi[cols], typical_ivar[active], steps=MODEL_STEPS,
             curvature=s2[cols] ** 2 * state["curvature"][cols], center=u[active],
             tolerance=0.1 * tolerance)
     else:   # out of evaluations: evaluate where the last steps led
-        state = systems.columns(active).profile(np.exp(u[active]))
-        for key in ("theta", "lnL", "chi2"):
-            last[key][active] = state[key]
-        last["s2"][active] = np.exp(u[active])
-    # s^2 = 0 is a candidate too (a boundary maximum) where the bracket reaches down to it
-    near_zero = np.flatnonzero((index <= 1) | toward_zero)
-    if near_zero.size:
-        zero = systems.columns(near_zero).profile(np.zeros(near_zero.size))
-        better = zero["lnL"] >= last["lnL"][near_zero]
-        chosen = near_zero[better]
-        last["theta"][chosen] = zero["theta"][better]
-        last["lnL"][chosen] = zero["lnL"][better]
-        last["chi2"][chosen] = zero["chi2"][better]
-        last["s2"][chosen] = 0.0
-    return {**last, "grid_lnL": grid_lnl, "grid_index": index}
+        _record(last, active, systems.columns(active).profile(np.exp(u[active])),
+                np.exp(u[active]))
+    _compare_zero(systems, np.flatnonzero((start["index"] <= 1) | toward_zero), last)
+    return {**last, "grid_lnL": start["grid_lnL"], "grid_index": start["index"]}
+
+
+def _record(last: dict, pixels: np.ndarray, state: dict, s2: np.ndarray) -> None:
+    """Keep the profile ``state`` evaluated at ``s2`` as the result of ``pixels``."""
+    for key in ("theta", "lnL", "chi2"):
+        last[key][pixels] = state[key]
+    last["s2"][pixels] = s2
+
+
+def _last_step(last: dict, u: np.ndarray, done: np.ndarray, du: np.ndarray, state: dict,
+               finish: np.ndarray, d1u: np.ndarray, d2u: np.ndarray) -> None:
+    """The last, tiny Newton step ``du`` of the pixels ``done`` (rows ``finish`` of
+    ``state``): theta, lnL and chi^2 carried along by their derivatives."""
+    u[done] += du
+    last["s2"][done] = np.exp(u[done])
+    last["theta"][done] += state["dtheta_du"][finish] * du[:, None]
+    last["lnL"][done] += du * (d1u[finish] + 0.5 * d2u[finish] * du)
+    last["chi2"][done] += state["dchi2_du"][finish] * du
+
+
+def _compare_zero(systems: PixelSystems, near_zero: np.ndarray, last: dict) -> None:
+    """s^2 = 0 is a candidate too (a boundary maximum) at the pixels ``near_zero``, where the
+    bracket reaches down to it: kept where its lnL is at least as high."""
+    if not near_zero.size:
+        return
+    zero = systems.columns(near_zero).profile(np.zeros(near_zero.size))
+    better = zero["lnL"] >= last["lnL"][near_zero]
+    chosen = near_zero[better]
+    last["theta"][chosen] = zero["theta"][better]
+    last["lnL"][chosen] = zero["lnL"][better]
+    last["chi2"][chosen] = zero["chi2"][better]
+    last["s2"][chosen] = 0.0
 
 
 def train_censored(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray,

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from skcannon import schema
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
 from skcannon.errors import SkcannonError
 from skcannon.survey.inputs import SurveyInput
 
 #: STATUS of a row whose spectrum was fitted, and of one whose file could not be used.
-FITTED, BAD_FILE = "fitted", "bad file"
+FITTED, BAD_FILE = schema.STATUS_FITTED, schema.STATUS_BAD_FILE
 
 
 def _fetch_and_read(item: SurveyInput, product: str | None) -> ProductSpectra:
@@ -45,8 +46,9 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
 
     Returns
     -------
-    rows : DataFrame, one row per spectrum (a bad file: one row): PATH, SPECTRUM (index in
-        its file), APOGEE_ID, PRODUCT, STATUS, PROBLEM, SNR
+    rows : DataFrame, one row per spectrum (a bad file: one row): the schema's input columns
+        (:data:`skcannon.schema.INPUT`: PATH, SPECTRUM (index in its file), APOGEE_ID,
+        PRODUCT, STATUS, PROBLEM, SNR)
     spectra : list of ProductSpectra, the readable files in input order
     """
     rows, spectra = [], []
@@ -55,17 +57,25 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
         try:
             found = _fetch_and_read(item, product)
         except SkcannonError as exc:
-            rows.append({"PATH": item.path, "SPECTRUM": 0,
-                         "APOGEE_ID": apogee_id_from_name(Path(item.path).name),
-                         "PRODUCT": product or "", "STATUS": BAD_FILE, "PROBLEM": str(exc),
-                         "SNR": np.nan})
+            rows.append(_input_row(PATH=item.path, SPECTRUM=0,
+                                   APOGEE_ID=apogee_id_from_name(Path(item.path).name),
+                                   PRODUCT=product or "", STATUS=BAD_FILE, PROBLEM=str(exc),
+                                   SNR=np.nan))
             continue
         spectra.append(found)
-        rows += [{"PATH": item.path, "SPECTRUM": k, "APOGEE_ID": found.ids[k],
-                  "PRODUCT": found.product, "STATUS": FITTED, "PROBLEM": "",
-                  "SNR": float(found.snr[k])} for k in range(len(found))]
-    return pd.DataFrame(rows, columns=["PATH", "SPECTRUM", "APOGEE_ID", "PRODUCT", "STATUS",
-                                       "PROBLEM", "SNR"]), spectra
+        rows += [_input_row(PATH=item.path, SPECTRUM=k, APOGEE_ID=found.ids[k],
+                            PRODUCT=found.product, STATUS=FITTED, PROBLEM="",
+                            SNR=float(found.snr[k])) for k in range(len(found))]
+    return pd.DataFrame(rows, columns=[c.name for c in schema.columns(schema.INPUT)]), spectra
+
+
+def _input_row(**values) -> dict:
+    """One row of :func:`read_inputs`, checked to give every input column the schema
+    declares, and no other."""
+    names = [c.name for c in schema.columns(schema.INPUT)]
+    if sorted(values) != sorted(names):
+        raise ValueError(f"input row columns {sorted(values)} are not the schema's {names}")
+    return values
 
 
 def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
@@ -112,13 +122,17 @@ def check_output_grid(model: Pipeline, source: object) -> None:
 
 
 def fill_unfitted(table: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
-    """Rows without a fit (bad files) get NaN, False for flags and -1 for integer columns, so
-    every column keeps the type ``dtypes`` gives it (a column absent from a part is added)."""
+    """Rows without a fit (bad files) get the schema's missing value of each column (NaN,
+    False for flags, -1 for integer columns, 0 for ``FLAGS``; see
+    :func:`skcannon.schema.missing_value`), so every column keeps the type ``dtypes`` gives it
+    (a column absent from a part is added)."""
+    declared = {c.name: c for c in schema.columns()}
     for name, dtype in dtypes.items():
         if name not in table:
             table[name] = np.nan
         if pd.api.types.is_bool_dtype(dtype):
             table[name] = table[name].astype("boolean").fillna(False).astype(bool)
         elif pd.api.types.is_integer_dtype(dtype):
-            table[name] = table[name].fillna(-1).astype(np.int64)
+            missing = schema.missing_value(declared[name]) if name in declared else -1
+            table[name] = table[name].fillna(missing).astype(np.int64)
     return table

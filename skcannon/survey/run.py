@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skcannon import schema
 from skcannon.errors import SkcannonError
 from skcannon.integrity import atomic_write
 from skcannon.persistence import model_digest
@@ -190,8 +191,7 @@ def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds:
     table["MODEL_SHA256"] = digest
     table["SKCANNON_VERSION"] = __version__
     catalog = write_catalog(table, output / "survey.fits", label_names)
-    flags = [c for c in ("CONVERGED", "ON_BOUND", "OUTSIDE_TRAINING", "UNLIKE_TRAINING",
-                         "STARTS_DISAGREE", "CONFIDENT") if c in table]
+    flags = [c for c in schema.flag_bits() if c in table]
     fitted = table[table.STATUS != BAD_FILE]
     failures = table[table.STATUS == BAD_FILE][["PATH", "PROBLEM"]].to_dict("records")
     summary = {"files": int(len(table)), "fitted": int(len(fitted)),
