@@ -27,7 +27,7 @@ from skcannon._version import __version__
 from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
 from skcannon.apogee.reader import ApStarSpectrum, read_apstar
 from skcannon.errors import BadFileError, DownloadError
-from skcannon.integrity import temporary_name
+from skcannon.integrity import temporary_name, write_text_atomic
 
 #: HTTP status codes worth retrying (server overloaded or briefly unavailable).
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -421,8 +421,7 @@ def _write_failures(report: DownloadReport, failures: Path) -> None:
     """The failures as JSON at ``failures`` (recorded in ``report``), or an old list removed
     when nothing failed."""
     if report.failed:
-        failures.parent.mkdir(parents=True, exist_ok=True)
-        failures.write_text(json.dumps(report.failed, indent=2))
+        write_text_atomic(failures, json.dumps(report.failed, indent=2))
         report.failures_path = str(failures)
     elif failures.is_file():
         failures.unlink()

@@ -20,6 +20,7 @@ from skcannon.cli.common import (
     products_text,
 )
 from skcannon.errors import SkcannonError
+from skcannon.integrity import write_csv_atomic
 from skcannon.pipeline.resources import SharedData
 
 DATASET_HELP = ("dataset file: an skcannon dataset (HDF5), or an npz/HDF5 of arrays 'flux', "
@@ -187,8 +188,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = result.fit.to_frame(ids=dataset.ids[result.test_index])
     for i, name in enumerate(labels):
         table[reference_column(name)] = result.reference[:, i]
-    table.to_csv(out / "test_half_labels.csv", index=False)
-    result.by_snr.to_csv(out / "accuracy_by_snr.csv", index=False)
+    write_csv_atomic(table, out / "test_half_labels.csv", index=False)
+    write_csv_atomic(result.by_snr, out / "accuracy_by_snr.csv", index=False)
     print(f"train/test halves (random_state={args.seed}): {len(result.train_index)} / "
           f"{len(result.test_index)} stars; accuracy on the test half:")
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -196,7 +197,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.folds > 1:
         folds = kfold_validate(CannonRegressor(Cannon(labels)), X, y, labels, n_splits=args.folds,
                                random_state=args.seed)
-        folds.to_csv(out / "kfold.csv", index=False)
+        write_csv_atomic(folds, out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
@@ -205,8 +206,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                              {"cannon__regularization": [0.0, 10.0, 100.0]}, labels)
         import pandas as pd
 
-        pd.DataFrame(search.cv_results_).drop(columns="params").to_csv(
-            out / "grid_search.csv", index=False)
+        write_csv_atomic(pd.DataFrame(search.cv_results_).drop(columns="params"),
+                         out / "grid_search.csv", index=False)
         print(f"\ngrid search: best {search.best_params_}")
     print(f"\noutputs in {out}/")
     return 0
@@ -234,7 +235,7 @@ def cmd_outliers(args: argparse.Namespace) -> int:
     table = find_outliers(reference, fit, names, k=args.k, info=info)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "outliers.csv", index=False)
+    write_csv_atomic(table, out / "outliers.csv", index=False)
     span = ({"window": tuple(args.window)} if dataset.has_wavelength else
             {"window": None, "axis_label": "pixel (no wavelengths recorded)"})
     for row in table.head(args.max_plots).itertuples():
