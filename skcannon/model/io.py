@@ -34,6 +34,7 @@ from skcannon.inference.calibration import UncertaintyCalibration
 from skcannon.integrity import read_sealed_hdf5, write_sealed_hdf5
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
+from skcannon.model.vectorizer import PolynomialVectorizer
 
 MODEL_FORMAT = "skcannon-model"
 MODEL_FORMAT_VERSION = 3
@@ -134,5 +135,6 @@ def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.nda
         training_hash=str(attrs["training_hash"]),
         provenance=json.loads(attrs["provenance"]),
         censor_mask=None if censor is None else censor.astype(bool), error_factors=factors,
-        calibration=calibration)
+        calibration=calibration, vectorizer=PolynomialVectorizer.from_exponents(
+            arrays["exponents"]))
     return params, state, arrays["exponents"]
