@@ -225,11 +225,6 @@ class LogPosterior:
         self.names = list(self.priors.names)
         self.data = spectrum_data(state, flux, ivar, likelihood)
 
-    @property
-    def n_labels(self) -> int:
-        """Number of labels."""
-        return len(self.names)
-
     def log_prob(self, labels: np.ndarray):
         """ln posterior (up to a constant) of physical ``labels``.
 

@@ -170,7 +170,7 @@ class EmceeSampler:
         import arviz as az
         import emcee
 
-        n_labels = problem.n_labels
+        n_labels = len(problem.names)
         n_walkers = max(chains, WALKERS_PER_LABEL * n_labels)
         rng = np.random.default_rng(seed)
         centre = problem.priors.inside(self.centre if initial is None else initial)

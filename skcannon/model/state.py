@@ -74,11 +74,6 @@ class CannonState:
         """The labels, in order (those of the scaling)."""
         return tuple(self.scaling.names)
 
-    @property
-    def n_labels(self) -> int:
-        """Number of labels."""
-        return len(self.scaling.names)
-
     def label_bounds(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         """Physical lower and upper label bounds.
 
