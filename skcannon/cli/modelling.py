@@ -299,6 +299,8 @@ def _register_training(sub) -> None:
 
 
 def _register_inference(sub) -> None:
+    from skcannon.inference.methods import FIT_METHODS
+
     fit = sub.add_parser("fit", help="infer labels of a dataset's spectra with a model",
                          description="Batched multi-start label fitting (or scipy TRF star by "
                                      "star); writes labels, uncertainties, covariances, chi2 "
@@ -311,7 +313,8 @@ def _register_inference(sub) -> None:
     add_product_options(fit, "read the inputs as spectrum files of this product (default: a "
                              "dataset file, or each FITS file's own product)")
     fit.add_argument("--output", "-o", default="labels.csv", help=".csv, .fits or .parquet")
-    fit.add_argument("--method", choices=["lm", "trf"], default="lm", help="fitting path")
+    fit.add_argument("--method", choices=list(FIT_METHODS), default="lm",
+                     help="label-fitting method (registered in skcannon.inference.methods)")
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")

@@ -226,6 +226,9 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
+    from skcannon.inference.posterior import LIKELIHOODS, PRIORS
+    from skcannon.inference.samplers import SAMPLERS
+
     report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
                             description="Corner plot, normalization, model vs data, gradient "
                                         "spectra with Mg/Si windows, s^2, Kiel diagram with "
@@ -258,12 +261,13 @@ def register(sub) -> None:
     posterior.add_argument("--rows", default=None, metavar="all|N,M,...",
                            help="many rows of a dataset file: one compiled model, one summary "
                                 "table (posterior_summaries.csv), unconverged stars listed")
-    posterior.add_argument("--sampler", choices=["nutpie", "pymc"], default=None,
-                           help="NUTS implementation (default: nutpie when installed, the "
-                                "fastest measured; else PyMC's)")
-    posterior.add_argument("--prior", choices=["uniform", "normal"], default="uniform",
+    posterior.add_argument("--sampler", choices=list(SAMPLERS), default=None,
+                           help="posterior back end (default: nutpie when installed, the "
+                                "fastest measured; else PyMC's NUTS; emcee: an ensemble "
+                                "sampler without gradients)")
+    posterior.add_argument("--prior", choices=PRIORS, default="uniform",
                            help="uniform over the training range +-10%% (default) or normals")
-    posterior.add_argument("--likelihood", choices=["pixels", "quadratic"], default="quadratic",
+    posterior.add_argument("--likelihood", choices=LIKELIHOODS, default="quadratic",
                            help="the exact quadratic form of the pixel likelihood (default: "
                                 "the same posterior, ~8x faster) or pixel by pixel")
     posterior.add_argument("--draws", type=POSITIVE_INT, default=1000)

@@ -7,36 +7,77 @@ exactly r^T C^-1 r (the marginal chi^2), so the labels are those of the full cov
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-from scipy.optimize import least_squares
+
+from skcannon.inference.fitting import LabelFit, fit_labels
 
 
-def fit_labels_trf(model, flux: np.ndarray, ivar: np.ndarray, *, start: np.ndarray | None = None,
+def fit_labels_reference(state, flux: np.ndarray, ivar: np.ndarray, *, n_starts: int = 0,
+                         margin: float = 0.1, seed: int = 0) -> LabelFit:
+    """The "trf" label-fitting method: labels and chi^2 from :func:`fit_labels_trf`, the other
+    fields (covariances, flags) from the batched fit without spread starts.
+
+    Parameters
+    ----------
+    state : CannonState
+        The model's learned state (see :func:`skcannon.inference.fitting.fit_labels`).
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        Normalized spectra on the model's grid.
+    n_starts, seed : int, default=0
+        Unused: TRF starts from the training mean (accepted as every method is called).
+    margin : float, default=0.1
+        Bounds: the training label range widened by this fraction on each side.
+
+    Returns
+    -------
+    LabelFit
+        Labels and chi^2 only are meaningful beyond those of the batched path.
+    """
+    result = fit_labels(state, flux, ivar, n_starts=0, margin=margin)
+    labels, chi2 = fit_labels_trf(state, flux, ivar, margin=margin)
+    return dataclasses.replace(result, labels=labels, chi2=chi2, reduced_chi2=chi2 / np.maximum(
+        result.n_good - len(state.label_names), 1))
+
+
+def fit_labels_trf(state, flux: np.ndarray, ivar: np.ndarray, *,
+                   start: np.ndarray | None = None,
                    margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Per-star TRF fits.
 
     Parameters
     ----------
-    start : ndarray (n_stars, L), optional
+    state : CannonState
+        The model's learned state (see :func:`skcannon.inference.fitting.fit_labels`).
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        Normalized spectra on the model's grid.
+    start : ndarray, shape (n_stars, L), optional
         Physical starting labels (default: the training mean).
+    margin : float, default=0.1
+        Bounds: the training label range widened by this fraction on each side.
 
     Returns
     -------
-    labels (n_stars, L) physical, chi2 (n_stars,)
+    labels : ndarray, shape (n_stars, L)
+        Physical units.
+    chi2 : ndarray, shape (n_stars,)
     """
-    vectorizer, scaling = model.vectorizer_, model.scaling_
-    lower, upper = (scaling.scale(bound)[0] for bound in model.label_bounds(margin))
+    from scipy.optimize import least_squares
+
+    vectorizer, scaling = state.vectorizer, state.scaling
+    lower, upper = (scaling.scale(bound)[0] for bound in state.label_bounds(margin))
     starts = (np.zeros((len(flux), vectorizer.n_labels)) if start is None
               else scaling.scale(start))
-    factors = getattr(model, "error_factors_", None)
+    factors = state.error_factors
     n_labels, r = vectorizer.n_labels, 0 if factors is None else factors.shape[1]
     low = np.concatenate([lower, np.full(r, -np.inf)])
     high = np.concatenate([upper, np.full(r, np.inf)])
     labels, chi2 = [], []
     for f, iv, x0 in zip(flux, ivar, starts, strict=True):
-        good = (iv > 0) & model.pixel_mask_
-        sqrt_w = np.sqrt(1.0 / (1.0 / iv[good] + model.s2_[good]))
-        theta = model.theta_[good]
+        good = (iv > 0) & state.pixel_mask
+        sqrt_w = np.sqrt(1.0 / (1.0 / iv[good] + state.s2[good]))
+        theta = state.theta[good]
         U = np.zeros((good.sum(), 0)) if factors is None else factors[good]
 
         def residuals(p, f=f[good], sqrt_w=sqrt_w, theta=theta, U=U):

@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 
 from skcannon.errors import BadFileError, LabelError, TrainingSetError
 from skcannon.inference.calibration import extrapolate_floor, learn_calibration
-from skcannon.inference.fitting import LabelFit, factor_system, fit_labels
-from skcannon.inference.reference import fit_labels_trf
+from skcannon.inference.fitting import LabelFit
+from skcannon.inference.methods import fit_method
+from skcannon.inference.posterior import log_likelihood
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
-from skcannon.model.state import CannonState
+from skcannon.model.state import PARAMETER_FIELDS, CannonState
 from skcannon.model.training import MIN_STARS_PER_TERM, train_censored, train_pixels
 from skcannon.model.vectorizer import MAX_ORDER, PolynomialVectorizer, parse_terms
 from skcannon.spectra import FLUX, IVAR, check_spectra
@@ -273,11 +274,10 @@ class Cannon(BaseEstimator):
 
     def label_bounds(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
         """Physical lower and upper label bounds: the training range widened by ``margin`` of
-        its width on each side (shared by label fitting, the TRF path and the MCMC priors)."""
+        its width on each side (shared by label fitting, the TRF path and the MCMC priors;
+        see :meth:`CannonState.label_bounds`)."""
         check_is_fitted(self, "label_range_")
-        low, high = self.label_range_
-        width = high - low
-        return low - margin * width, high + margin * width
+        return self.state_.label_bounds(margin)
 
     # -- estimator API -------------------------------------------------------------------------
     def fit(self, labels, spectra, *, wavelength=None):
@@ -470,7 +470,13 @@ class Cannon(BaseEstimator):
     def _set_state(self, state: CannonState) -> Cannon:
         """Make ``state`` this estimator's fitted attributes, each field ``x`` as ``x_`` (the one
         place they are set: :meth:`fit`, :meth:`load` and the published-model importer all come
-        here)."""
+        here). The fields of :data:`PARAMETER_FIELDS` are derived from the parameters: a
+        state's own vectorizer must have the terms of :attr:`vectorizer_`."""
+        if state.vectorizer is not None and not np.array_equal(
+                state.vectorizer.exponents, self.vectorizer_.exponents):
+            raise ValueError("the state's terms are not those of the model's parameters "
+                             f"({len(self.label_names)} labels, order {self.order}, terms "
+                             f"{self.terms!r})")
         if state.theta.shape[1] != self.vectorizer_.n_terms:
             raise ValueError(f"theta has {state.theta.shape[1]} terms; the model's terms "
                              f"({len(self.label_names)} labels, order {self.order}, terms "
@@ -479,15 +485,18 @@ class Cannon(BaseEstimator):
             raise ValueError(f"the state's labels {state.scaling.names} are not label_names "
                              f"{tuple(self.label_names)}")
         for item in dataclasses.fields(state):        # field x -> fitted attribute x_
-            setattr(self, f"{item.name}_", getattr(state, item.name))
+            if item.name not in PARAMETER_FIELDS:
+                setattr(self, f"{item.name}_", getattr(state, item.name))
         return self
 
     @property
     def state_(self) -> CannonState:
-        """The learned state as one value (see :class:`CannonState`)."""
+        """The learned state as one value (see :class:`CannonState`), with the vectorizer."""
         check_is_fitted(self, "theta_")
         return CannonState(**{item.name: getattr(self, f"{item.name}_")
-                              for item in dataclasses.fields(CannonState)})
+                              for item in dataclasses.fields(CannonState)
+                              if item.name not in PARAMETER_FIELDS},
+                           vectorizer=self.vectorizer_)
 
     def predict(self, labels) -> np.ndarray:
         """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""
@@ -553,9 +562,11 @@ class Cannon(BaseEstimator):
         Parameters
         ----------
         spectra : ndarray, shape (n_stars, 3, n_pixels)
-        method : {"lm", "trf"}
-            "lm": batched multi-start Levenberg-Marquardt (fast); "trf": scipy's
-            least_squares star by star from the training mean (reference path).
+        method : str, default="lm"
+            A registered label-fitting method (see :mod:`skcannon.inference.methods`): "lm",
+            batched multi-start Levenberg-Marquardt (fast); "trf", scipy's least_squares star
+            by star from the training mean (reference path); or one added with
+            :func:`~skcannon.inference.methods.register_fit_method`.
         n_starts : int
             Starts besides the linearized guess ("lm").
         margin : float
@@ -571,38 +582,17 @@ class Cannon(BaseEstimator):
             beyond those of the batched path.
         """
         check_is_fitted(self, "theta_")
+        fit = fit_method(method)
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
-        if method == "lm":
-            return fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,
-                              seed=seed)
-        if method == "trf":
-            result = fit_labels(self, X[:, FLUX], X[:, IVAR], n_starts=0, margin=margin)
-            labels, chi2 = fit_labels_trf(self, X[:, FLUX], X[:, IVAR], margin=margin)
-            result.labels, result.chi2 = labels, chi2
-            result.reduced_chi2 = chi2 / np.maximum(result.n_good - len(self.label_names), 1)
-            return result
-        raise ValueError(f"method must be 'lm' or 'trf', got {method!r}")
+        return fit(self.state_, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,
+                   seed=seed)
 
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,) (with error
         factors: the multivariate normal of covariance diag(sigma^2 + s^2) + U U^T)."""
         check_is_fitted(self, "theta_")
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
-        model = self.predict(labels)
-        ivar = np.where(self.pixel_mask_, X[:, IVAR], 0.0)
-        good = ivar > 0
-        var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 1.0) + self.s2_
-        resid = np.where(good, X[:, FLUX] - model, 0.0)
-        weight = np.where(good, 1.0 / var, 0.0)
-        quadratic = np.sum(weight * resid ** 2, axis=1)
-        log_det = np.sum(np.where(good, np.log(2 * np.pi * var), 0.0), axis=1)
-        factors = self.error_factors_
-        if factors is not None and factors.shape[1]:
-            y = (weight * resid) @ factors                                     # (n, r)
-            M = factor_system(weight, factors)
-            quadratic -= np.einsum("nr,nr->n", y, np.linalg.solve(M, y[:, :, None])[:, :, 0])
-            log_det += np.linalg.slogdet(M)[1]
-        return -0.5 * (quadratic + log_det)
+        return log_likelihood(self.state_, self.label_array(labels), X[:, FLUX], X[:, IVAR])
 
     def score(self, labels, spectra) -> float:
         """Mean log-likelihood per good pixel of held-out spectra (higher is better), so that

@@ -34,6 +34,7 @@ from skcannon.inference.calibration import UncertaintyCalibration
 from skcannon.integrity import read_sealed_hdf5, write_sealed_hdf5
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import CannonState
+from skcannon.model.vectorizer import PolynomialVectorizer
 
 MODEL_FORMAT = "skcannon-model"
 MODEL_FORMAT_VERSION = 3
@@ -154,4 +155,5 @@ def state_from_arrays(names, arrays: dict, *, n_training_stars: int, training_ha
         n_training_stars=int(n_training_stars), training_hash=str(training_hash),
         provenance=provenance,
         censor_mask=None if censor is None else censor.astype(bool), error_factors=factors,
-        calibration=calibration)
+        calibration=calibration,
+        vectorizer=PolynomialVectorizer.from_exponents(arrays["exponents"]))

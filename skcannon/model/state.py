@@ -1,6 +1,10 @@
 """What a fitted Cannon has learned, as one value: training, model files and the published-model
 importer all build a :class:`CannonState`, and :meth:`Cannon._set_state` is the one place that
-turns it into the estimator's fitted attributes (field ``x`` becomes attribute ``x_``)."""
+turns it into the estimator's fitted attributes (field ``x`` becomes attribute ``x_``, except the
+fields in :data:`PARAMETER_FIELDS`, which the estimator derives from its parameters).
+
+The state is also what label inference and the posteriors work on (:mod:`skcannon.inference`
+takes values, not estimators): it carries the vectorizer, the label names and bounds."""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skcannon.model.scaling import LabelScaling
+from skcannon.model.vectorizer import PolynomialVectorizer
+
+#: State fields an estimator derives from its parameters (``Cannon.vectorizer_`` from
+#: ``label_names``, ``order`` and ``terms``): not stored as fitted attributes.
+PARAMETER_FIELDS = ("vectorizer",)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class CannonState:
     calibration : ndarray, shape (n_labels,), or None
         Systematic label uncertainty (a floor per label) learned by cross-validation (see
         :mod:`skcannon.inference.calibration`).
+    vectorizer : PolynomialVectorizer or None
+        The model's terms (design matrix and Jacobian); None where the builder leaves it to the
+        estimator (``Cannon.state_`` always fills it in).
     """
 
     theta: np.ndarray
@@ -55,6 +67,30 @@ class CannonState:
     censor_mask: np.ndarray | None = None
     error_factors: np.ndarray | None = None
     calibration: np.ndarray | None = None
+    vectorizer: PolynomialVectorizer | None = None
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The labels, in order (those of the scaling)."""
+        return tuple(self.scaling.names)
+
+    def label_bounds(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Physical lower and upper label bounds.
+
+        Parameters
+        ----------
+        margin : float, default=0.1
+            Fraction of the training range's width added on each side.
+
+        Returns
+        -------
+        lower, upper : ndarray, shape (n_labels,)
+            The training range widened by ``margin`` (shared by label fitting, the TRF path
+            and the posteriors' uniform priors).
+        """
+        low, high = self.label_range
+        width = high - low
+        return low - margin * width, high + margin * width
 
     def __post_init__(self) -> None:
         # a boolean mask and a state-owned provenance, whoever built the state
@@ -79,3 +115,9 @@ class CannonState:
         if self.wavelength is not None and np.shape(self.wavelength) != (n_pixels,):
             raise ValueError(f"wavelength has shape {np.shape(self.wavelength)}; expected "
                              f"({n_pixels},)")
+        if self.vectorizer is not None and (
+                self.vectorizer.n_terms != self.theta.shape[1]
+                or self.vectorizer.n_labels != len(self.scaling.names)):
+            raise ValueError(f"the vectorizer's {self.vectorizer.n_terms} terms of "
+                             f"{self.vectorizer.n_labels} labels do not match theta "
+                             f"{self.theta.shape} and the labels {tuple(self.scaling.names)}")

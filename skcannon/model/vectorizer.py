@@ -117,6 +117,32 @@ class PolynomialVectorizer:
             np.add.at(self.exponents[row], list(term), 1)
         self.order = int(self.exponents.sum(axis=1).max())
 
+    @classmethod
+    def from_exponents(cls, exponents: np.ndarray) -> PolynomialVectorizer:
+        """The vectorizer whose terms have these powers (the inverse of :attr:`exponents`).
+
+        Parameters
+        ----------
+        exponents : array_like of int, shape (n_terms, n_labels)
+            Power of each label in each term (the first row all zeros: the constant).
+
+        Returns
+        -------
+        PolynomialVectorizer
+
+        Raises
+        ------
+        ValueError
+            Not a 2-d table of non-negative integers, or not valid terms (see ``__init__``).
+        """
+        exponents = np.asarray(exponents)
+        if exponents.ndim != 2 or not np.issubdtype(exponents.dtype, np.integer) \
+                or np.any(exponents < 0):
+            raise ValueError(f"term exponents must be a 2-d table of non-negative integers; "
+                             f"got {exponents.dtype} {exponents.shape}")
+        labels = np.arange(exponents.shape[1])
+        return cls(exponents.shape[1], terms=[tuple(np.repeat(labels, row)) for row in exponents])
+
     @property
     def n_terms(self) -> int:
         """Number of terms (columns of the design matrix)."""

@@ -51,7 +51,7 @@ def test_uncertainties_are_in_physical_units(reference_model, known):
 def test_batched_and_trf_paths_agree(reference_model, known):
     truth, X = known
     fast = reference_model.infer_labels(X[:15])
-    slow, slow_chi2 = fit_labels_trf(reference_model, X[:15, 0], X[:15, 1])
+    slow, slow_chi2 = fit_labels_trf(reference_model.state_, X[:15, 0], X[:15, 1])
     np.testing.assert_allclose(fast.chi2, slow_chi2, rtol=1e-6)
     for i in range(slow.shape[1]):  # agree to a thousandth of the uncertainty
         np.testing.assert_allclose(fast.labels[:, i], slow[:, i], rtol=0,

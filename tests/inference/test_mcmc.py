@@ -13,11 +13,11 @@ from skcannon.data.simulate import simulate_spectra  # noqa: E402
 from skcannon.inference.mcmc import CannonPosterior  # noqa: E402
 
 
-def _logp(posterior: CannonPosterior, flux, ivar, points):
+def _logp(posterior: CannonPosterior, flux, ivar, points, jacobian: bool = True):
 
     posterior.set_spectrum(flux, ivar)
     with posterior.pymc_model:
-        logp = posterior.pymc_model.compile_logp()
+        logp = posterior.pymc_model.compile_logp(jacobian=jacobian)
         values = []
         for point in points:
             ip = posterior.pymc_model.initial_point()
@@ -151,12 +151,36 @@ def test_pymc_and_nutpie_samplers_agree(reference_model):
     truth = np.array([[4650.0, 2.4, -0.3, 0.1]])
     X = simulate_spectra(reference_model, truth, np.array([120.0]), rng)
     means = {}
-    for sampler in ("nutpie", "pymc"):
+    for sampler in ("nutpie", "pymc", "emcee"):
         post = CannonPosterior(reference_model, likelihood="quadratic", sampler=sampler).sample(
             X[0, 0], X[0, 1], draws=400, tune=400, chains=2, seed=1)
         means[sampler] = post.summary[["mean", "sd"]].to_numpy()
     difference = np.abs(means["nutpie"][:, 0] - means["pymc"][:, 0]) / means["pymc"][:, 1]
     assert np.all(difference < 0.3)                      # same posterior, Monte Carlo noise
     np.testing.assert_allclose(means["nutpie"][:, 1], means["pymc"][:, 1], rtol=0.2)
-    with pytest.raises(ValueError, match="sampler must be one of"):
-        CannonPosterior(reference_model, sampler="emcee")
+    # emcee (the numpy log-posterior, no gradient, fewer effective draws): the same posterior
+    difference = np.abs(means["emcee"][:, 0] - means["nutpie"][:, 0]) / means["nutpie"][:, 1]
+    assert np.all(difference < 0.5)
+    np.testing.assert_allclose(means["emcee"][:, 1], means["nutpie"][:, 1], rtol=0.3)
+    with pytest.raises(ValueError, match="sampler must be one of 'nutpie', 'pymc', 'emcee'"):
+        CannonPosterior(reference_model, sampler="nonesuch")
+
+
+@pytest.mark.parametrize("prior", ["uniform", "normal"])
+@pytest.mark.parametrize("likelihood", ["pixels", "quadratic"])
+def test_numpy_log_posterior_agrees_with_the_pymc_model(reference_model, prior, likelihood):
+    """LogPosterior.log_prob (numpy, what emcee samples) and the PyMC model's logp (what the
+    NUTS back ends sample) are the same function of the labels, up to a constant."""
+    from skcannon.inference.posterior import LogPosterior
+
+    truth = np.array([[4700.0, 2.5, -0.2, 0.1]])
+    X = simulate_spectra(reference_model, truth, 100, np.random.default_rng(0))
+    points = truth + np.array([[0, 0, 0, 0], [30, 0.1, 0.02, 0.01], [-50, -0.2, 0.05, -0.02]])
+    sampler = CannonPosterior(reference_model, prior=prior, likelihood=likelihood,
+                              sampler="pymc")
+    pymc_logp = _logp(sampler, X[0, 0], X[0, 1], points, jacobian=False)
+    numpy_logp = LogPosterior(reference_model.state_, X[0, 0], X[0, 1], prior=prior,
+                              likelihood=likelihood).log_prob(points)
+    differences = numpy_logp - pymc_logp
+    np.testing.assert_allclose(differences - differences[0], 0, atol=1e-6)
+    assert np.ptp(pymc_logp) > 1.0                         # the points differ
