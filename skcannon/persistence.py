@@ -255,7 +255,28 @@ def _content(obj, *, provenance: bool = True) -> tuple[dict, dict[str, np.ndarra
 def model_digest(obj) -> str:
     """SHA-256 of a fitted estimator's content as :func:`save` stores it (its object tree,
     parameters and learned state; no provenance): changes with the preprocessing as with the
-    model."""
+    model.
+
+    Parameters
+    ----------
+    obj : Pipeline, Cannon or CannonRegressor
+        Fitted, as :func:`save` takes it: a Pipeline of skcannon transformers ending in a
+        CannonRegressor, or a bare Cannon or CannonRegressor.
+
+    Returns
+    -------
+    str
+        Hex digest (64 characters); equal for estimators :func:`save` would store alike.
+
+    Raises
+    ------
+    TypeError
+        ``obj`` is none of the estimators above.
+    ValueError
+        A Pipeline not ending in a CannonRegressor, or a step or value skcannon cannot store.
+    sklearn.exceptions.NotFittedError
+        ``obj`` (or its final regressor) is not fitted.
+    """
     attrs, arrays = _content(obj, provenance=False)
     return content_digest(attrs, arrays)
 

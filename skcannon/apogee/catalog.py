@@ -85,13 +85,22 @@ def read_catalog(
         A FITS file (allStar; only the needed columns are read), a CSV or parquet extract, or an
         ``http(s)://`` URL of one of these (fetched into ``data_dir`` first, see
         :func:`skcannon.apogee.download.fetch_file`).
-    labels : sequence of str
+    labels : sequence of str, default=DEFAULT_LABELS
         Label columns to read (their ``_ERR`` columns are read too).
+    data_dir : str, Path or None, default=None
+        Data directory a URL ``source`` is fetched into (below ``catalogs/``); None uses
+        :func:`skcannon.apogee.archive.data_dir`. Unused for a local ``source``.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_entries, n_columns)
+        One row per catalog entry with exactly the columns of :func:`catalog_columns`, in that
+        order (a copy); APOGEE_ID, TELESCOPE and FIELD as stripped strings.
 
     Raises
     ------
     CatalogError
-        The file cannot be read or lacks a needed column (both named).
+        The file does not exist, cannot be read or lacks a needed column (all named).
     """
     path = _local_catalog(source, data_dir)
     wanted = catalog_columns(labels)

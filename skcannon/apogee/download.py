@@ -96,37 +96,42 @@ def fetch_file(url: str, dest: str | Path, *,
                validate: Callable[[Path], None] | None = _validate_apstar, retries: int = 3,
                backoff: float = 0.5, timeout: float = 60.0,
                cancellation: Cancellation | None = None) -> str:
-    """Download ``url`` to ``dest`` safely; return ``"cached"`` or ``"downloaded"``.
-
-    The body grows under a hidden partial name beside ``dest`` (:func:`partial_name`), which is
-    checked (``validate``) and only then renamed to ``dest``. A partial file left by an
-    interrupted or dropped download is resumed with an HTTP ``Range`` request where the server
-    supports it (else fetched from the start); a partial file that fails the check is removed.
-    Another process downloading the same file at the same time is detected (a lock on the
-    partial file) and this one then writes to a private name.
+    """Download ``url`` to ``dest`` safely: the body grows under a hidden partial name beside
+    ``dest`` (:func:`partial_name`), is checked (``validate``), and only then renamed to ``dest``.
+    A partial file left by an interrupted download is resumed with an HTTP ``Range`` request
+    where the server supports it (else fetched anew); one failing the check is removed. Another
+    process fetching the same file (a lock on the partial file) makes this one use a private name.
 
     Parameters
     ----------
     url : str
         ``http(s)://`` or ``file://`` URL.
-    dest : path
-        Final file name. If it exists and passes ``validate`` it is not fetched again; if it
-        exists but fails ``validate`` it is fetched again.
-    validate : callable or None
-        Called with the downloaded file; raises :class:`BadFileError` if it is not acceptable
-        (the apStar reader: complete per its FITS headers, HDUs 1-3 present).
-    retries : int
-        Further attempts after a failed one (connection error, truncated body, 5xx, corrupt file).
-        A 404 is final.
-    backoff : float
+    dest : str or Path
+        Final file name; not fetched again if it exists and passes ``validate``.
+    validate : callable or None, default=the apStar check
+        Called with the file; raises :class:`BadFileError` if it is not acceptable (default: the
+        apStar reader, complete per its FITS headers, HDUs 1-3 present). None: no check.
+    retries : int, default=3
+        Further attempts after a failed one (connection error, truncated body, 5xx, bad file);
+        a 404 is final.
+    backoff : float, default=0.5
         Seconds before the first retry, doubling each time.
-    cancellation : Cancellation, optional
+    timeout : float, default=60.0
+        Socket timeout of each request, in seconds.
+    cancellation : Cancellation or None, default=None
         Stops the download (raising :class:`DownloadCancelled`, partial file kept).
+
+    Returns
+    -------
+    str
+        ``"cached"`` (``dest`` was already valid) or ``"downloaded"``.
 
     Raises
     ------
     DownloadError
-        Naming the URL and the last problem.
+        After the last attempt, naming the URL and the last problem.
+    ValueError
+        When ``retries`` or ``backoff`` is negative or ``timeout`` is not positive.
     """
     if retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError(f"retries and backoff must be >= 0 and timeout > 0; got {retries}, "
@@ -265,10 +270,18 @@ def _stream_to(url: str, handle, timeout: float, cancellation: Cancellation) -> 
 class DownloadReport:
     """What a batch download did, one record per requested file.
 
-    Each record has ``apogee_id``, ``telescope``, ``field``, ``url``, ``path``, ``status``
-    (``"downloaded"``, ``"cached"`` or ``"failed"``) and ``error`` (empty unless failed).
-    With ``keep_spectra``, ``spectra`` maps the path of each file present to the spectrum its
-    validation read (so nobody has to read the file again).
+    Attributes
+    ----------
+    records : list of dict, default=[]
+        One record per requested file, in request order, with ``apogee_id``, ``telescope``,
+        ``field``, ``url``, ``path``, ``status`` (``"downloaded"``, ``"cached"`` or
+        ``"failed"``) and ``error`` (empty unless failed).
+    failures_path : str, default=""
+        Where the failures were written as JSON; empty when nothing failed.
+    spectra : dict of str to ApStarSpectrum, default={}
+        With ``keep_spectra`` (see :func:`download_apstar`), the path of each file present
+        mapped to the spectrum its validation read (so nobody has to read the file again);
+        empty otherwise.
     """
 
     records: list[dict] = field(default_factory=list)

@@ -125,9 +125,22 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
     ``preprocessor`` (masking -> regridding -> continuum normalization); normalized ones are
     masked with the same bits and regridded onto the same output grid, batched per input grid.
 
+    Parameters
+    ----------
+    spectra : sequence of ProductSpectra
+        The files' spectra (:func:`read_product`), in any mix of products and grids; a file
+        may hold several spectra.
+    preprocessor : sklearn.pipeline.Pipeline
+        The model's preprocessing: a :class:`~skcannon.preprocessing.BitmaskMasker`, a
+        :class:`~skcannon.preprocessing.Regridder` (whose output grid is the model's), then
+        the continuum normalizer. Its bad bits and output grid are used, not changed.
+
     Returns
     -------
     ndarray, shape (n_spectra, 3, n_pixels_model)
+        Normalized flux, inverse variance and bitmask on the model's grid, one row per spectrum
+        in the order of ``spectra`` (files concatenated); ``n_spectra`` is 0 when there are
+        none.
     """
     masker, regridder = preprocessor[0], preprocessor[1]
     target = regridder.fit().wavelength_

@@ -107,7 +107,29 @@ def split_validate(estimator, X: np.ndarray, labels: pd.DataFrame, *, random_sta
 def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int = 5,
                    random_state: int = 42) -> pd.DataFrame:
     """``cross_validate`` with shuffled ``KFold``; one row per fold, bias and scatter per label
-    (scatters reported positive)."""
+    (scatters reported positive).
+
+    Parameters
+    ----------
+    estimator : CannonRegressor or Pipeline ending in one
+        Unfitted; cloned and trained on each fold's training part by ``cross_validate``.
+    X : ndarray, shape (n_stars, 3, n_pixels)
+        Normalized spectra (raw ones for a Pipeline that normalizes them).
+    y : array_like, shape (n_stars, n_labels)
+        Reference labels, in the order of ``label_names``.
+    label_names : sequence of str of length n_labels
+        Names of the label columns of ``y`` (the scorers', see :func:`label_scorers`).
+    n_splits : int, default=5
+        Number of folds.
+    random_state : int, default=42
+        Seed of the ``KFold`` shuffle.
+
+    Returns
+    -------
+    DataFrame, shape (n_splits, n_columns)
+        Columns ``fold``, ``fit_time``, ``score_time``, then ``bias_<LABEL>``,
+        ``scatter_<LABEL>`` and ``robust_scatter_<LABEL>`` of the held-out fold per label.
+    """
     scores = cross_validate(estimator, X, y, cv=KFold(n_splits, shuffle=True,
                                                       random_state=random_state),
                             scoring=label_scorers(label_names))
@@ -138,7 +160,36 @@ class RepeatedValidation:
 def repeated_kfold(estimator, X, y, label_names: Sequence[str], *, n_repeats: int = 5,
                    n_splits: int = 2, seed: int = 0) -> RepeatedValidation:
     """Held-out predictions of every star in ``n_repeats`` shuffled ``n_splits``-fold
-    partitions (partition r uses ``random_state=seed + r``), compared with ``y``."""
+    partitions (partition r uses ``random_state=seed + r``), compared with ``y``.
+
+    Parameters
+    ----------
+    estimator : CannonRegressor or Pipeline ending in one
+        Unfitted; cloned and trained on each fold's training part by ``cross_val_predict``.
+    X : ndarray, shape (n_stars, 3, n_pixels)
+        Normalized spectra (raw ones for a Pipeline that normalizes them).
+    y : array_like, shape (n_stars, n_labels)
+        Reference labels, in the order of ``label_names``.
+    label_names : sequence of str of length n_labels
+        Names of the label columns of ``y``.
+    n_repeats : int, default=5
+        Number of partitions.
+    n_splits : int, default=2
+        Folds per partition.
+    seed : int, default=0
+        Seed of the first partition's shuffle (same seeds, same folds for any estimator).
+
+    Returns
+    -------
+    RepeatedValidation
+        Per repeat and label bias, scatter and robust scatter, their mean and sd over repeats,
+        and the held-out predictions, shape (n_repeats, n_stars, n_labels).
+
+    Raises
+    ------
+    ValueError
+        When there are fewer than ``2 * n_splits`` stars.
+    """
     y = np.asarray(y, float)
     if len(y) < 2 * n_splits:
         raise ValueError(f"{len(y)} stars are too few for {n_splits}-fold cross-validation")
@@ -163,7 +214,34 @@ def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
                 random_state: int = 42) -> GridSearchCV:
     """``GridSearchCV`` over e.g. ``cannon__scatter_grid`` and ``cannon__regularization`` of a
     :class:`CannonRegressor` (or ``cannonregressor__cannon__...`` of a Pipeline ending in one),
-    selecting the smallest robust scatter of ``refit_label`` (default: the first label)."""
+    selecting the smallest robust scatter of ``refit_label`` (default: the first label).
+
+    Parameters
+    ----------
+    estimator : CannonRegressor or Pipeline ending in one
+        Unfitted; cloned for each candidate and fold by ``GridSearchCV``.
+    X : ndarray, shape (n_stars, 3, n_pixels)
+        Normalized spectra (raw ones for a Pipeline that normalizes them).
+    y : array_like, shape (n_stars, n_labels)
+        Reference labels, in the order of ``label_names``.
+    param_grid : dict of str to list
+        Parameter names of ``estimator`` (``get_params`` keys) and the values to try.
+    label_names : sequence of str of length n_labels
+        Names of the label columns of ``y`` (every candidate is scored per label).
+    refit_label : str or None, default=None
+        The label (one of ``label_names``) whose robust scatter selects the best candidate;
+        None: the first label.
+    n_splits : int, default=3
+        Number of folds.
+    random_state : int, default=42
+        Seed of the ``KFold`` shuffle.
+
+    Returns
+    -------
+    GridSearchCV
+        Fitted: ``cv_results_`` holds every label's scores, ``best_params_`` the selection,
+        ``best_estimator_`` the selected estimator refitted on all stars.
+    """
     refit = f"robust_scatter_{refit_label or label_names[0]}"
     search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
                           cv=KFold(n_splits, shuffle=True, random_state=random_state))
@@ -176,11 +254,31 @@ def held_out_pulls(estimator, X, y, label_names: Sequence[str], *, n_repeats: in
     (fitted - reference) / sigma with the formal and with the reported (calibrated, when the
     estimator learns a calibration) uncertainties, pooled over ``n_repeats`` shuffled
     ``n_splits``-fold partitions (partition r uses ``random_state=seed + r``, as
-    :func:`repeated_kfold`). ``estimator`` is a :class:`CannonRegressor`.
+    :func:`repeated_kfold`).
+
+    Parameters
+    ----------
+    estimator : CannonRegressor
+        Unfitted; cloned, trained on each fold's training part, and its label fit
+        (:meth:`CannonRegressor.infer_labels`) of the held-out part compared with ``y``.
+    X : ndarray, shape (n_stars, 3, n_pixels)
+        Normalized spectra.
+    y : array_like, shape (n_stars, n_labels)
+        Reference labels, in the order of ``label_names``.
+    label_names : sequence of str of length n_labels
+        Names of the label columns of ``y``.
+    n_repeats : int, default=5
+        Number of partitions.
+    n_splits : int, default=2
+        Folds per partition.
+    seed : int, default=0
+        Seed of the first partition's shuffle.
 
     Returns
     -------
-    DataFrame, one row per label: formal_pull_sd, pull_sd, and the robust (MAD) versions.
+    DataFrame, shape (n_labels, 5)
+        One row per label: ``label``, ``formal_pull_sd``, ``pull_sd`` (standard deviations,
+        NaN ignored) and ``formal_pull_robust_sd``, ``pull_robust_sd`` (robust, MAD-based).
     """
     from sklearn.base import clone
 

@@ -123,7 +123,30 @@ class StarSystems:
 def sufficient_statistics(theta: np.ndarray, s2: np.ndarray, pixel_mask: np.ndarray,
                           flux: np.ndarray, ivar: np.ndarray, *, centre: np.ndarray | None = None,
                           factors: np.ndarray | None = None) -> SufficientStatistics:
-    """G, h, c for every star, expanded around ``centre`` (see :class:`StarSystems`)."""
+    """G, h, c for every star, expanded around ``centre`` (see :class:`StarSystems`).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (n_pixels, k)
+        The model's coefficients (k the length of the design vector).
+    s2 : ndarray, shape (n_pixels,)
+        Squared intrinsic scatter per pixel, added to each star's noise variance.
+    pixel_mask : ndarray of bool, shape (n_pixels,)
+        Pixels the fit uses; pixels with non-positive or non-finite ``ivar`` or non-finite
+        ``flux`` are left out too (weight 0).
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        Normalized flux and its inverse variance.
+    centre : ndarray, shape (n_stars, k), default=None
+        Design vectors v0 the quadratic form is expanded around; None: zeros.
+    factors : ndarray, shape (n_pixels, r), default=None
+        Error factors U of a low-rank pixel covariance (C = W^-1 + U U^T, applied by the
+        Woodbury identity); None or r = 0: diagonal noise only.
+
+    Returns
+    -------
+    SufficientStatistics
+        G (n_stars, k, k), h (n_stars, k), c (n_stars,), the good-pixel counts and ``centre``.
+    """
     return StarSystems(theta, s2, pixel_mask, flux, ivar, factors).around(centre)
 
 

@@ -344,30 +344,33 @@ def train_pixels(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray, *,
 
     Parameters
     ----------
-    design : ndarray, shape (n_stars, n_terms)
-        Vectorized scaled labels.
+    design : ndarray, shape (n_stars, n_terms)  the vectorized scaled labels
     flux, ivar : ndarray, shape (n_stars, n_pixels)
         Normalized flux and inverse variance (0 = masked). Never modified.
-    scatter_grid : ndarray, shape (n_grid,), optional
-        Candidate s^2 values, increasing, starting at 0 (default DEFAULT_SCATTER_GRID).
-    regularization : float
-        L1 strength Lambda (0 = the classic Cannon).
-    min_good_fraction : float
-        A pixel is excluded when fewer than this fraction of the stars (or fewer than
-        2 x n_terms stars) have it unmasked.
-    newton_steps : int
+    scatter_grid : ndarray, shape (n_grid,), default=None
+        Candidate s^2 values, increasing from 0, at least 3 (None: DEFAULT_SCATTER_GRID).
+    regularization : float, default=0.0  L1 strength Lambda (0: the classic Cannon)
+    min_good_fraction : float, default=0.5
+        Pixels usable in fewer than this fraction of the stars (or 2 x n_terms) are excluded.
+    newton_steps : int, default=NEWTON_STEPS
         Exact profile evaluations after the grid, at most.
-    tolerance : float
+    tolerance : float, default=1e-7
         A pixel has converged when its exact Newton step in ln s^2 is below this.
-    n_jobs : int or None
-        Threads taking blocks of pixels (None: the number of CPUs, at most 4). Element-wise
-        NumPy work runs in parallel this way; BLAS is limited to one thread per block meanwhile
-        so the cores are not oversubscribed.
-    block_pixels : int
-        Pixels per block (results do not depend on it beyond the tolerance).
-    progress : callable, optional
-        Called with the number of pixels of each finished block (from worker threads; e.g.
-        ``tqdm.update``, which is thread-safe).
+    n_jobs : int or None, default=None
+        Threads taking blocks of pixels (None: the CPUs, at most 4), BLAS one thread each.
+    block_pixels : int, default=BLOCK_PIXELS  pixels per block (results alike within tolerance)
+    progress : callable or None, default=None
+        Called (from worker threads) with each finished block's pixel count (e.g. ``tqdm.update``).
+
+    Returns
+    -------
+    TrainingResult
+        theta, s^2, likelihoods and chi^2 of every pixel (excluded ones: theta [1, 0, ...]).
+
+    Raises
+    ------
+    ValueError
+        A bad ``scatter_grid``, or ``flux`` and ``ivar`` not both (n_stars, n_pixels).
     """
     grid, design = _checked_inputs(design, flux, ivar, scatter_grid)
     (n_stars, n_terms), n_pixels = design.shape, flux.shape[1]

@@ -56,7 +56,23 @@ _SECTIONS_BEFORE_VALIDATION = ("Label distribution", "Normalization", "Model vs 
 
 @dataclass
 class JobResult:
-    """What the main job produced."""
+    """What the main job produced.
+
+    Attributes
+    ----------
+    data : DataStageResult
+        The selection, its download report and the apStar spectra read.
+    training_source : str
+        Where the training set came from, in words (real labelled stars, or simulated).
+    accuracy : DataFrame
+        Bias, scatter and robust scatter per label of the split validation's test half.
+    star_labels : DataFrame
+        The labels of the real spectra, one row per spectrum (as written to ``labels.csv``).
+    summary : DataFrame
+        One row per stage (columns ``stage`` and ``result``): what it did.
+    report : Path
+        The HTML report page (``index.html``; ``report.pdf`` beside it).
+    """
 
     data: DataStageResult
     training_source: str
@@ -75,6 +91,24 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
     DR12 giant labels, said so in the summary and the report. Every apStar file is read once.
     The output directory is owned by this run (:func:`skcannon.integrity.output_lock`): a
     second run into it is refused.
+
+    Parameters
+    ----------
+    config : JobConfig
+        The job's options: selection, data and output directories, seed, shared resources.
+    log : text stream, default=sys.stdout
+        Where each stage reports what it does.
+
+    Returns
+    -------
+    JobResult
+        What the job produced; ``model.h5`` (the fitted Pipeline), ``labels.csv`` and the
+        report are written to ``config.output`` and its figures directory.
+
+    Raises
+    ------
+    OutputInUseError
+        Another run holds ``config.output``.
     """
     with output_lock(config.output):
         return _run_main_job(config, log)

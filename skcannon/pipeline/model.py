@@ -21,13 +21,40 @@ __all__ = ["cannon_of", "load_model", "model_pipeline"]
 
 
 def load_model(path: str | Path):
-    """The fitted Pipeline, Cannon or CannonRegressor in a model file (:func:`skcannon.load`)."""
+    """The fitted Pipeline, Cannon or CannonRegressor in a model file (:func:`skcannon.load`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`skcannon.save`, or a model file of :meth:`Cannon.save`.
+
+    Returns
+    -------
+    Pipeline, Cannon or CannonRegressor
+        Fitted, as saved (see :func:`model_pipeline` for applying it to raw spectra).
+
+    Raises
+    ------
+    BadFileError
+        Naming the file: missing, damaged, foreign, another version, or not a model.
+    """
     return load(path)
 
 
 def cannon_of(model) -> Cannon:
     """The fitted :class:`Cannon` of a model: itself, a regressor's ``cannon_``, or that of a
-    Pipeline's final regressor."""
+    Pipeline's final regressor.
+
+    Parameters
+    ----------
+    model : Pipeline, Cannon or CannonRegressor
+        Fitted (as :func:`skcannon.load` returns it); a Pipeline ends in a CannonRegressor.
+
+    Returns
+    -------
+    Cannon
+        The model's Cannon itself (not a copy); anything else is returned unchanged.
+    """
     final = model[-1] if isinstance(model, Pipeline) else model
     return final.cannon_ if isinstance(final, CannonRegressor) else final
 

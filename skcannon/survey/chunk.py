@@ -44,12 +44,28 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
                 ) -> tuple[pd.DataFrame, list[ProductSpectra]]:
     """Read (and fetch where needed) every input; unusable ones become flagged rows.
 
+    Parameters
+    ----------
+    inputs : sequence of SurveyInput or str
+        The files (a str: a local path); one with a URL that is not on disk is fetched there
+        first (:func:`skcannon.apogee.download.fetch_file`, validated by the read used here).
+    product : str or None, default=None
+        One of :func:`skcannon.data.products.product_names`: every file must be that product
+        (else it is a bad file); None: whichever product each file is.
+
     Returns
     -------
-    rows : DataFrame, one row per spectrum (a bad file: one row): the schema's input columns
-        (:data:`skcannon.schema.INPUT`: PATH, SPECTRUM (index in its file), APOGEE_ID,
-        PRODUCT, STATUS, PROBLEM, SNR)
-    spectra : list of ProductSpectra, the readable files in input order
+    rows : DataFrame, one row per spectrum (a bad file: one row)
+        The schema's input columns (:data:`skcannon.schema.INPUT`: PATH, SPECTRUM (index in
+        its file), APOGEE_ID, PRODUCT, STATUS, PROBLEM, SNR); a file that cannot be fetched
+        or read has STATUS ``"bad file"`` and the reason in PROBLEM.
+    spectra : list of ProductSpectra
+        The readable files, in input order (no SHA-256 recorded).
+
+    Raises
+    ------
+    ValueError
+        When ``product`` is not a registered product (and there is an input).
     """
     rows, spectra = [], []
     for item in inputs:
