@@ -62,10 +62,14 @@ class LabelColumns:
 
     Attributes
     ----------
-    column : callable(str) -> str, or callable(str, str) -> str for pairs
-    description : str  with ``{label}`` (and ``{other}`` for pairs)
-    source : str  LabelFit attribute: (n_stars, L), or (n_stars, L, L) for pairs
-    pairs : bool  one column per pair of labels (i < j) instead of per label
+    column : callable
+        ``column(label) -> name``, or ``column(label, other) -> name`` for pairs.
+    description : str
+        With ``{label}`` (and ``{other}`` for pairs).
+    source : str
+        The LabelFit attribute: shape (n_stars, L), or (n_stars, L, L) for pairs.
+    pairs : bool, default=False
+        One column per pair of labels (i < j) instead of per label.
     """
 
     column: Callable[..., str]
