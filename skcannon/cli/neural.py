@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, labels_to_use
+from skcannon.cli.common import FRACTION, NON_NEGATIVE_INT, POSITIVE_INT, labels_to_use
 from skcannon.integrity import write_csv_atomic
 from skcannon.labels import require_usable_labels
 
@@ -112,7 +112,7 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     print(f"same split (random_state={args.seed}): {len(train)} training / {len(test)} test "
           "stars")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    fractions = [f for f in args.fractions if 0 < f <= 1]
+    fractions = list(args.fractions)            # each in (0, 1], checked at parse
     if fractions:
         sizes = training_size_study(X[train], y[train], X[test], y[test], names, fractions,
                                     args.kind[0], args.seed, {"max_epochs": args.max_epochs})
@@ -149,6 +149,7 @@ def register(sub) -> None:
         p.add_argument("--output", "-o", default=f"nn_{name}", help="output directory")
         if name == "compare":
             p.add_argument("--nn-dir", required=True, help="directory of 'skcannon nn train'")
-            p.add_argument("--fractions", type=POSITIVE_FLOAT, nargs="*", default=[0.25, 0.5, 1.0],
-                           help="training-set fractions to compare (default 0.25 0.5 1)")
+            p.add_argument("--fractions", type=FRACTION, nargs="*", default=[0.25, 0.5, 1.0],
+                           help="training-set fractions (0 < f <= 1) to compare (default "
+                                "0.25 0.5 1)")
         p.set_defaults(func=func, owns_output=True)
