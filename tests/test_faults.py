@@ -430,3 +430,37 @@ def test_report_says_when_the_model_star_is_not_found(real_npz, tmp_path, capsys
     html = (tmp_path / "r" / "index.html").read_text()
     assert f"NOPE is not among the test-half stars; showing {shown} instead." in html
     assert f"{shown}: normalized data with its 1-sigma band" in html
+
+
+def test_spectrum_file_options_that_do_not_fit_the_model_are_one_error_line(real_model,
+                                                                           tmp_path, capsys):
+    """Guards (already refused before this round): a 7514-pixel continuum mask for a
+    7214-pixel model, and a 100-pixel model given an apStar file."""
+    from skcannon.apogee.reference import load_reference_model
+    from tests.conftest import REFERENCE_DIR, SHARED_APOGEE
+
+    apstar = next((SHARED_APOGEE / "dr17" / "stars").rglob("apStar-dr17-*.fits"), None)
+    mask = SHARED_APOGEE / "continuum" / "dr17_contmask.npy"
+    if apstar is None or not mask.is_file():
+        pytest.skip("no apStar file or DR17 continuum mask in the shared data")
+    model = load_reference_model(REFERENCE_DIR).save(tmp_path / "ref.h5")
+    assert main(["fit", str(apstar), "--model", str(model), "--continuum", str(mask),
+                 "-o", str(tmp_path / "x.csv")]) == 2
+    one_error_line(capsys, "error: --continuum:", "mask has 7514 pixels", "7214")
+    assert main(["posterior", str(apstar), "--model", str(real_model), "-o",
+                 str(tmp_path / "p")]) == 2
+    assert "the model has 100" in one_error_line(capsys, "skcannon posterior: error:")
+
+
+def test_nn_compare_with_networks_of_other_labels_is_one_error_line(real_npz, tmp_path, capsys):
+    """Was ``SystemExit`` with a bare message (exit 1), after training a Cannon."""
+    pytest.importorskip("skorch")
+    nets = tmp_path / "nn"
+    assert main(["nn", "train", str(real_npz), "--kind", "mlp", "--max-epochs", "1",
+                 "-o", str(nets)]) == 0
+    capsys.readouterr()
+    assert main(["nn", "compare", str(real_npz), "--labels", "TEFF", "LOGG", "--kind", "mlp",
+                 "--nn-dir", str(nets), "--fractions", "-o", str(tmp_path / "c")]) == 2
+    one_error_line(capsys, f"skcannon nn: error: --nn-dir: {nets}: the mlp network predicts "
+                           "TEFF, LOGG, PARAM_M_H, not TEFF, LOGG")
+    assert not (tmp_path / "c" / "comparison.csv").exists()

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from skcannon.cli.common import FRACTION, NON_NEGATIVE_INT, POSITIVE_INT, labels_to_use
+from skcannon.errors import SkcannonError
 from skcannon.integrity import write_csv_atomic
 from skcannon.labels import require_usable_labels
 
@@ -98,13 +99,14 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     dataset, names, train, test, X, y = inputs
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    nets = {kind: LoadedNN(args.nn_dir, kind) for kind in args.kind}
+    for kind, net in nets.items():                       # before any training
+        if list(net.label_names) != list(names):
+            raise SkcannonError(f"--nn-dir: {args.nn_dir}: the {kind} network predicts "
+                                f"{', '.join(net.label_names)}, not {', '.join(names)}")
     cannon = Cannon(label_names=tuple(names)).fit(y[train], X[train])
     rows = [method_table(y[test], cannon.infer_labels(X[test]).labels, names, "Cannon")]
-    for kind in args.kind:
-        net = LoadedNN(args.nn_dir, kind)
-        if list(net.label_names) != list(names):
-            raise SystemExit(f"the network in {args.nn_dir} predicts {net.label_names}, "
-                             f"not {names}")
+    for kind, net in nets.items():
         rows.append(method_table(y[test], net.predict(X[test]), names, f"NN ({kind})"))
     table = pd.concat(rows, ignore_index=True)
     write_csv_atomic(table, out / "comparison.csv", index=False)
