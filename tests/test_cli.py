@@ -205,3 +205,19 @@ def test_train_with_calibrated_uncertainties(tmp_path, capsys):
     table = pd.read_csv(labels)
     floor2 = table.TEFF_ERR ** 2 - table.TEFF_ERR_FORMAL ** 2       # one floor for every star
     assert (floor2 > 100 ** 2).all() and np.ptp(floor2) < 1e-6 * floor2.max()
+
+
+def test_read_does_not_guess_the_telescope_outside_the_archive_layout(apstar_files, tmp_path,
+                                                                     capsys):
+    """DR17 apStar headers have no TELESCOP: in the archive layout (stars/{telescope}/{field})
+    the directory says it; elsewhere the directory two levels up is no telescope."""
+    import shutil
+
+    alone = tmp_path / "somewhere" / apstar_files[0].name
+    alone.parent.mkdir()
+    shutil.copy(apstar_files[0], alone)
+    assert main(["read", str(apstar_files[0]), str(alone)]) == 0
+    in_layout, outside = capsys.readouterr().out.splitlines()
+    assert f"telescope={apstar_files[0].parent.parent.name} " in in_layout
+    assert "telescope=unknown (no TELESCOP card; not in the archive layout)" in outside
+    assert tmp_path.name not in outside

@@ -240,3 +240,227 @@ def test_a_dataset_without_label_columns_is_one_error_line(command, tmp_path, ca
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unlabelled.npz: no label columns" in err
+
+
+# --- round 3 (issue #27): options that accepted NaN, and the CLI's remaining tracebacks ---
+
+def _numeric_options():
+    """Every option of every command that parses a number: (command path, option, type)."""
+    import argparse
+
+    from skcannon.cli import build_parser
+
+    found, parsers = [], [((), build_parser())]
+    while parsers:
+        path, parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [((*path, name), sub) for name, sub in action.choices.items()]
+            elif action.type is not None and action.option_strings:
+                found.append((" ".join(path), action.option_strings[-1], action.type))
+    return found
+
+
+def test_every_numeric_option_has_a_checked_type():
+    """A bare ``type=float`` or ``int`` takes 'nan' (and float 'inf'): every number goes
+    through a checked type that refuses them where it is parsed."""
+    import argparse
+
+    options = _numeric_options()
+    assert len(options) > 30
+    bare = [f"{cmd} {opt}" for cmd, opt, kind in options if kind in (float, int)]
+    assert not bare, f"unchecked numeric options: {bare}"
+    for _command, _option, kind in options:
+        if getattr(kind, "__name__", "") in ("int", "float"):
+            for text in ("nan", "inf", "-inf"):
+                with pytest.raises(argparse.ArgumentTypeError):
+                    kind(text)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["select", "x.csv", "--max-logg", "nan"], "argument --max-logg: nan is not a finite number"),
+    (["select", "x.csv", "--min-feh", "nan", "--max-teff", "5000"],
+     "argument --min-feh: nan is not a finite number"),
+    (["run", "--max-teff", "nan"], "argument --max-teff: nan is not a finite number"),
+    (["select", "x.csv", "--min-snr", "inf"], "argument --min-snr: inf is not a finite number"),
+    (["simulate", "--model", "m.h5", "--snr", "inf"], "argument --snr: inf is not a finite"),
+    (["train", "x.h5", "--regularization", "inf"], "argument --regularization: inf is not a"),
+    (["outliers", "x.h5", "--model", "m.h5", "--window", "nan", "16100"],
+     "argument --window: nan is not a finite number"),
+    (["posterior", "x.h5", "--model", "m.h5", "--tune", "0"],
+     "argument --tune: 0 is out of range (must be >= 1)"),
+    (["nn", "compare", "x.h5", "--nn-dir", "d", "--fractions", "0.5", "1.5"],
+     "argument --fractions: 1.5 is out of range (must be > 0 and <= 1)"),
+])
+def test_non_finite_and_out_of_range_options_are_refused_at_parse(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("snr, message", [
+    (["100", "50"], "error: --snr: 100 50 is not an increasing range"),
+    (["50", "100", "150"], "error: --snr: 50 100 150: give one value or a range MIN MAX"),
+])
+def test_simulate_refuses_a_reversed_or_long_snr_range(real_model, snr, message, tmp_path,
+                                                       capsys):
+    out = tmp_path / "s.h5"
+    assert main(["simulate", "--model", str(real_model), "--snr", *snr, "-o", str(out)]) == 2
+    one_error_line(capsys, message)
+    assert not out.exists()
+
+
+def test_simulate_does_not_quietly_write_fewer_spectra(real_model, tmp_path, capsys):
+    """``--n 100000000`` wrote the 9409 giants of the label table without a word."""
+    out = tmp_path / "s.h5"
+    assert main(["simulate", "--model", str(real_model), "--n", "100000000",
+                 "-o", str(out)]) == 2
+    line = one_error_line(capsys, "error: --n: 100000000 spectra asked", "apogee_dr12_labels.csv")
+    assert "ask for at most" in line and not out.exists()
+    assert main(["simulate", "--model", str(real_model), "--n", "30", "--snr", "80",
+                 "-o", str(out)]) == 0
+    from skcannon.data import open_dataset
+
+    assert len(open_dataset(out)) == 30
+
+
+def test_simulate_with_a_label_table_lacking_columns_or_holding_text(real_model, tmp_path,
+                                                                     capsys):
+    table = pd.read_csv(shared_file("apogee", "labels", "apogee_dr12_labels.csv"), nrows=200)
+    table.drop(columns=["LOGG"]).to_csv(tmp_path / "no_logg.csv", index=False)
+    assert main(["simulate", "--model", str(real_model), "--labels",
+                 str(tmp_path / "no_logg.csv"), "-o", str(tmp_path / "a.h5")]) == 2
+    one_error_line(capsys, "no_logg.csv: label table lacks column(s) LOGG")
+    table.assign(TEFF="hot").to_csv(tmp_path / "text.csv", index=False)
+    assert main(["simulate", "--model", str(real_model), "--labels", str(tmp_path / "text.csv"),
+                 "-o", str(tmp_path / "b.h5")]) == 2
+    one_error_line(capsys, "text.csv: column(s) TEFF hold text, not numbers")
+
+
+def test_a_label_named_twice_is_one_error_line(real_npz, tmp_path, capsys):
+    assert main(["train", str(real_npz), "--labels", "TEFF", "LOGG", "TEFF", "-o",
+                 str(tmp_path / "m.h5"), "--no-progress"]) == 2
+    one_error_line(capsys, "error: --labels: TEFF named more than once")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_posterior_refuses_too_few_pixels_and_samples_before_sampling(real_npz, real_model,
+                                                                       tmp_path, capsys):
+    """One usable pixel for three labels (a ValueError traceback from the sampler's setup), and
+    fewer samples than labels (an AssertionError in the corner plot after sampling)."""
+    arrays = dict(np.load(real_npz))
+    arrays["flux_err"][0] = 1e10              # inverse variance 1e-20 > 0: masked below
+    arrays["flux_err"][0, :2] = 0.01
+    arrays["flux_err"][0, 2:] = np.inf
+    few = tmp_path / "few.npz"
+    np.savez(few, **arrays)
+    start = time.perf_counter()
+    assert main(["posterior", str(few), "--model", str(real_model), "-o",
+                 str(tmp_path / "p")]) == 2
+    one_error_line(capsys, "few.npz: row 0 (star_0) has 2 usable pixels; sampling 3 labels "
+                           "needs more than 3")
+    assert main(["posterior", str(real_npz), "--model", str(real_model), "--draws", "1",
+                 "--chains", "2", "-o", str(tmp_path / "p2")]) == 2
+    one_error_line(capsys, "error: --draws: 2 chains x 1 draws give 2 samples")
+    assert time.perf_counter() - start < 10 and not (tmp_path / "p2" / "chains.nc").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("label,bias\nTEFF,1\n", "no column scatter"),
+    ("label,scatter\nTEFF,abc\nLOGG,0.1\nPARAM_M_H,0.05\n",
+     "the scatter of TEFF is not a positive number"),
+    ("label,scatter\nTEFF,50\nLOGG,0.1\n", "no row for PARAM_M_H"),
+    ("label,scatter\nTEFF,50\nTEFF,60\nLOGG,0.1\nPARAM_M_H,0.05\n", "TEFF has several rows"),
+    (b"\xff\xfe\x00junk", "cannot be read as a CSV table"),
+])
+def test_posterior_checks_the_cv_accuracy_table_before_sampling(real_npz, real_model, content,
+                                                                message, tmp_path, capsys):
+    cv = tmp_path / "accuracy.csv"
+    cv.write_bytes(content if isinstance(content, bytes) else content.encode())
+    start = time.perf_counter()
+    assert main(["posterior", str(real_npz), "--model", str(real_model), "--cv-accuracy",
+                 str(cv), "-o", str(tmp_path / "p")]) == 2
+    one_error_line(capsys, f"error: --cv-accuracy: {cv}: {message}")
+    assert time.perf_counter() - start < 10
+
+
+def test_cv_accuracy_is_taken_in_the_model_label_order(tmp_path):
+    from skcannon.cli.reporting import _cv_scatter
+
+    cv = tmp_path / "accuracy.csv"
+    cv.write_text("label,bias,scatter\nLOGG,0,0.1\nTEFF,0,50\nFE_H,0,0.03\n")
+    np.testing.assert_array_equal(_cv_scatter(str(cv), ["TEFF", "LOGG"]), [50.0, 0.1])
+    assert _cv_scatter(None, ["TEFF"]) is None
+
+
+def test_fit_writes_a_fits_table_for_non_ascii_file_names(tmp_path, capsys):
+    """A non-ASCII input name in ``fit -o x.fits`` was a UnicodeEncodeError (FITS is bytes)."""
+    from astropy.io import fits
+
+    from skcannon.apogee.catalog import decode_fits_column
+    from skcannon.apogee.reference import load_reference_model
+    from tests.conftest import REFERENCE_DIR
+
+    model = load_reference_model(REFERENCE_DIR).save(tmp_path / "ref.h5")
+    bad = tmp_path / "apStar-dr17-étoile.fits"
+    bad.write_bytes(b"junk")
+    out = tmp_path / "labels.fits"
+    assert main(["fit", str(bad), "--model", str(model), "-o", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    with fits.open(out) as hdul:
+        assert decode_fits_column(hdul[1].data["PATH"]).tolist() == [str(bad)]
+        assert "étoile" in decode_fits_column(hdul[1].data["PROBLEM"])[0]
+
+
+def test_report_says_when_the_model_star_is_not_found(real_npz, tmp_path, capsys):
+    from skcannon.data import open_dataset
+
+    dataset = tmp_path / "real.h5"
+    open_dataset(real_npz).save(dataset)
+    model = tmp_path / "m.h5"
+    assert main(["train", str(dataset), "-o", str(model), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(dataset), "--model", str(model), "--shared",
+                 str(tmp_path / "WRONG"), "--model-star", "NOPE", "-o", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note: --model-star: ")]
+    assert len(notes) == 1 and "NOPE is not among the test-half stars; showing star_" in notes[0]
+    shown = notes[0].split("showing ")[1].split(" instead")[0]
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert f"NOPE is not among the test-half stars; showing {shown} instead." in html
+    assert f"{shown}: normalized data with its 1-sigma band" in html
+
+
+def test_spectrum_file_options_that_do_not_fit_the_model_are_one_error_line(real_model,
+                                                                           tmp_path, capsys):
+    """Guards (already refused before this round): a 7514-pixel continuum mask for a
+    7214-pixel model, and a 100-pixel model given an apStar file."""
+    from skcannon.apogee.reference import load_reference_model
+    from tests.conftest import REFERENCE_DIR, SHARED_APOGEE
+
+    apstar = next((SHARED_APOGEE / "dr17" / "stars").rglob("apStar-dr17-*.fits"), None)
+    mask = SHARED_APOGEE / "continuum" / "dr17_contmask.npy"
+    if apstar is None or not mask.is_file():
+        pytest.skip("no apStar file or DR17 continuum mask in the shared data")
+    model = load_reference_model(REFERENCE_DIR).save(tmp_path / "ref.h5")
+    assert main(["fit", str(apstar), "--model", str(model), "--continuum", str(mask),
+                 "-o", str(tmp_path / "x.csv")]) == 2
+    one_error_line(capsys, "error: --continuum:", "mask has 7514 pixels", "7214")
+    assert main(["posterior", str(apstar), "--model", str(real_model), "-o",
+                 str(tmp_path / "p")]) == 2
+    assert "the model has 100" in one_error_line(capsys, "skcannon posterior: error:")
+
+
+def test_nn_compare_with_networks_of_other_labels_is_one_error_line(real_npz, tmp_path, capsys):
+    """Was ``SystemExit`` with a bare message (exit 1), after training a Cannon."""
+    pytest.importorskip("skorch")
+    nets = tmp_path / "nn"
+    assert main(["nn", "train", str(real_npz), "--kind", "mlp", "--max-epochs", "1",
+                 "-o", str(nets)]) == 0
+    capsys.readouterr()
+    assert main(["nn", "compare", str(real_npz), "--labels", "TEFF", "LOGG", "--kind", "mlp",
+                 "--nn-dir", str(nets), "--fractions", "-o", str(tmp_path / "c")]) == 2
+    one_error_line(capsys, f"skcannon nn: error: --nn-dir: {nets}: the mlp network predicts "
+                           "TEFF, LOGG, PARAM_M_H, not TEFF, LOGG")
+    assert not (tmp_path / "c" / "comparison.csv").exists()

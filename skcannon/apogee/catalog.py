@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ class QualityCuts:
         Drop dwarfs: LOGG above ``max_logg`` or TEFF above ``max_teff``.
     min_feh : float
         Drop stars with FE_H below this (the quadratic model is poor at low metallicity).
+        Each cut must be a finite number (ValueError naming it otherwise).
     duplicates : {"highest_snr", "keep"}
         How entries sharing an APOGEE_ID are treated (see the module docstring).
     """
@@ -53,6 +55,10 @@ class QualityCuts:
     duplicates: str = "highest_snr"
 
     def __post_init__(self) -> None:
+        for name in ("min_snr", "max_logg", "max_teff", "min_feh"):
+            value = getattr(self, name)      # a cut at NaN or inf keeps or drops everything
+            if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+                raise ValueError(f"QualityCuts.{name} must be a finite number; got {value!r}")
         if self.duplicates not in ("highest_snr", "keep"):
             raise ValueError(
                 f"duplicates must be 'highest_snr' or 'keep', got {self.duplicates!r}")
@@ -61,8 +67,8 @@ class QualityCuts:
 def decode_fits_column(column: np.ndarray) -> np.ndarray:
     """A FITS table column as pandas takes it: byte strings decoded and stripped, numbers in
     native byte order (FITS is big-endian)."""
-    if column.dtype.kind == "S":
-        return np.char.strip(np.char.decode(column, "ascii", errors="replace")).astype(object)
+    if column.dtype.kind == "S":                 # ASCII, or UTF-8 from write_selection
+        return np.char.strip(np.char.decode(column, "utf-8", errors="replace")).astype(object)
     if column.dtype.kind == "U":
         return np.char.strip(column).astype(object)
     return column.astype(column.dtype.newbyteorder("="))  # FITS is big-endian; pandas is not
@@ -367,8 +373,22 @@ def write_selection(selection: pd.DataFrame, path: str | Path) -> Path:
         else:
             from astropy.table import Table
 
-            Table.from_pandas(plain).write(tmp, format="fits")
+            Table.from_pandas(_utf8_text(plain)).write(tmp, format="fits")
     return path
+
+
+def _utf8_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its non-ASCII text columns as UTF-8 bytes: FITS tables hold bytes, and
+    astropy encodes text as ASCII (a non-ASCII path or APOGEE_ID: a UnicodeEncodeError).
+    Read back with :func:`decode_fits_column` or :func:`read_selection`."""
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)) and \
+                values.map(lambda v: isinstance(v, str) and not v.isascii()).any():
+            frame[column] = values.map(lambda v: v.encode("utf-8") if isinstance(v, str) else v
+                                       ).astype(object)
+    return frame
 
 
 def read_selection(path: str | Path) -> pd.DataFrame:

@@ -43,7 +43,8 @@ class ApStarSpectrum:
     Attributes
     ----------
     apogee_id, field, telescope : str
-        Identity of the star (telescope from the header, else from the archive path).
+        Identity of the star (telescope from the header, else from the archive path; "" when
+        neither says).
     snr : float
         Median S/N per pixel from the header (NaN when absent).
     wavelength : ndarray, shape (8575,)
@@ -226,7 +227,8 @@ def read_apstar(
         APOGEE_PIXMASK bits that make a pixel unusable (inverse variance 0).
     telescope : str, default=None
         Telescope to record when the header has no TELESCOP key (DR17 files do not); by default
-        the name of the directory two levels up (the archive layout ``{telescope}/{field}/file``).
+        the name of the directory two levels up in the archive layout
+        (``stars/{telescope}/{field}/file``), and "" (unknown) for a file outside it.
     source : str or Path, default=None
         The file these bytes stand for, when ``path`` is a temporary copy (a download in
         progress): recorded as the spectrum's path and used for the archive-layout fallbacks.
@@ -267,11 +269,17 @@ def _header_values(primary: HDULayout, flux: HDULayout, path: Path,
         or apogee_id_from_name(path.name),
         "field": str(card_text(primary, "FIELD", path.parent.name)).strip(),
         "telescope": str(card_text(primary, "TELESCOP", "") or telescope
-                         or path.parent.parent.name).strip(),
+                         or _telescope_directory(path)).strip(),
         "snr": float(snr) if isinstance(snr, int | float) else np.nan,
         "starflag": _as_int(card_text(primary, "STARFLAG", 0)),
         "nvisits": _as_int(card_text(primary, "NVISITS", 0)),
     }
+
+
+def _telescope_directory(path: Path) -> str:
+    """The telescope directory of a file in the archive layout (``stars/{telescope}/{field}/
+    file``); "" (unknown) for a file elsewhere, whose directories say nothing about it."""
+    return path.parent.parent.name if path.parent.parent.parent.name == "stars" else ""
 
 
 def _as_int(value) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Sequence
 
 from skcannon.apogee.constants import ARCHIVE_URL_ENV, DATA_DIR_ENV, DEFAULT_FIELDS
 from skcannon.pipeline.resources import DEFAULT_SHARED, SharedData
@@ -10,15 +12,19 @@ from skcannon.pipeline.resources import DEFAULT_SHARED, SharedData
 
 def _number(kind: type, *, low: float | None = None, high: float | None = None,
             low_open: bool = False):
-    """An argparse ``type`` for a number in a range; argparse then prints
-    ``error: argument --x: <why>`` and exits 2 (options are checked where they are parsed)."""
+    """An argparse ``type`` for a finite number in a range; argparse then prints
+    ``error: argument --x: <why>`` and exits 2 (options are checked where they are parsed:
+    NaN and infinities are refused, since every comparison with NaN is false and a cut at
+    NaN or inf silently keeps or drops everything)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value != value or (low is not None and (value <= low if low_open else value < low)) \
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if (low is not None and (value <= low if low_open else value < low)) \
                 or (high is not None and value > high):
             bound = (f"> {low:g}" if low_open else f">= {low:g}") if low is not None else ""
             bound += (" and " if bound and high is not None else "") + \
@@ -29,12 +35,38 @@ def _number(kind: type, *, low: float | None = None, high: float | None = None,
     return parse
 
 
-#: Option types: counts, positive numbers and seeds.
+#: Option types: counts, positive numbers, seeds, fractions and any finite number.
 NON_NEGATIVE_INT = _number(int, low=0)
 POSITIVE_INT = _number(int, low=1)
 POSITIVE_FLOAT = _number(float, low=0, low_open=True)
 NON_NEGATIVE_FLOAT = _number(float, low=0)
+FINITE_FLOAT = _number(float)
+FRACTION = _number(float, low=0, low_open=True, high=1)
 PORT = _number(int, low=0, high=65535)
+
+
+def check_range(option: str, values: Sequence[float], *, allow_single: bool = True) -> None:
+    """Refuse an option that takes ``MIN MAX`` (or one value, with ``allow_single``) given
+    more values, or a decreasing range: ``SkcannonError("--opt: ...")`` before any work.
+
+    Parameters
+    ----------
+    option : str
+        The option's name, e.g. ``"--snr"``.
+    values : sequence of float
+        The values given.
+    allow_single : bool, default=True
+        Whether one value (a constant) is allowed.
+    """
+    from skcannon.errors import SkcannonError
+
+    given = " ".join(f"{v:g}" for v in values)
+    if len(values) > 2 or (len(values) == 1 and not allow_single):
+        raise SkcannonError(f"{option}: {given}: give {'one value or ' * allow_single}a range "
+                            f"MIN MAX ({len(values)} values given)")
+    if len(values) == 2 and values[0] > values[1]:
+        raise SkcannonError(f"{option}: {given} is not an increasing range (give the lower "
+                            "value first)")
 
 
 def add_cut_options(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +76,11 @@ def add_cut_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--all-fields", action="store_true", help="do not select by field")
     group.add_argument("--min-snr", type=NON_NEGATIVE_FLOAT, default=50.0,
                        help="minimum SNR (default 50)")
-    group.add_argument("--max-logg", type=float, default=4.0,
+    group.add_argument("--max-logg", type=FINITE_FLOAT, default=4.0,
                        help="drop dwarfs with LOGG above this (default 4)")
-    group.add_argument("--max-teff", type=float, default=5700.0,
+    group.add_argument("--max-teff", type=FINITE_FLOAT, default=5700.0,
                        help="drop stars with TEFF above this (default 5700)")
-    group.add_argument("--min-feh", type=float, default=-1.0,
+    group.add_argument("--min-feh", type=FINITE_FLOAT, default=-1.0,
                        help="drop stars with FE_H below this (default -1)")
     group.add_argument("--allow-missing-labels", action="store_true",
                        help="keep stars lacking a label (ASPCAP null -9999 or NaN)")
@@ -145,11 +177,15 @@ def pipeline_for(model, continuum: str | None):
 
 
 def labels_to_use(named: list[str] | None, columns, source: str) -> list[str]:
-    """``--labels`` if given, else the known label columns present; a dataset with none is an
-    error naming it (not an empty model)."""
+    """``--labels`` if given (each name once), else the known label columns present; a dataset
+    with none is an error naming it (not an empty model)."""
     from skcannon.errors import SkcannonError
     from skcannon.labels import KNOWN_LABELS, present_labels
 
+    twice = sorted({name for name in named or [] if named.count(name) > 1})
+    if twice:
+        raise SkcannonError(f"--labels: {', '.join(twice)} named more than once (each label "
+                            "is one column of the model)")
     labels = named or present_labels(columns)
     if not labels:
         raise SkcannonError(f"{source}: no label columns (looked for {', '.join(KNOWN_LABELS)}; "

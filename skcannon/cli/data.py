@@ -66,7 +66,8 @@ def cmd_read(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
             continue
-        print(f"{s.apogee_id}  field={s.field}  telescope={s.telescope}  SNR={s.snr:.1f}  "
+        telescope = s.telescope or "unknown (no TELESCOP card; not in the archive layout)"
+        print(f"{s.apogee_id}  field={s.field}  telescope={telescope}  SNR={s.snr:.1f}  "
               f"visits={s.nvisits}  pixels={s.flux.size}  bad={s.bad_fraction:.1%}  "
               f"λ={s.wavelength[0]:.1f}-{s.wavelength[-1]:.1f} Å")
     return status

@@ -7,11 +7,13 @@ import argparse
 import numpy as np
 
 from skcannon.cli.common import (
+    FINITE_FLOAT,
     NON_NEGATIVE_FLOAT,
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
     add_product_options,
+    check_range,
     is_spectrum_fits,
     labels_to_use,
     load_cannon,
@@ -95,11 +97,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from skcannon.data.dataset import SpectralDataset
     from skcannon.data.simulate import noise_templates_from_apstar, simulate_spectra
 
+    check_range("--snr", args.snr)
     model = (load_reference_model(args.reference) if args.reference
              else load_cannon(args.model))
     table = dr12_giant_labels(args.labels, model.label_names)
+    if args.n > len(table):                 # each star's labels are drawn once
+        raise SkcannonError(f"--n: {args.n} spectra asked, but {args.labels} has "
+                            f"{len(table)} giants with usable {', '.join(model.label_names)} "
+                            f"labels (each simulated once); ask for at most {len(table)}")
     rng = np.random.default_rng(args.seed)
-    table = table.sample(min(args.n, len(table)), random_state=args.seed).reset_index(drop=True)
+    table = table.sample(args.n, random_state=args.seed).reset_index(drop=True)
     snr = rng.uniform(args.snr[0], args.snr[-1], len(table))
     templates = noise_templates_from_apstar(args.apstar) if args.apstar else None
     X = simulate_spectra(model, table, snr, rng, templates)
@@ -287,7 +294,9 @@ def _register_training(sub) -> None:
                         help="the reference model directory (cannon_apokasc_dr12)")
     simulate.add_argument("--labels", default=str(SharedData().dr12_labels),
                           help="real label table (default: %(default)s)")
-    simulate.add_argument("--n", type=POSITIVE_INT, default=1000, help="number of spectra")
+    simulate.add_argument("--n", type=POSITIVE_INT, default=1000,
+                          help="number of spectra (at most the number of giants in --labels: "
+                               "each star's labels are used once)")
     simulate.add_argument("--snr", type=POSITIVE_FLOAT, nargs="+", default=[50.0, 250.0],
                           help="SNR, or a range MIN MAX drawn uniformly (default 50 250)")
     simulate.add_argument("--apstar", nargs="*", default=None,
@@ -343,7 +352,7 @@ def _register_inference(sub) -> None:
     outliers.add_argument("--model", required=True, help="model file")
     outliers.add_argument("--k", type=POSITIVE_FLOAT, default=3.0,
                           help="threshold in robust scatters")
-    outliers.add_argument("--window", type=float, nargs=2, default=[16000, 16100],
+    outliers.add_argument("--window", type=FINITE_FLOAT, nargs=2, default=[16000, 16100],
                           help="wavelength window of the plots (Angstrom)")
     outliers.add_argument("--max-plots", type=NON_NEGATIVE_INT, default=20,
                           help="at most this many plots")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skcannon.cli.common import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, labels_to_use
+from skcannon.cli.common import FRACTION, NON_NEGATIVE_INT, POSITIVE_INT, labels_to_use
+from skcannon.errors import SkcannonError
 from skcannon.integrity import write_csv_atomic
 from skcannon.labels import require_usable_labels
 
@@ -98,13 +99,14 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     dataset, names, train, test, X, y = inputs
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    nets = {kind: LoadedNN(args.nn_dir, kind) for kind in args.kind}
+    for kind, net in nets.items():                       # before any training
+        if list(net.label_names) != list(names):
+            raise SkcannonError(f"--nn-dir: {args.nn_dir}: the {kind} network predicts "
+                                f"{', '.join(net.label_names)}, not {', '.join(names)}")
     cannon = Cannon(label_names=tuple(names)).fit(y[train], X[train])
     rows = [method_table(y[test], cannon.infer_labels(X[test]).labels, names, "Cannon")]
-    for kind in args.kind:
-        net = LoadedNN(args.nn_dir, kind)
-        if list(net.label_names) != list(names):
-            raise SystemExit(f"the network in {args.nn_dir} predicts {net.label_names}, "
-                             f"not {names}")
+    for kind, net in nets.items():
         rows.append(method_table(y[test], net.predict(X[test]), names, f"NN ({kind})"))
     table = pd.concat(rows, ignore_index=True)
     write_csv_atomic(table, out / "comparison.csv", index=False)
@@ -112,7 +114,7 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     print(f"same split (random_state={args.seed}): {len(train)} training / {len(test)} test "
           "stars")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    fractions = [f for f in args.fractions if 0 < f <= 1]
+    fractions = list(args.fractions)            # each in (0, 1], checked at parse
     if fractions:
         sizes = training_size_study(X[train], y[train], X[test], y[test], names, fractions,
                                     args.kind[0], args.seed, {"max_epochs": args.max_epochs})
@@ -149,6 +151,7 @@ def register(sub) -> None:
         p.add_argument("--output", "-o", default=f"nn_{name}", help="output directory")
         if name == "compare":
             p.add_argument("--nn-dir", required=True, help="directory of 'skcannon nn train'")
-            p.add_argument("--fractions", type=POSITIVE_FLOAT, nargs="*", default=[0.25, 0.5, 1.0],
-                           help="training-set fractions to compare (default 0.25 0.5 1)")
+            p.add_argument("--fractions", type=FRACTION, nargs="*", default=[0.25, 0.5, 1.0],
+                           help="training-set fractions (0 < f <= 1) to compare (default "
+                                "0.25 0.5 1)")
         p.set_defaults(func=func, owns_output=True)

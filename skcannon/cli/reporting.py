@@ -39,6 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     real = SpectralDataset.load(args.real) if args.real else None
     raw, normalized = normalize_apstar_files(args.apstar or [],
                                              default_preprocessor(shared.continuum))
+    _note_stars_not_found(args, training.ids[validation.result.test_index], raw)
     sections, _ = science_sections(ScienceInputs(
         model=model, training=training, validation=validation.result, real=real,
         real_fit=model.infer_labels(real.X) if real is not None else None,
@@ -54,6 +55,22 @@ def cmd_report(args: argparse.Namespace) -> int:
                         pd_summary(model, training, validation.result))
     print(f"report: {path} (and {out / 'report.pdf'})")
     return 0
+
+
+def _note_stars_not_found(args: argparse.Namespace, test_ids, raw) -> None:
+    """Say on the command line when ``--model-star`` or ``--normalization-star`` is not among
+    the stars a figure can show, and which star is shown instead (the report says it too)."""
+    import sys
+
+    from skcannon.report.science import star_to_show
+
+    for option, wanted, ids, among in (
+            ("--model-star", args.model_star, list(test_ids), "the test-half stars"),
+            ("--normalization-star", args.normalization_star, [s.apogee_id for s in raw],
+             "the --apstar spectra")):
+        note = star_to_show(ids, wanted, among)[1] if ids else ""
+        if note:
+            print(f"note: {option}: {note}", file=sys.stderr)
 
 
 def pd_summary(model, training, validation):
@@ -80,17 +97,60 @@ def _checked_dataset(path, model):
     return dataset
 
 
-def _require_usable(ivar, rows: list[int], ids, path) -> None:
-    """Refuse rows (of ``ivar``, (n_stars, n_pixels)) without a single usable pixel."""
-    import numpy as np
+def _require_usable(X, rows: list[int], ids, path, model) -> None:
+    """Refuse rows (of ``X``, shape (n_stars, 3, n_pixels)) with too few usable pixels to
+    sample ``model``'s labels: no more usable pixels (finite flux, positive finite inverse
+    variance, a pixel the model uses) than labels."""
+    from skcannon.errors import SkcannonError
+    from skcannon.spectra import FLUX, IVAR
+
+    flux, ivar = X[rows, FLUX], X[rows, IVAR]
+    good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux) & model.pixel_mask_
+    counts = good.sum(axis=1)
+    n_labels = len(model.label_names)
+    short = np.flatnonzero(counts <= n_labels)
+    if len(short):
+        row, count = rows[short[0]], int(counts[short[0]])
+        more = f" (and {len(short) - 1} more rows)" if len(short) > 1 else ""
+        why = ("has no usable pixel (inverse variance 0 on every pixel the model uses)"
+               if count == 0 else f"has {count} usable pixel{'s' * (count > 1)}; sampling "
+               f"{n_labels} labels needs more than {n_labels}")
+        raise SkcannonError(f"{path}: row {row} ({ids[row]}) {why}{more}")
+
+
+def _cv_scatter(path: str | None, names: list[str]):
+    """The CV scatter per label (shape (n_labels,), in ``names``' order) of ``--cv-accuracy``
+    (``accuracy.csv`` of 'skcannon validate'), read and checked before any sampling; None
+    without the option."""
+    import pandas as pd
 
     from skcannon.errors import SkcannonError
 
-    empty = [r for r in rows if not np.any(ivar[r] > 0)]
-    if empty:
-        more = f" (and {len(empty) - 1} more rows)" if len(empty) > 1 else ""
-        raise SkcannonError(f"{path}: row {empty[0]} ({ids[empty[0]]}) has no usable pixel "
-                            f"(inverse variance 0 everywhere){more}")
+    if path is None:
+        return None
+    where = f"--cv-accuracy: {path}"
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise SkcannonError(f"{where}: cannot be read as a CSV table ({exc})") from None
+    missing = [c for c in ("label", "scatter") if c not in table]
+    if missing:
+        raise SkcannonError(f"{where}: no column {', '.join(missing)} (expected accuracy.csv "
+                            "of 'skcannon validate': columns label, scatter, ...)")
+    labels = table["label"].astype(str).str.strip()
+    absent = [n for n in names if n not in set(labels)]
+    twice = sorted(set(labels[labels.duplicated()]) & set(names))
+    if absent or twice:
+        what = (f"no row for {', '.join(absent)}" if absent
+                else f"{', '.join(twice)} has several rows")
+        raise SkcannonError(f"{where}: {what} (the model's labels are {', '.join(names)})")
+    scatter = pd.to_numeric(table["scatter"], errors="coerce").to_numpy(float)
+    cv = scatter[[int(np.flatnonzero(labels == n)[0]) for n in names]]
+    bad = [n for n, v in zip(names, cv, strict=True) if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise SkcannonError(f"{where}: the scatter of {', '.join(bad)} is not a positive "
+                            "number")
+    return cv
 
 
 def _posterior_input(args: argparse.Namespace, loaded):
@@ -99,7 +159,6 @@ def _posterior_input(args: argparse.Namespace, loaded):
     preprocessing (or, for a model without, the standard steps with ``--continuum``)."""
     from pathlib import Path
 
-    import numpy as np
     from sklearn.base import clone
 
     from skcannon.cli.common import pipeline_for
@@ -116,7 +175,7 @@ def _posterior_input(args: argparse.Namespace, loaded):
         if args.row >= len(dataset):
             raise SkcannonError(f"--row: {args.row} is beyond the last row of {path} "
                                 f"({len(dataset)} stars: rows 0-{len(dataset) - 1})")
-        _require_usable(dataset.ivar, [args.row], dataset.ids, path)
+        _require_usable(dataset.X, [args.row], dataset.ids, path, model)
         errors = [error_column(n) for n in model.label_names]
         sigma = (dataset.labels.iloc[args.row][errors].to_numpy(float)
                  if all(e in dataset.labels for e in errors) else None)
@@ -124,9 +183,7 @@ def _posterior_input(args: argparse.Namespace, loaded):
     # an apStar file, preprocessed exactly like the training data
     preprocessor = clone(pipeline_for(loaded, args.continuum)[:-1])
     spectra, normalized = normalize_apstar_files([path], preprocessor)
-    if not np.any(normalized.normalized[0, 1] > 0):
-        raise SkcannonError(f"{path}: no usable pixel after masking (every pixel is flagged "
-                            "bad or has no valid error)")
+    _require_usable(normalized.normalized, [0], [spectra[0].apogee_id], path, model)
     return normalized.normalized, spectra[0].apogee_id, None
 
 
@@ -134,6 +191,7 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from skcannon.cli.common import load_model
+    from skcannon.errors import SkcannonError
     from skcannon.pipeline.model import cannon_of
     from skcannon.pipeline.stages import posterior_stage
 
@@ -142,14 +200,13 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     if args.rows is not None:
         return _posterior_many(args, model)
     names = list(model.label_names)
+    if args.draws * args.chains <= len(names):     # the corner plot needs more than that
+        raise SkcannonError(f"--draws: {args.chains} chains x {args.draws} draws give "
+                            f"{args.chains * args.draws} samples; the corner plot of "
+                            f"{len(names)} labels needs more samples than labels")
+    cv = _cv_scatter(args.cv_accuracy, names)       # checked before the sampling
     X, star, reference_sigma = _posterior_input(args, loaded)
     fit = model.infer_labels(X)
-    cv = None
-    if args.cv_accuracy:
-        import pandas as pd
-
-        cv = pd.read_csv(args.cv_accuracy).set_index("label").reindex(names)["scatter"]
-        cv = cv.to_numpy()
     out = Path(args.output)
     outputs = posterior_stage(
         model, X[0, 0], X[0, 1], best_labels=fit.labels[0],
@@ -200,7 +257,7 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
 
     dataset = _checked_dataset(args.spectrum, model)
     rows = _selected_rows(args.rows, len(dataset), args.spectrum)
-    _require_usable(dataset.ivar, rows, dataset.ids, args.spectrum)
+    _require_usable(dataset.X, rows, dataset.ids, args.spectrum, model)
     fit = model.infer_labels(dataset.X[rows])
     sampler = CannonPosterior(model, prior=args.prior, likelihood=args.likelihood,
                               sampler=args.sampler)
@@ -271,7 +328,9 @@ def register(sub) -> None:
                            help="the exact quadratic form of the pixel likelihood (default: "
                                 "the same posterior, ~8x faster) or pixel by pixel")
     posterior.add_argument("--draws", type=POSITIVE_INT, default=1000)
-    posterior.add_argument("--tune", type=NON_NEGATIVE_INT, default=1000)
+    posterior.add_argument("--tune", type=POSITIVE_INT, default=1000,
+                           help="tuning steps per chain, at least 1 (NUTS adapts its step "
+                                "size there; nutpie panics with 0)")
     posterior.add_argument("--chains", type=POSITIVE_INT, default=4)
     posterior.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     posterior.add_argument("--cv-accuracy", default=None,

@@ -140,6 +140,32 @@ def corner_section(inputs: ScienceInputs, directory: Path) -> Section | None:
         note=inputs.training_note)
 
 
+def star_to_show(ids: list[str], wanted: str | None, among: str) -> tuple[int, str]:
+    """Which of ``ids`` a figure of one star shows: ``wanted``, else the first, said in a note.
+
+    Parameters
+    ----------
+    ids : list of str
+        The stars that can be shown (APOGEE_IDs), at least one.
+    wanted : str or None
+        The star asked for (None: no wish, the first is shown without a note).
+    among : str
+        What ``ids`` are, for the note (e.g. ``"the test-half stars"``).
+
+    Returns
+    -------
+    index : int
+        Position in ``ids`` of the star shown.
+    note : str
+        "" when ``wanted`` is shown or none was asked for; else that it was not found among
+        ``ids`` and which star is shown instead.
+    """
+    if wanted in ids:
+        return ids.index(wanted), ""
+    note = f"{wanted} is not among {among}; showing {ids[0]} instead." if wanted else ""
+    return 0, note
+
+
 def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | None:
     """2. Normalization diagnostic of the named star (else the first one, with a note).
 
@@ -157,10 +183,7 @@ def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | N
     if not inputs.raw_spectra or inputs.normalized is None:
         return None
     ids = [s.apogee_id for s in inputs.raw_spectra]
-    wanted = inputs.normalization_star
-    index = ids.index(wanted) if wanted in ids else 0
-    note = "" if not wanted or ids[index] == wanted else (
-        f"{wanted} is not among the downloaded spectra; showing {ids[index]}.")
+    index, note = star_to_show(ids, inputs.normalization_star, "the downloaded spectra")
     spectrum = inputs.raw_spectra[index]
     figure = star_normalization_figure(spectrum, inputs.normalized, index=index)
     return Section("Normalization", note=note, figures=[(
@@ -184,10 +207,10 @@ def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | N
     Section or None
         None when there is no figure to draw.
     """
-    model, figures = inputs.model, []
+    model, figures, note = inputs.model, [], ""
     if inputs.validation is not None and inputs.training is not None:
         ids = inputs.training.ids[inputs.validation.test_index]
-        k = int(np.flatnonzero(ids == inputs.model_star)[0]) if inputs.model_star in ids else 0
+        k, note = star_to_show(list(ids), inputs.model_star, "the test-half stars")
         n = inputs.validation.test_index[k]
         figures.append((_save(model_vs_data_figure(
             inputs.training.wavelength, inputs.training.flux[n], inputs.training.ivar[n],
@@ -196,13 +219,13 @@ def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | N
             model_label="model at reference labels"), directory, "model_vs_data_reference.png"),
             f"{ids[k]}: normalized data with its 1-sigma band and the model predicted from its "
             "reference labels, 16000-16100 Angstrom; residuals below."))
-    note = ""
     if inputs.real is not None and inputs.real_fit is not None:
         shown = real_stars_to_show(inputs.real_fit.reduced_chi2)
         if len(shown) < len(inputs.real):
-            note = (f"{len(shown)} of the {len(inputs.real)} real stars are drawn: those with "
-                    "the largest reduced chi^2, the ones worth a look; every star's labels are "
-                    "in labels.csv.")
+            note = " ".join(filter(None, [note, (
+                f"{len(shown)} of the {len(inputs.real)} real stars are drawn: those with "
+                "the largest reduced chi^2, the ones worth a look; every star's labels are "
+                "in labels.csv.")]))
         predicted = model.predict(inputs.real_fit.labels[shown])
         for k, n in enumerate(shown):
             star = inputs.real.ids[n]

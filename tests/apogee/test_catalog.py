@@ -179,3 +179,33 @@ def test_real_catalog_extract_when_present():
         pytest.skip("extract has none of the default fields")
     selection = select_giants(frame, fields=fields)
     assert len(selection) == len(independent_selection(frame, fields, QualityCuts()))
+
+
+@pytest.mark.parametrize("cut", ["min_snr", "max_logg", "max_teff", "min_feh"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "4", None])
+def test_a_cut_that_is_not_a_finite_number_is_refused(catalog, cut, value):
+    # a cut at NaN compares false everywhere: max_logg=nan kept every dwarf without a word
+    with pytest.raises(ValueError, match=f"QualityCuts.{cut} must be a finite number"):
+        QualityCuts(**{cut: value})
+    usual = getattr(QualityCuts(), cut)
+    kept = select_giants(catalog, cuts=QualityCuts(**{cut: np.float32(usual)}))
+    assert 0 < len(kept) < len(catalog)          # numpy scalars are numbers too
+
+
+def test_fits_selection_with_non_ascii_text_round_trips(tmp_path):
+    from astropy.io import fits
+
+    from skcannon.apogee.catalog import decode_fits_column
+
+    table = pd.DataFrame({"APOGEE_ID": ["2M00000000+0000000", "étoile-Ω"],
+                          "TELESCOPE": "apo25m", "FIELD": ["M15", "Ørsted"],
+                          "PATH": ["/data/a.fits", "/données/b.fits"], "SNR": [80.0, 90.0]})
+    path = write_selection(table, tmp_path / "sel.fits")     # was a UnicodeEncodeError
+    back = read_selection(path)
+    assert back.APOGEE_ID.tolist() == table.APOGEE_ID.tolist()
+    assert back.FIELD.tolist() == table.FIELD.tolist()
+    with fits.open(path) as hdul:
+        assert decode_fits_column(hdul[1].data["PATH"]).tolist() == table.PATH.tolist()
+    ascii_only = write_selection(table.iloc[:1], tmp_path / "ascii.fits")
+    with fits.open(ascii_only) as hdul:                     # plain text stays plain text
+        assert hdul[1].data["APOGEE_ID"][0] == "2M00000000+0000000"
