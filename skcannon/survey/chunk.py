@@ -76,10 +76,12 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
 
 
 def _unread_row(item: SurveyInput, product: str | None, status: str, problem: str) -> dict:
-    """The row of an input that gave no spectrum (its APOGEE_ID guessed from its name)."""
+    """The row of an input that gave no spectrum: its APOGEE_ID is guessed from its name,
+    and PROBLEM says so."""
     return _input_row(PATH=item.path, SPECTRUM=0,
                       APOGEE_ID=apogee_id_from_name(Path(item.path).name),
-                      PRODUCT=product or "", STATUS=status, PROBLEM=problem, SNR=np.nan)
+                      PRODUCT=product or "", STATUS=status,
+                      PROBLEM=f"{problem} (APOGEE_ID guessed from the file name)", SNR=np.nan)
 
 
 def _input_row(**values) -> dict:

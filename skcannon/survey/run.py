@@ -110,9 +110,12 @@ def _client(scheduler: str | None, scheduler_file: str | None, n_workers: int | 
     if scheduler_file:
         return _scheduler_file_client(Path(scheduler_file)), None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0" if _has_bokeh() else None,
-                           silence_logs=logging.CRITICAL)
-    return Client(cluster), cluster
+                           dashboard_address=":0", silence_logs=logging.CRITICAL)
+    client = Client(cluster)
+    from skcannon.survey.workers import IgnoreInterrupts
+
+    client.register_plugin(IgnoreInterrupts())     # the driver alone answers Ctrl-C
+    return client, cluster
 
 
 def _scheduler_file_client(path: Path):
