@@ -23,8 +23,10 @@ from skcannon.labels import LABEL_UNITS, covariance_column, error_column, formal
 #: Column groups, in table order: what the input reader writes, what a fit computes, what the
 #: run adds.
 INPUT, FIT, RUN = "input", "fit", "run"
-#: STATUS of a row whose spectrum was fitted, and of one whose file could not be used.
-STATUS_FITTED, STATUS_BAD_FILE = "fitted", "bad file"
+#: STATUS of a row whose spectrum was fitted, of one whose file could not be used, of one whose
+#: input file is not there, and of one whose spectrum has nothing to fit (see PROBLEM).
+STATUS_FITTED, STATUS_BAD_FILE, STATUS_MISSING, STATUS_UNFITTED = (
+    "fitted", "bad file", "missing", "unfitted")
 #: Name of the packed flag column.
 FLAGS = "FLAGS"
 
@@ -85,9 +87,10 @@ COLUMNS: tuple[Column, ...] = (
                                 "spectrum)", INPUT),
     Column("APOGEE_ID", "str", "2MASS-style APOGEE identifier", INPUT),
     Column("PRODUCT", "str", "spectrum product read", INPUT),
-    Column("STATUS", "str", f"'{STATUS_FITTED}', or '{STATUS_BAD_FILE}' (unreadable, missing "
-                            "or not fetched: see PROBLEM)", INPUT),
-    Column("PROBLEM", "str", "why the file could not be used (empty when fitted)", INPUT),
+    Column("STATUS", "str", f"'{STATUS_FITTED}', '{STATUS_BAD_FILE}' (unreadable or not "
+                            f"fetched), '{STATUS_MISSING}' (no such file) or "
+                            f"'{STATUS_UNFITTED}' (nothing to fit): see PROBLEM", INPUT),
+    Column("PROBLEM", "str", "why the row has no fit (empty when fitted)", INPUT),
     Column("SNR", "float64", "signal-to-noise ratio from the file's header", INPUT),
     Column("CHI2", "float64", "chi^2 of the best fit over the usable pixels", FIT,
            source="chi2"),

@@ -116,7 +116,7 @@ def test_input_rows_and_bad_file_rows_follow_the_schema(tmp_path):
 
     table, spectra = read_inputs([str(tmp_path / "missing.fits")])
     assert list(table.columns) == [c.name for c in schema.columns(schema.INPUT)]
-    assert list(table.STATUS) == [schema.STATUS_BAD_FILE] and not spectra
+    assert list(table.STATUS) == [schema.STATUS_MISSING] and not spectra
     dtypes = dict(_fit().to_frame().dtypes)
     filled = fill_unfitted(table.copy(), dtypes)
     assert filled.FLAGS.tolist() == [0] and filled.N_PIXELS.tolist() == [-1]

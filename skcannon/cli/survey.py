@@ -44,14 +44,17 @@ def cmd_survey(args: argparse.Namespace) -> int:
                               progress=not args.no_progress)
     summary = result.summary
     print(f"{summary['files']} spectra: {summary['fitted']} fitted, {summary['bad_files']} bad "
-          f"files ({result.computed} chunks computed, {result.skipped} already done)")
+          f"files, {summary['missing']} missing, {summary['unfitted']} unfitted "
+          f"({result.computed} chunks computed, {result.skipped} already done"
+          + (f", {len(result.recomputed)} damaged or stale parts recomputed)"
+             if result.recomputed else ")"))
     for flag, count in summary["flags"].items():
         print(f"  {flag:<17} {count}")
     if summary["spectra_per_s"]:
         print(f"throughput: {summary['spectra_per_s']} spectra/s")
     print(f"catalog: {result.catalog}")
-    if summary["bad_files"]:
-        print(f"failures: {result.catalog.parent / 'survey_failures.json'}")
+    if summary["files"] > summary["fitted"]:
+        print(f"rows without a fit: {result.catalog.parent / 'survey_failures.json'}")
     return 0
 
 

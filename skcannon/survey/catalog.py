@@ -3,7 +3,9 @@
 Every column gets a unit (``TUNITn``, where it has one) and a one-line description (``TCOMMn``,
 the convention TOPCAT shows), as :mod:`skcannon.schema` declares them for the model's label
 names, and the header names the column of each bit of ``FLAGS`` (``FLAGn``), so the file
-explains itself in TOPCAT and astropy without this package.
+explains itself in TOPCAT and astropy without this package. Text columns hold UTF-8 bytes (FITS
+strings are ASCII; a non-ASCII path or APOGEE_ID is stored as its UTF-8 encoding, which the
+column description says), so any path or identifier is written as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def column_metadata(label_names: Sequence[str]) -> dict[str, tuple[str, str]]:
     meta = {}
     for declared in schema.output_columns(label_names):
         unit, say = _fits_unit(declared.unit)
-        meta[declared.name] = (unit, declared.description + say)
+        text = " (UTF-8 text)" if declared.dtype == "str" else ""
+        meta[declared.name] = (unit, declared.description + say + text)
     unit, text = meta["PRODUCT"]
     meta["PRODUCT"] = (unit, f"{text} ({', '.join(product_names())})")
     return meta
@@ -43,6 +46,11 @@ def write_catalog(table: pd.DataFrame, path: str | Path, label_names: Sequence[s
     from astropy.table import Table
 
     meta = column_metadata(label_names)
+    table = table.copy()
+    for name in table.columns:          # text as UTF-8 bytes: FITS strings are ASCII
+        if not (pd.api.types.is_numeric_dtype(table[name]) or
+                pd.api.types.is_bool_dtype(table[name])):
+            table[name] = [v.encode("utf-8") if isinstance(v, str) else v for v in table[name]]
     astropy_table = Table.from_pandas(table)
     hdu = fits.table_to_hdu(astropy_table)
     for k, name in enumerate(astropy_table.colnames, start=1):

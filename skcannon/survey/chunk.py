@@ -4,7 +4,9 @@ one table.
 Pure with respect to the run: a chunk's result depends only on its files and the model (a
 fitted Pipeline: its preprocessing, then the Cannon), so a re-run may skip a chunk whose part
 file exists. A file that cannot be fetched or read becomes a row with ``STATUS = "bad file"``
-and the reason; it never fails the chunk.
+and the reason, a local file that is not there one with ``STATUS = "missing"``, and a spectrum
+with nothing to fit (no finite flux, every pixel masked or with a non-positive error, flux
+zero or negative) one with ``STATUS = "unfitted"``; none of them fails the chunk.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from skcannon import schema
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
 from skcannon.errors import SkcannonError
+from skcannon.spectra import FLUX, IVAR
 from skcannon.survey.inputs import SurveyInput
 
-#: STATUS of a row whose spectrum was fitted, and of one whose file could not be used.
-FITTED, BAD_FILE = schema.STATUS_FITTED, schema.STATUS_BAD_FILE
+#: STATUS of a row: fitted, its file unusable, its file not there, nothing to fit.
+FITTED, BAD_FILE, MISSING, UNFITTED = (schema.STATUS_FITTED, schema.STATUS_BAD_FILE,
+                                       schema.STATUS_MISSING, schema.STATUS_UNFITTED)
 
 
 def _fetch_and_read(item: SurveyInput, product: str | None) -> ProductSpectra:
@@ -71,18 +75,29 @@ def read_inputs(inputs: Sequence[SurveyInput | str], *, product: str | None = No
     for item in inputs:
         item = item if isinstance(item, SurveyInput) else SurveyInput(str(item))
         try:
+            if item.problem:
+                raise SkcannonError(item.problem)
+            if item.url is None and not Path(item.path).exists():
+                rows.append(_unread_row(item, product, MISSING, f"{item.path}: no such file"))
+                continue
             found = _fetch_and_read(item, product)
         except SkcannonError as exc:
-            rows.append(_input_row(PATH=item.path, SPECTRUM=0,
-                                   APOGEE_ID=apogee_id_from_name(Path(item.path).name),
-                                   PRODUCT=product or "", STATUS=BAD_FILE, PROBLEM=str(exc),
-                                   SNR=np.nan))
+            rows.append(_unread_row(item, product, BAD_FILE, str(exc)))
             continue
         spectra.append(found)
         rows += [_input_row(PATH=item.path, SPECTRUM=k, APOGEE_ID=found.ids[k],
                             PRODUCT=found.product, STATUS=FITTED, PROBLEM="",
                             SNR=float(found.snr[k])) for k in range(len(found))]
     return pd.DataFrame(rows, columns=[c.name for c in schema.columns(schema.INPUT)]), spectra
+
+
+def _unread_row(item: SurveyInput, product: str | None, status: str, problem: str) -> dict:
+    """The row of an input that gave no spectrum: its APOGEE_ID is guessed from its name,
+    and PROBLEM says so."""
+    return _input_row(PATH=item.path, SPECTRUM=0,
+                      APOGEE_ID=apogee_id_from_name(Path(item.path).name),
+                      PRODUCT=product or "", STATUS=status,
+                      PROBLEM=f"{problem} (APOGEE_ID guessed from the file name)", SNR=np.nan)
 
 
 def _input_row(**values) -> dict:
@@ -122,12 +137,59 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     if not spectra:
         return table
     normalized = prepare_for_model(spectra, preprocessor)
-    fit = regressor.cannon_.infer_labels(normalized, method=method, n_starts=n_starts,
-                                         margin=regressor.margin, seed=seed)
-    fitted = fit.to_frame()
-    fitted.index = table.index[(table.STATUS == FITTED).to_numpy()]
-    return fill_unfitted(pd.concat([table, fitted.reindex(table.index)], axis=1),
-                         dict(fitted.dtypes))
+    read = table.index[(table.STATUS == FITTED).to_numpy()]
+    reasons = np.concatenate([unfittable_reasons(_usable_flux(s.X)) for s in spectra])
+    reasons[(reasons == "") & ~np.isfinite(_usable_flux(normalized)).any(axis=1)] = (
+        "no usable pixel after the model's preprocessing (every pixel masked)")
+    good = reasons == ""
+    if good.any():
+        fit = regressor.cannon_.infer_labels(normalized[good], method=method,
+                                             n_starts=n_starts, margin=regressor.margin,
+                                             seed=seed)
+        fitted = fit.to_frame()
+        fitted.index = read[good]
+        reasons[good] = np.where(fit.n_good > 0, np.where(np.all(
+            np.isfinite(fit.labels), axis=1), "", "the fit gave non-finite labels"),
+            "the fit used no pixel")
+        table = fill_unfitted(pd.concat([table, fitted.reindex(table.index)], axis=1),
+                              dict(fitted.dtypes))
+    unfitted = read[reasons != ""]
+    table.loc[unfitted, "STATUS"] = UNFITTED
+    table.loc[unfitted, "PROBLEM"] = reasons[reasons != ""]
+    return table
+
+
+def _usable_flux(X: np.ndarray) -> np.ndarray:
+    """Flux of ``X`` (n_spectra, 3, n_pixels) where usable (finite, inverse variance > 0),
+    NaN elsewhere; +inf where the flux is finite but unusable (told apart from no flux)."""
+    flux, ivar = X[:, FLUX], X[:, IVAR]
+    usable = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    return np.where(usable, flux, np.where(np.isfinite(flux), np.inf, np.nan))
+
+
+def unfittable_reasons(flux: np.ndarray) -> np.ndarray:
+    """Why each spectrum has nothing to fit, from its usable flux (:func:`_usable_flux`);
+    "" where it has something.
+
+    Parameters
+    ----------
+    flux : ndarray, shape (n_spectra, n_pixels)
+
+    Returns
+    -------
+    ndarray of str, shape (n_spectra,)
+    """
+    usable = np.isfinite(flux)
+    some = usable.any(axis=1)
+    median = np.full(len(flux), np.nan)
+    if some.any():
+        median[some] = np.nanmedian(np.where(usable, flux, np.nan)[some], axis=1)
+    reasons = np.full(len(flux), "", dtype=object)
+    reasons[some & ~(median > 0)] = "flux zero or negative (median of the usable pixels <= 0)"
+    reasons[~some] = ("no usable pixel: every pixel masked or with a zero, negative or "
+                      "non-finite error")
+    reasons[np.isnan(flux).all(axis=1)] = "no finite flux (all NaN or infinite)"
+    return reasons
 
 
 def check_output_grid(model: Pipeline, source: object) -> None:

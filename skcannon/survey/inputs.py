@@ -12,6 +12,7 @@ validated, resumed), so nothing is downloaded up front.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,29 @@ class SurveyInput:
         The file on disk (for an archive file: where it is cached under the data directory).
     url : str or None, default=None
         The archive URL it is fetched from when absent; None for local files.
+    problem : str or None, default=None
+        Why the input cannot be used at all (e.g. a catalog row naming no file); its row is a
+        "bad file" with this problem, and nothing is read.
     """
 
     path: str
     url: str | None = None
+    problem: str | None = None
+
+
+def canonical_path(path: str | Path) -> str:
+    """``path`` made absolute and normalized (``.``, ``..`` and repeated separators removed;
+    symbolic links are kept, so a file linked under two names stays two inputs).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+    """
+    return os.path.abspath(path)
 
 
 def read_input_table(path: Path) -> pd.DataFrame:
@@ -110,16 +130,30 @@ def inputs_from_table(table: pd.DataFrame, source: str | Path, *, directory: Pat
         Naming ``source``, when the table has neither kind of column.
     """
     if "PATH" in table:
-        return [SurveyInput(str(p)) for p in table["PATH"]]
+        return [SurveyInput(canonical_path(p)) if isinstance(p, str) and p.strip() else
+                _bad_row(source, k, f"PATH {p!r} names no file")
+                for k, p in enumerate(table["PATH"])]
     if not all(c in table for c in ARCHIVE_COLUMNS):
         raise BadFileError(source, "a table of inputs needs a PATH column, or APOGEE_ID, "
                                    "TELESCOPE and FIELD columns (an allStar catalog)")
     inputs = []
-    for apogee_id, telescope, field in zip(*(table[c].astype(str).str.strip()
-                                             for c in ARCHIVE_COLUMNS), strict=True):
-        relpath = apstar_relpath(telescope, field, apogee_id)
-        inputs.append(SurveyInput(str(directory / relpath), join_url(archive, relpath)))
+    columns = [table[c].fillna("").astype(str).str.strip() for c in ARCHIVE_COLUMNS]
+    for k, (apogee_id, telescope, field) in enumerate(zip(*columns, strict=True)):
+        try:
+            relpath = apstar_relpath(telescope, field, apogee_id)
+        except ValueError as exc:       # blank, or a part that would leave its directory
+            inputs.append(_bad_row(source, k, f"APOGEE_ID {apogee_id!r}, TELESCOPE "
+                                              f"{telescope!r}, FIELD {field!r}: {exc}"))
+            continue
+        inputs.append(SurveyInput(canonical_path(directory / relpath),
+                                  join_url(archive, relpath)))
     return inputs
+
+
+def _bad_row(source: str | Path, row: int, problem: str) -> SurveyInput:
+    """The input of a table row that names no usable file (a flagged row, never a crash)."""
+    return SurveyInput(f"{canonical_path(source)} row {row}", problem=f"{source} row {row}: "
+                                                                      f"{problem}")
 
 
 def survey_inputs(items: Iterable[str], *, directory: str | Path | None = None,
@@ -158,17 +192,17 @@ def survey_inputs(items: Iterable[str], *, directory: str | Path | None = None,
             if not files:
                 raise SkcannonError(f"{item}: no spectrum files ({', '.join(SPECTRUM_PATTERNS)})"
                                     " in this directory")
-            found += [SurveyInput(f) for f in files]
+            found += [SurveyInput(canonical_path(f)) for f in files]
         elif path.is_file() and (path.suffix.lower() in TABLE_SUFFIXES or _is_catalog(path)):
             found += _table_inputs(path, directory, archive, cuts)
         elif path.exists():
-            found.append(SurveyInput(str(path)))
+            found.append(SurveyInput(canonical_path(path)))
         else:
             matches = sorted(glob.glob(item))
             if not matches:
                 raise SkcannonError(f"{item}: no such file, directory or matching files")
-            found += [SurveyInput(m) for m in matches]
-    return list(dict.fromkeys(found))
+            found += [SurveyInput(canonical_path(m)) for m in matches]
+    return list(dict.fromkeys(found))      # canonical paths: a file named twice is one input
 
 
 def _is_catalog(path: Path) -> bool:

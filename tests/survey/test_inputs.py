@@ -73,6 +73,9 @@ def test_catalog_rows_are_fetched_by_the_workers(model_file, apstar_files, tmp_p
         assert local.read_bytes() == original.read_bytes()       # downloaded whole, in place
     failures = json.loads((tmp_path / "out" / "survey_failures.json").read_text())
     assert len(failures) == 1 and "2M00000000+0000000" in failures[0]["PATH"]
+    again = label_survey(_pipeline(model_file), inputs, tmp_path / "out", chunk_size=2,
+                         scheduler=scheduler, progress=False)
+    assert again.computed == 0 and not again.recomputed    # a fetched file is what was read
 
 
 def test_survey_command_fetches_a_catalog_s_files_from_a_mirror(model_file, apstar_files,

@@ -27,7 +27,8 @@ def _pipeline(path, continuum=CONTINUUM_FILE):
 
 @pytest.fixture(scope="module")
 def survey_inputs(reference_model, tmp_path_factory):
-    """The real DR17 and DR13 apStar files, a corrupt one and a missing one; the model file."""
+    """The real DR17 and DR13 apStar files, a corrupt one and a missing one (STATUS "bad file"
+    and "missing"); the model file."""
     directory = tmp_path_factory.mktemp("survey")
     files = sorted(map(str, (SHARED_APOGEE / "dr17" / "stars").rglob("apStar-*.fits")))
     files += sorted(map(str, (SHARED_APOGEE / "dr13" / "stars").rglob("apStar-*.fits")))
@@ -53,8 +54,9 @@ def test_survey_labels_every_file_once_and_matches_infer_labels(survey_inputs, r
                 and isinstance(table.PATH[0], bytes) else table.PATH) == files
     status = dict(zip(files, [s.decode() if isinstance(s, bytes) else s for s in table.STATUS],
                       strict=True))
-    assert status[files[3]] == "bad file" and status[files[-1]] == "bad file"
-    assert result.summary["bad_files"] == 2 and result.summary["fitted"] == len(files) - 2
+    assert status[files[3]] == "bad file" and status[files[-1]] == "missing"
+    assert result.summary["bad_files"] == 1 and result.summary["missing"] == 1
+    assert result.summary["fitted"] == len(files) - 2
     # the same fits as Cannon.infer_labels on the same batches (chunks of 4 inputs)
     labels, unlike = [], []
     from threadpoolctl import threadpool_limits
