@@ -54,11 +54,52 @@ class NormalizedSpectra:
     preprocessor: Pipeline
 
 
+def is_fitted(preprocessor: Pipeline) -> bool:
+    """True when every step of ``preprocessor`` is fitted (a loaded model's preprocessing).
+
+    Parameters
+    ----------
+    preprocessor : sklearn.pipeline.Pipeline
+
+    Returns
+    -------
+    bool
+    """
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        for _, step in preprocessor.steps:
+            check_is_fitted(step)
+    except NotFittedError:
+        return False
+    return True
+
+
 def normalize_spectra(X_raw: np.ndarray, preprocessor: Pipeline) -> NormalizedSpectra:
     """Run ``preprocessor`` (masking/regridding steps, then a :class:`ContinuumNormalizer`)
-    on raw spectra ``X_raw`` (n_stars, 3, n_source_pixels), keeping the intermediate arrays."""
-    regridded = preprocessor[:-1].fit_transform(X_raw)
-    normalizer = preprocessor[-1].fit(regridded)
+    on raw spectra, keeping the intermediate arrays.
+
+    A fitted ``preprocessor`` (a loaded model's) is applied as it is - never re-fitted, so
+    applying a model does not change it; an unfitted one is fitted here, in place.
+
+    Parameters
+    ----------
+    X_raw : ndarray, shape (n_stars, 3, n_source_pixels)
+        Raw spectra: flux, inverse variance, bitmask.
+    preprocessor : sklearn.pipeline.Pipeline
+        Masking and regridding steps, then the continuum normalizer.
+
+    Returns
+    -------
+    NormalizedSpectra
+    """
+    if is_fitted(preprocessor):
+        regridded = preprocessor[:-1].transform(X_raw)
+        normalizer = preprocessor[-1]
+    else:
+        regridded = preprocessor[:-1].fit_transform(X_raw)
+        normalizer = preprocessor[-1].fit(regridded)
     normalized, continuum = normalizer.normalize(regridded)
     return NormalizedSpectra(normalizer.wavelength_, regridded, continuum, normalized,
                              normalizer.continuum_mask_, preprocessor)

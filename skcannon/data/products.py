@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 # the built-in products register themselves on import (in this order: the --product choices)
@@ -34,7 +35,7 @@ from skcannon.data import (  # noqa: F401
     product_aspcapstar,
     product_normalized,
 )
-from skcannon.data.build import normalize_spectra
+from skcannon.data.build import is_fitted, normalize_spectra
 from skcannon.data.product_apvisit import visit_on_apstar_grid
 from skcannon.data.registry import (
     ProductSpectra,
@@ -143,7 +144,7 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
         none.
     """
     masker, regridder = preprocessor[0], preprocessor[1]
-    target = regridder.fit().wavelength_
+    target = (regridder if is_fitted(preprocessor) else clone(regridder).fit()).wavelength_
     parts: dict[int, np.ndarray] = {}
     raw = [i for i, s in enumerate(spectra) if not s.normalized]
     if raw:

@@ -149,6 +149,19 @@ def test_prepare_for_model_keeps_input_order_across_products():
     np.testing.assert_array_equal(together[1:4, 0], spectra[1].X[:, 0])
 
 
+def test_applying_a_fitted_preprocessing_does_not_refit_it():
+    """A loaded model's preprocessing is applied as it is (the model is not changed by use), and
+    gives what fitting it on the batch gives."""
+    spectra = [read_product(f) for f in _files("apStar-dr17-*.fits", "dr17")]
+    fitted = default_preprocessor(CONTINUUM_FILE).fit(np.concatenate([s.X for s in spectra]))
+    state = {name: dict(vars(step)) for name, step in fitted.steps}
+    applied = prepare_for_model(spectra, fitted)
+    for name, step in fitted.steps:           # the very same fitted attributes, not new ones
+        assert all(vars(step)[key] is value for key, value in state[name].items()), name
+    np.testing.assert_array_equal(applied, prepare_for_model(spectra,
+                                                             default_preprocessor(CONTINUUM_FILE)))
+
+
 def test_normalized_on_the_apstar_grid_is_regridded(tmp_path):
     aspcap = read_product(_files("aspcapStar-*.fits", "dr13/aspcap")[0])
     arrays = tmp_path / "on_apstar_grid.npz"
