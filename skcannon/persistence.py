@@ -40,7 +40,7 @@ from skcannon._version import __version__
 from skcannon.errors import BadFileError
 from skcannon.integrity import content_digest, read_sealed_hdf5, write_sealed_hdf5
 from skcannon.model.cannon import Cannon
-from skcannon.model.io import MODEL_FORMAT, state_arrays, state_from_arrays
+from skcannon.model.io import MODEL_FORMAT, STATE_ARRAYS, state_arrays, state_from_arrays
 from skcannon.model.regressor import CannonRegressor
 from skcannon.preprocessing import BitmaskMasker, ContinuumNormalizer, Regridder
 
@@ -190,6 +190,9 @@ class _Decoder:
         prefix = spec["arrays"] + "/"
         arrays = {k.removeprefix(prefix): v for k, v in self.arrays.items()
                   if k.startswith(prefix)}
+        unknown = sorted(set(arrays) - set(STATE_ARRAYS))
+        if unknown:       # a sealed file of this format cannot hold them: refuse, not ignore
+            raise ValueError(f"unexpected state arrays {', '.join(unknown)}")
         arrays.update({k: np.asfortranarray(arrays[k]) for k in spec.get("fortran", [])})
         self.used.update(prefix + k for k in arrays)
         state = state_from_arrays(cannon.label_names, arrays,

@@ -121,3 +121,45 @@ def test_every_network_file_is_checked_as_a_whole(trained, tmp_path):
         path.write_bytes(edit(path.read_bytes()))
         with pytest.raises(BadFileError, match=name.replace(".", r"\.")):
             snn.LoadedNN(directory, "mlp")
+
+
+def test_a_header_of_another_kind_or_other_files_is_refused(trained, tmp_path):
+    """``mlp.json`` replaced by a (valid, sealed) cnn header and ``mlp_weights.pt`` altered:
+    refused, not loaded; so is a header covering other files or holding nonsense scales."""
+    import json
+
+    from skcannon.errors import BadFileError
+    from skcannon.integrity import content_digest, file_digest
+
+    model, X, _, _, test, names = trained
+    snn.save_nn(model, tmp_path, "mlp", names)
+    header = json.loads((tmp_path / "mlp.json").read_text())
+
+    def write_header(target: str, **changes) -> None:
+        edited = {**header, **changes}
+        edited["checksum"] = content_digest({k: v for k, v in edited.items()
+                                             if k != "checksum"}, {})
+        (tmp_path / target).write_text(json.dumps(edited))
+
+    for stem in ("weights.pt", "input_scaling.npz"):       # a cnn set, its digests right
+        (tmp_path / f"cnn_{stem}").write_bytes((tmp_path / f"mlp_{stem}").read_bytes())
+    write_header("cnn.json", kind="cnn", files={f"cnn_{stem}": file_digest(
+        tmp_path / f"cnn_{stem}") for stem in ("weights.pt", "input_scaling.npz")})
+    (tmp_path / "mlp.json").write_bytes((tmp_path / "cnn.json").read_bytes())
+    weights = tmp_path / "mlp_weights.pt"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+    with pytest.raises(BadFileError, match=r"mlp\.json: is the header of a 'cnn' network"):
+        snn.LoadedNN(tmp_path, "mlp")
+    weights.write_bytes(data)
+    write_header("mlp.json", files={"mlp_weights.pt": file_digest(weights)})
+    with pytest.raises(BadFileError, match=r"mlp\.json: covers the files"):
+        snn.LoadedNN(tmp_path, "mlp")
+    write_header("mlp.json", label_scale=[0.0] * len(names))
+    with pytest.raises(BadFileError, match="label_scale finite and > 0"):
+        snn.LoadedNN(tmp_path, "mlp")
+    write_header("mlp.json")                                  # the original loads again
+    np.testing.assert_allclose(snn.LoadedNN(tmp_path, "mlp").predict(X[test[:3]]),
+                               model.predict(X[test[:3]]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="kind 'cnn' is not the model's network"):
+        snn.save_nn(model, tmp_path / "other", "cnn", names)

@@ -43,6 +43,15 @@ STATE_ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "labe
            "label_range", "wavelength", "censor_mask", "error_factors", "calibration",
            "training_log_likelihood",
            "training_chi2", "training_dof")
+#: Largest plausible intrinsic variance s^2 of a pixel in a model file, in normalized flux
+#: squared (a scatter of 10 times the continuum; training's default grid ends at 10).
+MAX_S2 = 1e2
+#: State arrays that hold floating-point numbers, all finite.
+_FLOAT_ARRAYS = ("theta", "s2", "label_offsets", "label_scales", "label_range", "wavelength",
+                 "error_factors", "calibration", "training_log_likelihood", "training_chi2",
+                 "training_dof")
+#: State arrays that hold masks (bool, or integers 0/1).
+_MASK_ARRAYS = ("pixel_mask", "censor_mask")
 
 
 def state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,8 +100,7 @@ def write_model(path: str | Path, params: dict, state: CannonState, exponents: n
 def read_model(path: str | Path) -> tuple[dict, CannonState, np.ndarray]:
     """Read a model file: the estimator parameters, the learned state and the terms' exponents.
     A foreign, truncated, tampered or wrong-version file, or one whose content makes no sense
-    (repeated label names, non-positive scales, non-finite coefficients, negative s^2), raises
-    :class:`BadFileError` naming the file."""
+    (see :func:`check_state_arrays`), raises :class:`BadFileError` naming the file."""
     attrs, arrays = read_sealed_hdf5(path, expected_format=MODEL_FORMAT,
                                      expected_version=MODEL_FORMAT_VERSION, what="model file")
     unknown = sorted(set(arrays) - set(STATE_ARRAYS))
@@ -119,41 +127,125 @@ def _model_content(attrs: dict, arrays: dict) -> tuple[dict, CannonState, np.nda
 def state_from_arrays(names, arrays: dict, *, n_training_stars: int, training_hash: str,
                       provenance: dict) -> CannonState:
     """The learned state of labels ``names`` from the arrays of :func:`state_arrays`, checked
-    for sense.
+    for sense (:func:`check_state_arrays`).
+
+    Parameters
+    ----------
+    names : sequence of str of length n_labels
+    arrays : dict of str to ndarray
+        As :func:`state_arrays` writes them.
+    n_training_stars : int
+    training_hash : str
+    provenance : dict
+
+    Returns
+    -------
+    CannonState
 
     Raises
     ------
     ValueError, KeyError
-        Repeated label names, non-positive scales, non-finite coefficients, negative s^2, a
-        calibration of another length, a missing array.
+        Content that makes no sense (see :func:`check_state_arrays`), or a missing array.
     """
     names = tuple(names)
-    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"label names {names} are not distinct strings")
-    scales, theta, s2 = arrays["label_scales"], arrays["theta"], arrays["s2"]
-    if not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
-        raise ValueError("label scales must be finite and positive")
-    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(s2)) and np.all(s2 >= 0)):
-        raise ValueError("coefficients must be finite and s^2 finite and >= 0")
-    if not np.all(np.isfinite(arrays["label_range"])):
-        raise ValueError("the training label range must be finite")
-    censor, factors = arrays.get("censor_mask"), arrays.get("error_factors")
-    if factors is not None and not np.all(np.isfinite(factors)):
-        raise ValueError("error factors must be finite")
-    calibration = arrays.get("calibration")
+    check_state_arrays(names, arrays)
+    if int(n_training_stars) < 1:
+        raise ValueError(f"n_training_stars is {n_training_stars}; a model is trained on >= 1")
+    if not isinstance(provenance, dict):
+        raise ValueError("the provenance is not a JSON object")
+    censor, calibration = arrays.get("censor_mask"), arrays.get("calibration")
     if calibration is not None:
         calibration = UncertaintyCalibration(calibration).floor
-        if calibration.shape != (len(names),):
-            raise ValueError(f"calibration has {calibration.size} labels; the model "
-                             f"{len(names)}")
     return CannonState(
-        theta=theta, s2=s2, pixel_mask=arrays["pixel_mask"].astype(bool),
-        scaling=LabelScaling(names, arrays["label_offsets"], scales),
+        theta=arrays["theta"], s2=arrays["s2"], pixel_mask=arrays["pixel_mask"].astype(bool),
+        scaling=LabelScaling(names, arrays["label_offsets"], arrays["label_scales"]),
         label_range=arrays["label_range"], wavelength=arrays.get("wavelength"),
         training_log_likelihood=arrays["training_log_likelihood"],
         training_chi2=arrays["training_chi2"], training_dof=arrays["training_dof"],
         n_training_stars=int(n_training_stars), training_hash=str(training_hash),
         provenance=provenance,
-        censor_mask=None if censor is None else censor.astype(bool), error_factors=factors,
-        calibration=calibration,
+        censor_mask=None if censor is None else censor.astype(bool),
+        error_factors=arrays.get("error_factors"), calibration=calibration,
         vectorizer=PolynomialVectorizer.from_exponents(arrays["exponents"]))
+
+
+def check_state_arrays(names: tuple[str, ...], arrays: dict) -> None:
+    """Check that the arrays of a learned state (:func:`state_arrays`) mean something: the
+    seal of a file proves its bytes are ours, not that they make sense.
+
+    Parameters
+    ----------
+    names : tuple of str of length n_labels
+    arrays : dict of str to ndarray
+
+    Raises
+    ------
+    ValueError
+        Naming the array: repeated label names; a float array stored as another type (theta
+        as int64), a mask that is not 0/1, negative exponents; shapes that disagree;
+        non-finite values; s^2 negative or above :data:`MAX_S2`; scales not positive; a label
+        range reversed or empty; a wavelength grid not increasing; no pixel described; a
+        label censored on every pixel.
+    KeyError
+        A required array is missing.
+    """
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"label names {names} are not distinct strings")
+    _check_kinds(arrays)
+    n_pixels, n_labels = arrays["theta"].shape[0], len(names)
+    _check_shapes(arrays, n_pixels, arrays["theta"].shape[1], n_labels)
+    for key in _FLOAT_ARRAYS:
+        if key in arrays and not np.all(np.isfinite(arrays[key])):
+            raise ValueError(f"{key} holds non-finite values")
+    s2 = arrays["s2"]
+    if np.any(s2 < 0) or np.any(s2 > MAX_S2):
+        raise ValueError(f"s2 ranges {s2.min():g}..{s2.max():g}; a plausible intrinsic "
+                         f"variance is 0..{MAX_S2:g} (normalized flux squared)")
+    if not np.all(arrays["label_scales"] > 0):
+        raise ValueError("label scales must be positive")
+    low, high = arrays["label_range"]
+    for name, a, b in zip(names, low, high, strict=True):
+        if not a < b:
+            raise ValueError(f"label_range of {name} is reversed or empty (minimum {a:g}, "
+                             f"maximum {b:g})")
+    wavelength = arrays.get("wavelength")
+    if wavelength is not None and np.any(np.diff(wavelength) <= 0):
+        raise ValueError("wavelength is not strictly increasing")
+    if not arrays["pixel_mask"].any():
+        raise ValueError("pixel_mask is False everywhere: the model describes no pixel")
+    censor = arrays.get("censor_mask")
+    if censor is not None and not censor.any(axis=1).all():
+        empty = [name for name, row in zip(names, censor, strict=True) if not row.any()]
+        raise ValueError(f"censor_mask lets {', '.join(empty)} act on no pixel")
+
+
+def _check_kinds(arrays: dict) -> None:
+    """Every array of a state of the right kind: floats, non-negative integer exponents,
+    0/1 masks (ValueError naming the array)."""
+    for key, array in arrays.items():
+        array = np.asarray(array)
+        if key in _FLOAT_ARRAYS and array.dtype.kind != "f":
+            raise ValueError(f"{key} is stored as {array.dtype}; expected floating point")
+        if key == "exponents" and (array.dtype.kind not in "iu" or np.any(array < 0)):
+            raise ValueError(f"exponents must be non-negative integers; got {array.dtype}")
+        if key in _MASK_ARRAYS and (array.dtype.kind not in "biu"
+                                    or not np.all((array == 0) | (array == 1))):
+            raise ValueError(f"{key} must hold 0/1 values; got {array.dtype}")
+
+
+def _check_shapes(arrays: dict, n_pixels: int, n_terms: int, n_labels: int) -> None:
+    """The shape of every array of a state agrees with theta's (n_pixels, n_terms) and the
+    label count (ValueError naming the array)."""
+    expected = {"theta": (n_pixels, n_terms), "exponents": (n_terms, n_labels),
+                "s2": (n_pixels,), "pixel_mask": (n_pixels,), "label_offsets": (n_labels,),
+                "label_scales": (n_labels,), "label_range": (2, n_labels),
+                "wavelength": (n_pixels,), "censor_mask": (n_labels, n_pixels),
+                "calibration": (n_labels,), "training_log_likelihood": (n_pixels,),
+                "training_chi2": (n_pixels,), "training_dof": (n_pixels,)}
+    for key, shape in expected.items():
+        if key in arrays and np.shape(arrays[key]) != shape:
+            raise ValueError(f"{key} has shape {np.shape(arrays[key])}; expected {shape}")
+    factors = arrays.get("error_factors")
+    if factors is not None and (np.ndim(factors) != 2 or np.shape(factors)[0] != n_pixels):
+        raise ValueError(f"error_factors has shape {np.shape(factors)}; expected "
+                         f"({n_pixels}, n_factors)")
