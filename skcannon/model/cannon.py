@@ -129,6 +129,16 @@ def _training_hash(labels: np.ndarray, X: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def _check_inference_options(*, n_starts, margin, seed) -> None:
+    """Refuse label-fitting options out of range (ValueError naming the option)."""
+    for name, value in (("n_starts", n_starts), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+    if (isinstance(margin, bool) or not isinstance(margin, Real) or not np.isfinite(margin)
+            or margin < 0):
+        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}")
+
+
 class Cannon(BaseEstimator):
     """The Cannon (Ness et al. 2015): per pixel, a polynomial in the scaled labels plus an
     intrinsic scatter s^2, learned by maximum likelihood.
@@ -567,12 +577,13 @@ class Cannon(BaseEstimator):
             batched multi-start Levenberg-Marquardt (fast); "trf", scipy's least_squares star
             by star from the training mean (reference path); or one added with
             :func:`~skcannon.inference.methods.register_fit_method`.
-        n_starts : int
-            Starts besides the linearized guess ("lm").
-        margin : float
-            Bounds: the training label range widened by this fraction on each side.
-        seed : int
-            Seed of the spread starting points.
+        n_starts : int, default=4
+            Starts besides the linearized guess ("lm"); >= 0.
+        margin : float, default=0.1
+            Bounds: the training label range widened by this fraction on each side; finite,
+            >= 0.
+        seed : int, default=0
+            Seed of the spread starting points; >= 0.
 
         Returns
         -------
@@ -580,8 +591,14 @@ class Cannon(BaseEstimator):
             Labels, covariances (physical units), chi^2 and flags per star
             (``.to_frame()`` gives a table). For "trf", labels and chi^2 only are meaningful
             beyond those of the batched path.
+
+        Raises
+        ------
+        ValueError
+            An option out of range, an unregistered method, spectra of another width.
         """
         check_is_fitted(self, "theta_")
+        _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
         fit = fit_method(method)
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
         return fit(self.state_, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,

@@ -143,3 +143,12 @@ def test_grid_search_over_scatter_grid_and_regularization(simulated_set):
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores)) and len(set(scores.round(8))) == 4  # params matter
     assert search.best_score_ == scores.max()
+
+
+@pytest.mark.parametrize("option", [{"n_starts": -1}, {"margin": -1.0}, {"margin": np.nan},
+                                    {"margin": np.inf}, {"seed": -2}, {"n_starts": 1.5}])
+def test_infer_labels_refuses_options_out_of_range(reference_model, option):
+    X = np.ones((1, 3, reference_model.theta_.shape[0]))
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=name):
+        reference_model.infer_labels(X, **option)
