@@ -104,7 +104,7 @@ class _Encoder:
         if isinstance(estimator, Cannon) and hasattr(estimator, "theta_"):
             node["state"] = self.state(estimator)
         if isinstance(estimator, CannonRegressor):
-            check_is_fitted(estimator, "cannon_")
+            estimator.check_fitted()
             node["cannon_"] = self.node(estimator.cannon_)
         if isinstance(estimator, Pipeline):
             node["n_pixels_in"] = _input_width(estimator)

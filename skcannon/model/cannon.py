@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
+import reprlib
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
@@ -57,6 +60,54 @@ def check_label_names(label_names) -> tuple[str, ...]:
             or len(set(names)) != len(names)):
         raise ValueError(f"label_names must be distinct, non-empty strings; got {label_names!r}")
     return names
+
+
+#: Parameters that change nothing a fitted model has learned (free to change after fit).
+USE_FREE_PARAMETERS = ("verbose",)
+
+
+def _same_value(a, b) -> bool:
+    """Parameter values equal in content (arrays by value, lists and tuples alike)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+def check_unchanged(fitted: dict | None, current: dict, owner: str) -> None:
+    """Refuse to use a model whose parameters changed after it was fitted.
+
+    Parameters
+    ----------
+    fitted : dict or None
+        The parameters the model was fitted (or loaded) with; None: not recorded (no check).
+    current : dict
+        ``get_params(deep=False)`` now.
+    owner : str
+        How the parameters are named in the message (e.g. "Cannon", "CannonRegressor cannon").
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        Naming the first changed parameter, its fitted and its current value.
+    """
+    if fitted is None:
+        return
+    for name, value in fitted.items():
+        if not _same_value(value, current.get(name)):
+            raise NotFittedError(
+                f"{owner}: {name} was {reprlib.repr(value)} at fit and is now "
+                f"{reprlib.repr(current.get(name))}; the learned state belongs to the "
+                f"parameters it was fitted with: fit again, or set {name} back")
 
 
 #: Folds of the cross-validated judgement of training-set cleaning (``clean_k``).
@@ -221,6 +272,15 @@ class Cannon(BaseEstimator):
         Training stars dropped (row, id when the labels have APOGEE_ID, reason): unusable
         labels with ``bad_labels="drop"``, then those ``clean_k`` drops (with their fitted
         labels); empty when none (not stored in model files).
+
+    Notes
+    -----
+    The learned state belongs to the parameters it was fitted (or loaded) with: after
+    ``set_params`` changes any of them but ``verbose`` (e.g. ``label_names`` reordered,
+    ``order``, ``terms``, ``censors``, ``n_error_factors``), every use of the fitted model
+    (``predict``, ``gradient``, ``infer_labels``, ``log_likelihood``, ``score``, ``state_``,
+    ``save``) raises :class:`~sklearn.exceptions.NotFittedError` naming the parameter, until
+    it is fitted again or the parameter set back.
     """
 
     _parameter_constraints: dict = CANNON_PARAMETER_CONSTRAINTS
@@ -286,7 +346,7 @@ class Cannon(BaseEstimator):
         """Physical lower and upper label bounds: the training range widened by ``margin`` of
         its width on each side (shared by label fitting, the TRF path and the MCMC priors;
         see :meth:`CannonState.label_bounds`)."""
-        check_is_fitted(self, "label_range_")
+        self._check_fitted()
         return self.state_.label_bounds(margin)
 
     # -- estimator API -------------------------------------------------------------------------
@@ -497,12 +557,22 @@ class Cannon(BaseEstimator):
         for item in dataclasses.fields(state):        # field x -> fitted attribute x_
             if item.name not in PARAMETER_FIELDS:
                 setattr(self, f"{item.name}_", getattr(state, item.name))
+        self._fitted_params = copy.deepcopy({
+            k: v for k, v in self.get_params(deep=False).items()
+            if k not in USE_FREE_PARAMETERS})
         return self
+
+    def _check_fitted(self) -> None:
+        """Fitted, and with the parameters it was fitted with (NotFittedError otherwise,
+        naming the changed parameter: see :func:`check_unchanged`)."""
+        check_is_fitted(self, "theta_")
+        check_unchanged(getattr(self, "_fitted_params", None), self.get_params(deep=False),
+                        type(self).__name__)
 
     @property
     def state_(self) -> CannonState:
         """The learned state as one value (see :class:`CannonState`), with the vectorizer."""
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         return CannonState(**{item.name: getattr(self, f"{item.name}_")
                               for item in dataclasses.fields(CannonState)
                               if item.name not in PARAMETER_FIELDS},
@@ -510,7 +580,7 @@ class Cannon(BaseEstimator):
 
     def predict(self, labels) -> np.ndarray:
         """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         design = self.vectorizer_.design_matrix(self.scaling_.scale(self.label_array(labels)))
         return design @ self.theta_.T
 
@@ -521,7 +591,7 @@ class Cannon(BaseEstimator):
         -------
         ndarray, shape (n_stars, n_labels, n_pixels)
         """
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         scaled = self.scaling_.scale(self.label_array(labels))
         jacobian = self.vectorizer_.jacobian(scaled)              # (n, k, L)
         per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
@@ -542,7 +612,7 @@ class Cannon(BaseEstimator):
         BadFileError
             Naming ``source``, the two grids' lengths and ranges.
         """
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         ours, size = self.wavelength_, self.theta_.shape[0]
         if wavelength is None:
             if n_pixels is None or n_pixels == size:
@@ -597,7 +667,7 @@ class Cannon(BaseEstimator):
         ValueError
             An option out of range, an unregistered method, spectra of another width.
         """
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
         fit = fit_method(method)
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
@@ -607,22 +677,26 @@ class Cannon(BaseEstimator):
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,) (with error
         factors: the multivariate normal of covariance diag(sigma^2 + s^2) + U U^T)."""
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
-        return log_likelihood(self.state_, self.label_array(labels), X[:, FLUX], X[:, IVAR])
+        values = self.label_array(labels)
+        if len(values) != len(X):
+            raise ValueError(f"{len(values)} label rows but {len(X)} spectra: one label row "
+                             "per spectrum is needed")
+        return log_likelihood(self.state_, values, X[:, FLUX], X[:, IVAR])
 
     def score(self, labels, spectra) -> float:
         """Mean log-likelihood per good pixel of held-out spectra (higher is better), so that
         GridSearchCV can tune ``scatter_grid`` and ``regularization`` on this estimator."""
-        check_is_fitted(self, "theta_")
         X = check_spectra(spectra, name="spectra")
+        total = np.sum(self.log_likelihood(labels, X))      # checks shapes and the fit
         n_good = np.sum((X[:, IVAR] > 0) & self.pixel_mask_, axis=1)
-        return float(np.sum(self.log_likelihood(labels, X)) / max(np.sum(n_good), 1))
+        return float(total / max(np.sum(n_good), 1))
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path, *, overwrite: bool = False, provenance: dict | None = None):
         """Write the model to an HDF5 file (see :mod:`skcannon.model.io`)."""
-        check_is_fitted(self, "theta_")
+        self._check_fitted()
         return write_model(path, self.get_params(), self.state_, self.vectorizer_.exponents,
                            overwrite=overwrite, provenance=provenance)
 

@@ -6,11 +6,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skcannon.inference.fitting import LabelFit
-from skcannon.model.cannon import Cannon
+from skcannon.model.cannon import Cannon, check_unchanged
 from skcannon.spectra import spectra_tags
 
 #: Label-fitting paths of :meth:`Cannon.infer_labels`.
@@ -106,10 +107,29 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         self.cannon_ = cannon.fit(y, X, wavelength=wavelength)
         return self
 
+    def check_fitted(self) -> None:
+        """Refuse a regressor not fitted, or whose ``cannon`` parameter changed after fit.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Not fitted, or ``cannon`` (e.g. ``cannon__order``) no longer has the parameters
+            ``cannon_`` was fitted with (naming the parameter): fit again or set it back.
+        """
+        check_is_fitted(self, "cannon_")
+        fitted = getattr(self.cannon_, "_fitted_params", None)
+        template = Cannon() if self.cannon is None else self.cannon
+        if fitted is not None and type(template) is not type(self.cannon_):
+            raise NotFittedError(f"CannonRegressor: cannon is a {type(template).__name__} "
+                                 f"but cannon_ a fitted {type(self.cannon_).__name__}; "
+                                 "fit again")
+        if fitted is not None:
+            check_unchanged(fitted, template.get_params(deep=False), "CannonRegressor cannon")
+
     def infer_labels(self, X) -> LabelFit:
         """The full label fit of spectra ``X`` (n_stars, 3, n_pixels): labels, covariances,
         chi^2 and flags (:meth:`Cannon.infer_labels` with this estimator's options)."""
-        check_is_fitted(self, "cannon_")
+        self.check_fitted()
         return self.cannon_.infer_labels(X, method=self.method, n_starts=self.n_starts,
                                          margin=self.margin, seed=self.seed)
 
