@@ -185,6 +185,9 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
     "FE_H": (-6.0, 2.0), "M_H": (-6.0, 2.0), "PARAM_M_H": (-6.0, 2.0),
     "MG_FE": (-2.0, 2.0), "SI_FE": (-2.0, 2.0), "ALPHA_M": (-2.0, 2.0),
 }
+#: Largest magnitude any label may have, known or not, in any unit: beyond it the squares and
+#: products of a model's terms overflow double precision (1e300 is a typo or a null).
+MAX_ABS_LABEL = 1e100
 #: Values at or below this are catalog nulls (ASPCAP's -9999 and its rounded variants) in any
 #: label.
 NULL_THRESHOLD = -9000.0
@@ -199,7 +202,7 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
         Labels; non-numbers should already be NaN.
     names : iterable of str
         The label of each column: known labels are also checked against
-        :data:`PLAUSIBLE_RANGES`.
+        :data:`PLAUSIBLE_RANGES`; others against +-:data:`MAX_ABS_LABEL`.
 
     Returns
     -------
@@ -211,8 +214,8 @@ def label_problems(values, names: Iterable[str]) -> list[str]:
 
     values = np.atleast_2d(np.asarray(values, dtype=float))
     names = list(names)
-    low, high = (np.array([PLAUSIBLE_RANGES.get(n, (-np.inf, np.inf))[k] for n in names])
-                 for k in (0, 1))
+    low, high = (np.array([PLAUSIBLE_RANGES.get(n, (-MAX_ABS_LABEL, MAX_ABS_LABEL))[k]
+                           for n in names]) for k in (0, 1))
     with np.errstate(invalid="ignore"):
         null = values <= NULL_THRESHOLD
         outside = np.isfinite(values) & ~null & ((values < low) | (values > high))

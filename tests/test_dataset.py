@@ -87,3 +87,29 @@ def test_cli_prepare_and_plot(data_dir_with_files, continuum_file, apstar_files,
     assert image[..., :3].std() > 0.05  # not blank
     assert main(["plot-normalization", "2M-nobody", "--data-dir", str(directory),
                  "--continuum", str(continuum_file)]) == 2
+
+
+def test_arrays_with_a_label_of_the_wrong_shape_or_integer_flux_are_refused(tmp_path):
+    """A label array of the wrong length or 2-D is named, never dropped silently; integer
+    (truncated) flux is named, never trained on."""
+    from skcannon.data.arrays import load_labelled_arrays, open_dataset
+
+    rng = np.random.default_rng(0)
+    good = {"flux": 1 - 0.1 * rng.random((6, 8)), "flux_err": np.full((6, 8), 0.01),
+            "TEFF": rng.uniform(4000, 5000, 6), "LOGG": rng.uniform(1, 3, 6)}
+    np.savez(tmp_path / "good.npz", **good)
+    assert list(open_dataset(tmp_path / "good.npz").labels.columns[-2:]) == ["TEFF", "LOGG"]
+    for name, change, message in (
+            ("short", {"TEFF": good["TEFF"][:5]}, r"array 'TEFF' has shape \(5,\)"),
+            ("twod", {"TEFF": good["TEFF"][:, None]}, r"array 'TEFF' has shape \(6, 1\)"),
+            ("integer", {"flux": np.round(good["flux"]).astype(np.int64)},
+             "the flux is stored as int64")):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{**good, **change})
+        with pytest.raises(BadFileError, match=f"{name}.npz: {message}"):
+            load_labelled_arrays(path)
+        with pytest.raises(BadFileError, match=message):
+            open_dataset(path)
+    np.savez(tmp_path / "one.npz", spectrum=good["flux"][0], spec_err=good["flux_err"][0],
+             TEFF=np.float64(4500.0))                   # one star: a scalar label is its value
+    assert load_labelled_arrays(tmp_path / "one.npz").table.TEFF.tolist() == [4500.0]

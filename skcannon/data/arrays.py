@@ -3,7 +3,8 @@
 The file holds ``flux`` (n_stars, n_pixels) (or ``spectra``; ``spectrum`` (n_pixels,) for one
 star), its uncertainties as ``flux_err`` (or ``spec_errs``/``spec_err``/``error``, or ``ivar``),
 optionally ``wavelength`` (n_pixels,), and one 1-D array (n_stars,) per label (e.g. ``TEFF``,
-``LOGG``, ``PARAM_M_H``); other 1-D arrays (ids, indices) come along as columns. Errors at or
+``LOGG``, ``PARAM_M_H``); other 1-D arrays (ids, indices) come along as columns. Any other
+array (a label of the wrong length, a 2-D label) is refused, as is integer flux. Errors at or
 above ``bad_error`` (or non-finite) mark bad pixels (inverse variance 0). Nothing is executed on
 loading (``allow_pickle=False``).
 """
@@ -88,7 +89,9 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
     Raises
     ------
     BadFileError
-        Naming the file: unreadable, no ``flux``, no ``flux_err``/``ivar``, shapes that disagree.
+        Naming the file: unreadable, no ``flux``, flux stored as integers, no
+        ``flux_err``/``ivar``, shapes that disagree (also a label or other array without one
+        value per star).
     """
     path = Path(path)
     if not path.is_file():
@@ -102,6 +105,10 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
     if flux is None or np.ndim(flux) not in (1, 2) or not np.issubdtype(flux.dtype, np.number):
         raise BadFileError(path, f"needs a numeric array of spectra named {' or '.join(FLUX_KEYS)}"
                                  " (n_stars, n_pixels), or one spectrum (n_pixels,)")
+    if flux.dtype.kind in "biu":
+        raise BadFileError(path, f"the flux is stored as {flux.dtype}: normalized flux is a "
+                                 "fraction of the continuum, stored as floating point (was "
+                                 "it truncated to integers?)")
     flux = np.atleast_2d(np.asarray(flux, float))
     error = _pop_first(arrays, ERROR_KEYS)
     ivar = arrays.pop("ivar", None)
@@ -119,12 +126,29 @@ def load_labelled_arrays(path: str | Path, *, bad_error: float = BAD_ERROR) -> L
     if wavelength is not None and np.shape(wavelength) != (flux.shape[1],):
         raise BadFileError(path, f"wavelength has shape {np.shape(wavelength)}; the spectra "
                                  f"have {flux.shape[1]} pixels")
-    columns = {key: value for key, value in arrays.items()
-               if np.ndim(value) == 1 and len(value) == flux.shape[0]}
+    columns = _star_columns(path, arrays, flux.shape[0])
     table = pd.DataFrame({key: (value.astype(str) if value.dtype.kind in "SU" else value)
                           for key, value in columns.items()}, index=range(flux.shape[0]))
     return LabelledArrays(table=table, X=stack_spectra(flux, ivar), wavelength=wavelength,
                           source=str(path))
+
+
+def _star_columns(path: Path, arrays: dict[str, np.ndarray], n_stars: int
+                  ) -> dict[str, np.ndarray]:
+    """The file's remaining arrays as per-star columns: each must hold one value per star
+    (shape (n_stars,); a scalar for a one-star file), else a BadFileError naming it - a label
+    of the wrong length or shape is never silently dropped."""
+    columns = {}
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if value.ndim == 0 and n_stars == 1:
+            value = value.reshape(1)
+        if value.shape != (n_stars,):
+            raise BadFileError(path, f"array {key!r} has shape {value.shape}; beside "
+                                     f"{n_stars} spectra every other array (labels, ids) "
+                                     f"must hold one value per star, shape ({n_stars},)")
+        columns[key] = value
+    return columns
 
 
 def _is_dataset_file(path: Path) -> bool:

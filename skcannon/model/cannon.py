@@ -25,6 +25,12 @@ from skcannon.inference.fitting import LabelFit
 from skcannon.inference.methods import fit_method
 from skcannon.inference.posterior import log_likelihood
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
+from skcannon.model.checks import (
+    check_label_spread,
+    check_training_spectra,
+    duplicate_spectra,
+    duplicates_message,
+)
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
 from skcannon.model.scaling import LabelScaling
@@ -45,6 +51,7 @@ CANNON_PARAMETER_CONSTRAINTS: dict = {
     "n_error_factors": [Interval(Integral, 0, None, closed="left")],
     "clean_k": [Interval(Real, 0, None, closed="neither"), None],
     "bad_labels": [StrOptions({"raise", "drop"})],
+    "duplicates": [StrOptions({"raise", "drop"})],
     "calibration_folds": [Interval(Integral, 0, None, closed="left")],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
@@ -229,6 +236,11 @@ class Cannon(BaseEstimator):
         non-numbers, values outside :data:`skcannon.labels.PLAUSIBLE_RANGES`): "raise" a
         :class:`~skcannon.errors.LabelError` naming them (default), or "drop" them and list
         them in ``dropped_``.
+    duplicates : {"raise", "drop"}
+        Training rows whose spectrum repeats an earlier row's (flux on the same usable pixels:
+        one star counted twice, its labels weighted twice and its errors underestimated):
+        "raise" a :class:`~skcannon.errors.TrainingSetError` naming them (default), or "drop"
+        them (keeping the first) and list them in ``dropped_``.
     calibration_folds : int
         Calibrated uncertainties (0: off): the training stars' labels are inferred in this many
         cross-validation folds (and in 2 folds) by models like this one, and a per-label
@@ -288,8 +300,8 @@ class Cannon(BaseEstimator):
     def __init__(self, label_names: Sequence[str] = DEFAULT_LABELS, *, order: int = 2,
                  terms: str | None = None, censors: dict | None = None,
                  n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
-                 bad_labels: str = "raise", calibration_folds: int = 0, scatter_grid=None,
-                 regularization: float = 0.0,
+                 bad_labels: str = "raise", duplicates: str = "raise",
+                 calibration_folds: int = 0, scatter_grid=None, regularization: float = 0.0,
                  min_good_fraction: float = 0.5, verbose: int = 0) -> None:
         self.label_names = label_names
         self.order = order
@@ -298,6 +310,7 @@ class Cannon(BaseEstimator):
         self.n_error_factors = n_error_factors
         self.clean_k = clean_k
         self.bad_labels = bad_labels
+        self.duplicates = duplicates
         self.calibration_folds = calibration_folds
         self.scatter_grid = scatter_grid
         self.regularization = regularization
@@ -315,7 +328,7 @@ class Cannon(BaseEstimator):
     def censor_mask(self, n_pixels: int) -> np.ndarray | None:
         """``censors`` as one array (n_labels, n_pixels) of bool (True: the label may act
         there), or None when nothing is censored. Raises ValueError for an unknown label or a
-        mask of the wrong shape."""
+        mask of the wrong shape, or one False everywhere."""
         if not self.censors:
             return None
         names = list(check_label_names(self.label_names))
@@ -328,6 +341,10 @@ class Cannon(BaseEstimator):
                 raise ValueError(f"censors: the mask of {name} must be boolean with shape "
                                  f"({n_pixels},) like the spectra; got {allowed.dtype} "
                                  f"{allowed.shape}")
+            if not allowed.any():
+                raise ValueError(f"censors: the mask of {name} is False on every pixel, so "
+                                 f"{name} would act nowhere and could not be inferred; leave "
+                                 "it out of label_names")
             mask[names.index(name)] = allowed
         return mask
 
@@ -371,17 +388,12 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
-        problems = label_problems(label_values, names)
-        message = unusable_labels_message(problems, ids, hint=(
-            "fix them, or drop them with bad_labels='drop' (skcannon train --drop-bad-labels)"))
-        if message and self.bad_labels == "raise":
-            raise LabelError(message)
-        bad = np.array([bool(p) for p in problems], dtype=bool)
-        dropped = [{"row": int(n), "id": ids[n], "reason": problems[n]}
-                   for n in np.flatnonzero(bad)]
-        keep = ~bad
+        check_training_spectra(X, ids)
+        keep, dropped = self._usable_rows(label_values, ids, X)
         rows = np.flatnonzero(keep)
         check_training_labels(label_values[keep], names, self.vectorizer_.n_terms)
+        check_label_spread(label_values[keep], names, [ids[n] for n in rows],
+                           self.vectorizer_.exponents.max(axis=0))
         self.dropped_ = pd.DataFrame(dropped, columns=["row", "id", "reason"])
         if self.clean_k is not None:
             kept, cleaned = self._cleaning(label_values[keep], X[keep])
@@ -394,6 +406,25 @@ class Cannon(BaseEstimator):
         if self.calibration_folds:
             self.calibration_ = self._calibration(label_values[keep], X[keep])
         return self
+
+    def _usable_rows(self, label_values: np.ndarray, ids: list[str], X: np.ndarray
+                     ) -> tuple[np.ndarray, list[dict]]:
+        """Which training stars to use (bool, (n_stars,)) and the dropped ones (row, id,
+        reason): unusable labels (``bad_labels``), then repeated spectra (``duplicates``);
+        each refused (LabelError, TrainingSetError) unless that option says "drop"."""
+        problems = label_problems(label_values, self.label_names)
+        message = unusable_labels_message(problems, ids, hint=(
+            "fix them, or drop them with bad_labels='drop' (skcannon train --drop-bad-labels)"))
+        if message and self.bad_labels == "raise":
+            raise LabelError(message)
+        earlier = duplicate_spectra(X)
+        if (earlier >= 0).any() and self.duplicates == "raise":
+            raise TrainingSetError(duplicates_message(earlier, ids))
+        for n in np.flatnonzero(earlier >= 0):
+            problems[n] = problems[n] or f"same spectrum as {ids[earlier[n]]} (row {earlier[n]})"
+        dropped = [{"row": int(n), "id": ids[n], "reason": problem}
+                   for n, problem in enumerate(problems) if problem]
+        return np.array([not p for p in problems], dtype=bool), dropped
 
     def _held_out_fits(self, judge: Cannon, label_values: np.ndarray, X: np.ndarray,
                        n_folds: int) -> LabelFit:
@@ -445,6 +476,10 @@ class Cannon(BaseEstimator):
             missing = [n for n in names if n not in labels.columns]
             if missing:
                 raise LabelError(f"{name} lack column(s) {', '.join(missing)}")
+            repeated = [n for n in names if np.sum(labels.columns == n) > 1]
+            if repeated:
+                raise LabelError(f"{name} have more than one column named "
+                                 f"{', '.join(repeated)}: which one is meant?")
             values = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
             ids = (labels["APOGEE_ID"].astype(str).tolist() if "APOGEE_ID" in labels
                    else [f"row {n}" for n in range(len(labels))])
@@ -522,6 +557,11 @@ class Cannon(BaseEstimator):
                 f"(at least {int(np.ceil(needed))} of {X.shape[0]}; min_good_fraction "
                 f"{self.min_good_fraction:g}, {MIN_STARS_PER_TERM} stars per term): "
                 "nothing to train; check the spectra's inverse variances")
+        if censor is not None and not (censor & result.pixel_ok).any(axis=1).all():
+            nowhere = [name for name, row in zip(names, censor & result.pixel_ok, strict=True)
+                       if not row.any()]
+            raise TrainingSetError(f"censors: {', '.join(nowhere)} may act only on pixels "
+                                   "that could not be trained; it would act nowhere")
         factors = None
         n_factors = min(n_factors, X.shape[0] // 4, int(result.pixel_ok.sum()) // 4)
         if n_factors:     # at most a quarter of the stars and pixels: the covariance is noisy
