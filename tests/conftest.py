@@ -261,3 +261,13 @@ def run_contract_check(estimator, check_name: str) -> None:
     from sklearn.utils import estimator_checks
 
     getattr(estimator_checks, check_name)(type(estimator).__name__, clone(estimator))
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The independent spectrum generator in ../shared/apogee/emulators (FGK dwarfs, 7214 px)."""
+    from skcannon.data.emulator import SpectrumEmulator
+
+    return SpectrumEmulator.from_npz(
+        shared_file("apogee", "emulators", "binspec_dwarf_nn_normalized.npz")
+    )
