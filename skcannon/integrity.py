@@ -7,6 +7,7 @@ file under its final name is always whole and a foreign or newer file is named a
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -170,6 +171,39 @@ def write_csv_atomic(table, path: str | Path, **to_csv_options) -> Path:
     with atomic_write(path, overwrite=True) as tmp:
         table.to_csv(tmp, **to_csv_options)
     return Path(path)
+
+
+def read_csv_table(path: str | Path, **read_csv_options):
+    """Read a CSV table whose header names every column once.
+
+    pandas renames a repeated column (``TEFF``, ``TEFF`` -> ``TEFF``, ``TEFF.1``), so a table with
+    two TEFF columns would silently give the first; this refuses it instead.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+    **read_csv_options
+        Passed on to ``pandas.read_csv`` (e.g. ``dtype``).
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    BadFileError
+        Naming the file and the repeated column names.
+    """
+    import pandas as pd
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise BadFileError(path, f"column {', '.join(repeated)} appears more than once in the "
+                                 "header; which one holds the values is ambiguous")
+    return pd.read_csv(path, **read_csv_options)
 
 
 def check_format(path: str | Path, attributes: Mapping, *, expected_format: str,

@@ -221,3 +221,30 @@ def test_read_does_not_guess_the_telescope_outside_the_archive_layout(apstar_fil
     assert f"telescope={apstar_files[0].parent.parent.name} " in in_layout
     assert "telescope=unknown (no TELESCOP card; not in the archive layout)" in outside
     assert tmp_path.name not in outside
+
+
+def test_train_drops_repeated_spectra_only_when_asked(tmp_path, capsys):
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    arrays = dict(np.load(real))
+    for key, values in arrays.items():             # stars 0-2 twice: 339 rows, 336 distinct
+        if values.ndim and len(values) == 336:
+            arrays[key] = np.concatenate([values, values[:3]])
+    repeated = tmp_path / "repeated.npz"
+    np.savez(repeated, **arrays)
+    assert main(["train", str(repeated), "-o", str(tmp_path / "m.h5"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "3 of 339 training spectra repeat an earlier one" in err
+    assert "--drop-duplicates" in err
+    assert main(["train", str(repeated), "-o", str(tmp_path / "m.h5"), "--no-progress",
+                 "--drop-duplicates"]) == 0
+    assert "336 (3 dropped as repeated spectra)" in capsys.readouterr().out
+
+
+def test_a_label_table_with_a_repeated_column_is_refused(tmp_path, capsys):
+    table = tmp_path / "labels.csv"
+    table.write_text("TEFF,LOGG,FE_H,TEFF\n4500,2.5,0.0,5200\n4600,2.4,-0.1,5300\n")
+    assert main(["simulate", "--reference", str(REFERENCE_DIR), "--labels", str(table),
+                 "--n", "2", "-o", str(tmp_path / "s.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "labels.csv: column TEFF appears more than once" in err
+    assert "Traceback" not in err

@@ -110,3 +110,16 @@ def test_dataset_edits_are_caught(small_files, tmp_path):
             edit(h5)
         with pytest.raises(BadFileError, match="edited.h5: checksum mismatch"):
             SpectralDataset.load(copy)
+
+
+def test_csv_tables_with_a_repeated_column_are_refused(tmp_path):
+    from skcannon.errors import BadFileError
+    from skcannon.integrity import read_csv_table
+
+    good = tmp_path / "good.csv"
+    good.write_text("TEFF,LOGG\n4500,2.5\n")
+    assert list(read_csv_table(good).columns) == ["TEFF", "LOGG"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("TEFF,LOGG, TEFF\n4500,2.5,5000\n")     # pandas alone would say TEFF, TEFF.1
+    with pytest.raises(BadFileError, match=r"bad.csv: column TEFF appears more than once"):
+        read_csv_table(bad)

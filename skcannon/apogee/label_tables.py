@@ -10,6 +10,7 @@ import pandas as pd
 
 from skcannon.apogee.constants import ASPCAP_NULL_THRESHOLD
 from skcannon.errors import CatalogError
+from skcannon.integrity import read_csv_table
 
 #: The columns of ``apogee_dr12_labels.csv`` each derived label is computed from.
 DERIVED_FROM = {"MG_FE": ("MG_H", "FE_H"), "SI_FE": ("SI_H", "FE_H"),
@@ -43,7 +44,7 @@ def dr12_giant_labels(path: str | Path, label_names: Sequence[str], *,
     CatalogError
         Naming the file: a column needed by the labels or the cuts is missing, or holds text.
     """
-    table = pd.read_csv(path)
+    table = read_csv_table(path)
     _check_label_table(path, table, label_names)
     for name, (first, *rest) in DERIVED_FROM.items():
         if all(c in table for c in (first, *rest)):

@@ -43,6 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = Cannon(label_names=tuple(labels), order=args.order,
                    regularization=args.regularization, verbose=int(not args.no_progress),
                    bad_labels="drop" if args.drop_bad_labels else "raise",
+                   duplicates="drop" if args.drop_duplicates else "raise",
                    calibration_folds=args.calibration_folds)
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
@@ -54,9 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     n_terms = model.vectorizer_.n_terms
     chi2 = model.training_chi2_[ok].sum() / max(model.training_dof_[ok].sum(), 1)
     print(f"done in {seconds:.2f} s")
-    print(f"  stars              {len(dataset) - len(model.dropped_)}"
-          + (f" ({len(model.dropped_)} dropped for unusable labels)" if len(model.dropped_)
-             else ""))
+    print(f"  stars              {len(dataset) - len(model.dropped_)}{_dropped_note(model)}")
     print(f"  pixels             {ok.sum()} trained, {(~ok).sum()} excluded (masked in too "
           "many stars)")
     print(f"  parameters         {n_terms * ok.sum() + ok.sum()} ({n_terms} x pixels + pixels)")
@@ -69,6 +68,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  systematic floor   {floors} (added to the formal uncertainties)")
     print(f"model written to {args.output}")
     return 0
+
+
+def _dropped_note(model) -> str:
+    """`` (n dropped for unusable labels, m repeated spectra)`` for the stars ``fit`` left out."""
+    repeats = int(model.dropped_["reason"].str.startswith("same spectrum as").sum())
+    reasons = [f"{count} {what}" for count, what in (
+        (len(model.dropped_) - repeats, "dropped for unusable labels"),
+        (repeats, "dropped as repeated spectra")) if count]
+    return f" ({', '.join(reasons)})" if reasons else ""
 
 
 def _save_trained(model, dataset, args: argparse.Namespace) -> None:
@@ -279,6 +287,9 @@ def _register_training(sub) -> None:
     train.add_argument("--drop-bad-labels", action="store_true",
                        help="drop stars with unusable labels (nulls such as -9999, NaN, "
                             "implausible values) and count them, instead of stopping")
+    train.add_argument("--drop-duplicates", action="store_true",
+                       help="drop training spectra identical to an earlier one (counted as one "
+                            "star) and count them, instead of stopping")
     train.add_argument("--overwrite", action="store_true", help="replace an existing file")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)

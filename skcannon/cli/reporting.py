@@ -125,12 +125,13 @@ def _cv_scatter(path: str | None, names: list[str]):
     import pandas as pd
 
     from skcannon.errors import SkcannonError
+    from skcannon.integrity import read_csv_table
 
     if path is None:
         return None
     where = f"--cv-accuracy: {path}"
     try:
-        table = pd.read_csv(path)
+        table = read_csv_table(path)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise SkcannonError(f"{where}: cannot be read as a CSV table ({exc})") from None
     missing = [c for c in ("label", "scatter") if c not in table]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.errors import SkcannonError
+from skcannon.integrity import read_csv_table
 
 #: MIST phases (``phase`` column): -1 pre-MS, 0 MS, 2 RGB, 3 core He burning, 4 early AGB ...
 PHASE_RGB = 2
@@ -73,7 +74,7 @@ def read_mist_csv(path: str | Path) -> pd.DataFrame:
     DataFrame
         One row per EEP, with the MIST columns and ``Teff`` (K).
     """
-    table = pd.read_csv(path)
+    table = read_csv_table(path)
     if "Teff" not in table:
         table["Teff"] = 10 ** table["log_Teff"]
     return table

@@ -108,7 +108,8 @@ def duplicates_message(earlier: np.ndarray, ids: Sequence[str]) -> str:
     more = f"; ... and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
     return (f"spectra: {len(rows)} of {len(earlier)} training spectra repeat an earlier one "
             f"({listed}{more}), so {len(earlier) - len(rows)} distinct stars would count as "
-            f"{len(earlier)}; remove them, or drop them with duplicates='drop'")
+            f"{len(earlier)}; remove them, or drop them with duplicates='drop' "
+            "(skcannon train --drop-duplicates)")
 
 
 def check_label_spread(values: np.ndarray, names: Sequence[str], ids: Sequence[str],

@@ -23,6 +23,7 @@ import pandas as pd
 from skcannon.apogee.archive import apstar_relpath, archive_url, data_dir, join_url
 from skcannon.apogee.catalog import decode_fits_column
 from skcannon.errors import BadFileError, SkcannonError
+from skcannon.integrity import read_csv_table
 
 #: File-name patterns a directory is searched for.
 SPECTRUM_PATTERNS = ("apStar*.fits", "aspcapStar*.fits", "apVisit*.fits", "*.npz")
@@ -89,7 +90,7 @@ def read_input_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype={c: str for c in (*ARCHIVE_COLUMNS, "PATH")})
+            return read_csv_table(path, dtype={c: str for c in (*ARCHIVE_COLUMNS, "PATH")})
         if suffix == ".parquet":
             return pd.read_parquet(path)
         from astropy.io import fits
