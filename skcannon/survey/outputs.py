@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ OUTPUT_FILES = ("survey.fits", "survey_failures.json", "survey_summary.json")
 MANIFEST = "survey_manifest.json"
 #: The staged set once committed (renamed into place by :func:`finish_install`).
 COMMIT_DIR = ".survey-commit"
+#: A set being written: ``.survey-staging-<host>-<pid>-<random>``.
+STAGING_PREFIX = ".survey-staging-"
 
 
 def write_outputs(output: Path, catalog: Callable[[Path], object], summary: dict,
@@ -41,7 +44,9 @@ def write_outputs(output: Path, catalog: Callable[[Path], object], summary: dict
     failures : list of dict  the rows without a fit (JSON)
     """
     finish_install(output)                       # an earlier run's commit, if it was cut short
-    staging = output / f".survey-staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_dead_staging(output)
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    staging = output / f"{STAGING_PREFIX}{owner}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         catalog(staging / OUTPUT_FILES[0])
@@ -56,6 +61,27 @@ def write_outputs(output: Path, catalog: Callable[[Path], object], summary: dict
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     finish_install(output)
+
+
+def remove_dead_staging(output: Path) -> None:
+    """Remove the staging directories of killed runs on this host (their pid is gone); those
+    of live runs, or of other hosts sharing the directory, are left alone.
+
+    Parameters
+    ----------
+    output : Path
+    """
+    host = socket.gethostname()
+    for staging in Path(output).glob(f"{STAGING_PREFIX}*"):
+        owner, _, rest = staging.name[len(STAGING_PREFIX):].rpartition("-")[0].rpartition("-")
+        if owner != host or not rest.isdigit():
+            continue
+        try:
+            os.kill(int(rest), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except PermissionError:                  # alive, another user's
+            continue
 
 
 def finish_install(output: Path) -> None:
