@@ -72,6 +72,8 @@ def independent_selection(frame: pd.DataFrame, fields, cuts: QualityCuts) -> lis
         if row["FE_H"] < cuts.min_feh:
             continue
         kept.append(i)
+    if cuts.duplicates == "keep":
+        return kept
     best: dict[str, int] = {}
     for i in kept:
         star = frame.APOGEE_ID[i]
@@ -82,7 +84,9 @@ def independent_selection(frame: pd.DataFrame, fields, cuts: QualityCuts) -> lis
 
 @pytest.mark.parametrize("cuts", [
     QualityCuts(),
-    QualityCuts(min_snr=100, max_logg=3.5, max_teff=5200, min_feh=-0.5),
+    QualityCuts(duplicates="highest_snr"),
+    QualityCuts(min_snr=100, max_logg=3.5, max_teff=5200, min_feh=-0.5,
+                duplicates="highest_snr"),
 ])
 def test_cut_counts_match_independent_computation(catalog, cuts):
     selection = select_giants(catalog, cuts=cuts)
@@ -94,7 +98,7 @@ def test_cut_counts_match_independent_computation(catalog, cuts):
     assert table[-1]["remaining"] == len(selection)
     for before, after in zip(table, table[1:], strict=False):
         assert before["remaining"] - after["removed"] == after["remaining"]
-    assert selection.APOGEE_ID.is_unique
+    assert selection.APOGEE_ID.is_unique == (cuts.duplicates == "highest_snr")
     assert (selection.SNR >= cuts.min_snr).all()
     assert not selection[list(DEFAULT_LABELS)].isna().any().any()
     text = format_cut_table(table)
@@ -102,7 +106,7 @@ def test_cut_counts_match_independent_computation(catalog, cuts):
 
 
 def test_duplicates_keep_highest_snr(catalog):
-    selection = select_giants(catalog)
+    selection = select_giants(catalog, cuts=QualityCuts(duplicates="highest_snr"))
     everything = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
     best = everything.groupby("APOGEE_ID").SNR.max()
     assert (selection.N_ENTRIES > 1).sum() > 10
@@ -110,10 +114,21 @@ def test_duplicates_keep_highest_snr(catalog):
     assert set(selection.APOGEE_ID) == set(everything.APOGEE_ID)
 
 
-def test_keep_duplicates_keeps_all(catalog):
-    kept = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
-    assert len(kept) > len(select_giants(catalog))
+def test_keep_duplicates_keeps_all_by_default_and_counts_them(catalog):
+    kept = select_giants(catalog)
+    assert kept.attrs["cuts"]["duplicates"] == "keep"
+    best = select_giants(catalog, cuts=QualityCuts(duplicates="highest_snr"))
+    assert len(kept) > len(best)
     assert not kept.APOGEE_ID.is_unique
+    counts = kept.APOGEE_ID.value_counts()
+    repeated = int(counts[counts > 1].sum())
+    assert kept.attrs["duplicate_entries"] == repeated > 0
+    row = kept.attrs["cut_table"][-1]
+    assert row["removed"] == 0
+    assert (f"{repeated} entries of {int((counts > 1).sum())} stars seen more than once"
+            in row["cut"])
+    # keep-all minus highest-SNR = the extra entries of the repeated stars
+    assert len(kept) - len(best) == repeated - int((counts > 1).sum())
 
 
 def test_unknown_field_is_named(catalog):
