@@ -8,6 +8,10 @@ then fall back to the name itself).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Labels the Cannon learns by default, in order.
 DEFAULT_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
@@ -196,7 +200,7 @@ NULL_THRESHOLD = -9000.0
 NULL_FORMS = ("non-finite", "sentinel", "empty")
 
 
-def null_forms(values) -> dict[str, "np.ndarray"]:
+def null_forms(values) -> dict[str, np.ndarray]:
     """Where each form of a missing catalog value occurs: the one definition of "missing".
 
     Parameters
@@ -229,7 +233,7 @@ def null_forms(values) -> dict[str, "np.ndarray"]:
     return {"non-finite": ~np.isfinite(numbers) & ~empty, "sentinel": sentinel, "empty": empty}
 
 
-def missing_label(values) -> "np.ndarray":
+def missing_label(values) -> np.ndarray:
     """True where a catalog value is missing, in any of its forms (see :func:`null_forms`).
 
     Parameters

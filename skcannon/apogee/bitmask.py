@@ -5,9 +5,10 @@ e134409dc14b20f69e68a0d4d34b2c1b5056a901), ``python/apogee/utils/bitmask.py``: c
 ``PixelBitMask`` (APOGEE_PIXMASK), ``StarBitMask`` (APOGEE_STARFLAG), ``AspcapBitMask``
 (APOGEE_ASPCAPFLAG) and ``ExtratargBitMask`` (APOGEE2_EXTRATARG). The SDSS DR17 bitmask page
 (``https://www.sdss4.org/dr17/irspec/apogee-bitmasks/``) is generated from these classes
-(their ``html`` output). Bits the pipeline leaves unnamed are not listed, nor its RESERVED top
-bit (31; 63 for ASPCAPFLAG): decoding names them ``BIT<k>``. Earlier 0.17.x tags (up to 0.17.13) lack STARFLAG bits 23-25: they
-were set for DR17 by commit c612f59 ("change MTPFLUX bits", 2021-01-22).
+(their ``html`` output). Bits the pipeline leaves unnamed are not listed, nor its RESERVED
+top bit (31; 63 for ASPCAPFLAG): decoding names them ``BIT<k>``. Earlier 0.17.x tags (up to
+0.17.13) lack STARFLAG bits 23-25: they were set for DR17 by commit c612f59 ("change MTPFLUX
+bits", 2021-01-22).
 """
 
 from __future__ import annotations

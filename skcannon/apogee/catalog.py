@@ -25,6 +25,7 @@ observed it. ``QualityCuts.duplicates`` decides what happens to these entries:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from numbers import Real
@@ -49,6 +50,14 @@ ID_COLUMNS = ("APOGEE_ID", "TELESCOPE", "FIELD", "SNR", "STARFLAG", "ASPCAPFLAG"
 #: FILE: ``apStar-dr17-...`` or ``asStar-dr17-...``), the targeting flags (EXTRATARG, for
 #: ``duplicates="extratarg"``) and the ASPCAP version of each row (a selection's own).
 OPTIONAL_COLUMNS = ("FILE", "EXTRATARG", "CATALOG_VERSION")
+#: Catalog sources ``--catalog`` names, besides files, URLs and "skyserver": the archive's
+#: allStarLite (default) and full allStar files.
+ARCHIVE_CATALOGS = ("allstarlite", "allstar")
+#: The catalog used when none is named: allStarLite (every needed column; the full allStar
+#: file is ~4 GB).
+DEFAULT_CATALOG = "allstarlite"
+#: Every name ``--catalog`` accepts besides a path or URL.
+CATALOG_CHOICES = (*ARCHIVE_CATALOGS, "skyserver")
 #: How each null form is named in the cut table.
 NULL_FORM_TEXT = {"non-finite": "NaN/inf", "sentinel": "<= -9000 (null sentinel)",
                   "empty": "empty"}
@@ -304,8 +313,9 @@ def select_giants(
         if name.startswith("duplicates"):
             repeated = frame["N_ENTRIES"].to_numpy() > 1
             attrs["duplicate_entries"] = int(repeated.sum())
-            row["cut"] += (f": {attrs['duplicate_entries']} entries of "
-                           f"{frame.loc[repeated, 'APOGEE_ID'].nunique()} stars seen more than once")
+            stars = frame.loc[repeated, "APOGEE_ID"].nunique()
+            row["cut"] += (f": {attrs['duplicate_entries']} entries of {stars} stars seen "
+                           "more than once")
         frame = frame[keep].reset_index(drop=True)
         table.append(row)
     frame = frame.drop(columns=[_null_column(form) for form in NULL_FORMS])
@@ -547,7 +557,26 @@ def read_selection(path: str | Path) -> pd.DataFrame:
 
 def skyserver_query(fields: Sequence[str], labels: Sequence[str] = DEFAULT_LABELS) -> str:
     """SQL for SkyServer (DR17 ``apogeeStar`` joined with ``aspcapStar``) giving the same columns
-    as :func:`read_catalog` for the given fields."""
+    as :func:`read_catalog` for the given fields, with FILE and EXTRATARG (apogeeStar's
+    ``[file]`` and ``extratarg``, sciserver/sqlloader ``schema/sql/ApogeeTables.sql``).
+
+    Parameters
+    ----------
+    fields : sequence of str
+        FIELD values to select.
+    labels : sequence of str, default=DEFAULT_LABELS
+        Label columns (aspcapStar's, lower case in SQL), with their ``_err`` columns.
+
+    Returns
+    -------
+    str
+        The SQL statement.
+
+    Raises
+    ------
+    ValueError
+        A field name contains a quote or a semicolon.
+    """
     for f in fields:
         if "'" in f or ";" in f:
             raise ValueError(f"invalid field name {f!r}")
@@ -555,16 +584,20 @@ def skyserver_query(fields: Sequence[str], labels: Sequence[str] = DEFAULT_LABEL
     field_list = ", ".join(f"'{f}'" for f in fields)
     return (
         "SELECT s.apogee_id, s.telescope, s.field, s.snr, s.starflag, a.aspcapflag, "
-        f"{label_cols} FROM apogeeStar AS s JOIN aspcapStar AS a ON a.apstar_id = s.apstar_id "
-        f"WHERE s.field IN ({field_list})"
+        f"{label_cols}, s.[file], s.extratarg FROM apogeeStar AS s JOIN aspcapStar AS a "
+        f"ON a.apstar_id = s.apstar_id WHERE s.field IN ({field_list})"
     )
 
 
 def query_skyserver(
     fields: Sequence[str] = DEFAULT_FIELDS, *, labels: Sequence[str] = DEFAULT_LABELS,
-    data_release: int = 17,
+    data_release: int = 17, url: str | None = None,
 ) -> pd.DataFrame:
     """The catalog rows of the given fields from SkyServer SQL via astroquery (needs internet).
+
+    SkyServer's DR17 tables hold the ASPCAP "synspec" results (the archive's files default to
+    "synspec_rev1"), and are NOT NULL: missing values come as sentinels (-9999, -9999.99),
+    which :func:`select_giants` treats as missing.
 
     Parameters
     ----------
@@ -574,12 +607,17 @@ def query_skyserver(
         Label columns to fetch, with their ``_ERR`` columns.
     data_release : int, default=17
         SDSS data release queried.
+    url : str or None, default=None
+        SkyServer base URL (astroquery's ``conf.skyserver_baseurl``, set for this query only);
+        None: astroquery's (``https://skyserver.sdss.org``). Replicas and tests point it at a
+        local server. Results are not cached by astroquery.
 
     Returns
     -------
     DataFrame of shape (n_rows, n_columns)
-        The columns of :func:`catalog_columns` (as :func:`read_catalog` gives them), ready for
-        :func:`select_giants`; no rows when the query finds none.
+        The columns of :func:`catalog_columns` (as :func:`read_catalog` gives them), then FILE
+        and EXTRATARG, ready for :func:`select_giants`; no rows when the query finds none.
+        ``.attrs["catalog_version"]`` is ``"synspec"``.
 
     Raises
     ------
@@ -588,11 +626,72 @@ def query_skyserver(
     ImportError
         astroquery is not installed.
     """
-    from astroquery.sdss import SDSS
+    from astroquery.sdss import SDSS, conf
 
-    result = SDSS.query_sql(skyserver_query(fields, labels), data_release=data_release)
+    sql = skyserver_query(fields, labels)
+    with conf.set_temp("skyserver_baseurl", url.rstrip("/")) if url else contextlib.nullcontext():
+        result = SDSS.query_sql(sql, data_release=data_release, cache=False)
+    columns = [*catalog_columns(labels), "FILE", "EXTRATARG"]
     if result is None:
-        return pd.DataFrame(columns=catalog_columns(labels))
-    frame = result.to_pandas()
-    frame.columns = [c.upper() for c in frame.columns]
-    return frame[catalog_columns(labels)]
+        frame = pd.DataFrame(columns=columns)
+    else:
+        frame = result.to_pandas()
+        frame.columns = [c.upper() for c in frame.columns]
+        frame = frame[columns].copy()
+        for column in ("APOGEE_ID", "TELESCOPE", "FIELD", "FILE"):
+            frame[column] = frame[column].astype(str).str.strip()
+    frame.attrs["catalog_version"] = SKYSERVER_CATALOG_VERSION
+    return frame
+
+
+def load_catalog_source(
+    source: str | None, *, archive: str | None = None, fields: Sequence[str] | None = None,
+    data_dir: str | Path | None = None, skyserver_url: str | None = None,
+    labels: Sequence[str] = DEFAULT_LABELS,
+) -> pd.DataFrame:
+    """The catalog named by ``--catalog``: an archive file by name, SkyServer, or a file.
+
+    Parameters
+    ----------
+    source : str or None
+        ``"allstarlite"`` (None means this: the default, the smallest archive file holding
+        every needed column), ``"allstar"`` (the full ~4 GB file), ``"skyserver"`` (SQL for
+        the requested fields only, ASPCAP "synspec" labels), or a path or URL of a FITS, CSV
+        or parquet catalog.
+    archive : str or None, default=None
+        Archive base URL for the archive files (see
+        :func:`skcannon.apogee.archive.archive_url`).
+    fields : sequence of str or None, default=None
+        Fields a SkyServer query asks for (None: the mission's default fields).
+    data_dir : str, Path or None, default=None
+        Where downloaded catalog files are kept (below ``catalogs/``).
+    skyserver_url : str or None, default=None
+        SkyServer base URL (see :func:`query_skyserver`).
+    labels : sequence of str, default=DEFAULT_LABELS
+        Label columns to read.
+
+    Returns
+    -------
+    DataFrame of shape (n_entries, n_columns)
+        As :func:`read_catalog` or :func:`query_skyserver` give it, with
+        ``.attrs["catalog_version"]`` and ``.attrs["catalog_source"]`` (the URL, path or
+        ``"skyserver"``).
+
+    Raises
+    ------
+    CatalogError
+        The file cannot be read or lacks a column.
+    DownloadError
+        An archive file or URL cannot be fetched.
+    """
+    from skcannon.apogee.archive import allstar_relpath, archive_url, join_url
+
+    name = source or DEFAULT_CATALOG
+    if name == "skyserver":
+        frame = query_skyserver(fields or DEFAULT_FIELDS, labels=labels, url=skyserver_url)
+    else:
+        if name in ARCHIVE_CATALOGS:
+            name = join_url(archive_url(archive), allstar_relpath(lite=name == "allstarlite"))
+        frame = read_catalog(name, labels=labels, data_dir=data_dir)
+    frame.attrs["catalog_source"] = name
+    return frame

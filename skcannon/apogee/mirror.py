@@ -196,8 +196,9 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     DataFrame of shape (n_files, n_columns)
         One row per file, in sorted path order, with the columns of
         :func:`~skcannon.apogee.catalog.catalog_columns`: APOGEE_ID (header OBJID), TELESCOPE
-        (TELESCOP, else the directory two levels up), FIELD (FIELD, else the parent
-        directory), SNR (NaN when absent), STARFLAG (0 when absent), ASPCAPFLAG 0, labels NaN,
+        and FIELD (the directories two and one levels up, where the file lies in the archive
+        layout ``{telescope}/{field}/file`` below ``root``; else the header's TELESCOP and
+        FIELD, falling back to those directories), SNR (NaN when absent), STARFLAG (0 when absent), ASPCAPFLAG 0, labels NaN,
         then FILE (the file name). No rows when no file is found.
 
     Raises
@@ -209,13 +210,17 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     from astropy.io import fits
 
     rows = []
-    for path in sorted(Path(root).rglob(APSTAR_DR17_GLOB)):
+    root = Path(root)
+    for path in sorted(root.rglob(APSTAR_DR17_GLOB)):
         header = fits.getheader(path, 0)
         row = {c: np.nan for c in catalog_columns(labels)}
+        in_layout = len(path.relative_to(root).parts) >= 3      # .../{telescope}/{field}/file
         row.update(
             APOGEE_ID=str(header.get("OBJID", "")).strip(),
-            TELESCOPE=str(header.get("TELESCOP", path.parent.parent.name)).strip(),
-            FIELD=str(header.get("FIELD", path.parent.name)).strip(),
+            TELESCOPE=(path.parent.parent.name if in_layout
+                       else str(header.get("TELESCOP", path.parent.parent.name)).strip()),
+            FIELD=(path.parent.name if in_layout
+                   else str(header.get("FIELD", path.parent.name)).strip()),
             SNR=float(header.get("SNR", np.nan)),
             STARFLAG=int(header.get("STARFLAG", 0)),
             ASPCAPFLAG=0,
