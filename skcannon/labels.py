@@ -226,8 +226,7 @@ def null_forms(values) -> dict[str, np.ndarray]:
     else:                                               # text or mixed (CSV, SkyServer)
         series = pd.Series(array.astype(object))
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-        text = series.str.len().notna().to_numpy()      # str (and bytes) entries
-        empty = text & np.isnan(numbers)
+        empty = np.isnan(numbers) & series.notna().to_numpy()   # text that is no number
     with np.errstate(invalid="ignore"):
         sentinel = np.isfinite(numbers) & (numbers <= NULL_THRESHOLD)
     return {"non-finite": ~np.isfinite(numbers) & ~empty, "sentinel": sentinel, "empty": empty}

@@ -180,8 +180,7 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     path (:func:`~skcannon.apogee.archive.apstar_relpath`) names the very file indexed.
 
     apStar headers hold ids, field, SNR and STARFLAG but no ASPCAP labels: label columns are
-    NaN and ASPCAPFLAG is 0. The telescope is the directory two levels above each file
-    (archive layout). Use it where the allStar catalog is not at hand, with label cuts off.
+    NaN and ASPCAPFLAG is 0. Use it where the allStar catalog is not at hand, with label cuts off.
 
     Parameters
     ----------
@@ -198,8 +197,9 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
         :func:`~skcannon.apogee.catalog.catalog_columns`: APOGEE_ID (header OBJID), TELESCOPE
         and FIELD (the directories two and one levels up, where the file lies in the archive
         layout ``{telescope}/{field}/file`` below ``root``; else the header's TELESCOP and
-        FIELD, falling back to those directories), SNR (NaN when absent), STARFLAG (0 when absent), ASPCAPFLAG 0, labels NaN,
-        then FILE (the file name). No rows when no file is found.
+        FIELD, falling back to those directories), SNR (NaN when absent), STARFLAG (0 when
+        absent), ASPCAPFLAG 0, labels NaN, then FILE (the file name). No rows when no file
+        is found.
 
     Raises
     ------

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 #: The replica's stars: (telescope, field, APOGEE_ID, index of the real file it links to).
 #: The ids are the real files' own (OBJID), so a reader sees a consistent file.
 REPLICA_FIELDS = {"apo25m": "000+02", "lco25m": "K2_C4_168-21", "apo1m": "calibration"}
