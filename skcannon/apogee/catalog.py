@@ -158,9 +158,10 @@ def read_catalog(
         raise CatalogError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
     _check_columns(path, set(frame.columns), wanted)
     frame = frame[wanted + [c for c in OPTIONAL_COLUMNS if c in frame.columns]].copy()
-    for column in ("APOGEE_ID", "TELESCOPE", "FIELD", "FILE"):
-        if column in frame.columns:
-            frame[column] = frame[column].astype(str).str.strip()
+    for column in ("APOGEE_ID", "TELESCOPE", "FIELD"):
+        frame[column] = frame[column].astype(str).str.strip()
+    if "FILE" in frame.columns:        # an empty cell means "not given", never "nan"
+        frame["FILE"] = frame["FILE"].astype(str).str.strip().where(frame["FILE"].notna(), "")
     frame.attrs["catalog_version"] = catalog_version(source)
     return frame
 
@@ -289,7 +290,18 @@ def select_giants(
     if cuts.duplicates == "extratarg" and "EXTRATARG" not in catalog.columns:
         raise CatalogError("catalog lacks column EXTRATARG needed by duplicates='extratarg' "
                            "(use allStar or allStarLite, or duplicates='highest_snr')")
-    frame = catalog.reset_index(drop=True).copy()
+    frame = _nulls_to_nan(catalog.reset_index(drop=True).copy(), labels)
+    if "CATALOG_VERSION" not in frame.columns:
+        frame["CATALOG_VERSION"] = catalog.attrs.get("catalog_version", "unknown")
+    frame, table, attrs = _apply_cuts(frame, _giant_cuts(cuts, fields, labels))
+    frame.attrs = {"cut_table": table, "cuts": asdict(cuts), **attrs,
+                   "catalog_versions": sorted(set(frame["CATALOG_VERSION"]))}
+    return frame
+
+
+def _nulls_to_nan(frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with every null form of the labels as NaN (numbers), and one temporary
+    column per null form marking the rows with such a null in any label."""
     nulls = {form: np.zeros(len(frame), dtype=bool) for form in NULL_FORMS}
     for label in labels:
         for form, where in null_forms(frame[label]).items():
@@ -298,11 +310,15 @@ def select_giants(
                                 pd.to_numeric(frame[label], errors="coerce"))
     for form in NULL_FORMS:
         frame[_null_column(form)] = nulls[form]
-    if "CATALOG_VERSION" not in frame.columns:
-        frame["CATALOG_VERSION"] = catalog.attrs.get("catalog_version", "unknown")
+    return frame
+
+
+def _apply_cuts(frame: pd.DataFrame, steps) -> tuple[pd.DataFrame, list[dict], dict]:
+    """The cuts ``steps`` applied in order: the rows left (null columns dropped), the cut
+    table, and the null and duplicate counts (see :func:`select_giants`)."""
     attrs: dict = {"null_counts": {form: 0 for form in NULL_FORMS}}
     table: list[dict] = [{"cut": "catalog", "removed": 0, "remaining": len(frame)}]
-    for name, keep_of in _giant_cuts(cuts, fields, labels):
+    for name, keep_of in steps:
         keep = keep_of(frame)
         row = {"cut": name, "removed": int((~keep).sum()), "remaining": int(keep.sum())}
         if name.startswith("labels present"):
@@ -318,10 +334,7 @@ def select_giants(
                            "more than once")
         frame = frame[keep].reset_index(drop=True)
         table.append(row)
-    frame = frame.drop(columns=[_null_column(form) for form in NULL_FORMS])
-    frame.attrs = {"cut_table": table, "cuts": asdict(cuts), **attrs,
-                   "catalog_versions": sorted(set(frame["CATALOG_VERSION"]))}
-    return frame
+    return frame.drop(columns=[_null_column(form) for form in NULL_FORMS]), table, attrs
 
 
 def _null_column(form: str) -> str:

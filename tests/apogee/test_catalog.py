@@ -316,3 +316,13 @@ def test_catalog_versions_are_recorded_and_mixing_is_visible():
     mixed["CATALOG_VERSION"] = ["synspec", "synspec_rev1"]
     selection = select_giants(mixed, fields=["M15"])
     assert selection.attrs["catalog_versions"] == ["synspec", "synspec_rev1"]
+
+
+def test_an_empty_file_cell_means_no_file_name(tmp_path):
+    from skcannon.apogee.archive import apstar_relpath
+
+    frame = null_catalog().iloc[:2].assign(FILE=["asStar-dr17-x.fits", None])
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    catalog = read_catalog(tmp_path / "c.csv")
+    assert catalog.FILE.tolist() == ["asStar-dr17-x.fits", ""]
+    assert apstar_relpath("lco25m", "F", "2M1", catalog.FILE[1]).endswith("asStar-dr17-2M1.fits")

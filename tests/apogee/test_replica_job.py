@@ -146,4 +146,5 @@ def test_the_online_job_end_to_end(replica, tmp_path, capsys):
     assert state.bytes[catalog_paths[0]] == lite.stat().st_size
     report = (tmp_path / "o" / "report" / "index.html").read_text()
     assert "synspec_rev1" in report
-    assert "1 NaN/inf" in out and "duplicates kept" in out
+    assert "1 NaN/inf" in report and "duplicates kept" in report    # the cut table
+    assert "3 real spectra fitted" in out
