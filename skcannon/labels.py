@@ -8,6 +8,10 @@ then fall back to the name itself).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Labels the Cannon learns by default, in order.
 DEFAULT_LABELS = ("TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE")
@@ -188,9 +192,62 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
 #: Largest magnitude any label may have, known or not, in any unit: beyond it the squares and
 #: products of a model's terms overflow double precision (1e300 is a typo or a null).
 MAX_ABS_LABEL = 1e100
-#: Values at or below this are catalog nulls (ASPCAP's -9999 and its rounded variants) in any
-#: label.
+#: Values at or below this are catalog nulls in any label: ASPCAP's -9999 in the FITS files and
+#: SkyServer's NOT NULL sentinels (-9999 and -9999.99 are both in use), whatever their rounding.
+#: No label skcannon reads is physically below it (TEFF, LOGG, abundances are far above).
 NULL_THRESHOLD = -9000.0
+#: The forms a missing catalog value takes, as counted by :func:`null_forms`.
+NULL_FORMS = ("non-finite", "sentinel", "empty")
+
+
+def null_forms(values) -> dict[str, np.ndarray]:
+    """Where each form of a missing catalog value occurs: the one definition of "missing".
+
+    Parameters
+    ----------
+    values : array_like of shape (n,)
+        A catalog column: numbers (FITS NaN, ASPCAP's -9999, SkyServer's -9999.99 ...) or
+        text as read from CSV (numbers as text, empty or blank strings, None).
+
+    Returns
+    -------
+    dict of str to ndarray of bool of shape (n,)
+        Keys :data:`NULL_FORMS`: ``"non-finite"`` (NaN, +-inf, None), ``"sentinel"`` (at or
+        below :data:`NULL_THRESHOLD`) and ``"empty"`` (empty or blank strings, and text that
+        is not a number). Each entry is in exactly one form or none.
+    """
+    import numpy as np
+    import pandas as pd
+
+    array = np.atleast_1d(np.asarray(values))
+    if array.dtype.kind in "biuf":                      # numbers: no text to look at
+        numbers = array.astype(float)
+        empty = np.zeros(numbers.shape, dtype=bool)
+    else:                                               # text or mixed (CSV, SkyServer)
+        series = pd.Series(array.astype(object))
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        empty = np.isnan(numbers) & series.notna().to_numpy()   # text that is no number
+    with np.errstate(invalid="ignore"):
+        sentinel = np.isfinite(numbers) & (numbers <= NULL_THRESHOLD)
+    return {"non-finite": ~np.isfinite(numbers) & ~empty, "sentinel": sentinel, "empty": empty}
+
+
+def missing_label(values) -> np.ndarray:
+    """True where a catalog value is missing, in any of its forms (see :func:`null_forms`).
+
+    Parameters
+    ----------
+    values : array_like of shape (n,)
+        A catalog column (numbers, or text as read from CSV).
+
+    Returns
+    -------
+    ndarray of bool of shape (n,)
+        True where the value is non-finite, at or below :data:`NULL_THRESHOLD`, or an empty
+        string (or text that is not a number).
+    """
+    forms = null_forms(values)
+    return forms["non-finite"] | forms["sentinel"] | forms["empty"]
 
 
 def label_problems(values, names: Iterable[str]) -> list[str]:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from skcannon.apogee.constants import (
     ALLSTAR_PATH,
+    ALLSTARLITE_PATH,
     APSTAR_PATH_TEMPLATE,
     ARCHIVE_URL_ENV,
     DATA_DIR_ENV,
     DEFAULT_ARCHIVE_URL,
+    TELESCOPE_FILE_PREFIX,
 )
 
 
@@ -58,48 +60,91 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(cache) / "skcannon"
 
 
-def apstar_relpath(telescope: str, field: str, apogee_id: str) -> str:
-    """Archive path of a DR17 apStar file, relative to the archive base URL.
+def telescope_prefix(telescope: str) -> str:
+    """File-name prefix of a telescope's DR17 files: ``"as"`` for LCO, ``"ap"`` for APO.
 
     Parameters
     ----------
     telescope : str
-        Telescope directory, e.g. ``"apo25m"`` or ``"lco25m"``.
-    field : str
-        Field name, e.g. ``"M15"``.
-    apogee_id : str
-        The star's APOGEE_ID, e.g. ``"2M21295618+1217018"``.
+        Telescope directory, e.g. ``"apo25m"``, ``"apo1m"`` or ``"lco25m"``.
 
     Returns
     -------
     str
-        ``dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/apStar-dr17-{apogee_id}.fits``
-        with each part stripped of surrounding whitespace.
+        From :data:`~skcannon.apogee.constants.TELESCOPE_FILE_PREFIX`; a telescope not listed
+        there gets ``"as"`` when its name starts with ``lco`` (APOGEE-South), else ``"ap"``, as
+        DR17's ``apload.allfile`` decides by instrument.
+    """
+    telescope = str(telescope).strip()
+    known = TELESCOPE_FILE_PREFIX.get(telescope)
+    if known is not None:
+        return known
+    return "as" if telescope.lower().startswith("lco") else "ap"
+
+
+def apstar_relpath(telescope: str, field: str, apogee_id: str, file: str | None = None) -> str:
+    """Archive path of a DR17 combined spectrum (apStar/asStar), relative to the archive URL.
+
+    The one place archive paths of spectra are made: the downloader and the mirror index both
+    use it.
+
+    Parameters
+    ----------
+    telescope : str
+        Telescope directory, e.g. ``"apo25m"``, ``"apo1m"`` or ``"lco25m"``.
+    field : str
+        Field name, e.g. ``"M15"``.
+    apogee_id : str
+        The star's APOGEE_ID, e.g. ``"2M21295618+1217018"``.
+    file : str or None, default=None
+        The catalog's own FILE entry (allStar's ``FILE`` column, e.g.
+        ``"asStar-dr17-2M...fits"``): used as the file name when given and not empty
+        (NaN counts as not given); otherwise the name comes from the telescope's prefix
+        (:func:`telescope_prefix`) and ``apogee_id``.
+
+    Returns
+    -------
+    str
+        ``dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/{prefix}Star-dr17-{id}.fits``
+        (or ``.../{field}/{file}``), each part stripped of surrounding whitespace.
 
     Raises
     ------
     ValueError
         A part is empty, contains ``/``, or is ``.`` or ``..`` (it would leave its directory).
     """
-    for name, value in (("telescope", telescope), ("field", field), ("apogee_id", apogee_id)):
+    parts = {"telescope": telescope, "field": field, "apogee_id": apogee_id}
+    name = "" if file is None or (isinstance(file, float) and file != file) else str(file)
+    if name.strip():
+        parts["file"] = name
+    for key, value in parts.items():
         value = str(value).strip()
         if not value or "/" in value or value in (".", ".."):
-            raise ValueError(f"invalid {name} for an apStar path: {value!r}")
-    return APSTAR_PATH_TEMPLATE.format(
-        telescope=str(telescope).strip(), field=str(field).strip(),
-        apogee_id=str(apogee_id).strip(),
-    )
+            raise ValueError(f"invalid {key} for an apStar path: {value!r}")
+        parts[key] = value
+    path = APSTAR_PATH_TEMPLATE.format(prefix=telescope_prefix(parts["telescope"]), **{
+        k: parts[k] for k in ("telescope", "field", "apogee_id")})
+    if "file" in parts:
+        path = f"{path.rsplit('/', 1)[0]}/{parts['file']}"
+    return path
 
 
-def allstar_relpath() -> str:
-    """Archive path of the DR17 allStar catalog, relative to the archive base URL.
+def allstar_relpath(lite: bool = False) -> str:
+    """Archive path of the DR17 allStar (or allStarLite) catalog, relative to the archive URL.
+
+    Parameters
+    ----------
+    lite : bool, default=False
+        The allStarLite file (the same rows, fewer columns, every column skcannon reads)
+        instead of the full allStar file (~4 GB).
 
     Returns
     -------
     str
-        ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits``.
+        ``dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits``
+        (``allStarLite-...`` with ``lite``).
     """
-    return ALLSTAR_PATH
+    return ALLSTARLITE_PATH if lite else ALLSTAR_PATH
 
 
 def join_url(base: str, relpath: str) -> str:

@@ -1,7 +1,14 @@
-"""APOGEE bitmasks: pixel mask (APOGEE_PIXMASK), STARFLAG and ASPCAPFLAG.
+"""APOGEE bitmasks: pixel mask (APOGEE_PIXMASK), STARFLAG, ASPCAPFLAG and EXTRATARG.
 
-Bit meanings follow the SDSS DR17 bitmask documentation
-(``https://www.sdss4.org/dr17/irspec/apogee-bitmasks/``).
+Source of every bit: the DR17 pipeline's own tables, sdss/apogee tag 0.17.26 (commit
+e134409dc14b20f69e68a0d4d34b2c1b5056a901), ``python/apogee/utils/bitmask.py``: classes
+``PixelBitMask`` (APOGEE_PIXMASK), ``StarBitMask`` (APOGEE_STARFLAG), ``AspcapBitMask``
+(APOGEE_ASPCAPFLAG) and ``ExtratargBitMask`` (APOGEE2_EXTRATARG). The SDSS DR17 bitmask page
+(``https://www.sdss4.org/dr17/irspec/apogee-bitmasks/``) is generated from these classes
+(their ``html`` output). Bits the pipeline leaves unnamed are not listed, nor its RESERVED
+top bit (31; 63 for ASPCAPFLAG): decoding names them ``BIT<k>``. Earlier 0.17.x tags (up to
+0.17.13) lack STARFLAG bits 23-25: they were set for DR17 by commit c612f59 ("change MTPFLUX
+bits", 2021-01-22).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ APOGEE_PIXMASK_BITS: Mapping[int, tuple[str, str]] = {
     12: ("SIG_SKYLINE", "pixel falls near a sky line with significant flux relative to the object"),
     13: ("SIG_TELLURIC", "pixel falls near a significant telluric line"),
     14: ("NOT_ENOUGH_PSF", "fewer than 50 percent of the PSF in good pixels"),
+    16: ("FERRE_MASK", "pixel masked by the FERRE mask (< 0.001)"),
 }
 
 #: Bits that make a pixel unusable by default: the hardware/reduction failures (0-7) and pixels
@@ -41,8 +49,8 @@ STARFLAG_BITS: Mapping[int, str] = {
     4: "LOW_SNR", 9: "PERSIST_HIGH", 10: "PERSIST_MED", 11: "PERSIST_LOW",
     12: "PERSIST_JUMP_POS", 13: "PERSIST_JUMP_NEG", 16: "SUSPECT_RV_COMBINATION",
     17: "SUSPECT_BROAD_LINES", 18: "BAD_RV_COMBINATION", 19: "RV_REJECT", 20: "RV_SUSPECT",
-    21: "MULTIPLE_SUSPECT", 22: "RV_FAIL", 24: "SUSPECT_ROTATION", 25: "MTPFLAG",
-    26: "RV_WARN", 27: "STARFLAG_FAIL",
+    21: "MULTIPLE_SUSPECT", 22: "RV_FAIL", 23: "SUSPECT_ROTATION", 24: "MTPFLUX_LT_75",
+    25: "MTPFLUX_LT_50",
 }
 
 #: ASPCAPFLAG bits (DR17).
@@ -57,6 +65,13 @@ ASPCAPFLAG_BITS: Mapping[int, str] = {
     33: "NO_GRID", 34: "BAD_FRAC_LOWSNR", 35: "BAD_FRAC_BADPIX", 36: "FERRE_FAIL",
     40: "PROBLEM_TARGET", 41: "MULTIPLE_SUSPECT",
 }
+
+#: EXTRATARG bits (DR17 ``APOGEE2_EXTRATARG``, set in allStar over the whole catalog).
+EXTRATARG_BITS: Mapping[int, str] = {
+    0: "NOT_MAIN", 1: "COMMISSIONING", 2: "TELLURIC", 3: "APO1M", 4: "DUPLICATE",
+}
+#: EXTRATARG bit of the entries that are not a star's primary (highest-SNR) entry.
+EXTRATARG_DUPLICATE_BIT = 4
 
 
 def bad_pixels(pixmask: np.ndarray, *, bits: Iterable[int] = DEFAULT_BAD_PIXEL_BITS) -> np.ndarray:

@@ -27,15 +27,32 @@ ARCHIVE_URL_ENV = "SKCANNON_ARCHIVE_URL"
 #: Environment variable that overrides the data (cache) directory.
 DATA_DIR_ENV = "SKCANNON_DATA_DIR"
 
-#: Archive path of the DR17 allStar catalog, relative to the archive base URL.
-ALLSTAR_PATH = "dr17/apogee/spectro/aspcap/dr17/synspec_rev1/allStar-dr17-synspec_rev1.fits"
-#: Archive path template of a DR17 apStar file, relative to the archive base URL.
-APSTAR_PATH_TEMPLATE = (
-    "dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/apStar-dr17-{apogee_id}.fits"
-)
+#: Version of the DR17 ASPCAP results in the archive's catalog files (the SAS default,
+#: sdss.org/dr17/irspec/spectro_data); SkyServer's DR17 tables were loaded from "synspec".
+ARCHIVE_CATALOG_VERSION = "synspec_rev1"
+#: Version of the ASPCAP results in SkyServer's DR17 ``aspcapStar`` table.
+SKYSERVER_CATALOG_VERSION = "synspec"
+#: Archive directory of the DR17 ASPCAP catalog files, relative to the archive base URL.
+CATALOG_DIR = f"dr17/apogee/spectro/aspcap/dr17/{ARCHIVE_CATALOG_VERSION}"
+#: Archive path of the full DR17 allStar catalog (733,901 rows, ~4 GB).
+ALLSTAR_PATH = f"{CATALOG_DIR}/allStar-dr17-{ARCHIVE_CATALOG_VERSION}.fits"
+#: Archive path of allStarLite (the same rows, fewer columns; every column skcannon reads).
+ALLSTARLITE_PATH = f"{CATALOG_DIR}/allStarLite-dr17-{ARCHIVE_CATALOG_VERSION}.fits"
 
-#: File-name pattern of DR17 apStar files (what the archive paths above point to).
-APSTAR_DR17_GLOB = "apStar-dr17-*.fits"
+#: Archive path template of a DR17 combined spectrum, relative to the archive base URL
+#: (``{prefix}`` from :data:`TELESCOPE_FILE_PREFIX`).
+APSTAR_PATH_TEMPLATE = (
+    "dr17/apogee/spectro/redux/dr17/stars/{telescope}/{field}/{prefix}Star-dr17-{apogee_id}.fits"
+)
+#: File-name prefix of each telescope's files: ``as`` for the LCO 2.5-m (APOGEE-South), ``ap``
+#: for APO (APOGEE-North). Sources: sdss/apogee 0.17.26 ``python/apogee/utils/apload.py``
+#: (``allfile``: prefix 'ap' for instrument apogee-n, else 'as'), the sdss/tree DR17 path
+#: templates (``asStar`` for lco25m) and sdss_access ``apgprefix``.
+TELESCOPE_FILE_PREFIX = {"apo25m": "ap", "apo1m": "ap", "lco25m": "as"}
+
+#: File-name pattern of DR17 combined spectra of either hemisphere (``apStar-dr17-*``,
+#: ``asStar-dr17-*``), what the archive paths above point to.
+APSTAR_DR17_GLOB = "a[ps]Star-dr17-*.fits"
 
 #: The mission's fields.
 DEFAULT_FIELDS = ("M15", "N6791", "K2_C4_168-21", "060+00")

@@ -321,7 +321,9 @@ def download_apstar(selection: pd.DataFrame, *, archive: str | None = None,
     Parameters
     ----------
     selection : DataFrame
-        Needs columns APOGEE_ID, TELESCOPE and FIELD.
+        Needs columns APOGEE_ID, TELESCOPE and FIELD; an optional FILE column (allStar's)
+        gives the file names (else ``apStar-dr17-<ID>.fits`` for APO, ``asStar-dr17-<ID>.fits``
+        for LCO).
     archive : str, optional
         Archive base URL (default: ``$SKCANNON_ARCHIVE_URL`` or the SDSS SAS).
     directory : path, optional
@@ -370,14 +372,19 @@ def download_apstar(selection: pd.DataFrame, *, archive: str | None = None,
 
 def _download_records(selection: pd.DataFrame, base: str, root: Path) -> list[dict]:
     """One record per row of ``selection``: its URL under ``base`` and path under ``root``
-    (an ``error`` instead where the row names no valid archive path)."""
+    (an ``error`` instead where the row names no valid archive path). The file name is the
+    row's FILE entry where the selection has that column (allStar's), else the telescope's
+    (``apStar-``/``asStar-``, see :func:`~skcannon.apogee.archive.apstar_relpath`)."""
     jobs = []
-    for row in selection[["APOGEE_ID", "TELESCOPE", "FIELD"]].itertuples(index=False):
+    files = (selection["FILE"] if "FILE" in selection.columns
+             else pd.Series([None] * len(selection), index=selection.index))
+    for row, file in zip(selection[["APOGEE_ID", "TELESCOPE", "FIELD"]].itertuples(index=False),
+                         files, strict=True):
         record = {"apogee_id": str(row.APOGEE_ID), "telescope": str(row.TELESCOPE),
                   "field": str(row.FIELD), "url": "", "path": "", "status": "failed",
                   "error": ""}
         try:
-            rel = apstar_relpath(row.TELESCOPE, row.FIELD, row.APOGEE_ID)
+            rel = apstar_relpath(row.TELESCOPE, row.FIELD, row.APOGEE_ID, file)
             record["url"] = join_url(base, rel)
             record["path"] = str(root / rel)
         except ValueError as exc:

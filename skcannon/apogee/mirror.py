@@ -174,17 +174,19 @@ def serve_mirror(root: str | Path, *, routes: Mapping[str, str] = SHARED_LAYOUT_
 def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFrame:
     """An allStar-like catalog of the DR17 apStar files below ``root``, from their headers.
 
-    Only DR17 files (``apStar-dr17-*``) are indexed: the catalog is used to download DR17
-    archive paths, where older releases' files (e.g. DR13 ``apStar-r6-*``) do not live.
+    Only DR17 files (``apStar-dr17-*`` of APO, ``asStar-dr17-*`` of LCO) are indexed: the
+    catalog is used to download DR17 archive paths, where older releases' files (e.g. DR13
+    ``apStar-r6-*``) do not live. Each row's FILE is the file's name, so the downloader's
+    path (:func:`~skcannon.apogee.archive.apstar_relpath`) names the very file indexed.
 
     apStar headers hold ids, field, SNR and STARFLAG but no ASPCAP labels: label columns are
-    NaN and ASPCAPFLAG is 0. The telescope is the directory two levels above each file
-    (archive layout). Use it where the allStar catalog is not at hand, with label cuts off.
+    NaN and ASPCAPFLAG is 0. Use it where the allStar catalog is not at hand, with label cuts off.
 
     Parameters
     ----------
     root : str or Path
-        Directory searched recursively for ``apStar-dr17-*.fits`` files.
+        Directory searched recursively for ``apStar-dr17-*.fits`` and ``asStar-dr17-*.fits``
+        files.
     labels : sequence of str, default=DEFAULT_LABELS
         Label columns of the catalog (and their ``_ERR`` columns), all NaN.
 
@@ -193,9 +195,11 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     DataFrame of shape (n_files, n_columns)
         One row per file, in sorted path order, with the columns of
         :func:`~skcannon.apogee.catalog.catalog_columns`: APOGEE_ID (header OBJID), TELESCOPE
-        (TELESCOP, else the directory two levels up), FIELD (FIELD, else the parent
-        directory), SNR (NaN when absent), STARFLAG (0 when absent), ASPCAPFLAG 0, labels NaN.
-        No rows when no file is found.
+        and FIELD (the directories two and one levels up, where the file lies in the archive
+        layout ``{telescope}/{field}/file`` below ``root``; else the header's TELESCOP and
+        FIELD, falling back to those directories), SNR (NaN when absent), STARFLAG (0 when
+        absent), ASPCAPFLAG 0, labels NaN, then FILE (the file name). No rows when no file
+        is found.
 
     Raises
     ------
@@ -206,16 +210,21 @@ def index_apstar_files(root: str | Path, *, labels=DEFAULT_LABELS) -> pd.DataFra
     from astropy.io import fits
 
     rows = []
-    for path in sorted(Path(root).rglob(APSTAR_DR17_GLOB)):
+    root = Path(root)
+    for path in sorted(root.rglob(APSTAR_DR17_GLOB)):
         header = fits.getheader(path, 0)
         row = {c: np.nan for c in catalog_columns(labels)}
+        in_layout = len(path.relative_to(root).parts) >= 3      # .../{telescope}/{field}/file
         row.update(
             APOGEE_ID=str(header.get("OBJID", "")).strip(),
-            TELESCOPE=str(header.get("TELESCOP", path.parent.parent.name)).strip(),
-            FIELD=str(header.get("FIELD", path.parent.name)).strip(),
+            TELESCOPE=(path.parent.parent.name if in_layout
+                       else str(header.get("TELESCOP", path.parent.parent.name)).strip()),
+            FIELD=(path.parent.name if in_layout
+                   else str(header.get("FIELD", path.parent.name)).strip()),
             SNR=float(header.get("SNR", np.nan)),
             STARFLAG=int(header.get("STARFLAG", 0)),
             ASPCAPFLAG=0,
+            FILE=path.name,
         )
         rows.append(row)
-    return pd.DataFrame(rows, columns=catalog_columns(labels))
+    return pd.DataFrame(rows, columns=[*catalog_columns(labels), "FILE"])

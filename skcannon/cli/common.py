@@ -84,9 +84,14 @@ def add_cut_options(parser: argparse.ArgumentParser) -> None:
                        help="drop stars with FE_H below this (default -1)")
     group.add_argument("--allow-missing-labels", action="store_true",
                        help="keep stars lacking a label (ASPCAP null -9999 or NaN)")
-    group.add_argument("--keep-duplicates", action="store_true",
-                       help="keep every entry of a star observed in several fields/telescopes "
-                            "(default: keep the highest-SNR entry)")
+    group.add_argument("--dedupe", choices=("keep", "highest_snr", "extratarg"), default="keep",
+                       help="entries of a star observed in several fields/telescopes: 'keep' "
+                            "all and count them (default, as the course lab asks), "
+                            "'highest_snr' keeps the best entry passing the other cuts, "
+                            "'extratarg' drops DR17's EXTRATARG bit-4 entries (decided by DR17 "
+                            "over the whole catalog, before any cut)")
+    group.add_argument("--keep-duplicates", action="store_const", const="keep",
+                       dest="dedupe", help="same as --dedupe keep (the default)")
 
 
 def cuts_from_args(args: argparse.Namespace):
@@ -95,7 +100,7 @@ def cuts_from_args(args: argparse.Namespace):
     return QualityCuts(
         require_labels=not args.allow_missing_labels, min_snr=args.min_snr,
         max_logg=args.max_logg, max_teff=args.max_teff, min_feh=args.min_feh,
-        duplicates="keep" if args.keep_duplicates else "highest_snr",
+        duplicates=args.dedupe,
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.cli.common import (
     NON_NEGATIVE_INT,
     PORT,
@@ -18,23 +17,31 @@ from skcannon.cli.common import (
     cuts_from_args,
 )
 
+#: Help text of the catalog argument of ``run`` and ``select``.
+CATALOG_HELP = ("catalog: 'allstarlite' (default: the archive's allStarLite file, every needed "
+                "column, far smaller than allStar), 'allstar' (the full ~4 GB file), "
+                "'skyserver' (SQL for the requested fields only; ASPCAP 'synspec' labels, the "
+                "files hold 'synspec_rev1'), or a FITS/CSV/parquet path or URL")
+
 
 def cmd_select(args: argparse.Namespace) -> int:
     from skcannon.apogee.catalog import (
         format_cut_table,
-        query_skyserver,
-        read_catalog,
+        load_catalog_source,
         select_giants,
         write_selection,
     )
 
     fields = None if args.all_fields else args.fields
-    if args.catalog == "skyserver":
-        catalog = query_skyserver(fields or DEFAULT_FIELDS)
-    else:
-        catalog = read_catalog(args.catalog, data_dir=args.data_dir)
+    catalog = load_catalog_source(args.catalog, archive=args.archive_url, fields=fields,
+                                  data_dir=args.data_dir, skyserver_url=args.skyserver_url)
+    print(f"catalog: {catalog.attrs['catalog_source']} (ASPCAP version "
+          f"{catalog.attrs['catalog_version']})")
     selection = select_giants(catalog, fields=fields, cuts=cuts_from_args(args))
     print(format_cut_table(selection.attrs["cut_table"]))
+    if len(selection.attrs["catalog_versions"]) > 1:
+        print("warning: the selection mixes catalog versions "
+              f"{', '.join(selection.attrs['catalog_versions'])}", file=sys.stderr)
     path = write_selection(selection, args.output)
     print(f"{len(selection)} stars written to {path}")
     return 0
@@ -132,7 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from skcannon.pipeline.job import JobConfig, run_main_job
 
     result = run_main_job(JobConfig(
-        shared=args.shared, catalog=args.catalog, archive=args.archive_url,
+        shared=args.shared, catalog=args.catalog, skyserver_url=args.skyserver_url,
+        archive=args.archive_url,
         data_dir=args.data_dir, fields=None if args.all_fields else args.fields,
         cuts=cuts_from_args(args), output=args.output, mirror=args.mirror,
         n_workers=args.workers, progress=not args.no_progress, seed=args.seed,
@@ -157,10 +165,11 @@ def _register_run(sub) -> None:
                          description="The main job: select -> download -> normalize -> split "
                                      "-> train -> cross-validate -> fit -> report; prints a "
                                      "summary table and the path of the report.")
-    run.add_argument("--catalog", default=None,
-                     help="allStar catalog: path, URL, or 'skyserver' (default: the allStar file "
-                          "at the archive; with --mirror and no catalog there, an index of the "
-                          "mirror's apStar files)")
+    run.add_argument("--catalog", default=None, metavar="{allstarlite,allstar,skyserver,PATH}",
+                     help=CATALOG_HELP + "; with --mirror and no catalog there, an index of the "
+                          "mirror's apStar files")
+    run.add_argument("--skyserver-url", default=None,
+                     help="SkyServer base URL for --catalog skyserver (default: astroquery's)")
     run.add_argument("--mirror", default=None, metavar="DIR",
                      help="serve this directory (laid out like ../shared/apogee) on 127.0.0.1 "
                           "and use it as the archive (offline runs)")
@@ -182,10 +191,16 @@ def _register_catalog_and_download(sub) -> None:
                             description="Apply field and quality cuts to an allStar catalog, "
                                         "print how many stars each cut removes, write the "
                                         "selection.")
-    select.add_argument("catalog", help="allStar FITS/CSV/parquet path or URL, or 'skyserver'")
+    select.add_argument("catalog", nargs="?", default=None,
+                        metavar="{allstarlite,allstar,skyserver,PATH}", help=CATALOG_HELP)
     select.add_argument("--output", "-o", default="selection.csv",
                         help="output file: .csv, .fits or .parquet (default %(default)s)")
     select.add_argument("--data-dir", default=None, help="where a catalog URL is cached")
+    select.add_argument("--archive-url", default=None,
+                        help="archive base URL for allstarlite/allstar (default: "
+                             "$SKCANNON_ARCHIVE_URL or the SDSS SAS)")
+    select.add_argument("--skyserver-url", default=None,
+                        help="SkyServer base URL for 'skyserver' (default: astroquery's)")
     add_cut_options(select)
     select.set_defaults(func=cmd_select)
 

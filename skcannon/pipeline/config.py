@@ -24,7 +24,10 @@ class JobConfig:
     shared : Path, default=Path("../shared")
         Directory of the shared resources (continuum pixels, reference model, label table ...).
     catalog : str or None, default=None
-        allStar catalog: path, URL or "skyserver" (None: the allStar file at the archive).
+        Catalog: path, URL, "skyserver", "allstar" or "allstarlite" (None: allStarLite at
+        the archive; see :func:`skcannon.apogee.catalog.load_catalog_source`).
+    skyserver_url : str or None, default=None
+        SkyServer base URL for ``catalog="skyserver"`` (None: astroquery's).
     archive : str or None, default=None
         Archive base URL (None: ``$SKCANNON_ARCHIVE_URL`` or the SDSS SAS).
     data_dir : Path or None, default=None
@@ -49,6 +52,7 @@ class JobConfig:
 
     shared: Path = DEFAULT_SHARED
     catalog: str | None = None
+    skyserver_url: str | None = None
     archive: str | None = None
     data_dir: Path | None = None
     fields: tuple[str, ...] | None = DEFAULT_FIELDS

@@ -18,15 +18,15 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from skcannon.apogee.archive import allstar_relpath, archive_url, data_dir, join_url
+from skcannon.apogee.archive import archive_url, data_dir
 from skcannon.apogee.catalog import (
+    ARCHIVE_CATALOGS,
+    DEFAULT_CATALOG,
     format_cut_table,
-    query_skyserver,
-    read_catalog,
+    load_catalog_source,
     select_giants,
     write_selection,
 )
-from skcannon.apogee.constants import DEFAULT_FIELDS
 from skcannon.apogee.download import DownloadReport, download_apstar
 from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
@@ -69,31 +69,37 @@ def load_catalog(config: JobConfig, base_url: str, log: TextIO
                  ) -> tuple[pd.DataFrame, bool, list[str]]:
     """The catalog for the job, whether label cuts can apply to it, and notes.
 
-    ``config.catalog`` is a path or URL, ``"skyserver"`` (SQL through astroquery), or None:
-    then the allStar file at the archive, and, when that is unreachable and a local mirror is
-    in use, an index of the mirror's apStar files (ids, fields, SNR; no labels).
+    ``config.catalog`` is a path or URL, ``"skyserver"`` (SQL through astroquery),
+    ``"allstar"``, or ``"allstarlite"``/None: the archive's allStarLite file (see
+    :func:`skcannon.apogee.catalog.load_catalog_source`). When the archive's file is
+    unreachable and a local mirror is in use, an index of the mirror's apStar files (ids,
+    fields, SNR; no labels) stands in. The notes name the source and its ASPCAP version.
     """
-    directory = data_dir(config.data_dir)
-    if config.catalog == "skyserver":
-        return query_skyserver(config.fields or DEFAULT_FIELDS), True, []
-    if config.catalog:
-        return read_catalog(config.catalog, data_dir=directory), True, []
-    url = join_url(base_url, allstar_relpath())
+    name = config.catalog or DEFAULT_CATALOG
+    if name in ARCHIVE_CATALOGS:
+        print(f"catalog: fetching {name} from {base_url}", file=log)
     try:
-        print(f"catalog: fetching {url}", file=log)
-        return read_catalog(url, data_dir=directory), True, []
+        frame = load_catalog_source(name, archive=base_url, fields=config.fields,
+                                    data_dir=data_dir(config.data_dir),
+                                    skyserver_url=config.skyserver_url)
     except (CatalogError, DownloadError) as exc:
-        if config.mirror is None:
+        if config.mirror is None or name not in ARCHIVE_CATALOGS:
             raise
-        note = (f"allStar catalog not available from the mirror ({exc}); using an index of the "
+        note = (f"{name} catalog not available from the mirror ({exc}); using an index of the "
                 f"apStar files in {config.mirror} instead: it has ids, fields and SNR but no "
                 "ASPCAP labels, so the label cuts are not applied")
         print(f"note: {note}", file=log)
         return index_apstar_files(config.mirror), False, [note]
+    note = (f"catalog: {frame.attrs['catalog_source']} (ASPCAP version "
+            f"{frame.attrs.get('catalog_version', 'unknown')})")
+    print(note, file=log)
+    return frame, True, [note]
 
 
 def select_stage(config: JobConfig, base_url: str, log: TextIO) -> DataStageResult:
-    """Catalog -> cuts -> ``selection.csv``; the download is still to come."""
+    """Catalog -> cuts -> ``selection.csv`` (with each row's CATALOG_VERSION); a warning
+    when the selected rows come from catalogs of different ASPCAP versions. The download is
+    still to come."""
     frame, has_labels, notes = load_catalog(config, base_url, log)
     cuts, fields = config.cuts, config.fields
     if not has_labels:
@@ -102,6 +108,13 @@ def select_stage(config: JobConfig, base_url: str, log: TextIO) -> DataStageResu
     selection = select_giants(frame, fields=fields, cuts=cuts)
     cut_table = selection.attrs["cut_table"]
     print("\n" + format_cut_table(cut_table) + "\n", file=log)
+    versions = selection.attrs["catalog_versions"]
+    if len(versions) > 1:
+        warning = (f"warning: the selection mixes catalog versions {', '.join(versions)}: "
+                   "their labels differ (SkyServer holds ASPCAP synspec, the archive files "
+                   "synspec_rev1); use one source")
+        print(warning, file=log)
+        notes = [*notes, warning]
     write_selection(selection, config.output / "selection.csv")
     return DataStageResult(selection, cut_table, DownloadReport(), notes=notes, cuts=cuts)
 

@@ -72,6 +72,8 @@ def independent_selection(frame: pd.DataFrame, fields, cuts: QualityCuts) -> lis
         if row["FE_H"] < cuts.min_feh:
             continue
         kept.append(i)
+    if cuts.duplicates == "keep":
+        return kept
     best: dict[str, int] = {}
     for i in kept:
         star = frame.APOGEE_ID[i]
@@ -82,7 +84,9 @@ def independent_selection(frame: pd.DataFrame, fields, cuts: QualityCuts) -> lis
 
 @pytest.mark.parametrize("cuts", [
     QualityCuts(),
-    QualityCuts(min_snr=100, max_logg=3.5, max_teff=5200, min_feh=-0.5),
+    QualityCuts(duplicates="highest_snr"),
+    QualityCuts(min_snr=100, max_logg=3.5, max_teff=5200, min_feh=-0.5,
+                duplicates="highest_snr"),
 ])
 def test_cut_counts_match_independent_computation(catalog, cuts):
     selection = select_giants(catalog, cuts=cuts)
@@ -94,7 +98,7 @@ def test_cut_counts_match_independent_computation(catalog, cuts):
     assert table[-1]["remaining"] == len(selection)
     for before, after in zip(table, table[1:], strict=False):
         assert before["remaining"] - after["removed"] == after["remaining"]
-    assert selection.APOGEE_ID.is_unique
+    assert selection.APOGEE_ID.is_unique == (cuts.duplicates == "highest_snr")
     assert (selection.SNR >= cuts.min_snr).all()
     assert not selection[list(DEFAULT_LABELS)].isna().any().any()
     text = format_cut_table(table)
@@ -102,7 +106,7 @@ def test_cut_counts_match_independent_computation(catalog, cuts):
 
 
 def test_duplicates_keep_highest_snr(catalog):
-    selection = select_giants(catalog)
+    selection = select_giants(catalog, cuts=QualityCuts(duplicates="highest_snr"))
     everything = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
     best = everything.groupby("APOGEE_ID").SNR.max()
     assert (selection.N_ENTRIES > 1).sum() > 10
@@ -110,10 +114,21 @@ def test_duplicates_keep_highest_snr(catalog):
     assert set(selection.APOGEE_ID) == set(everything.APOGEE_ID)
 
 
-def test_keep_duplicates_keeps_all(catalog):
-    kept = select_giants(catalog, cuts=QualityCuts(duplicates="keep"))
-    assert len(kept) > len(select_giants(catalog))
+def test_keep_duplicates_keeps_all_by_default_and_counts_them(catalog):
+    kept = select_giants(catalog)
+    assert kept.attrs["cuts"]["duplicates"] == "keep"
+    best = select_giants(catalog, cuts=QualityCuts(duplicates="highest_snr"))
+    assert len(kept) > len(best)
     assert not kept.APOGEE_ID.is_unique
+    counts = kept.APOGEE_ID.value_counts()
+    repeated = int(counts[counts > 1].sum())
+    assert kept.attrs["duplicate_entries"] == repeated > 0
+    row = kept.attrs["cut_table"][-1]
+    assert row["removed"] == 0
+    assert (f"{repeated} entries of {int((counts > 1).sum())} stars seen more than once"
+            in row["cut"])
+    # keep-all minus highest-SNR = the extra entries of the repeated stars
+    assert len(kept) - len(best) == repeated - int((counts > 1).sum())
 
 
 def test_unknown_field_is_named(catalog):
@@ -209,3 +224,105 @@ def test_fits_selection_with_non_ascii_text_round_trips(tmp_path):
     ascii_only = write_selection(table.iloc[:1], tmp_path / "ascii.fits")
     with fits.open(ascii_only) as hdul:                     # plain text stays plain text
         assert hdul[1].data["APOGEE_ID"][0] == "2M00000000+0000000"
+
+
+# -- nulls in every form (issue 22: SkyServer's -9999.99 passed every cut) ------------------
+def null_catalog() -> pd.DataFrame:
+    """Six entries in M15: one good, then one null of each form (the last two both
+    -9999.99, one in TEFF, which old code let through "TEFF <= 5700")."""
+    good = {"TEFF": 4500.0, "LOGG": 2.0, "FE_H": -0.2, "MG_FE": 0.1, "SI_FE": 0.05}
+    rows = []
+    for i, (label, value) in enumerate([(None, None), ("TEFF", np.nan), ("LOGG", -9999.0),
+                                        ("FE_H", -9999.99), ("MG_FE", " "),
+                                        ("TEFF", -9999.99)]):
+        labels = {**good, **({label: value} if label else {})}
+        rows.append({"APOGEE_ID": f"2M0000000{i}", "TELESCOPE": "apo25m", "FIELD": "M15",
+                     "SNR": 100.0, "STARFLAG": 0, "ASPCAPFLAG": 0, **labels,
+                     **{f"{k}_ERR": 0.01 for k in good}})
+    return pd.DataFrame(rows).astype({"MG_FE": object})
+
+
+def test_every_null_form_is_dropped_and_counted():
+    from skcannon.labels import null_forms
+
+    forms = null_forms(np.array([1.0, np.nan, np.inf, -9999, -9999.99, -9000.0, -8999.0]))
+    assert forms["non-finite"].tolist() == [False, True, True, False, False, False, False]
+    assert forms["sentinel"].tolist() == [False, False, False, True, True, True, False]
+    text = null_forms(pd.Series(["4500", "", " ", None, "-9999.99", "abc"], dtype=object))
+    assert text["empty"].tolist() == [False, True, True, False, False, True]
+    assert text["non-finite"].tolist() == [False, False, False, True, False, False]
+    assert text["sentinel"].tolist() == [False, False, False, False, True, False]
+
+    selection = select_giants(null_catalog(), fields=["M15"])
+    assert selection.APOGEE_ID.tolist() == ["2M00000000"]
+    assert selection.attrs["null_counts"] == {"non-finite": 1, "sentinel": 3, "empty": 1}
+    row = selection.attrs["cut_table"][2]
+    assert row["removed"] == 5
+    assert "1 NaN/inf, 3 <= -9000 (null sentinel), 1 empty" in row["cut"]
+    kept = select_giants(null_catalog(), fields=["M15"],
+                         cuts=QualityCuts(require_labels=False))
+    assert kept[list(DEFAULT_LABELS)].isna().sum().sum() == 5     # every null is now NaN
+    assert kept.attrs["null_counts"] == {"non-finite": 0, "sentinel": 0, "empty": 0}
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".csv"])
+def test_nulls_survive_each_file_format(tmp_path, suffix):
+    """FITS (NaN, -9999) and a SkyServer-like CSV (-9999.99, a blank cell) give the same
+    selection and counts."""
+    frame = null_catalog()
+    if suffix == ".fits":
+        frame["MG_FE"] = frame.MG_FE.replace(" ", np.nan).astype(float)  # FITS has no text
+        Table.from_pandas(frame).write(tmp_path / f"allStarLite-dr17-synspec_rev1{suffix}")
+    else:
+        frame.to_csv(tmp_path / f"allStarLite-dr17-synspec_rev1{suffix}", index=False)
+    catalog = read_catalog(tmp_path / f"allStarLite-dr17-synspec_rev1{suffix}")
+    assert catalog.attrs["catalog_version"] == "synspec_rev1"
+    selection = select_giants(catalog, fields=["M15"])
+    assert selection.APOGEE_ID.tolist() == ["2M00000000"]
+    assert sum(selection.attrs["null_counts"].values()) == 5
+    assert selection.CATALOG_VERSION.tolist() == ["synspec_rev1"]
+
+
+def test_extratarg_and_highest_snr_differ_as_documented():
+    """Star A's highest-SNR entry (DR17's primary) has a null label: DR17's EXTRATARG bit 4
+    drops its other entry too, highest_snr keeps that surviving entry, keep keeps it."""
+    frame = null_catalog().iloc[[0, 0, 1, 1]].reset_index(drop=True)
+    frame["APOGEE_ID"] = ["2MA", "2MA", "2MB", "2MB"]
+    frame.loc[:, "TEFF"] = [4500.0, 4600.0, np.nan, 4700.0]
+    frame["SNR"] = [80.0, 120.0, 150.0, 90.0]
+    frame["EXTRATARG"] = [16, 0, 0, 16]               # bit 4 on the lower-SNR entry
+    pick = {rule: select_giants(frame, fields=["M15"], cuts=QualityCuts(duplicates=rule))
+            for rule in ("keep", "highest_snr", "extratarg")}
+    assert pick["keep"].SNR.tolist() == [80.0, 120.0, 90.0]
+    assert pick["keep"].attrs["duplicate_entries"] == 2
+    assert pick["highest_snr"].SNR.tolist() == [120.0, 90.0]
+    assert pick["extratarg"].SNR.tolist() == [120.0]     # star B lost: its primary is null
+    with pytest.raises(CatalogError, match="EXTRATARG"):
+        select_giants(frame.drop(columns="EXTRATARG"), fields=["M15"],
+                      cuts=QualityCuts(duplicates="extratarg"))
+    with pytest.raises(ValueError, match="duplicates"):
+        QualityCuts(duplicates="first")
+
+
+def test_catalog_versions_are_recorded_and_mixing_is_visible():
+    from skcannon.apogee.catalog import catalog_version
+
+    assert catalog_version("skyserver") == "synspec"
+    assert catalog_version("https://x/allStar-dr17-synspec_rev1.fits") == "synspec_rev1"
+    assert catalog_version("https://x/allStar-dr17-synspec.fits") == "synspec"
+    assert catalog_version("extract.csv") == "unknown"
+    mixed = null_catalog().iloc[[0, 0]].reset_index(drop=True)
+    mixed["APOGEE_ID"] = ["2MA", "2MB"]
+    mixed["CATALOG_VERSION"] = ["synspec", "synspec_rev1"]
+    selection = select_giants(mixed, fields=["M15"])
+    assert selection.attrs["catalog_versions"] == ["synspec", "synspec_rev1"]
+
+
+def test_an_empty_file_cell_means_no_file_name(tmp_path):
+    from skcannon.apogee.archive import apstar_relpath
+
+    frame = null_catalog().iloc[:2].assign(FILE=["asStar-dr17-x.fits", None])
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    catalog = read_catalog(tmp_path / "c.csv")
+    assert catalog.FILE.tolist() == ["asStar-dr17-x.fits", ""]
+    assert apstar_relpath("lco25m", "F", "2M1", catalog.FILE[1]).endswith("asStar-dr17-2M1.fits")

@@ -255,3 +255,65 @@ def test_ctrl_c_stops_a_download_at_once_and_the_next_run_resumes(
                              source.stem.removeprefix("apStar-dr17-"))
         assert (data_dir / rel).read_bytes() == source.read_bytes()
         assert not partial_name(data_dir / rel).exists()
+
+
+# -- DR17 file names per telescope (issue 22: every southern star 404'd) ---------------------
+def test_dr17_paths_per_telescope_follow_the_archive_prefix():
+    from skcannon.apogee.archive import apstar_relpath, telescope_prefix
+
+    base = "dr17/apogee/spectro/redux/dr17/stars"
+    assert apstar_relpath("apo25m", "M15", "2M1") == f"{base}/apo25m/M15/apStar-dr17-2M1.fits"
+    assert apstar_relpath("apo1m", "calibration", "2M1") == (
+        f"{base}/apo1m/calibration/apStar-dr17-2M1.fits")
+    assert apstar_relpath("lco25m", "47TUC", "2M1") == f"{base}/lco25m/47TUC/asStar-dr17-2M1.fits"
+    assert [telescope_prefix(t) for t in ("apo25m", "apo1m", "lco25m", "lco1m", "x")] == [
+        "ap", "ap", "as", "as", "ap"]
+    # the catalog's own FILE column wins; NaN or "" mean "not given"
+    assert apstar_relpath("lco25m", "F", "2M1", "asStar-dr17-2M1b.fits").endswith(
+        "/lco25m/F/asStar-dr17-2M1b.fits")
+    assert apstar_relpath("lco25m", "F", "2M1", float("nan")).endswith("/asStar-dr17-2M1.fits")
+    assert apstar_relpath("lco25m", "F", "2M1", " ").endswith("/asStar-dr17-2M1.fits")
+    with pytest.raises(ValueError, match="file"):
+        apstar_relpath("lco25m", "F", "2M1", "../../x.fits")
+
+
+def test_northern_southern_and_1m_files_all_download(apstar_files, tmp_path):
+    """apo25m, apo1m and lco25m files named as in DR17, over real HTTP on 127.0.0.1; the mirror
+    index finds the same files and the downloader fetches what it lists."""
+    from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
+    from tests.apogee.replica import build_archive_replica
+
+    rows = build_archive_replica(tmp_path / "archive", apstar_files)
+    selection = pd.DataFrame(rows)[["APOGEE_ID", "TELESCOPE", "FIELD"]]
+    with ArchiveMirror(tmp_path / "archive", routes={}) as mirror:
+        report = download_apstar(selection, archive=mirror.url, directory=tmp_path / "a",
+                                 progress=False)
+        assert [r["status"] for r in report.records] == ["downloaded"] * 3, report.failed
+        assert [Path(r["path"]).name for r in report.records] == [r["FILE"] for r in rows]
+        assert Path(report.records[1]["path"]).name.startswith("asStar-dr17-")
+        for record, row in zip(report.records, rows, strict=True):
+            assert Path(record["path"]).read_bytes() == row["path"].read_bytes()
+        index = index_apstar_files(tmp_path / "archive")
+        assert sorted(index.FILE) == sorted(r["FILE"] for r in rows)
+        assert sorted(index.TELESCOPE) == ["apo1m", "apo25m", "lco25m"]
+        again = download_apstar(index, archive=mirror.url, directory=tmp_path / "b",
+                                progress=False)
+        assert again.count("downloaded") == 3
+
+
+def test_the_catalog_file_column_is_honoured(apstar_files, tmp_path):
+    from skcannon.apogee.mirror import ArchiveMirror
+    from tests.apogee.replica import build_archive_replica
+
+    rows = build_archive_replica(tmp_path / "archive", apstar_files)
+    south = rows[1]
+    odd = south["path"].with_name("asStar-dr17-renamed.fits")   # a name no rule derives
+    south["path"].rename(odd)
+    selection = pd.DataFrame([{**south, "FILE": odd.name}])
+    with ArchiveMirror(tmp_path / "archive", routes={}) as mirror:
+        report = download_apstar(selection, archive=mirror.url, directory=tmp_path / "d",
+                                 progress=False)
+        without = download_apstar(selection.drop(columns="FILE"), archive=mirror.url,
+                                  directory=tmp_path / "e", progress=False, retries=0)
+    assert report.count("downloaded") == 1 and report.records[0]["path"].endswith(odd.name)
+    assert without.count("failed") == 1 and "404" in without.failed[0]["error"]
