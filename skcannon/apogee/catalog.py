@@ -41,7 +41,7 @@ from skcannon.apogee.constants import (
     SKYSERVER_CATALOG_VERSION,
 )
 from skcannon.errors import CatalogError
-from skcannon.integrity import atomic_write
+from skcannon.integrity import atomic_write, read_csv_table
 from skcannon.labels import DEFAULT_LABELS, NULL_FORMS, error_column, missing_label, null_forms
 
 #: Columns every catalog must have (besides the label columns and their _ERR columns).
@@ -228,7 +228,7 @@ def _read_table(path: Path, wanted: Sequence[str]) -> pd.DataFrame:
             columns = [*wanted, *(c for c in OPTIONAL_COLUMNS if c in names)]
             return pd.DataFrame({c: decode_fits_column(np.asarray(data[c])) for c in columns})
     if suffix.endswith(".csv"):
-        return pd.read_csv(path)
+        return read_csv_table(path)
     if suffix.endswith(".parquet"):
         return pd.read_parquet(path)
     raise CatalogError(f"{path}: unknown catalog format {suffix!r} "
@@ -551,7 +551,7 @@ def read_selection(path: str | Path) -> pd.DataFrame:
         raise CatalogError(f"{path}: selection file not found")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame = pd.read_csv(path, dtype={"APOGEE_ID": str, "FIELD": str, "TELESCOPE": str})
+        frame = read_csv_table(path, dtype={"APOGEE_ID": str, "FIELD": str, "TELESCOPE": str})
     elif suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif suffix in (".fits", ".fit"):

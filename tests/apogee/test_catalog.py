@@ -326,3 +326,13 @@ def test_an_empty_file_cell_means_no_file_name(tmp_path):
     catalog = read_catalog(tmp_path / "c.csv")
     assert catalog.FILE.tolist() == ["asStar-dr17-x.fits", ""]
     assert apstar_relpath("lco25m", "F", "2M1", catalog.FILE[1]).endswith("asStar-dr17-2M1.fits")
+
+
+def test_a_catalog_csv_naming_a_column_twice_is_refused(tmp_path):
+    from skcannon.apogee.catalog import read_catalog
+    from skcannon.errors import SkcannonError
+
+    path = tmp_path / "allStar.csv"
+    path.write_text("APOGEE_ID,TEFF,LOGG,TEFF\n2M0,4500,2.5,5200\n")
+    with pytest.raises(SkcannonError, match="column TEFF appears more than once"):
+        read_catalog(path)
