@@ -43,11 +43,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = Cannon(label_names=tuple(labels), order=args.order,
                    regularization=args.regularization, verbose=int(not args.no_progress),
                    bad_labels="drop" if args.drop_bad_labels else "raise",
-                   calibration_folds=args.calibration_folds)
+                   calibration_folds=args.calibration_folds,
+                   missing_labels=args.missing_labels)
+    label_err = _label_errors(dataset, labels, args) if args.label_errors else None
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
     start = time.perf_counter()
-    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength)
+    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength, label_err=label_err)
     seconds = time.perf_counter() - start
     _save_trained(model, dataset, args)
     ok = model.pixel_mask_
@@ -67,8 +69,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         floors = ", ".join(f"{n} {v:.3g}" for n, v in zip(labels, model.calibration_,
                                                            strict=True))
         print(f"  systematic floor   {floors} (added to the formal uncertainties)")
+    if model.label_iterations_:
+        print(f"  label posteriors   {model.label_iterations_} alternations of model and "
+              "labels (training labels as unknowns)")
     print(f"model written to {args.output}")
     return 0
+
+
+def _label_errors(dataset, labels: list[str], args: argparse.Namespace):
+    """The dataset's ``<LABEL>_ERR`` columns for ``--label-errors`` (SkcannonError naming the
+    file and the missing columns)."""
+    columns = [f"{name}_ERR" for name in labels]
+    absent = [c for c in columns if c not in dataset.labels.columns]
+    if absent:
+        raise SkcannonError(f"{args.dataset}: --label-errors needs the column(s) "
+                            f"{', '.join(absent)}; the dataset has none of that name")
+    return dataset.labels[columns]
 
 
 def _save_trained(model, dataset, args: argparse.Namespace) -> None:
@@ -279,6 +295,13 @@ def _register_training(sub) -> None:
     train.add_argument("--drop-bad-labels", action="store_true",
                        help="drop stars with unusable labels (nulls such as -9999, NaN, "
                             "implausible values) and count them, instead of stopping")
+    train.add_argument("--label-errors", action="store_true",
+                       help="treat the training labels as uncertain: the dataset's <LABEL>_ERR "
+                            "columns as Gaussian priors (errors-in-variables; docs/training.rst)")
+    train.add_argument("--missing-labels", choices=["drop", "infer"], default=None,
+                       help="stars with some labels missing (NaN, -9999): drop them, or train "
+                            "with the labels they have and infer the rest (default: as "
+                            "--drop-bad-labels says)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing file")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)

@@ -153,3 +153,45 @@ def test_the_gauge_step_undoes_an_affine_stretch():
     stretched = 1.3 * truth + 0.5
     out = fix_gauge(stretched, catalog, np.full_like(catalog, 0.3))
     assert np.std(out - truth) < 0.05
+
+
+def test_cli_train_with_label_errors_and_missing_labels(planted, tmp_path, capsys):
+    from skcannon.cli import main
+
+    _, X, catalog, _, _ = planted
+    arrays = {"flux": X[:, 0], "ivar": X[:, 1], "TEFF": catalog[:, 0], "LOGG": catalog[:, 1]}
+    np.savez(tmp_path / "plain.npz", **arrays)
+    np.savez(tmp_path / "errors.npz", TEFF_ERR=np.full(len(X), ERR[0]),
+             LOGG_ERR=np.full(len(X), ERR[1]), **arrays)
+    common = ["--labels", "TEFF", "LOGG", "--no-progress"]
+    assert main(["train", str(tmp_path / "errors.npz"), "-o", str(tmp_path / "m.h5"),
+                 "--label-errors", *common]) == 0
+    assert "label posteriors" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "n.h5"),
+                 "--label-errors", *common]) == 2
+    assert "--label-errors needs the column(s) TEFF_ERR, LOGG_ERR" in capsys.readouterr().err
+    assert not (tmp_path / "n.h5").exists()
+    arrays["LOGG"] = np.where(np.arange(len(X)) % 3 == 0, np.nan, catalog[:, 1])
+    np.savez(tmp_path / "missing.npz", **arrays)
+    assert main(["train", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "k.h5"),
+                 *common]) == 2                                  # today's behaviour: refused
+    assert main(["train", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "k.h5"),
+                 "--missing-labels", "infer", *common]) == 0
+    assert "stars              300" in capsys.readouterr().out
+
+
+def test_grid_search_chooses_label_errors_with_label_err_split_per_fold(planted):
+    from sklearn.model_selection import GridSearchCV
+
+    from skcannon.model import CannonRegressor
+
+    _, X, catalog, _, _ = planted
+    search = GridSearchCV(
+        CannonRegressor(Cannon(NAMES, n_error_factors=0, label_iterations=3)),
+        {"cannon__label_errors": ["ignore", "prior"]}, cv=2)
+    search.fit(X, catalog, label_err=np.tile(ERR, (len(X), 1)))
+    assert search.best_params_ in ({"cannon__label_errors": "ignore"},
+                                   {"cannon__label_errors": "prior"})
+    assert search.best_estimator_.cannon_.n_training_stars_ == len(X)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
