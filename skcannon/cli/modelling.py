@@ -87,6 +87,41 @@ def _label_errors(dataset, labels: list[str], args: argparse.Namespace):
     return dataset.labels[columns]
 
 
+def cmd_continuum(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from skcannon.apogee.preprocessor import apogee_normalizer
+    from skcannon.data import open_dataset
+    from skcannon.integrity import atomic_write, write_text_atomic
+    from skcannon.model.continuum_pixels import find_continuum_pixels
+    from skcannon.preprocessing.continuum import load_continuum_pixels
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    dataset = open_dataset(args.dataset)
+    labels = labels_to_use(args.labels, dataset.labels.columns, args.dataset)
+    seed = None if args.seed_pixels is None else load_continuum_pixels(args.seed_pixels)
+    found = find_continuum_pixels(
+        dataset.X, dataset.labels, apogee_normalizer(seed, wavelength=dataset.wavelength),
+        label_names=tuple(labels), seed=seed, n_pixels=args.n_pixels,
+        flux_tol=args.flux_tol, max_iter=args.max_iter)
+    with atomic_write(args.output, overwrite=True) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, pixels_cannon=found.mask, score=found.score)
+    record = {**found.criteria, "converged": found.converged, "changes": found.changes,
+              "dataset": str(args.dataset), "seed_pixels": args.seed_pixels}
+    write_text_atomic(Path(args.output).with_suffix(".json"), json.dumps(record, indent=2))
+    print(f"{int(found.mask.sum())} continuum pixels after {len(found.changes)} iterations "
+          f"({'stable' if found.converged else 'not stable'}; pixels changed per iteration: "
+          f"{found.changes}); written to {args.output} and its .json")
+    if args.compare:
+        other = load_continuum_pixels(args.compare)
+        if other.shape == found.mask.shape:
+            print(f"  {int(np.sum(other & found.mask))} of them are among the "
+                  f"{int(other.sum())} pixels of {args.compare}")
+    return 0
+
+
 def _save_trained(model, dataset, args: argparse.Namespace) -> None:
     """The fitted Pipeline (the dataset's recorded preprocessing, then the model) with
     :func:`skcannon.save`; a dataset that records none: the bare Cannon (``Cannon.save``)."""
@@ -383,7 +418,33 @@ def _register_inference(sub) -> None:
     outliers.set_defaults(func=cmd_outliers, owns_output=True)
 
 
+def _register_continuum(sub) -> None:
+    continuum = sub.add_parser(
+        "continuum", help="find continuum pixels from labelled, unnormalized spectra",
+        description="The iteration of Ness et al. 2015 (2.3, 5.3): normalize per APOGEE chip, "
+                    "train, keep the pixels with flux ~1, small label gradients and small s^2, "
+                    "repeat until stable. Writes a pixel file (npz, key pixels_cannon) and the "
+                    "criteria (.json beside it).")
+    continuum.add_argument("dataset", help=DATASET_HELP + " (flux NOT continuum-normalized)")
+    continuum.add_argument("--labels", nargs="+", default=None, help="label columns")
+    continuum.add_argument("--seed-pixels", default=None,
+                           help="first continuum pixels (a pixel file; default: every pixel)")
+    continuum.add_argument("--n-pixels", type=POSITIVE_INT, default=529,
+                           help="continuum pixels to keep (default 529, the lab's count)")
+    continuum.add_argument("--flux-tol", type=POSITIVE_FLOAT, default=0.02,
+                           help="largest |theta_0 - 1| (default 0.02)")
+    continuum.add_argument("--max-iter", type=POSITIVE_INT, default=20,
+                           help="most iterations (default 20)")
+    continuum.add_argument("--compare", default=None,
+                           help="a pixel file to report the overlap with (e.g. the lab's)")
+    continuum.add_argument("--output", "-o", default="continuum_pixels.npz",
+                           help="pixel file to write")
+    continuum.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    continuum.set_defaults(func=cmd_continuum)
+
+
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
     _register_training(sub)
+    _register_continuum(sub)
     _register_inference(sub)
