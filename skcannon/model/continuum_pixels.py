@@ -10,8 +10,8 @@ They are found by iterating, from a seed set:
    ``continuum_pixels`` set: survey-free; APOGEE's per-chip one is
    :func:`skcannon.apogee.apogee_normalizer`);
 2. train a Cannon on the normalized spectra;
-3. select: among the trained pixels with |theta_0 - 1| <= ``flux_tol``, the ``n_pixels`` with
-   the smallest score |theta_0 - 1| + max_i |theta_i| + s (linear coefficients in scaled label
+3. select: among the trained pixels with abs(theta_0 - 1) <= ``flux_tol``, the ``n_pixels`` with
+   the smallest score abs(theta_0 - 1) + max_i abs(theta_i) + s (linear coefficients in scaled label
    units; s the intrinsic scatter) - in every region in proportion to its size, so that each
    region can be normalized;
 4. repeat until fewer than ``tol`` x ``n_pixels`` pixels enter or leave the set (or
@@ -29,7 +29,7 @@ import numpy as np
 
 from skcannon.errors import TrainingSetError
 
-#: Default largest |theta_0 - 1| of a continuum pixel (normalized flux).
+#: Default largest abs(theta_0 - 1) of a continuum pixel (normalized flux).
 CONTINUUM_FLUX_TOL = 0.02
 #: Default stability: converged when fewer than this fraction of ``n_pixels`` enter or leave.
 CONTINUUM_STABLE_FRACTION = 0.1
@@ -51,7 +51,7 @@ class ContinuumPixels:
         Pixels that entered or left the set at each iteration (the first: against the seed).
     criteria : dict
         The selection: ``flux_tol``, ``n_pixels``, ``score`` (in words), ``label_names``,
-        ``max_iter`` and the final set's largest |theta_0 - 1|, largest linear coefficient
+        ``max_iter`` and the final set's largest abs(theta_0 - 1), largest linear coefficient
         and largest s.
     score : ndarray, shape (n_pixels,)
         The last model's score per pixel (inf where not a candidate).
@@ -65,8 +65,8 @@ class ContinuumPixels:
 
 
 def continuum_score(model, flux_tol: float) -> np.ndarray:
-    """Per pixel, |theta_0 - 1| + max_i |theta_i| + s for the candidates (trained, |theta_0 - 1| <=
-    ``flux_tol``), inf elsewhere.
+    """Per pixel, abs(theta_0 - 1) + max_i abs(theta_i) + s for the candidates (trained,
+    abs(theta_0 - 1) <= ``flux_tol``), inf elsewhere.
 
     Parameters
     ----------
@@ -115,11 +115,11 @@ def select_pixels(score: np.ndarray, region_index: np.ndarray, n_pixels: int) ->
 
 def _final_criteria(model, mask: np.ndarray) -> dict:
     """What the final set satisfies in the last model: its size, the score in words, the
-    largest |theta_0 - 1|, linear coefficient and s among its pixels."""
+    largest abs(theta_0 - 1), linear coefficient and s among its pixels."""
     names = list(model.label_names)
     linear = [model.vectorizer_.terms.index((i,)) for i in range(len(names))]
     return {"n_pixels": int(mask.sum()), "label_names": names,
-            "score": "|theta_0 - 1| + max_i |theta_i| (scaled labels) + s",
+            "score": "abs(theta_0 - 1) + max_i abs(theta_i) (scaled labels) + s",
             "max_abs_theta0_minus_1": float(np.abs(model.theta_[mask, 0] - 1).max()),
             "max_abs_linear": float(np.abs(model.theta_[mask][:, linear]).max()),
             "max_s": float(np.sqrt(model.s2_[mask]).max())}
@@ -147,7 +147,7 @@ def find_continuum_pixels(spectra, labels, normalizer, *, label_names, seed=None
         flux, a rough first continuum).
     n_pixels : int, default=CONTINUUM_N_PIXELS
     flux_tol : float, default=CONTINUUM_FLUX_TOL
-        Candidates have |theta_0 - 1| <= ``flux_tol``.
+        Candidates have abs(theta_0 - 1) <= ``flux_tol``.
     max_iter : int, default=20
     tol : float, default=CONTINUUM_STABLE_FRACTION
         Stable (converged) when fewer than ``tol`` x ``n_pixels`` pixels enter or leave.
@@ -174,7 +174,7 @@ def find_continuum_pixels(spectra, labels, normalizer, *, label_names, seed=None
         model.fit(labels, normalizer_k.normalize(X)[0])
         score = continuum_score(model, flux_tol)
         if not np.isfinite(score).any():
-            raise TrainingSetError(f"continuum pixels: no trained pixel has |theta_0 - 1| <= "
+            raise TrainingSetError(f"continuum pixels: no trained pixel has abs(theta_0 - 1) <= "
                                    f"{flux_tol:g}; are the spectra on a continuum scale?")
         new = select_pixels(score, normalizer_k.region_index_, n_pixels)
         changes.append(int(np.sum(new != mask)))
