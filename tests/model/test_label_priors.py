@@ -195,3 +195,19 @@ def test_grid_search_chooses_label_errors_with_label_err_split_per_fold(planted)
     assert search.best_estimator_.cannon_.n_training_stars_ == len(X)
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
+
+
+def test_calibration_and_files_work_with_posterior_labels(planted, tmp_path):
+    _, X, catalog, _, X_test = planted
+    labels = catalog.copy()
+    labels[::4, 1] = np.nan
+    model = Cannon(NAMES, n_error_factors=0, missing_labels="infer", label_iterations=2,
+                   calibration_folds=2).fit(labels, X, label_err=ERR)
+    assert np.all(np.isfinite(model.calibration_)) and np.all(model.calibration_ >= 0)
+    model.save(tmp_path / "m.h5")
+    loaded = Cannon.load(tmp_path / "m.h5")
+    np.testing.assert_array_equal(loaded.theta_, model.theta_)
+    np.testing.assert_allclose(loaded.infer_labels(X_test[:5]).labels,
+                               model.infer_labels(X_test[:5]).labels)
+    with pytest.raises(ValueError, match="clean_k"):
+        Cannon(NAMES, n_error_factors=0, missing_labels="infer", clean_k=3).fit(labels, X)
