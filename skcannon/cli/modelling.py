@@ -44,11 +44,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                    regularization=args.regularization, verbose=int(not args.no_progress),
                    bad_labels="drop" if args.drop_bad_labels else "raise",
                    duplicates="drop" if args.drop_duplicates else "raise",
-                   calibration_folds=args.calibration_folds)
+                   calibration_folds=args.calibration_folds,
+                   missing_labels=args.missing_labels)
+    label_err = _label_errors(dataset, labels, args) if args.label_errors else None
     print(f"training on {len(dataset)} stars x {dataset.flux.shape[1]} pixels, labels "
           f"{', '.join(labels)} ...", flush=True)
     start = time.perf_counter()
-    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength)
+    model.fit(dataset.labels, dataset.X, wavelength=dataset.wavelength, label_err=label_err)
     seconds = time.perf_counter() - start
     _save_trained(model, dataset, args)
     ok = model.pixel_mask_
@@ -66,6 +68,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         floors = ", ".join(f"{n} {v:.3g}" for n, v in zip(labels, model.calibration_,
                                                            strict=True))
         print(f"  systematic floor   {floors} (added to the formal uncertainties)")
+    if model.label_iterations_:
+        print(f"  label posteriors   {model.label_iterations_} alternations of model and "
+              "labels (training labels as unknowns)")
     print(f"model written to {args.output}")
     return 0
 
@@ -77,6 +82,52 @@ def _dropped_note(model) -> str:
         (len(model.dropped_) - repeats, "dropped for unusable labels"),
         (repeats, "dropped as repeated spectra")) if count]
     return f" ({', '.join(reasons)})" if reasons else ""
+
+
+def _label_errors(dataset, labels: list[str], args: argparse.Namespace):
+    """The dataset's ``<LABEL>_ERR`` columns for ``--label-errors`` (SkcannonError naming the
+    file and the missing columns)."""
+    columns = [f"{name}_ERR" for name in labels]
+    absent = [c for c in columns if c not in dataset.labels.columns]
+    if absent:
+        raise SkcannonError(f"{args.dataset}: --label-errors needs the column(s) "
+                            f"{', '.join(absent)}; the dataset has none of that name")
+    return dataset.labels[columns]
+
+
+def cmd_continuum(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from skcannon.apogee.preprocessor import apogee_normalizer
+    from skcannon.data import open_dataset
+    from skcannon.integrity import atomic_write, write_text_atomic
+    from skcannon.model.continuum_pixels import find_continuum_pixels
+    from skcannon.preprocessing.continuum import load_continuum_pixels
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    dataset = open_dataset(args.dataset)
+    labels = labels_to_use(args.labels, dataset.labels.columns, args.dataset)
+    seed = None if args.seed_pixels is None else load_continuum_pixels(args.seed_pixels)
+    found = find_continuum_pixels(
+        dataset.X, dataset.labels, apogee_normalizer(seed, wavelength=dataset.wavelength),
+        label_names=tuple(labels), seed=seed, n_pixels=args.n_pixels,
+        flux_tol=args.flux_tol, max_iter=args.max_iter)
+    with atomic_write(args.output, overwrite=True) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, pixels_cannon=found.mask, score=found.score)
+    record = {**found.criteria, "converged": found.converged, "changes": found.changes,
+              "dataset": str(args.dataset), "seed_pixels": args.seed_pixels}
+    write_text_atomic(Path(args.output).with_suffix(".json"), json.dumps(record, indent=2))
+    print(f"{int(found.mask.sum())} continuum pixels after {len(found.changes)} iterations "
+          f"({'stable' if found.converged else 'not stable'}; pixels changed per iteration: "
+          f"{found.changes}); written to {args.output} and its .json")
+    if args.compare:
+        other = load_continuum_pixels(args.compare)
+        if other.shape == found.mask.shape:
+            print(f"  {int(np.sum(other & found.mask))} of them are among the "
+                  f"{int(other.sum())} pixels of {args.compare}")
+    return 0
 
 
 def _save_trained(model, dataset, args: argparse.Namespace) -> None:
@@ -290,6 +341,13 @@ def _register_training(sub) -> None:
     train.add_argument("--drop-duplicates", action="store_true",
                        help="drop training spectra identical to an earlier one (counted as one "
                             "star) and count them, instead of stopping")
+    train.add_argument("--label-errors", action="store_true",
+                       help="treat the training labels as uncertain: the dataset's <LABEL>_ERR "
+                            "columns as Gaussian priors (errors-in-variables; docs/training.rst)")
+    train.add_argument("--missing-labels", choices=["drop", "infer"], default=None,
+                       help="stars with some labels missing (NaN, -9999): drop them, or train "
+                            "with the labels they have and infer the rest (default: as "
+                            "--drop-bad-labels says)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing file")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
@@ -371,7 +429,33 @@ def _register_inference(sub) -> None:
     outliers.set_defaults(func=cmd_outliers, owns_output=True)
 
 
+def _register_continuum(sub) -> None:
+    continuum = sub.add_parser(
+        "continuum", help="find continuum pixels from labelled, unnormalized spectra",
+        description="The iteration of Ness et al. 2015 (2.3, 5.3): normalize per APOGEE chip, "
+                    "train, keep the pixels with flux ~1, small label gradients and small s^2, "
+                    "repeat until stable. Writes a pixel file (npz, key pixels_cannon) and the "
+                    "criteria (.json beside it).")
+    continuum.add_argument("dataset", help=DATASET_HELP + " (flux NOT continuum-normalized)")
+    continuum.add_argument("--labels", nargs="+", default=None, help="label columns")
+    continuum.add_argument("--seed-pixels", default=None,
+                           help="first continuum pixels (a pixel file; default: every pixel)")
+    continuum.add_argument("--n-pixels", type=POSITIVE_INT, default=529,
+                           help="continuum pixels to keep (default 529, the lab's count)")
+    continuum.add_argument("--flux-tol", type=POSITIVE_FLOAT, default=0.02,
+                           help="largest |theta_0 - 1| (default 0.02)")
+    continuum.add_argument("--max-iter", type=POSITIVE_INT, default=20,
+                           help="most iterations (default 20)")
+    continuum.add_argument("--compare", default=None,
+                           help="a pixel file to report the overlap with (e.g. the lab's)")
+    continuum.add_argument("--output", "-o", default="continuum_pixels.npz",
+                           help="pixel file to write")
+    continuum.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    continuum.set_defaults(func=cmd_continuum)
+
+
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
     _register_training(sub)
+    _register_continuum(sub)
     _register_inference(sub)

@@ -33,6 +33,7 @@ from skcannon.model.checks import (
 )
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
 from skcannon.model.io import read_model, write_model
+from skcannon.model.label_priors import alternate, check_label_err, missing_entries
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.state import PARAMETER_FIELDS, CannonState
 from skcannon.model.training import MIN_STARS_PER_TERM, train_censored, train_pixels
@@ -52,6 +53,9 @@ CANNON_PARAMETER_CONSTRAINTS: dict = {
     "clean_k": [Interval(Real, 0, None, closed="neither"), None],
     "bad_labels": [StrOptions({"raise", "drop"})],
     "duplicates": [StrOptions({"raise", "drop"})],
+    "missing_labels": [StrOptions({"drop", "infer"}), None],
+    "label_errors": [StrOptions({"prior", "ignore"})],
+    "label_iterations": [Interval(Integral, 1, None, closed="left")],
     "calibration_folds": [Interval(Integral, 0, None, closed="left")],
     "scatter_grid": ["array-like", None],
     "regularization": [Interval(Real, 0, None, closed="left")],
@@ -241,6 +245,23 @@ class Cannon(BaseEstimator):
         one star counted twice, its labels weighted twice and its errors underestimated):
         "raise" a :class:`~skcannon.errors.TrainingSetError` naming them (default), or "drop"
         them (keeping the first) and list them in ``dropped_``.
+    missing_labels : {None, "drop", "infer"}
+        Training stars with some labels missing (NaN, or a catalog null such as -9999): None
+        treats them as ``bad_labels`` says (default, the classic behaviour); "drop" drops them
+        (listed in ``dropped_``) whatever ``bad_labels`` says; "infer" trains with the labels
+        they have and infers the missing ones from their spectra, alternating with the
+        model's training (see :mod:`skcannon.model.label_priors`; the first model is trained
+        on the complete stars, which must be enough to train it).
+    label_errors : {"prior", "ignore"}
+        What ``fit(..., label_err=...)`` does with the catalog's label errors: "prior"
+        (default) treats every training star's labels as unknowns with Gaussian priors
+        N(catalog, label_err^2) (errors-in-variables, alternating training; see
+        :mod:`skcannon.model.label_priors`); "ignore" trains on the catalog values as if exact
+        (the classic Cannon). Without ``label_err`` both are the classic Cannon.
+    label_iterations : int
+        Most alternations of model and labels for ``label_err`` or ``missing_labels="infer"``
+        (default 10; they stop earlier once no label moves by more than 1e-3 standard
+        deviations).
     calibration_folds : int
         Calibrated uncertainties (0: off): the training stars' labels are inferred in this many
         cross-validation folds (and in 2 folds) by models like this one, and a per-label
@@ -284,6 +305,14 @@ class Cannon(BaseEstimator):
         Training stars dropped (row, id when the labels have APOGEE_ID, reason): unusable
         labels with ``bad_labels="drop"``, then those ``clean_k`` drops (with their fitted
         labels); empty when none (not stored in model files).
+    training_labels_ : ndarray, shape (n_training_stars, n_labels)
+        The labels the model was trained on: the catalog's (classic fit), or the training
+        stars' posterior labels with ``label_err`` or ``missing_labels="infer"`` (not stored
+        in model files).
+    training_label_err_ : ndarray, shape (n_training_stars, n_labels), or None
+        Their posterior 1-sigma errors (None for a classic fit).
+    label_iterations_ : int
+        Alternations run (0 for a classic fit).
 
     Notes
     -----
@@ -301,8 +330,10 @@ class Cannon(BaseEstimator):
                  terms: str | None = None, censors: dict | None = None,
                  n_error_factors: int = DEFAULT_ERROR_FACTORS, clean_k: float | None = None,
                  bad_labels: str = "raise", duplicates: str = "raise",
-                 calibration_folds: int = 0, scatter_grid=None, regularization: float = 0.0,
-                 min_good_fraction: float = 0.5, verbose: int = 0) -> None:
+                 missing_labels: str | None = None, label_errors: str = "prior",
+                 label_iterations: int = 10, calibration_folds: int = 0, scatter_grid=None,
+                 regularization: float = 0.0, min_good_fraction: float = 0.5,
+                 verbose: int = 0) -> None:
         self.label_names = label_names
         self.order = order
         self.terms = terms
@@ -311,6 +342,9 @@ class Cannon(BaseEstimator):
         self.clean_k = clean_k
         self.bad_labels = bad_labels
         self.duplicates = duplicates
+        self.missing_labels = missing_labels
+        self.label_errors = label_errors
+        self.label_iterations = label_iterations
         self.calibration_folds = calibration_folds
         self.scatter_grid = scatter_grid
         self.regularization = regularization
@@ -367,7 +401,7 @@ class Cannon(BaseEstimator):
         return self.state_.label_bounds(margin)
 
     # -- estimator API -------------------------------------------------------------------------
-    def fit(self, labels, spectra, *, wavelength=None):
+    def fit(self, labels, spectra, *, wavelength=None, label_err=None):
         """Learn theta and s^2 from labelled spectra.
 
         Parameters
@@ -377,6 +411,11 @@ class Cannon(BaseEstimator):
             Normalized spectra (flux, inverse variance, bitmask; see skcannon.spectra).
         wavelength : array_like, shape (n_pixels,), optional
             Stored with the model.
+        label_err : array_like, shape (n_stars, n_labels) or (n_labels,), or DataFrame, optional
+            1-sigma errors of the labels (a DataFrame: columns ``NAME`` or ``NAME_ERR``; 0:
+            exact, inf: unknown). With ``label_errors="prior"`` the training stars' labels are
+            unknowns with these Gaussian priors (errors-in-variables; posterior labels in
+            ``training_labels_``). Per star, so that cross-validation splits it like the labels.
 
         Returns
         -------
@@ -388,35 +427,80 @@ class Cannon(BaseEstimator):
         X = check_spectra(spectra, name="spectra")
         if X.shape[0] != label_values.shape[0]:
             raise ValueError(f"{label_values.shape[0]} label rows but {X.shape[0]} spectra")
+        err = None if label_err is None or self.label_errors == "ignore" else \
+            check_label_err(label_err, label_values.shape, names)
         check_training_spectra(X, ids)
         keep, dropped = self._usable_rows(label_values, ids, X)
+        if self.missing_labels == "infer":
+            label_values = np.where(missing_entries(label_values), np.nan, label_values)
         rows = np.flatnonzero(keep)
-        check_training_labels(label_values[keep], names, self.vectorizer_.n_terms)
-        check_label_spread(label_values[keep], names, [ids[n] for n in rows],
+        complete = rows[np.isfinite(label_values[keep]).all(axis=1)]
+        check_training_labels(label_values[complete], names, self.vectorizer_.n_terms)
+        check_label_spread(label_values[complete], names, [ids[n] for n in complete],
                            self.vectorizer_.exponents.max(axis=0))
         self.dropped_ = pd.DataFrame(dropped, columns=["row", "id", "reason"])
         if self.clean_k is not None:
+            if len(complete) < len(rows):
+                raise ValueError("clean_k cannot judge stars with missing labels; use "
+                                 "missing_labels='drop', or clean_k=None")
             kept, cleaned = self._cleaning(label_values[keep], X[keep])
             cleaned["row"] = rows[cleaned["row"].to_numpy(int)]
             cleaned.insert(1, "id", [ids[n] for n in cleaned["row"]])
             self.dropped_ = pd.concat([self.dropped_, cleaned], ignore_index=True) \
                 if dropped else cleaned
             keep[rows[~kept]] = False
-        self._train(label_values[keep], X[keep], wavelength, n_factors=self.n_error_factors)
+        self._train_labels(label_values[keep], None if err is None else err[keep], X[keep],
+                           wavelength)
         if self.calibration_folds:
-            self.calibration_ = self._calibration(label_values[keep], X[keep])
+            self.calibration_ = self._calibration(self.training_labels_, X[keep])
         return self
+
+    def _train_labels(self, label_values: np.ndarray, err: np.ndarray | None, X: np.ndarray,
+                      wavelength) -> None:
+        """Train on exact labels (classic), or alternating with the labels' posteriors when
+        there are label errors ``err`` (n_stars, L) or missing labels (NaN in
+        ``label_values``); sets ``training_labels_``, ``training_label_err_`` and
+        ``label_iterations_``."""
+        missing = ~np.isfinite(label_values)
+        if err is None and not missing.any():
+            self._train(label_values, X, wavelength, n_factors=self.n_error_factors)
+            self.training_labels_, self.training_label_err_ = label_values, None
+            self.label_iterations_ = 0
+            return
+        if err is None:
+            err = np.zeros_like(label_values)        # known labels exact, missing ones free
+
+        def train(values: np.ndarray, rows: np.ndarray) -> None:
+            self._train(values, X[rows], wavelength, n_factors=self.n_error_factors)
+
+        posterior = alternate(train, lambda: self.state_, X[:, FLUX], X[:, IVAR],
+                              label_values, err, max_iter=self.label_iterations)
+        self.training_labels_ = posterior.labels
+        self.training_label_err_ = posterior.errors
+        self.label_iterations_ = posterior.n_iter
 
     def _usable_rows(self, label_values: np.ndarray, ids: list[str], X: np.ndarray
                      ) -> tuple[np.ndarray, list[dict]]:
         """Which training stars to use (bool, (n_stars,)) and the dropped ones (row, id,
         reason): unusable labels (``bad_labels``), then repeated spectra (``duplicates``);
         each refused (LabelError, TrainingSetError) unless that option says "drop"."""
+        missing = missing_entries(label_values)
         problems = label_problems(label_values, self.label_names)
+        skipped = [""] * len(problems)         # missing labels dropped by missing_labels
+        if self.missing_labels is not None and missing.any():
+            filled = np.where(missing, np.nan, label_values)
+            with np.errstate(all="ignore"):         # a label missing everywhere stays NaN
+                filled = np.where(missing, np.nanmedian(filled, axis=0), filled)
+            others = label_problems(filled, self.label_names)
+            if self.missing_labels == "drop":
+                skipped = [f"{p} (missing_labels='drop')" if p and not o else ""
+                           for p, o in zip(problems, others, strict=True)]
+            problems = others
         message = unusable_labels_message(problems, ids, hint=(
             "fix them, or drop them with bad_labels='drop' (skcannon train --drop-bad-labels)"))
         if message and self.bad_labels == "raise":
             raise LabelError(message)
+        problems = [p or q for p, q in zip(problems, skipped, strict=True)]
         earlier = duplicate_spectra(X)
         if (earlier >= 0).any() and self.duplicates == "raise":
             raise TrainingSetError(duplicates_message(earlier, ids))

@@ -86,7 +86,7 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         regressor.cannon_ = cannon
         return regressor
 
-    def fit(self, X, y, *, wavelength=None):
+    def fit(self, X, y, *, wavelength=None, label_err=None):
         """Train a clone of ``cannon`` on spectra ``X`` with labels ``y``.
 
         Parameters
@@ -97,6 +97,8 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
             Labels in the Cannon's ``label_names`` order.
         wavelength : array_like, shape (n_pixels,), optional
             Stored with the model.
+        label_err : array_like, shape (n_stars, n_labels), optional
+            Errors of ``y`` (see :meth:`Cannon.fit`; cross-validation splits it per star).
 
         Returns
         -------
@@ -104,7 +106,7 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         cannon = Cannon() if self.cannon is None else clone(self.cannon)
-        self.cannon_ = cannon.fit(y, X, wavelength=wavelength)
+        self.cannon_ = cannon.fit(y, X, wavelength=wavelength, label_err=label_err)
         return self
 
     def check_fitted(self) -> None:
