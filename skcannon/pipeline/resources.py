@@ -17,8 +17,11 @@ SHARED_ENV = "SKCANNON_SHARED"
 DEFAULT_SHARED = Path("../shared")
 #: The star whose normalization the report shows (a DR17 apStar file in the shared mirror).
 NORMALIZATION_STAR = "2M21235315+1244123"
-#: The test-half star whose spectrum the report compares with the model.
+#: The training star whose spectrum the report and checkpoint 2 compare with the model (the
+#: lab: "some of the objects in the training set").
 MODEL_STAR = "2M03533659+2512012"
+#: The star of the mystery spectrum the lab fits blind (``apogee/mystery/``).
+MYSTERY_STAR = "2M16333217+3942519"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class SharedData:
     def real_labelled(self) -> Path:
         """Real labelled giants: 336 normalized spectra of 100 pixels with ASPCAP labels."""
         return self.apogee / "real_labelled" / "real_giants_100px.npz"
+
+    @property
+    def mystery(self) -> Path:
+        """The mystery apStar spectrum of ``MYSTERY_STAR`` (older DR14 layout)."""
+        return self.apogee / "mystery" / "mystery_spec_wiped.fits"
 
     @property
     def dr12_labels(self) -> Path:
