@@ -112,14 +112,14 @@ def _table_flowables(table: pd.DataFrame, width: float, styles: dict) -> list:
 
 
 def _figure_flowables(path: str, caption: str, width: float, height: float,
-                      styles: dict) -> list:
+                      styles: dict, lead: list = ()) -> list:
     from reportlab.lib.utils import ImageReader
     from reportlab.platypus import Image, KeepTogether, Paragraph, Spacer
 
     pixels_w, pixels_h = ImageReader(str(path)).getSize()
     scale = min(width / pixels_w, height * MAX_FIGURE_FRACTION / pixels_h)
     image = Image(str(path), width=pixels_w * scale, height=pixels_h * scale, hAlign="LEFT")
-    return [KeepTogether([image, Paragraph(html.escape(caption), styles["caption"]),
+    return [KeepTogether([*lead, image, Paragraph(html.escape(caption), styles["caption"]),
                           Spacer(1, 6)])]
 
 
@@ -148,8 +148,11 @@ def section_flowables(section: Section, width: float, height: float, styles: dic
         if caption:
             parts.append(Paragraph(html.escape(caption), styles["caption"]))
         parts += _table_flowables(table, width, styles)
-    for path, caption in section.figures:
-        parts += _figure_flowables(path, caption, width, height, styles)
+    for k, (path, caption) in enumerate(section.figures):
+        # the heading (and text) of a section without tables stays with its first figure
+        lead = parts if k == 0 and not section.tables else []
+        parts = [] if lead else parts
+        parts += _figure_flowables(path, caption, width, height, styles, lead)
     return parts
 
 
