@@ -39,7 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     real = SpectralDataset.load(args.real) if args.real else None
     raw, normalized = normalize_apstar_files(args.apstar or [],
                                              default_preprocessor(shared.continuum))
-    _note_stars_not_found(args, training.ids[validation.result.test_index], raw)
+    _note_stars_not_found(args, training.ids[validation.result.train_index], raw)
     sections, _ = science_sections(ScienceInputs(
         model=model, training=training, validation=validation.result, real=real,
         real_fit=model.infer_labels(real.X) if real is not None else None,
@@ -65,7 +65,7 @@ def _note_stars_not_found(args: argparse.Namespace, test_ids, raw) -> None:
     from skcannon.report.science import star_to_show
 
     for option, wanted, ids, among in (
-            ("--model-star", args.model_star, list(test_ids), "the test-half stars"),
+            ("--model-star", args.model_star, list(test_ids), "the training-half stars"),
             ("--normalization-star", args.normalization_star, [s.apogee_id for s in raw],
              "the --apstar spectra")):
         note = star_to_show(ids, wanted, among)[1] if ids else ""
@@ -285,7 +285,7 @@ def _checkpoint_apstar(args: argparse.Namespace, shared) -> list:
     """The apStar files of checkpoint 1: ``--apstar``, else the lab's star's file in the
     shared mirror when it is there, else the mirror's first DR17 apStar file (a stand-in the
     PDF names)."""
-    from skcannon.pipeline.resources import NORMALIZATION_STAR
+    from skcannon.apogee.constants import NORMALIZATION_STAR
 
     if args.apstar:
         return list(args.apstar)
@@ -366,10 +366,8 @@ def register(sub) -> None:
 
     report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
                             description="Corner plot, normalization, model vs data, gradient "
-                                        "spectra with Mg/Si windows, s^2, Kiel diagram with "
-                                        "MIST isochrones, spectra sequences and the "
-                                        "cross-validation tables, as index.html and "
-                                        "report.pdf.")
+                                        "spectra with Mg/Si windows, s^2, Kiel diagram, spectra "
+                                        "sequences, cross-validation: index.html, report.pdf.")
     report.add_argument("dataset", help="labelled dataset (HDF5) for the corner plot and CV")
     report.add_argument("--model", required=True, help="model file")
     report.add_argument("--real", default=None, help="dataset of real spectra to fit and show")
@@ -383,30 +381,6 @@ def register(sub) -> None:
                         help="random_state of the CV split")
     report.add_argument("--output", "-o", default="report", help="output directory")
     report.set_defaults(func=cmd_report, owns_output=True)
-
-    checkpoint = sub.add_parser(
-        "checkpoint", help="one of the lab's three checkpoint PDFs",
-        description="Checkpoint 1: label corner plot, normalization of 2M21235315+1244123. "
-                    "Checkpoint 2: model vs data of the training star 2M03533659+2512012, "
-                    "the cross-validation plot. Checkpoint 3: Kiel diagram with MIST "
-                    "isochrones, the PyMC posterior of the mystery spectrum. A named star "
-                    "that is not in the data is replaced by a stated stand-in.")
-    checkpoint.add_argument("number", type=int, choices=(1, 2, 3), help="the checkpoint")
-    checkpoint.add_argument("dataset", help="the labelled training dataset (HDF5)")
-    checkpoint.add_argument("--model", required=True, help="model file trained on it")
-    checkpoint.add_argument("--apstar", nargs="*", default=None,
-                            help="apStar files for checkpoint 1's normalization (default: the "
-                                 "lab's star in the shared mirror)")
-    checkpoint.add_argument("--name", default=None, metavar="'Firstname Lastname'",
-                            help="the student's name: in the file name and under the title")
-    add_shared_option(checkpoint, "the continuum pixels, isochrones and the mystery spectrum")
-    checkpoint.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
-                            help="random_state of the CV split and the sampler")
-    checkpoint.add_argument("--draws", type=POSITIVE_INT, default=1000)
-    checkpoint.add_argument("--tune", type=POSITIVE_INT, default=1000)
-    checkpoint.add_argument("--chains", type=POSITIVE_INT, default=4)
-    checkpoint.add_argument("--output", "-o", default="checkpoints", help="output directory")
-    checkpoint.set_defaults(func=cmd_checkpoint, owns_output=True)
 
     posterior = sub.add_parser("posterior", help="full posteriors of spectra (PyMC model, nutpie)",
                                description="NUTS sampling of a spectrum's labels under the "
@@ -443,3 +417,31 @@ def register(sub) -> None:
                                 f"{DEFAULT_CONTINUUM})")
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
     posterior.set_defaults(func=cmd_posterior, owns_output=True)
+    _register_checkpoint(sub)
+
+
+def _register_checkpoint(sub) -> None:
+    """The ``checkpoint`` command."""
+    checkpoint = sub.add_parser(
+        "checkpoint", help="one of the lab's three checkpoint PDFs",
+        description="Checkpoint 1: label corner plot, normalization of 2M21235315+1244123. "
+                    "Checkpoint 2: model vs data of the training star 2M03533659+2512012, "
+                    "the cross-validation plot. Checkpoint 3: Kiel diagram with MIST "
+                    "isochrones, the PyMC posterior of the mystery spectrum. A named star "
+                    "that is not in the data is replaced by a stated stand-in.")
+    checkpoint.add_argument("number", type=int, choices=(1, 2, 3), help="the checkpoint")
+    checkpoint.add_argument("dataset", help="the labelled training dataset (HDF5)")
+    checkpoint.add_argument("--model", required=True, help="model file trained on it")
+    checkpoint.add_argument("--apstar", nargs="*", default=None,
+                            help="apStar files for checkpoint 1's normalization (default: the "
+                                 "lab's star in the shared mirror)")
+    checkpoint.add_argument("--name", default=None, metavar="'Firstname Lastname'",
+                            help="the student's name: in the file name and under the title")
+    add_shared_option(checkpoint, "the continuum pixels, isochrones and the mystery spectrum")
+    checkpoint.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
+                            help="random_state of the CV split and the sampler")
+    checkpoint.add_argument("--draws", type=POSITIVE_INT, default=1000)
+    checkpoint.add_argument("--tune", type=POSITIVE_INT, default=1000)
+    checkpoint.add_argument("--chains", type=POSITIVE_INT, default=4)
+    checkpoint.add_argument("--output", "-o", default="checkpoints", help="output directory")
+    checkpoint.set_defaults(func=cmd_checkpoint, owns_output=True)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from skcannon.apogee.constants import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.integrity import output_lock
 from skcannon.model import Cannon, CannonRegressor
 from skcannon.persistence import save
 from skcannon.pipeline.config import JobConfig
-from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.pipeline.stages import (
     MIN_REAL_TRAINING_STARS,
     OUTLIER_K,

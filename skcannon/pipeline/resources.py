@@ -15,13 +15,6 @@ from pathlib import Path
 SHARED_ENV = "SKCANNON_SHARED"
 #: The shared data directory relative to a checkout's root (the default of every option).
 DEFAULT_SHARED = Path("../shared")
-#: The star whose normalization the report shows (a DR17 apStar file in the shared mirror).
-NORMALIZATION_STAR = "2M21235315+1244123"
-#: The training star whose spectrum the report and checkpoint 2 compare with the model (the
-#: lab: "some of the objects in the training set").
-MODEL_STAR = "2M03533659+2512012"
-#: The star of the mystery spectrum the lab fits blind (``apogee/mystery/``).
-MYSTERY_STAR = "2M16333217+3942519"
 
 
 @dataclass(frozen=True)
@@ -66,7 +59,8 @@ class SharedData:
 
     @property
     def mystery(self) -> Path:
-        """The mystery apStar spectrum of ``MYSTERY_STAR`` (older DR14 layout)."""
+        """The mystery apStar spectrum (``skcannon.apogee.constants.MYSTERY_STAR``, older DR14
+        layout)."""
         return self.apogee / "mystery" / "mystery_spec_wiped.fits"
 
     @property

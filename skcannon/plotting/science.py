@@ -119,8 +119,8 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
 
 
 def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
-    """The intrinsic scatter s of every pixel the model uses (log scale), with element windows
-    shaded.
+    """The intrinsic variance s^2 of every pixel the model uses (log scale; s on the right
+    axis), with element windows shaded.
 
     Parameters
     ----------
@@ -135,14 +135,17 @@ def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
     """
     figure, axes = new_figure(1, 1, width=11, height=2.6)
     ax = axes[0, 0]
-    s = np.where(model.pixel_mask_, np.sqrt(model.s2_), np.nan)
-    plot_segments(ax, model.wavelength_, s, color="k", lw=0.5)
+    s2 = np.where(model.pixel_mask_, model.s2_, np.nan)
+    plot_segments(ax, model.wavelength_, s2, color="k", lw=0.5)
     if windows:
         _shade_windows(ax, model.wavelength_, windows)
         ax.legend(loc="upper right", fontsize=7, frameon=False)
-    ax.set_ylabel("intrinsic scatter s\n(normalized flux)")
+    ax.set_ylabel("intrinsic variance $s^2$\n(normalized flux$^2$)")
     ax.set_xlabel(r"vacuum wavelength ($\AA$)")
     ax.set_yscale("log")
+    right = ax.secondary_yaxis("right", functions=(lambda v: np.sqrt(np.clip(v, 0, None)),
+                                                   np.square))
+    right.set_ylabel("s")
     return figure
 
 

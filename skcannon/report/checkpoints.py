@@ -12,7 +12,7 @@
 and returns a :class:`~skcannon.report.html.Section` with one figure and its caption (naming
 the star and the data source), or a note saying why the figure is missing. When a named star
 is not in the data, a stated stand-in is drawn (which star, and why). The stars are those of
-:mod:`skcannon.pipeline.resources` (``NORMALIZATION_STAR``, ``MODEL_STAR``, ``MYSTERY_STAR``).
+:mod:`skcannon.apogee.constants` (``NORMALIZATION_STAR``, ``MODEL_STAR``, ``MYSTERY_STAR``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from skcannon.pipeline.resources import MODEL_STAR, MYSTERY_STAR, NORMALIZATION_STAR
+from skcannon.apogee.constants import MODEL_STAR, MYSTERY_STAR, NORMALIZATION_STAR
 from skcannon.plotting import model_vs_data_figure, star_normalization_figure
 from skcannon.plotting.science import corner_figure
 from skcannon.report.html import Section

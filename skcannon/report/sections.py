@@ -27,8 +27,29 @@ def selection_section(cut_table: list[dict], notes: list[str]) -> Section:
     -------
     Section
     """
-    return Section("Selection", "How many stars each cut removed.",
+    return Section("Selection", "How many stars each cut removed. " + giant_gravity_sentence(),
                    tables=[(pd.DataFrame(cut_table), "")], note="; ".join(notes))
+
+
+#: Radii (solar) at which the selection section states a solar-mass star's log g.
+GRAVITY_RADII = (1.0, 15.0, 100.0)
+
+
+def giant_gravity_sentence() -> str:
+    """What the log g cut means: the log g of a solar-mass star at :data:`GRAVITY_RADII`,
+    computed by :func:`skcannon.data.isochrones.surface_gravity`.
+
+    Returns
+    -------
+    str
+        E.g. "A solar-mass star has log g 4.44 at 1 R_sun, 2.09 at 15 R_sun and 0.44 at 100
+        R_sun."
+    """
+    from skcannon.data.isochrones import surface_gravity
+
+    loggs = surface_gravity(1.0, GRAVITY_RADII)
+    parts = [f"{g:.2f} at {r:g} R_sun" for g, r in zip(loggs, GRAVITY_RADII, strict=True)]
+    return f"A solar-mass star has log g {', '.join(parts[:-1])} and {parts[-1]}."
 
 
 def cross_validation_section(validation, figures: dict[str, str], caption: str,

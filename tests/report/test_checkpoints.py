@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from skcannon.apogee.constants import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.cli import main
 from skcannon.data.dataset import SpectralDataset
-from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.report import Section
 from skcannon.report.checkpoints import CHECKPOINTS, checkpoint_figure, checkpoint_filename
 from tests.conftest import SHARED
