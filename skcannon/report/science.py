@@ -312,7 +312,10 @@ def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> S
     """
     model = inputs.model
     windows, note = None, ""
-    if inputs.windows is not None and Path(inputs.windows).is_file():
+    if model.wavelength_ is None:
+        note = ("The model records no wavelength grid (trained from bare arrays): figures are "
+                "drawn on the pixel index and no element windows can be placed.")
+    elif inputs.windows is not None and Path(inputs.windows).is_file():
         windows = load_element_windows(inputs.windows, model.wavelength_)
     else:
         note = (f"The ASPCAP element windows ({inputs.windows or 'no file given'}) were not "

@@ -88,6 +88,8 @@ def _table_flowables(table: pd.DataFrame, width: float, styles: dict) -> list:
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
+    if not len(table.columns):
+        return [Paragraph("(no columns)", styles["caption"])]
     cells = [[_text(v) for v in row] for row in table.itertuples(index=False)]
     headers = [str(c) for c in table.columns]
     parts = []
