@@ -206,7 +206,7 @@ def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour
     colour_label : str
         What ``colour_values`` are, for the default title.
     window : tuple of float, default=(16000, 16200)
-        Wavelength range drawn.
+        Wavelength range drawn (every pixel when none lies in it, or without a wavelength).
     offset : float, default=0.25
         Vertical offset between consecutive spectra.
     title : str, default=""
@@ -222,8 +222,10 @@ def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour
     ax = axes[0, 0]
     spectra = model.predict(labels)
     wavelength, axis_label, has_wavelength = spectral_axis(model.wavelength_, spectra.shape[1])
-    window = window if has_wavelength else (wavelength[0], wavelength[-1])
     inside = (wavelength >= window[0]) & (wavelength <= window[1])
+    if not has_wavelength or not inside.any():     # no pixel in the window: draw them all
+        window = (wavelength[0], wavelength[-1])
+        inside = np.ones(wavelength.shape, bool)
     colours = colormaps["viridis"]((colour_values - np.min(colour_values))
                                    / max(np.ptp(colour_values), 1e-12))
     for k, (spectrum, colour) in enumerate(zip(spectra, colours, strict=True)):
