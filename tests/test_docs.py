@@ -30,7 +30,8 @@ def test_docs_build_with_gallery(tmp_path):
                            "-D", "sphinx_gallery_conf.plot_gallery=0", "docs",
                            "docs/_build/html"], cwd=root, capture_output=True, text=True,
                           timeout=900, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin",
-                                            "HOME": str(tmp_path)})
+                                            "HOME": str(tmp_path),
+                                            "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-3000:]
     # nothing generated is left in the source tree: it is all in the build directory
     left = sorted(str(p.relative_to(root / "docs")) for p in (root / "docs").rglob("*")
