@@ -45,6 +45,8 @@ def _styles() -> dict:
                                spaceBefore=3, spaceAfter=5),
         "cell": ParagraphStyle("cell", parent=body, fontSize=TABLE_FONT_SIZE,
                                leading=TABLE_FONT_SIZE + 1.5, alignment=2),
+        "text": ParagraphStyle("text", parent=body, fontSize=TABLE_FONT_SIZE,
+                               leading=TABLE_FONT_SIZE + 1.5, alignment=0),
         "head": ParagraphStyle("head", parent=body, fontName="Helvetica-Bold",
                                fontSize=TABLE_FONT_SIZE, leading=TABLE_FONT_SIZE + 1.5,
                                alignment=1),
@@ -100,7 +102,10 @@ def _table_flowables(table: pd.DataFrame, width: float, styles: dict) -> list:
         widths = np.minimum(lengths, 40.0)
         widths = widths / widths.sum() * width
         data = [[Paragraph(html.escape(headers[j]), styles["head"]) for j in group]]
-        data += [[Paragraph(html.escape(row[j]), styles["cell"]) for j in group]
+        kinds = [styles["cell"] if pd.api.types.is_numeric_dtype(table.dtypes.iloc[j])
+                 else styles["text"] for j in group]      # numbers right, text left
+        data += [[Paragraph(html.escape(row[j]), kind) for j, kind in zip(group, kinds,
+                                                                           strict=True)]
                  for row in cells]
         grid = Table(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
         grid.setStyle(TableStyle([
