@@ -79,3 +79,11 @@ def test_the_pdf_check_finds_monospace_text_off_the_page_and_empty_pages(tmp_pat
 def test_unknown_engine_is_refused(tmp_path):
     with pytest.raises(ValueError, match="engine"):
         write_pdf(tmp_path / "r.pdf", [], engine="typst")
+
+
+def test_html_tables_scroll_inside_the_page(tmp_path):
+    from skcannon.report import write_report
+
+    page = write_report(tmp_path, "r", _sections(tmp_path)).read_text()
+    assert page.count("<div class='table-wrap'><table") == 2
+    assert ".table-wrap { overflow-x: auto;" in page
