@@ -110,3 +110,17 @@ def test_dataset_edits_are_caught(small_files, tmp_path):
             edit(h5)
         with pytest.raises(BadFileError, match="edited.h5: checksum mismatch"):
             SpectralDataset.load(copy)
+
+
+def test_output_lock_is_removed_when_a_run_ends_normally(tmp_path):
+    from skcannon.integrity import OUTPUT_LOCK, output_lock
+
+    with output_lock(tmp_path / "out") as lock:
+        assert lock == tmp_path / "out" / OUTPUT_LOCK and lock.is_file()
+    assert not lock.exists()
+    with pytest.raises(RuntimeError), output_lock(tmp_path / "out"):
+        raise RuntimeError("a failed run")
+    assert lock.is_file()                     # left (released) naming what ran
+    with output_lock(tmp_path / "out"):       # and simply taken over
+        pass
+    assert not lock.exists()

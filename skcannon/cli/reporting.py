@@ -339,7 +339,8 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     training = SpectralDataset.load(args.dataset)
     source = f"{args.dataset} ({model.provenance_.get('training', 'labelled spectra')})"
     validation = (validate_stage(training, list(model.label_names), seed=args.seed,
-                                 output_dir=out) if args.number > 1 else None)
+                                 output_dir=out, calibration_folds=0)
+                  if args.number > 1 else None)
     files = _checkpoint_apstar(args, shared) if args.number == 1 else []
     raw, normalized = normalize_apstar_files(files, default_preprocessor(shared.continuum)) \
         if files else ([], None)

@@ -229,13 +229,16 @@ class ValidationOutputs:
 
 
 def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: int,
-                   output_dir: Path, figures_dir: Path | None = None) -> ValidationOutputs:
+                   output_dir: Path, figures_dir: Path | None = None,
+                   calibration_folds: int = CALIBRATION_FOLDS) -> ValidationOutputs:
     """Split into halves (``random_state=seed``), train on one, fit the other; write
     ``accuracy.csv`` to ``output_dir`` and the one-to-one and pull figures to ``figures_dir``
-    (default ``output_dir``). Used by the main job, ``skcannon validate`` and ``report``."""
+    (default ``output_dir``); ``calibration_folds`` of the model's uncertainty calibration (0:
+    none, as ``checkpoint`` uses: its figures do not show uncertainties). Used by the main job,
+    ``skcannon validate``, ``report`` and ``checkpoint``."""
     figures_dir = Path(figures_dir or output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    estimator = CannonRegressor(Cannon(label_names, calibration_folds=CALIBRATION_FOLDS))
+    estimator = CannonRegressor(Cannon(label_names, calibration_folds=calibration_folds))
     result = split_validate(estimator, training.X, training.labels, random_state=seed,
                             wavelength=training.wavelength)
     write_csv_atomic(result.accuracy, output_dir / "accuracy.csv", index=False)

@@ -34,10 +34,10 @@ def test_file_names_and_registry():
 @pytest.mark.slow
 def test_checkpoint_command_writes_the_named_pdfs(simulated_set, reference_model, tmp_path):
     labels, X, snr = simulated_set
-    keep = slice(0, 240)
+    keep = slice(0, 150)
     SpectralDataset(reference_model.wavelength_, X[keep, 0], X[keep, 1],
                     X[keep, 2].astype(np.int64), labels[keep].assign(SNR=snr[keep]),
-                    np.zeros(240, dtype=np.int64)).save(tmp_path / "d.h5")
+                    np.zeros(150, dtype=np.int64)).save(tmp_path / "d.h5")
     assert main(["train", str(tmp_path / "d.h5"), "-o", str(tmp_path / "m.h5")]) == 0
     out = tmp_path / "cp"
     for number in (1, 2):
@@ -50,7 +50,7 @@ def test_checkpoint_command_writes_the_named_pdfs(simulated_set, reference_model
         assert f"Lab 2, checkpoint {number}" in text and "Ada Lovelace" in text
         assert text.count("Data source:") == 2          # one caption per figure, both sourced
     cp1 = " ".join(pdfcheck.text(out / "lab2_cp1_Ada_Lovelace.pdf").split())
-    assert "Label corner plot" in cp1 and "240 training stars" in cp1
+    assert "Label corner plot" in cp1 and "150 training stars" in cp1
     # the lab's stars are not in these data: each stand-in is named, with why
     assert f"Stand-in: the lab's star {NORMALIZATION_STAR} is not among" in cp1
     cp2 = " ".join(pdfcheck.text(out / "lab2_cp2_Ada_Lovelace.pdf").split())
