@@ -24,3 +24,23 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "matplotlib_animations": False,
 }
+
+#: What sphinx-gallery writes into the source tree while building (it must: Sphinx reads sources
+#: only from there); removed when the build finishes, so a build leaves the checkout as it was
+#: and everything it made is in the build directory.
+GENERATED_IN_SOURCE = ("auto_examples", "sg_execution_times.rst")
+
+
+def _remove_generated_sources(app, exception) -> None:
+    import shutil
+
+    for name in GENERATED_IN_SOURCE:
+        path = Path(app.srcdir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def setup(app):
+    app.connect("build-finished", _remove_generated_sources)

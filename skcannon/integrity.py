@@ -430,7 +430,8 @@ def output_lock(directory: str | Path) -> Iterator[Path]:
     An exclusive ``flock`` on ``directory/.skcannon.lock`` (which records the owner's pid, host,
     start time and command): a second run into the same directory is refused at once, naming
     the owner. The operating system releases the lock when its process ends, however it ends,
-    so a lock left by a killed run is stale and simply taken over.
+    so a lock left by a killed run is stale and simply taken over. A run that ends normally
+    removes the lock file; one that fails leaves it (released, so stale) naming what ran.
 
     Parameters
     ----------
@@ -474,5 +475,6 @@ def output_lock(directory: str | Path) -> Iterator[Path]:
                                  "started": time.time(), "command": " ".join(sys.argv)}))
         handle.flush()
         yield path
+        path.unlink(missing_ok=True)   # a run that ends normally leaves no lock file behind
     finally:
         handle.close()          # releases the lock

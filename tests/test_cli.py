@@ -111,6 +111,21 @@ def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys
     assert list(real_cv.index) == ["TEFF", "LOGG", "PARAM_M_H"]
     assert 100 < real_cv.loc["TEFF", "robust_scatter"] < 300
     assert "cross-validate (real spectra)" in out
+    # console tables say what data they are on; the real-data table is printed
+    assert "real-data cross-validation (real_giants_100px.npz, real spectra)" in out
+    assert "split validation, test half of the training set (simulated" in out
+    # what a student hands in: three checkpoint PDFs and a typeset report (no browser needed)
+    from skcannon.apogee.constants import MYSTERY_STAR
+    from tests.report import pdfcheck
+
+    for pdf in [tmp_path / "o" / "checkpoints" / f"lab2_cp{n}.pdf" for n in (1, 2, 3)] + [
+            report.with_name("report.pdf")]:
+        assert pdfcheck.problems(pdf) == [], pdf
+    cp3 = " ".join(pdfcheck.text(tmp_path / "o" / "checkpoints" / "lab2_cp3.pdf").split())
+    assert f"Posterior of {MYSTERY_STAR}" in cp3 and "Priors: TEFF ~ Uniform(" in cp3
+    assert f"Posterior of {MYSTERY_STAR}" in text
+    assert "the posterior sd equals" not in text.lower()
+    assert not (tmp_path / "o" / ".skcannon.lock").exists()      # removed by a normal end
     # every downloaded apStar file was read exactly once (by the download's validation;
     # under a temporary name, which is then renamed)
     reads = file_reads.under(tmp_path / "d")

@@ -30,8 +30,15 @@ def test_docs_build_with_gallery(tmp_path):
                            "-D", "sphinx_gallery_conf.plot_gallery=0", "docs",
                            "docs/_build/html"], cwd=root, capture_output=True, text=True,
                           timeout=900, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin",
-                                            "HOME": str(tmp_path)})
+                                            "HOME": str(tmp_path),
+                                            "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-3000:]
+    # nothing generated is left in the source tree: it is all in the build directory
+    left = sorted(str(p.relative_to(root / "docs")) for p in (root / "docs").rglob("*")
+                  if "_build" not in p.parts)
+    assert left == sorted(str(p.relative_to(REPO / "docs")) for p in (REPO / "docs").rglob("*")
+                          if "_build" not in p.parts and "auto_examples" not in p.parts
+                          and "__pycache__" not in p.parts), left
     html = root / "docs" / "_build" / "html"
     gallery = (html / "auto_examples" / "index.html").read_text()
     api = (html / "api.html").read_text()           # API pages made by autodoc

@@ -21,7 +21,8 @@ def test_example_runs(script, tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=600, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin",
                                                        "HOME": str(tmp_path),
-                                                       "SKCANNON_SHARED": str(SHARED)})
+                                                       "SKCANNON_SHARED": str(SHARED),
+                                                       "PYTHONPATH": str(EXAMPLES[0].parents[1])})
     assert done.returncode == 0, done.stderr[-3000:]
     first = script.read_text().split('"""')[1].strip().splitlines()
     assert first and first[1].startswith("==="), "gallery scripts start with a titled docstring"

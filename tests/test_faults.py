@@ -425,10 +425,11 @@ def test_report_says_when_the_model_star_is_not_found(real_npz, tmp_path, capsys
                  str(tmp_path / "WRONG"), "--model-star", "NOPE", "-o", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note: --model-star: ")]
-    assert len(notes) == 1 and "NOPE is not among the test-half stars; showing star_" in notes[0]
+    assert len(notes) == 1
+    assert "NOPE is not among the training-half stars; showing star_" in notes[0]
     shown = notes[0].split("showing ")[1].split(" instead")[0]
     html = (tmp_path / "r" / "index.html").read_text()
-    assert f"NOPE is not among the test-half stars; showing {shown} instead." in html
+    assert f"NOPE is not among the training-half stars; showing {shown} instead." in html
     assert f"{shown}: normalized data with its 1-sigma band" in html
 
 

@@ -123,3 +123,17 @@ def test_csv_tables_with_a_repeated_column_are_refused(tmp_path):
     bad.write_text("TEFF,LOGG, TEFF\n4500,2.5,5000\n")     # pandas alone would say TEFF, TEFF.1
     with pytest.raises(BadFileError, match=r"bad.csv: column TEFF appears more than once"):
         read_csv_table(bad)
+
+
+def test_output_lock_is_removed_when_a_run_ends_normally(tmp_path):
+    from skcannon.integrity import OUTPUT_LOCK, output_lock
+
+    with output_lock(tmp_path / "out") as lock:
+        assert lock == tmp_path / "out" / OUTPUT_LOCK and lock.is_file()
+    assert not lock.exists()
+    with pytest.raises(RuntimeError), output_lock(tmp_path / "out"):
+        raise RuntimeError("a failed run")
+    assert lock.is_file()                     # left (released) naming what ran
+    with output_lock(tmp_path / "out"):       # and simply taken over
+        pass
+    assert not lock.exists()

@@ -67,3 +67,9 @@ def test_main_job_trains_on_real_labelled_stars(reference_model, apstar_files, t
     drawn = sorted((tmp_path / "out" / "report").glob("model_vs_data_2M*.png"))
     assert len(drawn) == MAX_REAL_STAR_FIGURES
     assert f"{MAX_REAL_STAR_FIGURES} of the {n} real stars are drawn" in result.report.read_text()
+    # the checkpoints are drawn from the real training set: cp1's corner plot says so
+    from tests.report import pdfcheck
+
+    cp1 = " ".join(pdfcheck.text(tmp_path / "out" / "checkpoints" / "lab2_cp1.pdf").split())
+    assert f"Data source: real: {n} selected stars with ASPCAP labels" in cp1
+    assert pdfcheck.problems(result.report.with_name("report.pdf")) == []

@@ -87,3 +87,12 @@ APVISIT_HDU_FLUX, APVISIT_HDU_ERROR, APVISIT_HDU_PIXMASK, APVISIT_HDU_WAVELENGTH
 APVISIT_N_CHIPS, APVISIT_CHIP_PIXELS = 3, 4096
 #: Speed of light in km/s (radial velocities in the headers are in km/s).
 SPEED_OF_LIGHT_KMS = 299792.458
+
+#: The lab's named stars (Lab 2): the report's and the checkpoints' defaults.
+#: The star whose normalization the report shows (a DR17 apStar file in the shared mirror).
+NORMALIZATION_STAR = "2M21235315+1244123"
+#: The training star whose spectrum the report and checkpoint 2 compare with the model (the
+#: lab: "some of the objects in the training set").
+MODEL_STAR = "2M03533659+2512012"
+#: The star of the mystery spectrum the lab fits blind (``apogee/mystery/``).
+MYSTERY_STAR = "2M16333217+3942519"

@@ -39,7 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     real = SpectralDataset.load(args.real) if args.real else None
     raw, normalized = normalize_apstar_files(args.apstar or [],
                                              default_preprocessor(shared.continuum))
-    _note_stars_not_found(args, training.ids[validation.result.test_index], raw)
+    _note_stars_not_found(args, training.ids[validation.result.train_index], raw)
     sections, _ = science_sections(ScienceInputs(
         model=model, training=training, validation=validation.result, real=real,
         real_fit=model.infer_labels(real.X) if real is not None else None,
@@ -65,7 +65,7 @@ def _note_stars_not_found(args: argparse.Namespace, test_ids, raw) -> None:
     from skcannon.report.science import star_to_show
 
     for option, wanted, ids, among in (
-            ("--model-star", args.model_star, list(test_ids), "the test-half stars"),
+            ("--model-star", args.model_star, list(test_ids), "the training-half stars"),
             ("--normalization-star", args.normalization_star, [s.apogee_id for s in raw],
              "the --apstar spectra")):
         note = star_to_show(ids, wanted, among)[1] if ids else ""
@@ -282,6 +282,85 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
     return 0
 
 
+def _checkpoint_apstar(args: argparse.Namespace, shared) -> list:
+    """The apStar files of checkpoint 1: ``--apstar``, else the lab's star's file in the
+    shared mirror when it is there, else the mirror's first DR17 apStar file (a stand-in the
+    PDF names)."""
+    from skcannon.apogee.constants import NORMALIZATION_STAR
+
+    if args.apstar:
+        return list(args.apstar)
+    files = sorted(shared.apogee.glob("dr17/**/apStar-*.fits"))
+    named = [f for f in files if NORMALIZATION_STAR in f.name]
+    return (named or files)[:1]
+
+
+def _checkpoint_posterior(args: argparse.Namespace, model, shared, validation, out):
+    """The posterior of the mystery spectrum for checkpoint 3 (None, said, without PyMC or
+    without the spectrum)."""
+    import sys
+
+    from skcannon.pipeline.stages import fit_flags, mystery_spectrum, posterior_stage
+
+    try:
+        import pymc  # noqa: F401
+    except ImportError:  # pragma: no cover - the mcmc extra is optional
+        print("note: PyMC is not installed: checkpoint 3 has no posterior", file=sys.stderr)
+        return None
+    if not shared.mystery.is_file() or not shared.continuum.is_file():
+        print(f"note: --shared {args.shared}: no mystery spectrum ({shared.mystery}) or "
+              "continuum file: checkpoint 3 has no posterior", file=sys.stderr)
+        return None
+    X, star = mystery_spectrum(shared.mystery, shared.continuum)
+    fit = model.infer_labels(X)
+    names = list(model.label_names)
+    scatter = validation.result.accuracy.set_index("label").reindex(names)["scatter"]
+    return posterior_stage(model, X[0, 0], X[0, 1], best_labels=fit.labels[0],
+                           formal_sigma=fit.formal_uncertainties[0], star=star, directory=out,
+                           seed=args.seed, cv_scatter=scatter.to_numpy(), chains=args.chains,
+                           draws=args.draws, tune=args.tune, quiet=True,
+                           flags=fit_flags(fit, 0), source=f"the mystery apStar spectrum "
+                           f"{shared.mystery.name}, preprocessed like the training spectra")
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from skcannon.apogee.catalog import QualityCuts
+    from skcannon.cli.common import load_cannon
+    from skcannon.data.build import default_preprocessor, normalize_apstar_files
+    from skcannon.data.dataset import SpectralDataset
+    from skcannon.pipeline.resources import SharedData
+    from skcannon.pipeline.stages import validate_stage
+    from skcannon.report import ScienceInputs
+    from skcannon.report.checkpoints import CheckpointInputs, write_checkpoints
+
+    out, shared = Path(args.output), SharedData(Path(args.shared))
+    model = load_cannon(args.model)
+    training = SpectralDataset.load(args.dataset)
+    source = f"{args.dataset} ({model.provenance_.get('training', 'labelled spectra')})"
+    validation = (validate_stage(training, list(model.label_names), seed=args.seed,
+                                 output_dir=out, calibration_folds=0)
+                  if args.number > 1 else None)
+    files = _checkpoint_apstar(args, shared) if args.number == 1 else []
+    raw, normalized = normalize_apstar_files(files, default_preprocessor(shared.continuum)) \
+        if files else ([], None)
+    science = ScienceInputs(model=model, training=training,
+                            validation=validation.result if validation else None,
+                            raw_spectra=raw, normalized=normalized, cuts=QualityCuts(),
+                            isochrones=shared.isochrones)
+    posterior = (_checkpoint_posterior(args, model, shared, validation, out)
+                 if args.number == 3 else None)
+    cv = (validation.figures["one_to_one"], "Cross-validation plot: fitted vs reference labels "
+          f"of the test half (split random_state={args.seed}). Data source: {source}."
+          ) if validation else None
+    paths = write_checkpoints(CheckpointInputs(
+        science, source, cv, posterior, posterior.source if posterior is not None else ""),
+        out, numbers=[args.number], name=args.name)
+    print(f"checkpoint {args.number}: {paths[0]}")
+    return 0
+
+
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
     from skcannon.inference.posterior import LIKELIHOODS, PRIORS
@@ -289,10 +368,8 @@ def register(sub) -> None:
 
     report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
                             description="Corner plot, normalization, model vs data, gradient "
-                                        "spectra with Mg/Si windows, s^2, Kiel diagram with "
-                                        "MIST isochrones, spectra sequences and the "
-                                        "cross-validation tables, as index.html and "
-                                        "report.pdf.")
+                                        "spectra with Mg/Si windows, s^2, Kiel diagram, spectra "
+                                        "sequences, cross-validation: index.html, report.pdf.")
     report.add_argument("dataset", help="labelled dataset (HDF5) for the corner plot and CV")
     report.add_argument("--model", required=True, help="model file")
     report.add_argument("--real", default=None, help="dataset of real spectra to fit and show")
@@ -342,3 +419,31 @@ def register(sub) -> None:
                                 f"{DEFAULT_CONTINUUM})")
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
     posterior.set_defaults(func=cmd_posterior, owns_output=True)
+    _register_checkpoint(sub)
+
+
+def _register_checkpoint(sub) -> None:
+    """The ``checkpoint`` command."""
+    checkpoint = sub.add_parser(
+        "checkpoint", help="one of the lab's three checkpoint PDFs",
+        description="Checkpoint 1: label corner plot, normalization of 2M21235315+1244123. "
+                    "Checkpoint 2: model vs data of the training star 2M03533659+2512012, "
+                    "the cross-validation plot. Checkpoint 3: Kiel diagram with MIST "
+                    "isochrones, the PyMC posterior of the mystery spectrum. A named star "
+                    "that is not in the data is replaced by a stated stand-in.")
+    checkpoint.add_argument("number", type=int, choices=(1, 2, 3), help="the checkpoint")
+    checkpoint.add_argument("dataset", help="the labelled training dataset (HDF5)")
+    checkpoint.add_argument("--model", required=True, help="model file trained on it")
+    checkpoint.add_argument("--apstar", nargs="*", default=None,
+                            help="apStar files for checkpoint 1's normalization (default: the "
+                                 "lab's star in the shared mirror)")
+    checkpoint.add_argument("--name", default=None, metavar="'Firstname Lastname'",
+                            help="the student's name: in the file name and under the title")
+    add_shared_option(checkpoint, "the continuum pixels, isochrones and the mystery spectrum")
+    checkpoint.add_argument("--seed", type=NON_NEGATIVE_INT, default=42,
+                            help="random_state of the CV split and the sampler")
+    checkpoint.add_argument("--draws", type=POSITIVE_INT, default=1000)
+    checkpoint.add_argument("--tune", type=POSITIVE_INT, default=1000)
+    checkpoint.add_argument("--chains", type=POSITIVE_INT, default=4)
+    checkpoint.add_argument("--output", "-o", default="checkpoints", help="output directory")
+    checkpoint.set_defaults(func=cmd_checkpoint, owns_output=True)

@@ -105,6 +105,35 @@ def normalize_spectra(X_raw: np.ndarray, preprocessor: Pipeline) -> NormalizedSp
                              normalizer.continuum_mask_, preprocessor)
 
 
+def draw_normalization(X_raw: np.ndarray, preprocessor: Pipeline, *, index: int = 0,
+                       title: str = ""):
+    """The normalization diagnostic of one raw spectrum, straight from arrays: the raw flux
+    with the continuum pixels, the fitted pseudo-continuum, and the normalized flux
+    (:func:`skcannon.plotting.normalization_figure`).
+
+    Parameters
+    ----------
+    X_raw : ndarray, shape (n_stars, 3, n_source_pixels)
+        Raw spectra: flux, inverse variance, bitmask (e.g. ``stack_spectra(flux, ivar,
+        pixmask=...)`` or :func:`skcannon.apogee.stack_apstar`).
+    preprocessor : sklearn.pipeline.Pipeline
+        E.g. ``default_preprocessor(continuum_file)``; fitted here when it is not yet.
+    index : int, default=0
+        The star drawn.
+    title : str, default=""
+        Title of the top panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from skcannon.plotting import normalization_figure
+
+    view = normalize_spectra(X_raw, preprocessor)
+    return normalization_figure(view.wavelength, view.regridded[index], view.normalized[index],
+                                view.continuum[index], view.continuum_pixels, title=title)
+
+
 def normalize_apstar_files(paths: Sequence[str | Path], preprocessor: Pipeline
                            ) -> tuple[list[ApStarSpectrum], NormalizedSpectra | None]:
     """Read apStar files (once each) and run ``preprocessor`` on them; the read spectra and the

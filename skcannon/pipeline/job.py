@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from skcannon.apogee.constants import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.integrity import output_lock
 from skcannon.model import Cannon, CannonRegressor
 from skcannon.persistence import save
 from skcannon.pipeline.config import JobConfig
-from skcannon.pipeline.resources import MODEL_STAR, NORMALIZATION_STAR
 from skcannon.pipeline.stages import (
     MIN_REAL_TRAINING_STARS,
     OUTLIER_K,
@@ -29,7 +29,9 @@ from skcannon.pipeline.stages import (
     RealValidation,
     TrainingSet,
     ValidationOutputs,
+    fit_flags,
     fit_stage,
+    mystery_spectrum,
     normalize_stage,
     posterior_stage,
     real_validation_stage,
@@ -39,6 +41,7 @@ from skcannon.pipeline.stages import (
     validate_stage,
 )
 from skcannon.report import ScienceInputs, Section, science_sections
+from skcannon.report.checkpoints import CheckpointInputs, write_checkpoints
 from skcannon.report.sections import (
     cross_validation_section,
     labels_section,
@@ -127,23 +130,45 @@ def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:
     model = validation.result.model
     save(fitted_pipeline(view.preprocessor, model), config.output / "model.h5",
          overwrite=True, provenance={"training": training.source})
+    print(f"split validation, test half of the training set ({training.source}):",
+          file=log)
     print(validation.result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
           file=log)
     fit, star_labels = fit_stage(model, real, config.output, log)
     posterior = _job_posterior(config, model, real, fit, validation, log)
-    science, _ = science_sections(ScienceInputs(
+    inputs = ScienceInputs(
         model=model, training=training.dataset, validation=validation.result, real=real,
         real_fit=fit, raw_spectra=data.spectra, normalized=view, selection=data.selection,
         cuts=data.cuts, windows=config.resources.windows,
         isochrones=config.resources.isochrones,
         training_note=f"Training data: {training.source}.",
-        normalization_star=NORMALIZATION_STAR, model_star=MODEL_STAR), config.figures_dir)
+        normalization_star=NORMALIZATION_STAR, model_star=MODEL_STAR)
+    science, _ = science_sections(inputs, config.figures_dir)
+    checkpoints = write_checkpoints(_checkpoint_inputs(inputs, training, validation, real_cv,
+                                                       posterior), config.output / "checkpoints")
+    print("checkpoints: " + ", ".join(str(p) for p in checkpoints), file=log)
     summary = job_summary(data, len(real), training, validation, real_cv, seed=config.seed)
     sections = job_sections(data, training, validation, real_cv, star_labels, posterior,
                             science)
     report = report_stage(config.figures_dir, "skcannon main job", sections, summary)
     return JobResult(data, training.source, validation.result.accuracy, star_labels, summary,
                      report)
+
+
+def _checkpoint_inputs(inputs: ScienceInputs, training: TrainingSet,
+                       validation: ValidationOutputs, real_cv: RealValidation | None,
+                       posterior: PosteriorOutputs | None) -> CheckpointInputs:
+    """What the checkpoint PDFs are drawn from: the cross-validation plot is the real-data
+    one when it ran, else the split validation's."""
+    if real_cv is not None:
+        cv = (real_cv.figure, f"Cross-validation plot: held-out fitted vs ASPCAP labels "
+                              f"(first repeat of {real_cv.n_stars} real giants, 1:1 line; "
+                              f"residuals below). Data source: {real_cv.source} (real spectra).")
+    else:
+        cv = (validation.figures["one_to_one"], "Cross-validation plot: fitted vs reference "
+              f"labels of the test half. Data source: {training.source}.")
+    return CheckpointInputs(inputs, training.source, cv, posterior,
+                            posterior.source if posterior is not None else "")
 
 
 def fitted_pipeline(preprocessor: Pipeline, model: Cannon) -> Pipeline:
@@ -154,20 +179,33 @@ def fitted_pipeline(preprocessor: Pipeline, model: Cannon) -> Pipeline:
 
 def _job_posterior(config: JobConfig, model, real, fit, validation: ValidationOutputs,
                    log: TextIO) -> PosteriorOutputs | None:
-    """PyMC posterior of the first real spectrum (None, with a note, without PyMC)."""
+    """PyMC posterior of the mystery spectrum (the lab's step), else of the first real star
+    whose fit is confident (neither on a bound nor outside the training range), else of real
+    star 0 flagged as such. None (with a note) without PyMC."""
     try:
         import pymc  # noqa: F401
     except ImportError:  # pragma: no cover - the mcmc extra is optional
         print("posterior: skipped (PyMC is not installed: pip install skcannon[mcmc])", file=log)
         return None
-    star = str(real.ids[0])
-    print(f"posterior: NUTS, 4 chains x 1000 draws for {star}", file=log)
+    shared = config.resources
+    if shared.mystery.is_file() and shared.continuum.is_file():
+        X, star = mystery_spectrum(shared.mystery, shared.continuum)
+        fit, n = model.infer_labels(X), 0
+        source = (f"the mystery apStar spectrum {shared.mystery.name} (the lab's blind fit), "
+                  "preprocessed like the training spectra")
+    else:
+        X, n = real.X, int(np.argmax(fit.confident)) if fit.confident.any() else 0
+        star = str(real.ids[n])
+        source = (f"real spectrum {star} (the mystery spectrum {shared.mystery} is absent; "
+                  "the first real star with a confident fit)")
+    print(f"posterior: NUTS, 4 chains x 1000 draws for {star} ({source})", file=log)
     names = list(model.label_names)
     accuracy = validation.result.accuracy.set_index("label").reindex(names)
-    return posterior_stage(model, real.flux[0], real.ivar[0], best_labels=fit.labels[0],
-                           formal_sigma=fit.formal_uncertainties[0], star=star,
+    return posterior_stage(model, X[n, 0], X[n, 1], best_labels=fit.labels[n],
+                           formal_sigma=fit.formal_uncertainties[n], star=star,
                            directory=config.figures_dir, seed=config.seed,
-                           cv_scatter=accuracy["scatter"].to_numpy(), quiet=True)
+                           cv_scatter=accuracy["scatter"].to_numpy(), quiet=True,
+                           flags=fit_flags(fit, n), source=source)
 
 
 def job_summary(data: DataStageResult, n_normalized: int, training: TrainingSet,

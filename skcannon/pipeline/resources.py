@@ -15,10 +15,6 @@ from pathlib import Path
 SHARED_ENV = "SKCANNON_SHARED"
 #: The shared data directory relative to a checkout's root (the default of every option).
 DEFAULT_SHARED = Path("../shared")
-#: The star whose normalization the report shows (a DR17 apStar file in the shared mirror).
-NORMALIZATION_STAR = "2M21235315+1244123"
-#: The test-half star whose spectrum the report compares with the model.
-MODEL_STAR = "2M03533659+2512012"
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,12 @@ class SharedData:
     def real_labelled(self) -> Path:
         """Real labelled giants: 336 normalized spectra of 100 pixels with ASPCAP labels."""
         return self.apogee / "real_labelled" / "real_giants_100px.npz"
+
+    @property
+    def mystery(self) -> Path:
+        """The mystery apStar spectrum (``skcannon.apogee.constants.MYSTERY_STAR``, older DR14
+        layout)."""
+        return self.apogee / "mystery" / "mystery_spec_wiped.fits"
 
     @property
     def dr12_labels(self) -> Path:

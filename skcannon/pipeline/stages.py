@@ -242,13 +242,16 @@ class ValidationOutputs:
 
 
 def validate_stage(training: SpectralDataset, label_names: list[str], *, seed: int,
-                   output_dir: Path, figures_dir: Path | None = None) -> ValidationOutputs:
+                   output_dir: Path, figures_dir: Path | None = None,
+                   calibration_folds: int = CALIBRATION_FOLDS) -> ValidationOutputs:
     """Split into halves (``random_state=seed``), train on one, fit the other; write
     ``accuracy.csv`` to ``output_dir`` and the one-to-one and pull figures to ``figures_dir``
-    (default ``output_dir``). Used by the main job, ``skcannon validate`` and ``report``."""
+    (default ``output_dir``); ``calibration_folds`` of the model's uncertainty calibration (0:
+    none, as ``checkpoint`` uses: its figures do not show uncertainties). Used by the main job,
+    ``skcannon validate``, ``report`` and ``checkpoint``."""
     figures_dir = Path(figures_dir or output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    estimator = CannonRegressor(Cannon(label_names, calibration_folds=CALIBRATION_FOLDS))
+    estimator = CannonRegressor(Cannon(label_names, calibration_folds=calibration_folds))
     result = split_validate(estimator, training.X, training.labels, random_state=seed,
                             wavelength=training.wavelength)
     write_csv_atomic(result.accuracy, output_dir / "accuracy.csv", index=False)
@@ -308,6 +311,9 @@ def real_validation_stage(path: Path, output_dir: Path, figures_dir: Path, log: 
     result = repeated_kfold(CannonRegressor(Cannon(names)), real.X, y, names,
                             n_repeats=REAL_CV_REPEATS, n_splits=REAL_CV_FOLDS, seed=seed)
     write_csv_atomic(result.summary, output_dir / "real_cross_validation.csv", index=False)
+    print(f"real-data cross-validation ({path.name}, real spectra), held-out accuracy:",
+          file=log)
+    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"), file=log)
     figure = save_figure(one_to_one_figure(y, result.predictions[0], names),
                          figures_dir / "real_one_to_one.png")
     return RealValidation(str(path), len(real), real.flux.shape[1], names, result.summary,
@@ -333,6 +339,56 @@ class PosteriorOutputs:
     corner: Path
     chains: int
     draws: int
+    fit_flags: list[str] = field(default_factory=list)   # ON_BOUND / OUTSIDE_TRAINING, words
+    source: str = ""                                     # the spectrum, in words
+
+
+def fit_flags(fit, n: int) -> list[str]:
+    """Why star ``n``'s optimizer fit cannot anchor a posterior: on a bound of the label
+    range, outside the training range (empty: neither).
+
+    Parameters
+    ----------
+    fit : LabelFit
+    n : int
+        The star's row.
+
+    Returns
+    -------
+    list of str
+    """
+    flags = []
+    if fit.on_bound[n]:
+        flags.append("ON_BOUND: the best fit lies on a bound of the label range")
+    if fit.outside_training[n]:
+        flags.append("OUTSIDE_TRAINING: labels outside the training range")
+    return flags
+
+
+def mystery_spectrum(path: Path, continuum: Path) -> tuple[np.ndarray, str]:
+    """The mystery apStar spectrum preprocessed exactly like the training spectra.
+
+    Parameters
+    ----------
+    path : Path
+        The apStar file (``SharedData.mystery``).
+    continuum : Path
+        The continuum pixel file.
+
+    Returns
+    -------
+    X : ndarray of shape (1, 3, n_pixels)
+        Normalized flux, inverse variance and mask on the model grid.
+    star : str
+        Its APOGEE_ID.
+    """
+    from skcannon.apogee.reader import read_apstar
+    from skcannon.spectra import stack_spectra
+
+    spectrum = read_apstar(path)
+    X = default_preprocessor(continuum).fit_transform(
+        stack_spectra(spectrum.flux, spectrum.ivar, pixmask=spectrum.pixmask))
+    return X, spectrum.apogee_id
 
 
 def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: np.ndarray,
@@ -341,11 +397,13 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
                     prior: str = "uniform", likelihood: str = "quadratic",
                     sampler: str | None = None, chains: int = 4,
                     draws: int = 1000, tune: int = 1000, quiet: bool = False,
-                    corner_name: str | None = None) -> PosteriorOutputs:
+                    corner_name: str | None = None, flags: list[str] | None = None,
+                    source: str = "") -> PosteriorOutputs:
     """NUTS posterior of one normalized spectrum (``flux``, ``ivar`` on the model grid),
     started at the optimizer's best fit (``best_labels``, with its formal uncertainties
     ``formal_sigma``, both shape (n_labels,)); corner plot and the comparison of
-    uncertainties. Used by the main job and ``skcannon posterior``."""
+    uncertainties; ``flags`` (:func:`fit_flags`) and ``source`` (the spectrum, in words) are
+    kept for the report. Used by the main job and ``skcannon posterior``."""
     import warnings
 
     from skcannon.inference.mcmc import (
@@ -365,12 +423,13 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
                                       reference_sigma, getattr(model, "calibration_", None))
     corner = save_figure(posterior_corner_figure(posterior, names, best_labels),
                          Path(directory) / (corner_name or f"posterior_{star}.png"))
-    return PosteriorOutputs(star, posterior, comparison, corner, chains, draws)
+    return PosteriorOutputs(star, posterior, comparison, corner, chains, draws,
+                            list(flags or []), source)
 
 
 def report_stage(directory: Path, title: str, sections: list[Section],
                  summary: pd.DataFrame | None) -> Path:
     """``index.html`` and ``report.pdf`` in ``directory``; returns the HTML page."""
     page = write_report(directory, title, sections, summary=summary)
-    write_pdf(directory / "report.pdf", sections, summary=summary, html_page=page)
+    write_pdf(directory / "report.pdf", sections, summary=summary, html_page=page, title=title)
     return page

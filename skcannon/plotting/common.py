@@ -62,6 +62,32 @@ def save_figure(figure, path: str | Path, *, dpi: int = 150) -> Path:
     return path
 
 
+#: x-axis names of spectra with and without a recorded wavelength grid.
+WAVELENGTH_AXIS, PIXEL_AXIS = r"vacuum wavelength ($\AA$)", "pixel (no wavelength recorded)"
+
+
+def spectral_axis(wavelength, n_pixels: int) -> tuple[np.ndarray, str, bool]:
+    """The x coordinate of a spectrum's pixels: its wavelengths, or the pixel index when none
+    were recorded (a model trained from bare arrays), so that every figure can be drawn.
+
+    Parameters
+    ----------
+    wavelength : array_like of shape (n_pixels,) or None
+    n_pixels : int
+
+    Returns
+    -------
+    x : ndarray of shape (n_pixels,)
+    label : str
+        :data:`WAVELENGTH_AXIS` or :data:`PIXEL_AXIS`.
+    has_wavelength : bool
+        False for the pixel index (wavelength windows then do not apply).
+    """
+    if wavelength is None:
+        return np.arange(n_pixels, dtype=float), PIXEL_AXIS, False
+    return np.asarray(wavelength, dtype=float), WAVELENGTH_AXIS, True
+
+
 def contiguous_segments(wavelength: np.ndarray) -> list[slice]:
     """Slices of ``wavelength`` between gaps: wherever a step is more than :data:`GAP_FACTOR`
     times the median step (e.g. between detector chips), so that no plotted line crosses a

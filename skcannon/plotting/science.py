@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from skcannon.labels import LABEL_TEX, format_labels, label_axis_name
-from skcannon.plotting.common import new_figure, plot_segments
+from skcannon.plotting.common import new_figure, plot_segments, spectral_axis
 
 _WINDOW_COLOURS = {"Mg": "tab:orange", "Si": "tab:green"}
 
@@ -97,7 +97,8 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
     marks = marks if marks is not None else {"MG_FE": ["Mg"], "SI_FE": ["Si"],
                                              "ALPHA_M": ["Mg", "Si"]}
     gradient = model.gradient(np.atleast_2d(point))[0]
-    wavelength = model.wavelength_
+    wavelength, axis_label, has_wavelength = spectral_axis(model.wavelength_, gradient.shape[1])
+    windows = windows if has_wavelength else None
     names = list(model.label_names)
     figure, axes = new_figure(len(names), 1, width=11, height=1.7, sharex=True)
     for i, name in enumerate(names):
@@ -112,15 +113,15 @@ def gradient_figure(model, point: np.ndarray, windows: Mapping[str, np.ndarray] 
                 ax.legend(loc="lower right", fontsize=6, frameon=False)
         unit = "100 K" if name == "TEFF" else "dex"
         ax.set_ylabel(f"df/d{LABEL_TEX.get(name, name)}\n(per {unit})", fontsize=7)
-    axes[-1, 0].set_xlabel(r"vacuum wavelength ($\AA$)")
+    axes[-1, 0].set_xlabel(axis_label)
     axes[0, 0].set_title(f"gradient spectra at {format_labels(names, np.ravel(point))}",
                          fontsize=9)
     return figure
 
 
 def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
-    """The intrinsic scatter s of every pixel the model uses (log scale), with element windows
-    shaded.
+    """The intrinsic variance s^2 of every pixel the model uses (log scale; s on the right
+    axis), with element windows shaded.
 
     Parameters
     ----------
@@ -135,14 +136,18 @@ def scatter_figure(model, windows: Mapping[str, np.ndarray] | None = None):
     """
     figure, axes = new_figure(1, 1, width=11, height=2.6)
     ax = axes[0, 0]
-    s = np.where(model.pixel_mask_, np.sqrt(model.s2_), np.nan)
-    plot_segments(ax, model.wavelength_, s, color="k", lw=0.5)
-    if windows:
-        _shade_windows(ax, model.wavelength_, windows)
+    s2 = np.where(model.pixel_mask_, model.s2_, np.nan)
+    wavelength, axis_label, has_wavelength = spectral_axis(model.wavelength_, len(s2))
+    plot_segments(ax, wavelength, s2, color="k", lw=0.5)
+    if windows and has_wavelength:
+        _shade_windows(ax, wavelength, windows)
         ax.legend(loc="upper right", fontsize=7, frameon=False)
-    ax.set_ylabel("intrinsic scatter s\n(normalized flux)")
-    ax.set_xlabel(r"vacuum wavelength ($\AA$)")
+    ax.set_ylabel("intrinsic variance $s^2$\n(normalized flux$^2$)")
+    ax.set_xlabel(axis_label)
     ax.set_yscale("log")
+    right = ax.secondary_yaxis("right", functions=(lambda v: np.sqrt(np.clip(v, 0, None)),
+                                                   np.square))
+    right.set_ylabel("s")
     return figure
 
 
@@ -201,7 +206,7 @@ def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour
     colour_label : str
         What ``colour_values`` are, for the default title.
     window : tuple of float, default=(16000, 16200)
-        Wavelength range drawn.
+        Wavelength range drawn (every pixel when none lies in it, or without a wavelength).
     offset : float, default=0.25
         Vertical offset between consecutive spectra.
     title : str, default=""
@@ -215,17 +220,20 @@ def sequence_figure(model, labels: np.ndarray, colour_values: np.ndarray, colour
 
     figure, axes = new_figure(1, 1, width=9, height=0.55 * len(labels) + 2)
     ax = axes[0, 0]
-    wavelength = model.wavelength_
-    inside = (wavelength >= window[0]) & (wavelength <= window[1])
     spectra = model.predict(labels)
+    wavelength, axis_label, has_wavelength = spectral_axis(model.wavelength_, spectra.shape[1])
+    inside = (wavelength >= window[0]) & (wavelength <= window[1])
+    if not has_wavelength or not inside.any():     # no pixel in the window: draw them all
+        window = (wavelength[0], wavelength[-1])
+        inside = np.ones(wavelength.shape, bool)
     colours = colormaps["viridis"]((colour_values - np.min(colour_values))
                                    / max(np.ptp(colour_values), 1e-12))
     for k, (spectrum, colour) in enumerate(zip(spectra, colours, strict=True)):
         ax.plot(wavelength[inside], spectrum[inside] + k * offset, color=colour, lw=0.8)
-        ax.text(window[1] + 2, 1 + k * offset, f"{colour_values[k]:.2f}", fontsize=7,
-                va="center", color=colour)
-    ax.set_xlim(window[0], window[1] + 25)
-    ax.set_xlabel(r"vacuum wavelength ($\AA$)")
+        ax.text(window[1] + 0.01 * (window[1] - window[0]), 1 + k * offset,
+                f"{colour_values[k]:.2f}", fontsize=7, va="center", color=colour)
+    ax.set_xlim(window[0], window[1] + 0.125 * (window[1] - window[0]))
+    ax.set_xlabel(axis_label)
     ax.set_ylabel(f"normalized flux + offset ({offset:g} per step)")
     ax.set_title(title or f"model spectra, coloured by {colour_label}", fontsize=9)
     return figure

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from skcannon.labels import LABEL_TEX, label_axis_name
-from skcannon.plotting.common import new_figure
+from skcannon.plotting.common import new_figure, spectral_axis
 from skcannon.stats import robust_scatter
 
 
@@ -118,7 +118,9 @@ def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndar
 
     Parameters
     ----------
-    wavelength : ndarray of shape (n_pixels,)
+    wavelength : ndarray of shape (n_pixels,) or None
+        None (a model trained from bare arrays): the x axis is the pixel index and every pixel
+        is drawn.
     flux, ivar : ndarray of shape (n_pixels,)
         The star's normalized flux and inverse variance (pixels with ivar 0 are not drawn).
     model_flux : ndarray of shape (n_pixels,)
@@ -145,6 +147,9 @@ def model_vs_data_figure(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndar
     else:
         top, bottom = ax
         figure = top.figure
+    if wavelength is None:                      # every pixel, on the pixel index
+        wavelength, axis_label, _ = spectral_axis(None, len(flux))
+        window = None
     inside = (np.ones(wavelength.shape, bool) if window is None
               else (wavelength >= window[0]) & (wavelength <= window[1]))
     good = inside & (ivar > 0)

@@ -18,7 +18,8 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption, p.caption { font-size: 0.9em; color: #444; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th { background: #f4f4f4; } .note { background: #fff8e0; padding: 0.5em; }
+th { background: #f4f4f4; } .table-wrap { overflow-x: auto; max-width: 100%; }
+.note { background: #fff8e0; padding: 0.5em; }
 @page { size: A4; margin: 12mm; }
 @media print {
   body { max-width: none; margin: 0; font-size: 9pt; }
@@ -57,8 +58,10 @@ class Section:
 
 
 def _table_html(table: pd.DataFrame) -> str:
-    return table.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}",
-                         classes="data", escape=True)
+    # a wide table scrolls inside the page's width instead of running off its right edge
+    return "<div class='table-wrap'>" + table.to_html(
+        index=False, border=0, float_format=lambda v: f"{v:.4g}", classes="data",
+        escape=True) + "</div>"
 
 
 def write_report(directory: str | Path, title: str, sections: list[Section],

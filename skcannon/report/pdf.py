@@ -1,23 +1,20 @@
-"""The report as a PDF: the HTML page printed by headless Chromium when it is installed (typeset
-like the page: wrapped tables, figures with their captions), else matplotlib pages."""
+"""The report as a PDF: typeset by reportlab (:mod:`skcannon.report.typeset`, on every machine),
+or the HTML page printed by headless Chromium when asked for and installed."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 
-from skcannon.integrity import atomic_write
+from skcannon._version import __version__
 from skcannon.report.html import Section
 
 #: Seconds Chromium may take to print the page.
 PRINT_TIMEOUT = 120
-#: Characters per line of the matplotlib fallback's text pages (monospace 5.5 pt on A4).
-FALLBACK_WIDTH = 150
 
 
 def chromium() -> str | None:
@@ -70,61 +67,44 @@ def print_html_to_pdf(page: Path, path: Path) -> bool:
             tmp.unlink(missing_ok=True)
 
 
+#: PDF engines of :func:`write_pdf`.
+PDF_ENGINES = ("reportlab", "chromium")
+
+
 def write_pdf(path: str | Path, sections: list[Section], *, summary: pd.DataFrame | None = None,
-              html_page: str | Path | None = None) -> Path:
-    """The report as a PDF: ``html_page`` printed by Chromium when possible (typeset like the
-    HTML report), else matplotlib pages: the summary and tables as wrapped text, then one
-    figure a page with its caption.
+              html_page: str | Path | None = None, title: str = "skcannon report",
+              engine: str = "reportlab") -> Path:
+    """The report as a PDF: typeset by reportlab (the default, on every machine:
+    :func:`skcannon.report.typeset.write_typeset_pdf`), or ``html_page`` printed by headless
+    Chromium (``engine="chromium"``; reportlab when Chromium is missing or fails).
 
     Parameters
     ----------
     path : str or path-like
         The PDF to write.
     sections : list of Section
-        The report's parts (used by the matplotlib pages).
+        The report's parts, in order.
     summary : DataFrame, default=None
-        Rows with ``stage`` and ``result`` columns, listed first on the matplotlib pages.
+        A table shown first, under "Summary".
     html_page : str or path-like, default=None
-        The HTML report to print; None: matplotlib pages.
+        The HTML report Chromium prints (``engine="chromium"`` only).
+    title : str, default="skcannon report"
+        The PDF's first heading.
+    engine : {"reportlab", "chromium"}, default="reportlab"
+        Who typesets the PDF.
 
     Returns
     -------
     Path
         ``path``.
     """
+    from skcannon.report.typeset import write_typeset_pdf
+
+    if engine not in PDF_ENGINES:
+        raise ValueError(f"engine must be one of {PDF_ENGINES}, got {engine!r}")
     path = Path(path)
-    if html_page is not None and print_html_to_pdf(Path(html_page), path):
+    if engine == "chromium" and html_page is not None and print_html_to_pdf(Path(html_page),
+                                                                             path):
         return path
-    return _matplotlib_pdf(path, sections, summary)
-
-
-def _matplotlib_pdf(path: Path, sections: list[Section], summary: pd.DataFrame | None) -> Path:
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
-
-    with atomic_write(path, overwrite=True) as tmp, PdfPages(tmp) as pdf:
-        text = ["skcannon report", ""]
-        if summary is not None:
-            text += [f"{r.stage}: {r.result}" for r in summary.itertuples()]
-        for section in sections:
-            for table, caption in section.tables:
-                text += ["", f"{section.title}: {caption}", table.to_string(
-                    index=False, max_rows=25, float_format=lambda v: f"{v:.4g}")]
-        text = [wrapped for line in "\n".join(text).split("\n")
-                for wrapped in (textwrap.wrap(line, FALLBACK_WIDTH, drop_whitespace=False)
-                                or [""])]
-        for start in range(0, len(text), 70):
-            page = Figure(figsize=(8.27, 11.69))
-            page.text(0.05, 0.97, "\n".join(text[start : start + 70]), family="monospace",
-                      fontsize=5.5, va="top")
-            pdf.savefig(page)
-        for section in sections:
-            for figure_path, caption in section.figures:
-                page = Figure(figsize=(8.27, 11.69))
-                ax = page.add_axes((0.05, 0.15, 0.9, 0.8))
-                ax.imshow(imread(figure_path))
-                ax.axis("off")
-                page.text(0.05, 0.1, f"{section.title}: {caption}", fontsize=8, wrap=True)
-                pdf.savefig(page)
-    return path
+    return write_typeset_pdf(path, title, sections, summary=summary,
+                             subtitle=f"skcannon {__version__}")

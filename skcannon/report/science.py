@@ -193,7 +193,7 @@ def normalization_section(inputs: ScienceInputs, directory: Path) -> Section | N
 
 
 def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | None:
-    """3. A labelled test star at its reference labels; real stars at their fitted labels
+    """3. A training-half star at its training labels; real stars at their fitted labels
     (at most :data:`MAX_REAL_STAR_FIGURES`, see :func:`real_stars_to_show`).
 
     Parameters
@@ -209,16 +209,18 @@ def model_vs_data_section(inputs: ScienceInputs, directory: Path) -> Section | N
     """
     model, figures, note = inputs.model, [], ""
     if inputs.validation is not None and inputs.training is not None:
-        ids = inputs.training.ids[inputs.validation.test_index]
-        k, note = star_to_show(list(ids), inputs.model_star, "the test-half stars")
-        n = inputs.validation.test_index[k]
+        rows = inputs.validation.train_index     # the lab: "objects in the training set"
+        ids = inputs.training.ids[rows]
+        k, note = star_to_show(list(ids), inputs.model_star, "the training-half stars")
+        n = rows[k]
+        labels = inputs.training.label_array(inputs.names)[n : n + 1]
         figures.append((_save(model_vs_data_figure(
             inputs.training.wavelength, inputs.training.flux[n], inputs.training.ivar[n],
-            model.predict(inputs.validation.reference[k : k + 1])[0],
-            title=f"{ids[k]} (test half): model at its reference labels",
-            model_label="model at reference labels"), directory, "model_vs_data_reference.png"),
+            model.predict(labels)[0],
+            title=f"{ids[k]} (training half): model at its training labels",
+            model_label="model at training labels"), directory, "model_vs_data_reference.png"),
             f"{ids[k]}: normalized data with its 1-sigma band and the model predicted from its "
-            "reference labels, 16000-16100 Angstrom; residuals below."))
+            "training labels, 16000-16100 Angstrom; residuals below."))
     if inputs.real is not None and inputs.real_fit is not None:
         shown = real_stars_to_show(inputs.real_fit.reduced_chi2)
         if len(shown) < len(inputs.real):
@@ -310,7 +312,10 @@ def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> S
     """
     model = inputs.model
     windows, note = None, ""
-    if inputs.windows is not None and Path(inputs.windows).is_file():
+    if model.wavelength_ is None:
+        note = ("The model records no wavelength grid (trained from bare arrays): figures are "
+                "drawn on the pixel index and no element windows can be placed.")
+    elif inputs.windows is not None and Path(inputs.windows).is_file():
         windows = load_element_windows(inputs.windows, model.wavelength_)
     else:
         note = (f"The ASPCAP element windows ({inputs.windows or 'no file given'}) were not "
@@ -329,7 +334,8 @@ def gradient_section(inputs: ScienceInputs, directory: Path, numbers: dict) -> S
         figures=[(_save(gradient_figure(model, point, windows), directory, "gradients.png"),
                   "Gradient spectra, one panel per label, chips separated."),
                  (_save(scatter_figure(model, windows), directory, "scatter.png"),
-                  "Intrinsic scatter s per pixel" + (" with the Mg and Si windows."
+                  "Intrinsic variance s^2 per pixel (s on the right axis)"
+                  + (" with the Mg and Si windows."
                                                      if windows is not None else "."))])
 
 
@@ -418,8 +424,39 @@ def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarra
             f"Teff = {fit_t[0]:.0f} log g + {fit_t[1]:.0f}")
 
 
+def within_training(model, labels: np.ndarray) -> np.ndarray:
+    """Which label vectors lie inside the model's per-label training range (the cutoff the
+    spectra sequences use; one place to swap it for a joint-space test).
+
+    Parameters
+    ----------
+    model : Cannon
+        Fitted (its ``label_bounds(margin=0)``: the training minimum and maximum).
+    labels : ndarray of shape (n, n_labels)
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
+    low, high = model.label_bounds(margin=0.0)
+    return np.all((labels >= low) & (labels <= high), axis=1)
+
+
+def _inside_sequence(model, labels: np.ndarray, values: np.ndarray, name: str
+                     ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The points of a sequence inside the training range, and a sentence on those dropped."""
+    inside = within_training(model, labels)
+    if inside.all():
+        return labels, values, "All points lie inside the training label range."
+    dropped = ", ".join(f"{v:g}" for v in values[~inside])
+    return labels[inside], values[inside], (
+        f"Not drawn: {name} = {dropped}, outside the training label range (the model would "
+        "extrapolate there).")
+
+
 def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -> Section:
-    """6. Model spectra along [Fe/H] and along the giant branch.
+    """6. Model spectra along [Fe/H] and along the giant branch, only where the labels lie
+    inside the training range (:func:`within_training`; the points left out are named).
 
     Parameters
     ----------
@@ -440,20 +477,27 @@ def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -
         return np.array([values[n] for n in names])
 
     fehs = np.linspace(-1.0, 0.5, 7)
-    labels_a = np.array([at(base | {"TEFF": 4700.0, "LOGG": 2.5, "FE_H": f}) for f in fehs])
+    labels_a, fehs, said_a = _inside_sequence(model, np.array(
+        [at(base | {"TEFF": 4700.0, "LOGG": 2.5, "FE_H": f}) for f in fehs]), fehs, "[Fe/H]")
     loggs = np.linspace(3.5, 0.5, 7)
     teffs, how = giant_branch_teffs(inputs, isochrones, loggs)
-    labels_b = np.array([at(base | {"TEFF": t, "LOGG": g, "FE_H": 0.0})
-                         for t, g in zip(teffs, loggs, strict=True)])
-    return Section("Spectra sequences", figures=[
-        (_save(sequence_figure(model, labels_a, fehs, "[Fe/H]",
-                               title="[Fe/H] from -1 to +0.5 at Teff 4700 K, log g 2.5"),
-               directory, "sequence_feh.png"),
-         "Model spectra, 16000-16200 Angstrom, offset and coloured by [Fe/H]."),
-        (_save(sequence_figure(model, labels_b, loggs, "log g",
-                               title=f"giant branch at [Fe/H] = 0, log g 3.5 to 0.5 ({how})"),
-               directory, "sequence_giant_branch.png"),
-         f"Model spectra along the giant branch; {how}.")])
+    labels_b, loggs, said_b = _inside_sequence(model, np.array(
+        [at(base | {"TEFF": t, "LOGG": g, "FE_H": 0.0}) for t, g in zip(teffs, loggs,
+                                                                         strict=True)]),
+        loggs, "log g")
+    figures = []
+    if len(labels_a):
+        figures.append((_save(sequence_figure(
+            model, labels_a, fehs, "[Fe/H]", title="[Fe/H] sequence at Teff 4700 K, log g 2.5"),
+            directory, "sequence_feh.png"),
+            f"Model spectra, 16000-16200 Angstrom, offset and coloured by [Fe/H]. {said_a}"))
+    if len(labels_b):
+        figures.append((_save(sequence_figure(
+            model, labels_b, loggs, "log g", title=f"giant branch at [Fe/H] = 0 ({how})"),
+            directory, "sequence_giant_branch.png"),
+            f"Model spectra along the giant branch; {how}. {said_b}"))
+    return Section("Spectra sequences", figures=figures,
+                   note="" if figures else f"{said_a} {said_b}")
 
 
 def science_sections(inputs: ScienceInputs, directory: str | Path) -> tuple[list[Section], dict]:
