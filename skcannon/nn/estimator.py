@@ -21,7 +21,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetRegressor
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -107,7 +107,8 @@ def default_device() -> str:
 def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_valid=None,
                       max_epochs: int = 150, lr: float = 1e-3, batch_size: int = 64,
                       patience: int = 15, weight_decay: float = 1e-5, seed: int = 0,
-                      device: str | None = None) -> TransformedTargetRegressor:
+                      device: str | None = None, progress: bool = False
+                      ) -> TransformedTargetRegressor:
     """A scikit-learn estimator (spectra -> labels): channels -> skorch NeuralNetRegressor,
     with standardized labels.
 
@@ -137,6 +138,9 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
         Seeds torch and the 20 % validation split.
     device : str, default=None
         Torch device; None: :func:`default_device`.
+    progress : bool, default=False
+        One line per epoch on stderr with its training and validation losses
+        (:class:`EpochProgress`).
 
     Returns
     -------
@@ -159,11 +163,33 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
         criterion=nn.MSELoss, optimizer=torch.optim.Adam, optimizer__lr=lr,
         optimizer__weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
         train_split=train_split, iterator_train__shuffle=True,
-        callbacks=[EarlyStopping(patience=patience, load_best=True)],
+        callbacks=[EarlyStopping(patience=patience, load_best=True)]
+        + ([EpochProgress()] if progress else []),
         device=device or default_device(), verbose=0, seed=seed)
     return TransformedTargetRegressor(
         regressor=Pipeline([("channels", SpectraToChannels()), ("net", net)]),
         transformer=StandardScaler())
+
+
+class EpochProgress(Callback):
+    """skorch callback: one line per epoch on stderr (:func:`skcannon.inference.progress.
+    progress_line`) with the epoch, the most epochs and the training and validation losses."""
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Write the finished epoch's line.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The network being trained (its ``history`` holds the losses).
+        **kwargs
+            Unused (skorch passes the datasets).
+        """
+        from skcannon.inference.progress import progress_line
+
+        row = net.history[-1]
+        losses = {k: row[k] for k in ("train_loss", "valid_loss") if k in row}
+        progress_line("nn train: epoch", row["epoch"], net.max_epochs, **losses)
 
 
 class SeededNet(NeuralNetRegressor):
