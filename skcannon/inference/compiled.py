@@ -1,0 +1,146 @@
+"""The quadratic log-posterior compiled once per machine: a numba kernel cached on disk.
+
+nutpie compiles the PyMC model with numba in every new process (several seconds; its compiled
+C callbacks embed pointers, so numba cannot cache them). The quadratic form of the posterior
+(:mod:`skcannon.inference.posterior`: chi^2 = c - 2 h.v + v.G.v in the design vector v) needs
+nothing model-specific in its code: the model and the spectrum enter only as arrays (G, h,
+c, the term factor indices, the label scaling, the priors). So one kernel,
+:func:`quadratic_logp_and_grad`, serves every model and spectrum; numba caches its machine code
+in the user's cache directory (:func:`cache_directory`), keyed by numba on this file's source
+and the argument types, so a changed kernel recompiles and a changed model never needs to.
+
+It returns the log-density of the *unconstrained* parameters that PyMC's (and so nutpie's)
+NUTS samples: a uniform prior's label through the logit of its position in the interval (the
+Jacobian included), a normal prior's label as it is - the same target as the PyMC model with
+``likelihood="quadratic"`` up to a constant (tests check it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: Environment variable naming the directory of compiled code (default: the user's cache).
+CACHE_ENV = "SKCANNON_CACHE_DIR"
+
+
+def cache_directory() -> Path:
+    """Where compiled code is cached: ``$SKCANNON_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/skcannon/compiled`` (``~/.cache/skcannon/compiled``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "skcannon" / "compiled"
+
+
+def _kernel(x, G, h, c, factor_index, offsets, scales, lo, hi, mu, sigma, uniform, grad):
+    """numba source of :func:`quadratic_logp_and_grad` (writes the gradient into ``grad``)."""
+    n_labels, k = x.shape[0], h.shape[0]
+    factors = np.ones(n_labels + 1)
+    d_label = np.ones(n_labels)
+    logp = 0.0
+    for i in range(n_labels):
+        if uniform:
+            u = 1.0 / (1.0 + np.exp(-x[i]))
+            label = lo[i] + (hi[i] - lo[i]) * u
+            d_label[i] = (hi[i] - lo[i]) * u * (1.0 - u)
+            # log Jacobian log(u (1 - u)), computed stably; its gradient 1 - 2u
+            logp += -np.logaddexp(0.0, -x[i]) - np.logaddexp(0.0, x[i])
+            grad[i] = 1.0 - 2.0 * u
+        else:
+            label = x[i]
+            z = (label - mu[i]) / sigma[i]
+            logp += -0.5 * z * z
+            grad[i] = -z / sigma[i]
+        factors[i + 1] = (label - offsets[i]) / scales[i]
+    design = np.ones(k)
+    for w in range(factor_index.shape[0]):
+        for j in range(k):
+            design[j] *= factors[factor_index[w, j]]
+    g_v = G @ design + G.T @ design - 2.0 * h                     # d chi^2 / d v
+    logp += -0.5 * (c - 2.0 * (h @ design) + design @ (G @ design))
+    d_scaled = np.zeros(n_labels + 1)
+    for j in range(k):
+        for w in range(factor_index.shape[0]):
+            others = 1.0
+            for w2 in range(factor_index.shape[0]):
+                if w2 != w:
+                    others *= factors[factor_index[w2, j]]
+            d_scaled[factor_index[w, j]] += -0.5 * g_v[j] * others
+    for i in range(n_labels):
+        grad[i] += d_scaled[i + 1] / scales[i] * d_label[i]
+    return logp
+
+
+_COMPILED = None
+
+
+def _compiled():
+    """The numba-compiled kernel (its cache in :func:`cache_directory`), built once per process."""
+    global _COMPILED
+    if _COMPILED is None:
+        import numba
+
+        directory = cache_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        previous = numba.config.CACHE_DIR
+        numba.config.CACHE_DIR = str(directory)      # read when the cache is set up, below
+        try:
+            _COMPILED = numba.njit(cache=True, fastmath=False)(_kernel)
+        finally:
+            numba.config.CACHE_DIR = previous
+    return _COMPILED
+
+
+def factor_index(terms: list[tuple[int, ...]]) -> np.ndarray:
+    """Every design term as ``width`` indices into [1, scaled labels...] (0: the constant 1),
+    shape (width, k)."""
+    width = max(1, max(len(t) for t in terms))
+    index = np.zeros((width, len(terms)), dtype=np.int64)
+    for j, term in enumerate(terms):
+        index[: len(term), j] = np.asarray(term, dtype=np.int64) + 1
+    return index
+
+
+def quadratic_logp_and_grad(x: np.ndarray, arrays: dict) -> tuple[float, np.ndarray]:
+    """The quadratic log-posterior of unconstrained parameters and its gradient.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_labels,)
+        Unconstrained parameters (uniform priors: logit of the position in the interval).
+    arrays : dict
+        :func:`kernel_arrays` of the model and priors, with one spectrum's ``G``, ``h``, ``c``.
+
+    Returns
+    -------
+    logp : float
+    grad : ndarray, shape (n_labels,)
+    """
+    grad = np.empty(len(x))
+    logp = _compiled()(np.ascontiguousarray(x, dtype=np.float64), arrays["G"], arrays["h"],
+                       float(arrays["c"]), arrays["factor_index"], arrays["offsets"],
+                       arrays["scales"], arrays["lo"], arrays["hi"], arrays["mu"],
+                       arrays["sigma"], arrays["uniform"], grad)
+    return float(logp), grad
+
+
+def kernel_arrays(state, priors) -> dict:
+    """What the kernel needs of a model's learned ``state`` and its ``priors`` (LabelPriors),
+    as contiguous float64/int64 arrays (one spectrum's G, h, c are added per spectrum)."""
+    n_labels = len(priors.names)
+    bounds = priors.bounds if priors.bounds is not None else np.zeros((2, n_labels))
+    as_float = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    return {"factor_index": factor_index(state.vectorizer.terms),
+            "offsets": as_float(state.scaling.offsets), "scales": as_float(state.scaling.scales),
+            "lo": as_float(bounds[0]), "hi": as_float(bounds[1]), "mu": as_float(priors.mu),
+            "sigma": as_float(priors.sigma), "uniform": priors.bounds is not None}
+
+
+def constrained(x: np.ndarray, arrays: dict) -> np.ndarray:
+    """Physical labels of unconstrained parameters ``x`` (n_labels,)."""
+    if not arrays["uniform"]:
+        return np.asarray(x, dtype=float)
+    return arrays["lo"] + (arrays["hi"] - arrays["lo"]) / (1.0 + np.exp(-np.asarray(x)))
