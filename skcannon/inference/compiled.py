@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
+from numba import carray
 
 #: Environment variable naming the directory of compiled code (default: the user's cache).
 CACHE_ENV = "SKCANNON_CACHE_DIR"
@@ -74,23 +76,28 @@ def _kernel(x, G, h, c, factor_index, offsets, scales, lo, hi, mu, sigma, unifor
     return logp
 
 
-_COMPILED = None
+_COMPILED = _HEADER = _CFUNCS = None
+
+
+def _cached(compile_):
+    """``compile_()`` with numba's cache in :func:`cache_directory` (numba reads the setting
+    when a function's cache is set up, at decoration)."""
+    directory = cache_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(directory)
+    try:
+        return compile_()
+    finally:
+        numba.config.CACHE_DIR = previous
 
 
 def _compiled():
     """The numba-compiled kernel (its cache in :func:`cache_directory`), built once per process."""
-    global _COMPILED
+    global _COMPILED, _HEADER
     if _COMPILED is None:
-        import numba
-
-        directory = cache_directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        previous = numba.config.CACHE_DIR
-        numba.config.CACHE_DIR = str(directory)      # read when the cache is set up, below
-        try:
-            _COMPILED = numba.njit(cache=True, fastmath=False)(_kernel)
-        finally:
-            numba.config.CACHE_DIR = previous
+        _COMPILED = _cached(lambda: numba.njit(cache=True, fastmath=False)(_kernel))
+        _HEADER = _cached(lambda: numba.njit(cache=True)(_header))
     return _COMPILED
 
 
@@ -144,3 +151,148 @@ def constrained(x: np.ndarray, arrays: dict) -> np.ndarray:
     if not arrays["uniform"]:
         return np.asarray(x, dtype=float)
     return arrays["lo"] + (arrays["hi"] - arrays["lo"]) / (1.0 + np.exp(-np.asarray(x)))
+
+
+def _header(user_data) -> tuple[int, int, int, int]:
+    """numba source: (n_labels, k, width, total length) of a :func:`pack` buffer."""
+    head = carray(user_data, (3,), np.float64)
+    n_labels, k, width = int(head[0]), int(head[1]), int(head[2])
+    return n_labels, k, width, 4 + 6 * n_labels + 1 + k + k * k + width * k
+
+
+def _logp_cfunc(dim, x_, out_, logp_, user_data):
+    """numba source of nutpie's C log-density callback on a :func:`pack` buffer."""
+    n_labels, k, width, total = _HEADER(user_data)
+    if dim != n_labels:
+        return -1
+    buf = carray(user_data, (total,), np.float64)
+    a = 4 + 6 * n_labels
+    x, out = carray(x_, (n_labels,)), carray(out_, (n_labels,))
+    logp = carray(logp_, (1,))
+    index = buf[a + 1 + k + k * k:total].reshape((width, k)).astype(np.int64)
+    value = _COMPILED(x, buf[a + 1 + k:a + 1 + k + k * k].reshape((k, k)), buf[a + 1:a + 1 + k],
+                      buf[a], index, buf[4:4 + n_labels], buf[4 + n_labels:4 + 2 * n_labels],
+                      buf[4 + 2 * n_labels:4 + 3 * n_labels],
+                      buf[4 + 3 * n_labels:4 + 4 * n_labels],
+                      buf[4 + 4 * n_labels:4 + 5 * n_labels], buf[4 + 5 * n_labels:a],
+                      buf[3] > 0, out)
+    logp[0] = value
+    if not np.isfinite(value) or not np.all(np.isfinite(out)):
+        return 3
+    return 0
+
+
+def _expand_cfunc(dim, expanded, x_, out_, user_data):
+    """numba source of nutpie's C callback giving the physical labels of ``x``."""
+    n_labels, k, width, total = _HEADER(user_data)
+    if dim != n_labels or expanded != n_labels:
+        return -1
+    buf = carray(user_data, (total,), np.float64)
+    x, out = carray(x_, (n_labels,)), carray(out_, (n_labels,))
+    for i in range(n_labels):
+        if buf[3] > 0:
+            lo, hi = buf[4 + 2 * n_labels + i], buf[4 + 3 * n_labels + i]
+            out[i] = lo + (hi - lo) / (1.0 + np.exp(-x[i]))
+        else:
+            out[i] = x[i]
+    return 0
+
+
+def pack(arrays: dict) -> np.ndarray:
+    """One float64 buffer of :func:`kernel_arrays` with a spectrum's G, h, c (what the C
+    callbacks read through nutpie's user-data pointer)."""
+    width, k = arrays["factor_index"].shape
+    n_labels = len(arrays["offsets"])
+    return np.concatenate([[n_labels, k, width, float(arrays["uniform"])],
+                           *(arrays[n] for n in ("offsets", "scales", "lo", "hi", "mu",
+                                                 "sigma")),
+                           [float(arrays["c"])], arrays["h"], np.ravel(arrays["G"]),
+                           np.ravel(arrays["factor_index"]).astype(float)])
+
+
+def _cfuncs():
+    """nutpie's two C callbacks (log-density with gradient; physical labels), compiled once
+    per machine and cached like the kernel."""
+    global _CFUNCS
+    if _CFUNCS is None:
+        from numba import types
+
+        _compiled()
+        double = types.CPointer(types.double)
+        logp = types.int64(types.uint64, double, double, double, types.voidptr)
+        expand = types.int64(types.uint64, types.uint64, double, double, types.voidptr)
+        _CFUNCS = (_cached(lambda: numba.cfunc(logp, cache=True)(_logp_cfunc)),
+                   _cached(lambda: numba.cfunc(expand, cache=True)(_expand_cfunc)))
+    return _CFUNCS
+
+
+_MODEL_CLASS = None
+
+
+def _model_class():
+    """nutpie's compiled-model class for the cached C callbacks (defined on first use, as
+    nutpie is optional); it drives nutpie's own sampler for PyMC models."""
+    global _MODEL_CLASS
+    if _MODEL_CLASS is None:
+        import dataclasses
+
+        from nutpie import _lib
+        from nutpie.sample import CompiledModel
+
+        @dataclasses.dataclass(frozen=True)
+        class KernelModel(CompiledModel):
+            """One spectrum's quadratic posterior on the cached C callbacks."""
+
+            names: tuple
+            user_data: np.ndarray
+            initial_point: object
+
+            @property
+            def n_dim(self) -> int:
+                return len(self.names)
+
+            @property
+            def shapes(self) -> dict:
+                return {name: () for name in self.names}
+
+            @property
+            def coords(self) -> dict:
+                return {}
+
+            def _make_model(self, init_mean=None):
+                logp, expand = _cfuncs()
+                pointer = self.user_data.ctypes.data
+                variables = _lib.PyVariable.new_variables(
+                    list(self.names), ["float64"] * self.n_dim, [()] * self.n_dim, {}, {})
+                return _lib.PyMcModel(_lib.LogpFunc(logp.address, pointer, self),
+                                      _lib.ExpandFunc(self.n_dim, self.n_dim, expand.address,
+                                                      pointer, self),
+                                      variables, self.n_dim, {}, {}, self.initial_point, None)
+
+            def _make_sampler(self, settings, init_mean, cores, progress_type, store):
+                return _lib.PySampler.from_pymc(settings, cores, self._make_model(init_mean),
+                                                progress_type, store)
+
+        _MODEL_CLASS = KernelModel
+    return _MODEL_CLASS
+
+
+def nutpie_model(arrays: dict, names, initial_point):
+    """nutpie's model of one spectrum's quadratic posterior on the cached C callbacks.
+
+    Parameters
+    ----------
+    arrays : dict
+        :func:`kernel_arrays` with the spectrum's ``G``, ``h``, ``c``.
+    names : sequence of str
+        The labels (the posterior's variables).
+    initial_point : callable
+        ``initial_point(seed) -> ndarray (n_labels,)``, unconstrained.
+
+    Returns
+    -------
+    nutpie CompiledModel
+        For ``nutpie.sample``.
+    """
+    return _model_class()(dims={}, names=tuple(names), user_data=pack(arrays),
+                          initial_point=initial_point)

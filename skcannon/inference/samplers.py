@@ -181,32 +181,19 @@ class NutpieSampler(PyMCSampler):
 
     def _kernel_model(self, problem, initial: np.ndarray | None):
         """nutpie's model of one spectrum's quadratic posterior on the cached kernel."""
-        from nutpie.compiled_pyfunc import from_pyfunc
-
-        from skcannon.inference.compiled import (
-            constrained,
-            kernel_arrays,
-            quadratic_logp_and_grad,
-        )
+        from skcannon.inference.compiled import kernel_arrays, nutpie_model
 
         arrays = {**kernel_arrays(self.state, self.priors),
                   **{k: np.asarray(v, dtype=np.float64, order="C")
                      for k, v in problem.data.items()}}
-        names = list(problem.names)
         centre = problem.priors.unconstrained(self.state.scaling.offsets if initial is None
                                               else initial)
         jitter = 1e-2 * (1.0 if self.priors.bounds is not None else self.priors.sigma)
 
         def initial_point(seed):
-            return centre + jitter * np.random.default_rng(seed).uniform(-1, 1, len(names))
+            return centre + jitter * np.random.default_rng(seed).uniform(-1, 1, len(centre))
 
-        def make_expand(*_):
-            return lambda x: {n: np.asarray(v) for n, v in zip(
-                names, constrained(x, arrays), strict=True)}
-
-        return from_pyfunc(len(names), lambda: lambda x: quadratic_logp_and_grad(x, arrays),
-                           make_expand, [np.dtype("float64")] * len(names),
-                           [()] * len(names), names, make_initial_point_fn=initial_point)
+        return nutpie_model(arrays, problem.names, initial_point)
 
 
 class EmceeSampler:

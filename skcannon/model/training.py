@@ -360,8 +360,7 @@ def train_pixels(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray, *,
     tolerance : float, default=1e-7
         A pixel has converged when its exact Newton step in ln s^2 is below this.
     n_jobs : int or None, default=None
-        Threads taking blocks of pixels (None: the usable CPUs, at most 4; one inside a
-        parallel worker: :mod:`skcannon.inference.threads`), BLAS one thread each.
+        Threads over blocks of pixels (None: :func:`~skcannon.inference.threads.resolve_n_jobs`).
     block_pixels : int, default=BLOCK_PIXELS  pixels per block (results alike within tolerance)
     progress : callable or None, default=None
         Called (from worker threads) with each finished block's pixel count (e.g. ``tqdm.update``).

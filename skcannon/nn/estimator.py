@@ -107,8 +107,7 @@ def default_device() -> str:
 def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_valid=None,
                       max_epochs: int = 150, lr: float = 1e-3, batch_size: int = 64,
                       patience: int = 15, weight_decay: float = 1e-5, seed: int = 0,
-                      device: str | None = None, progress: bool = False
-                      ) -> TransformedTargetRegressor:
+                      device: str | None = None) -> TransformedTargetRegressor:
     """A scikit-learn estimator (spectra -> labels): channels -> skorch NeuralNetRegressor,
     with standardized labels.
 
@@ -138,9 +137,6 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
         Seeds torch and the 20 % validation split.
     device : str, default=None
         Torch device; None: :func:`default_device`.
-    progress : bool, default=False
-        One line per epoch on stderr with its training and validation losses
-        (:class:`EpochProgress`).
 
     Returns
     -------
@@ -163,8 +159,7 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
         criterion=nn.MSELoss, optimizer=torch.optim.Adam, optimizer__lr=lr,
         optimizer__weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
         train_split=train_split, iterator_train__shuffle=True,
-        callbacks=[EarlyStopping(patience=patience, load_best=True)]
-        + ([EpochProgress()] if progress else []),
+        callbacks=[EarlyStopping(patience=patience, load_best=True)],
         device=device or default_device(), verbose=0, seed=seed)
     return TransformedTargetRegressor(
         regressor=Pipeline([("channels", SpectraToChannels()), ("net", net)]),
@@ -258,7 +253,8 @@ class _PredefinedValid:
         return dataset, Dataset(X, np.asarray(y_valid, dtype=np.float32))
 
 
-def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **options):
+def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0,
+           progress: bool = False, **options):
     """Train a regressor with an explicit validation set (physical labels in, out).
 
     Parameters
@@ -274,6 +270,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **optio
     y_valid : ndarray of shape (n_valid, n_labels)
         Validation labels, physical units.
     seed : int, default=0
+    progress : bool, default=False
+        One line per epoch with its losses on stderr (:class:`EpochProgress`).
     **options
         Further keyword arguments of :func:`make_nn_regressor` (``max_epochs``, ``lr`` ...).
 
@@ -284,6 +282,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **optio
     """
     model = make_nn_regressor(kind, X_train.shape[2], y_train.shape[1], X_valid, y_valid,
                               seed=seed, **options)
+    if progress:
+        model.regressor.named_steps["net"].callbacks.append(EpochProgress())
     split = model.regressor.named_steps["net"].train_split
     split.channels = SpectraToChannels().fit(X_train)      # what the pipeline fits, too
     split.label_scaler = StandardScaler().fit(y_train)     # the target transformer's twin

@@ -80,3 +80,32 @@ def test_cache_directory_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SKCANNON_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_directory() == tmp_path / "xdg" / "skcannon" / "compiled"
+
+
+def test_nutpie_quadratic_posterior_needs_neither_pymc_nor_a_compilation(reference_model,
+                                                                          tmp_path):
+    """nutpie on the quadratic likelihood (the default) samples the cached kernel: PyMC and
+    PyTensor are never imported, and with the cache warm nothing is compiled."""
+    pytest.importorskip("nutpie")
+    model = tmp_path / "ref.h5"
+    reference_model.save(model)
+    code = (
+        "import sys, numpy as np\n"
+        "from skcannon.model import Cannon\n"
+        "from skcannon.inference import compiled\n"
+        "from skcannon.inference.mcmc import CannonPosterior\n"
+        f"model = Cannon.load({str(model)!r})\n"
+        "flux = model.predict([[4650.0, 2.4, -0.3, 0.1]])[0]\n"
+        "post = CannonPosterior(model, sampler='nutpie').sample(flux, np.full_like(flux, 1e4),"
+        " draws=200, tune=200, chains=2)\n"
+        "misses = sum(sum(f.stats.cache_misses.values()) for f in (compiled._COMPILED,"
+        " compiled._HEADER))\n"
+        "print(sorted(m for m in ('pymc', 'pytensor') if m in sys.modules), misses,"
+        " round(float(post.summary.loc['TEFF', 'mean'])))\n")
+    env = {**os.environ, "SKCANNON_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=env, check=True).stdout.split("]") for _ in range(2)]
+    assert runs[0][0] == runs[1][0] == "["
+    assert runs[0][1].split()[0] == "2" and runs[1][1].split()[0] == "0"   # compiled, cached
+    assert abs(int(runs[1][1].split()[1]) - 4650) < 30
