@@ -92,12 +92,6 @@ class PyMCSampler:
         A fitted model's learned state.
     priors : LabelPriors
     likelihood : {"pixels", "quadratic"}
-
-    Attributes
-    ----------
-    pymc_model : pymc.Model
-        See :func:`skcannon.inference.pymc_graph.build_pymc_model` (built, and PyMC imported,
-        on first use).
     """
 
     def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
@@ -107,7 +101,8 @@ class PyMCSampler:
 
     @property
     def pymc_model(self):
-        """The PyMC model (built on first use)."""
+        """The PyMC model (:func:`skcannon.inference.pymc_graph.build_pymc_model`; built, and
+        PyMC imported, on first use)."""
         if self._pymc_model is None:
             self._pymc_model = build_pymc_model(self.state, self.priors, self.likelihood)
         return self._pymc_model

@@ -87,15 +87,31 @@ def masked_location_scale(values: np.ndarray, use: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median and 1.4826 x MAD of ``values`` where ``use``; (0, 1) for empty rows.
 
+    The medians are those of :func:`skcannon.stats.robust_location_scale` (NaN ignored),
+    taken from one sort per row instead of ``nanmedian``'s per-row partitions (several times
+    faster on many short rows).
+
     Returns two arrays of shape (n_rows, 1).
     """
-    centre = np.zeros((values.shape[0], 1))
-    scale = np.ones((values.shape[0], 1))
-    rows = use.any(axis=1)
-    if rows.any():
-        masked = np.where(use[rows], values[rows], np.nan)
-        centre[rows], scale[rows] = stats.robust_location_scale(masked, axis=1, keepdims=True)
+    values = np.asarray(values, dtype=float)
+    use = use & ~np.isnan(values)
+    count = use.sum(axis=1)
+    rows = count > 0
+    centre = np.where(rows, _masked_median(values, use, count), 0.0)[:, None]
+    spread = _masked_median(np.abs(values - centre), use, count)
+    scale = np.where(rows, stats.MAD_TO_SIGMA * spread, 1.0)[:, None]
     return centre, scale
+
+
+def _masked_median(values: np.ndarray, use: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median of each row's ``values`` where ``use`` (``count`` of them; any value for empty
+    rows): the mean of the two middle values of the sorted row, as ``np.median`` takes it."""
+    ordered = np.sort(np.where(use, values, np.inf), axis=1)
+    rows = np.arange(len(values))
+    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
+    low, high = np.minimum(low, values.shape[1] - 1), np.minimum(high, values.shape[1] - 1)
+    with np.errstate(invalid="ignore"):
+        return (ordered[rows, low] + ordered[rows, high]) / 2
 
 
 def fit_continuum_batch(
@@ -107,8 +123,9 @@ def fit_continuum_batch(
     ----------
     flux, ivar : ndarray, shape (n_stars, m)
         Flux and inverse variance at the continuum pixels (ivar 0 = unusable).
-    design : ndarray, shape (m, k)
-        Basis at the continuum pixels.
+    design : ndarray, shape (m, k) or (n_stars, m, k)
+        Basis at the continuum pixels (the same for every row, or one per row: rows of
+        several regions fitted at once, shorter regions padded with ivar 0).
 
     Returns
     -------
@@ -118,19 +135,23 @@ def fit_continuum_batch(
     """
     usable = ivar > 0
     used = usable.copy()
-    k = design.shape[1]
+    k = design.shape[-1]
     coefficients = np.zeros((flux.shape[0], k))
     for _ in range(max_iter):
         weight = np.where(used, ivar, 0.0)
-        normal = np.einsum("nm,mk,ml->nkl", weight, design, design)
-        rhs = np.einsum("nm,mk->nk", weight * flux, design)
+        shared = design.ndim == 2
+        normal = np.einsum("nm,mk,ml->nkl" if shared else "nm,nmk,nml->nkl", weight, design,
+                           design)
+        rhs = np.einsum("nm,mk->nk" if shared else "nm,nmk->nk", weight * flux, design)
         # keep unsolvable systems (too few pixels) finite: they are flagged by the caller
         singular = used.sum(axis=1) < k
         normal[singular] = np.eye(k)
         rhs[singular] = 0.0
         normal += np.eye(k) * 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None]
         coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-        z = (flux - coefficients @ design.T) * np.sqrt(ivar)
+        model = coefficients @ design.T if shared else np.einsum("nk,nmk->nm", coefficients,
+                                                                 design)
+        z = (flux - model) * np.sqrt(ivar)
         centre, scale = masked_location_scale(z, used)
         new_used = usable & (np.abs(z - centre) <= clip_sigma * np.fmax(scale, 1.0))
         if np.array_equal(new_used, used):
@@ -303,10 +324,10 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         continuum = np.ones_like(flux)
         failed = np.zeros(flux.shape, dtype=bool)
         mask = out[:, MASK]
+        fits = self._fit_regions(flux, ivar)
         for k, basis in enumerate(self.bases_):
             inside = self.region_index_ == k
-            region_continuum, bad = self._fit_region(flux[:, inside], ivar[:, inside],
-                                                     mask, inside, basis)
+            region_continuum, bad = self._region_result(*fits[k], mask, inside, basis)
             continuum[:, inside] = region_continuum
             ivar[:, inside] = np.where(bad[:, None], 0.0, ivar[:, inside])
             failed[:, inside] = bad[:, None]
@@ -318,13 +339,34 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         out[:, IVAR] = ivar * continuum**2
         return out, continuum
 
-    def _fit_region(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                    inside: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Continuum of one region (n_stars, n_region) and its failed stars (n_stars,); sets
-        the failure bits in ``mask`` (n_stars, n_pixels) in place."""
-        region_cont = self.continuum_mask_[inside]
-        coef, used = fit_continuum_batch(flux[:, region_cont], ivar[:, region_cont],
-                                         basis[region_cont], self.clip_sigma, self.max_iter)
+    def _fit_regions(self, flux: np.ndarray, ivar: np.ndarray) -> list[tuple]:
+        """Continuum coefficients (n_stars, k) and used pixels (n_stars, m_region) of every
+        region, all regions' rows fitted in one batch (:func:`fit_continuum_batch`, each row
+        with its region's basis, shorter regions padded with unusable pixels)."""
+        pixels = [np.flatnonzero(self.continuum_mask_ & (self.region_index_ == k))
+                  for k in range(len(self.bases_))]
+        n, width = flux.shape[0], max([len(p) for p in pixels] + [1])
+        k = self.bases_[0].shape[1]
+        rows_flux = np.ones((len(pixels), n, width))
+        rows_ivar = np.zeros((len(pixels), n, width))
+        design = np.zeros((len(pixels), width, k))
+        for r, (cont, basis) in enumerate(zip(pixels, self.bases_, strict=True)):
+            in_region = self.continuum_mask_[self.region_index_ == r]
+            rows_flux[r, :, : len(cont)] = flux[:, cont]
+            rows_ivar[r, :, : len(cont)] = ivar[:, cont]
+            design[r, : len(cont)] = basis[in_region]
+        coef, used = fit_continuum_batch(rows_flux.reshape(-1, width),
+                                         rows_ivar.reshape(-1, width),
+                                         np.repeat(design, n, axis=0), self.clip_sigma,
+                                         self.max_iter)
+        coef, used = coef.reshape(len(pixels), n, k), used.reshape(len(pixels), n, width)
+        return [(coef[r], used[r, :, : len(cont)]) for r, cont in enumerate(pixels)]
+
+    def _region_result(self, coef: np.ndarray, used: np.ndarray, mask: np.ndarray,
+                       inside: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuum of one region (n_stars, n_region) from its coefficients and used pixels,
+        and its failed stars (n_stars,); sets the failure bits in ``mask`` (n_stars, n_pixels)
+        in place."""
         region_continuum = coef @ basis.T
         too_few = used.sum(axis=1) < self.min_pixels_
         not_positive = ~too_few & ~np.all(region_continuum > 0, axis=1)
