@@ -318,31 +318,44 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "bases_")
         X = check_spectra(X, len(self.wavelength_))
         out = X.copy()
-        flux, ivar = X[:, FLUX], np.where(np.isfinite(X[:, IVAR]) & np.isfinite(X[:, FLUX]),
-                                          np.clip(X[:, IVAR], 0, None), 0.0)
-        flux = np.where(ivar > 0, flux, 1.0)
-        continuum = np.ones_like(flux)
-        failed = np.zeros(flux.shape, dtype=bool)
-        mask = out[:, MASK]
-        fits = self._fit_regions(flux, ivar)
-        for k, basis in enumerate(self.bases_):
-            inside = self.region_index_ == k
-            region_continuum, bad = self._region_result(*fits[k], mask, inside, basis)
-            continuum[:, inside] = region_continuum
-            ivar[:, inside] = np.where(bad[:, None], 0.0, ivar[:, inside])
-            failed[:, inside] = bad[:, None]
-        outside = self.region_index_ < 0
-        ivar[:, outside] = 0.0
         raw = X[:, FLUX]
-        keep = np.isfinite(raw) & ~failed & ~outside  # masked pixels keep their (finite) values
-        out[:, FLUX] = np.where(keep, raw / continuum, 1.0)
-        out[:, IVAR] = ivar * continuum**2
+        ivar = np.where(np.isfinite(X[:, IVAR]) & np.isfinite(raw),
+                        np.clip(X[:, IVAR], 0, None), 0.0)
+        coef, used_count = self._fit_regions(np.where(ivar > 0, raw, 1.0), ivar)
+        n, n_regions = len(X), len(self.bases_)
+        # every region's continuum at once: coefficients (n, R k) x the bases stacked (R k, P)
+        continuum = coef.transpose(1, 0, 2).reshape(n, -1) @ self._stacked_bases()
+        in_region = (self.region_index_[:, None] == np.arange(n_regions)).astype(float)
+        too_few = used_count < self.min_pixels_                             # (n, R)
+        not_positive = ~too_few & ((~(continuum > 0)).astype(float) @ in_region > 0)
+        bad = too_few | not_positive
+
+        def per_pixel(per_region):         # (n, R) -> (n, P); False outside every region
+            return np.column_stack([per_region, np.zeros(n, bool)])[:, self.region_index_]
+
+        mask = out[:, MASK]
+        set_bit(mask, per_pixel(too_few), BIT_CONTINUUM_TOO_FEW)
+        set_bit(mask, per_pixel(not_positive), BIT_CONTINUUM_NOT_POSITIVE)
+        unused = per_pixel(bad) | (self.region_index_ < 0)
+        continuum = np.where(unused, 1.0, continuum)
+        out[:, FLUX] = np.where(np.isfinite(raw) & ~unused, raw / continuum, 1.0)
+        out[:, IVAR] = np.where(unused, 0.0, ivar) * continuum**2
         return out, continuum
 
-    def _fit_regions(self, flux: np.ndarray, ivar: np.ndarray) -> list[tuple]:
-        """Continuum coefficients (n_stars, k) and used pixels (n_stars, m_region) of every
-        region, all regions' rows fitted in one batch (:func:`fit_continuum_batch`, each row
-        with its region's basis, shorter regions padded with unusable pixels)."""
+    def _stacked_bases(self) -> np.ndarray:
+        """Every region's basis over the whole grid, stacked: (R k, n_pixels), zero outside
+        its region."""
+        k = self.bases_[0].shape[1]
+        stacked = np.zeros((len(self.bases_) * k, len(self.region_index_)))
+        for r, basis in enumerate(self.bases_):
+            stacked[r * k:(r + 1) * k, self.region_index_ == r] = basis.T
+        return stacked
+
+    def _fit_regions(self, flux: np.ndarray, ivar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuum coefficients (R, n_stars, k) of every region and the pixels used per
+        star and region (n_stars, R): all regions' rows fitted in one batch
+        (:func:`fit_continuum_batch`, each row with its region's basis, shorter regions
+        padded with unusable pixels)."""
         pixels = [np.flatnonzero(self.continuum_mask_ & (self.region_index_ == k))
                   for k in range(len(self.bases_))]
         n, width = flux.shape[0], max([len(p) for p in pixels] + [1])
@@ -351,33 +364,14 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         rows_ivar = np.zeros((len(pixels), n, width))
         design = np.zeros((len(pixels), width, k))
         for r, (cont, basis) in enumerate(zip(pixels, self.bases_, strict=True)):
-            in_region = self.continuum_mask_[self.region_index_ == r]
             rows_flux[r, :, : len(cont)] = flux[:, cont]
             rows_ivar[r, :, : len(cont)] = ivar[:, cont]
-            design[r, : len(cont)] = basis[in_region]
+            design[r, : len(cont)] = basis[self.continuum_mask_[self.region_index_ == r]]
         coef, used = fit_continuum_batch(rows_flux.reshape(-1, width),
                                          rows_ivar.reshape(-1, width),
                                          np.repeat(design, n, axis=0), self.clip_sigma,
                                          self.max_iter)
-        coef, used = coef.reshape(len(pixels), n, k), used.reshape(len(pixels), n, width)
-        return [(coef[r], used[r, :, : len(cont)]) for r, cont in enumerate(pixels)]
-
-    def _region_result(self, coef: np.ndarray, used: np.ndarray, mask: np.ndarray,
-                       inside: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Continuum of one region (n_stars, n_region) from its coefficients and used pixels,
-        and its failed stars (n_stars,); sets the failure bits in ``mask`` (n_stars, n_pixels)
-        in place."""
-        region_continuum = coef @ basis.T
-        too_few = used.sum(axis=1) < self.min_pixels_
-        not_positive = ~too_few & ~np.all(region_continuum > 0, axis=1)
-        bad = too_few | not_positive
-        region_continuum[bad] = 1.0
-        region_mask = mask[:, inside]
-        set_bit(region_mask, np.repeat(too_few[:, None], inside.sum(), 1), BIT_CONTINUUM_TOO_FEW)
-        set_bit(region_mask, np.repeat(not_positive[:, None], inside.sum(), 1),
-                BIT_CONTINUUM_NOT_POSITIVE)
-        mask[:, inside] = region_mask
-        return region_continuum, bad
+        return coef.reshape(len(pixels), n, k), used.sum(axis=1).reshape(len(pixels), n).T
 
     def transform(self, X) -> np.ndarray:
         """Normalized spectra (see :meth:`normalize`); the input is not modified.

@@ -58,3 +58,31 @@ def test_regions_fitted_together_equal_one_fit_per_region():
                                       X[:, IVAR][:, inside][:, cont], basis[cont],
                                       normalizer.clip_sigma, normalizer.max_iter)
         np.testing.assert_allclose(continuum[:, inside], coef @ basis.T, rtol=1e-10)
+
+
+def test_a_failed_region_is_flagged_alone():
+    """A star whose region has no usable continuum pixel (too few) or a negative continuum
+    gets that region's bit, flux 1 and ivar 0 there, and nothing elsewhere."""
+    from skcannon.preprocessing.continuum import (
+        BIT_CONTINUUM_NOT_POSITIVE,
+        BIT_CONTINUUM_TOO_FEW,
+    )
+    from skcannon.spectra import MASK
+
+    wavelength = aspcap_dr12_wavelength()
+    normalizer = ContinuumNormalizer(CONTINUUM_FILE, wavelength=wavelength).fit()
+    X = np.zeros((3, 3, len(wavelength)))
+    X[:, FLUX], X[:, IVAR] = 1.2, 1e4
+    first, second = normalizer.region_index_ == 0, normalizer.region_index_ == 1
+    X[0, IVAR, first] = 0.0                                     # star 0: region 0 unusable
+    X[1, FLUX, second] = -1.0                                   # star 1: region 1 negative
+    out, continuum = normalizer.normalize(X)
+    bits = out[:, MASK].astype(np.int64)
+    too_few, not_positive = 1 << BIT_CONTINUUM_TOO_FEW, 1 << BIT_CONTINUUM_NOT_POSITIVE
+    assert np.all(bits[0, first] & too_few) and not np.any(bits[0, ~first] & too_few)
+    assert np.all(bits[1, second] & not_positive) and not np.any(bits[1, ~second] & not_positive)
+    assert not np.any(bits[2] & (too_few | not_positive))
+    assert np.all(out[0, IVAR, first] == 0) and np.all(out[1, IVAR, second] == 0)
+    assert np.all(out[0, FLUX, first] == 1) and np.all(continuum[1, second] == 1)
+    inside = normalizer.region_index_ >= 0
+    np.testing.assert_allclose(out[2, FLUX, inside], 1.0, rtol=1e-9)
