@@ -80,14 +80,21 @@ _COMPILED = _HEADER = _CFUNCS = None
 
 
 def _cached(compile_):
-    """``compile_()`` with numba's cache in :func:`cache_directory` (numba reads the setting
-    when a function's cache is set up, at decoration)."""
+    """``compile_(cache)`` with numba's cache in :func:`cache_directory` (numba reads the
+    setting when a function's cache is set up, at decoration); without a cache where that
+    directory cannot be written (then every process compiles)."""
     directory = cache_directory()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        writable = os.access(directory, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        return compile_(False)
     previous = numba.config.CACHE_DIR
     numba.config.CACHE_DIR = str(directory)
     try:
-        return compile_()
+        return compile_(True)
     finally:
         numba.config.CACHE_DIR = previous
 
@@ -96,8 +103,8 @@ def _compiled():
     """The numba-compiled kernel (its cache in :func:`cache_directory`), built once per process."""
     global _COMPILED, _HEADER
     if _COMPILED is None:
-        _COMPILED = _cached(lambda: numba.njit(cache=True, fastmath=False)(_kernel))
-        _HEADER = _cached(lambda: numba.njit(cache=True)(_header))
+        _COMPILED = _cached(lambda cache: numba.njit(cache=cache, fastmath=False)(_kernel))
+        _HEADER = _cached(lambda cache: numba.njit(cache=cache)(_header))
     return _COMPILED
 
 
@@ -221,8 +228,8 @@ def _cfuncs():
         double = types.CPointer(types.double)
         logp = types.int64(types.uint64, double, double, double, types.voidptr)
         expand = types.int64(types.uint64, types.uint64, double, double, types.voidptr)
-        _CFUNCS = (_cached(lambda: numba.cfunc(logp, cache=True)(_logp_cfunc)),
-                   _cached(lambda: numba.cfunc(expand, cache=True)(_expand_cfunc)))
+        _CFUNCS = (_cached(lambda cache: numba.cfunc(logp, cache=cache)(_logp_cfunc)),
+                   _cached(lambda cache: numba.cfunc(expand, cache=cache)(_expand_cfunc)))
     return _CFUNCS
 
 
