@@ -123,10 +123,14 @@ def _survey(model, paths, out: Path, workers: int) -> tuple[float, float]:
     resident memory (MB) of its workers."""
     from distributed import Client, LocalCluster
 
+    from skcannon.inference.threads import worker_environment, worker_layout
     from skcannon.survey import label_survey
 
+    # the embedded cluster's layout (skcannon.survey.run): BLAS threads = usable CPUs // workers
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None,
+                      env=worker_environment(worker_layout(workers)[1])) as cluster, \
+            Client(cluster) as client:
         client.run(lambda: None)            # workers started before the clock
         start = time.perf_counter()
         label_survey(model, paths, out, chunk_size=CHUNK, scheduler=cluster.scheduler_address,
