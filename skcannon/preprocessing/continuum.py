@@ -123,9 +123,10 @@ def fit_continuum_batch(
     ----------
     flux, ivar : ndarray, shape (n_stars, m)
         Flux and inverse variance at the continuum pixels (ivar 0 = unusable).
-    design : ndarray, shape (m, k) or (n_stars, m, k)
-        Basis at the continuum pixels (the same for every row, or one per row: rows of
-        several regions fitted at once, shorter regions padded with ivar 0).
+    design : ndarray, shape (m, k) or (n_groups, m, k)
+        Basis at the continuum pixels: the same for every row, or one per group of
+        ``n_stars // n_groups`` consecutive rows (the rows of several regions fitted at once,
+        shorter regions padded with ivar 0).
 
     Returns
     -------
@@ -133,24 +134,25 @@ def fit_continuum_batch(
     used : ndarray of bool, shape (n_stars, m)
         Pixels used in the final fit (usable and not clipped).
     """
+    design = design[None] if design.ndim == 2 else design
+    groups, m, k = design.shape
+    outer = (design[:, :, :, None] * design[:, :, None, :]).reshape(groups, m, k * k)
     usable = ivar > 0
     used = usable.copy()
-    k = design.shape[-1]
     coefficients = np.zeros((flux.shape[0], k))
     for _ in range(max_iter):
-        weight = np.where(used, ivar, 0.0)
-        shared = design.ndim == 2
-        normal = np.einsum("nm,mk,ml->nkl" if shared else "nm,nmk,nml->nkl", weight, design,
-                           design)
-        rhs = np.einsum("nm,mk->nk" if shared else "nm,nmk->nk", weight * flux, design)
+        weight = np.where(used, ivar, 0.0).reshape(groups, -1, m)
+        # per group, two matrix products (BLAS): sum_m w x_k x_l and sum_m w f x_k
+        normal = np.matmul(weight, outer).reshape(-1, k, k)
+        rhs = np.matmul(weight * flux.reshape(groups, -1, m), design).reshape(-1, k)
         # keep unsolvable systems (too few pixels) finite: they are flagged by the caller
         singular = used.sum(axis=1) < k
         normal[singular] = np.eye(k)
         rhs[singular] = 0.0
         normal += np.eye(k) * 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None]
         coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-        model = coefficients @ design.T if shared else np.einsum("nk,nmk->nm", coefficients,
-                                                                 design)
+        model = np.matmul(coefficients.reshape(groups, -1, k),
+                          design.transpose(0, 2, 1)).reshape(-1, m)
         z = (flux - model) * np.sqrt(ivar)
         centre, scale = masked_location_scale(z, used)
         new_used = usable & (np.abs(z - centre) <= clip_sigma * np.fmax(scale, 1.0))
@@ -317,7 +319,8 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "bases_")
         X = check_spectra(X, len(self.wavelength_))
-        out = X.copy()
+        out = np.empty_like(X)                  # flux and ivar are all written below
+        out[:, MASK] = X[:, MASK]
         raw = X[:, FLUX]
         ivar = np.where(np.isfinite(X[:, IVAR]) & np.isfinite(raw),
                         np.clip(X[:, IVAR], 0, None), 0.0)
@@ -369,8 +372,7 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
             design[r, : len(cont)] = basis[self.continuum_mask_[self.region_index_ == r]]
         coef, used = fit_continuum_batch(rows_flux.reshape(-1, width),
                                          rows_ivar.reshape(-1, width),
-                                         np.repeat(design, n, axis=0), self.clip_sigma,
-                                         self.max_iter)
+                                         design, self.clip_sigma, self.max_iter)
         return coef.reshape(len(pixels), n, k), used.sum(axis=1).reshape(len(pixels), n).T
 
     def transform(self, X) -> np.ndarray:
