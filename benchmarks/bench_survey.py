@@ -22,6 +22,49 @@ N_FILES = 5000
 CHUNK = 256
 #: Each configuration is timed this many times, alternating; the best counts.
 REPEATS = 2
+#: The commit whose ``label_chunk`` is the chunk baseline (before the hot path was reworked).
+BASELINE_COMMIT = "d3d2c30"
+
+
+def _chunk_seconds(pythonpath: Path, paths_file: Path, repeats: int = 3) -> float:
+    """Best of ``repeats`` timings of ``label_chunk`` on the files listed in ``paths_file``,
+    in a subprocess importing skcannon from ``pythonpath`` (benchmarks/chunk_timer.py)."""
+    import json
+    import subprocess
+    import sys
+
+    from benchmarks.common import ROOT
+
+    timer = Path(__file__).resolve().parent / "chunk_timer.py"
+    done = subprocess.run([sys.executable, str(timer), str(paths_file), str(SHARED),
+                           str(repeats)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(pythonpath)}, cwd=ROOT.parent)
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def chunk_speedup(paths: list[str], tmp: Path) -> dict:
+    """``label_chunk`` on one chunk of files, this checkout vs the package source at
+    :data:`BASELINE_COMMIT` (``git archive``), alternating, best of each, same files."""
+    import subprocess
+
+    from benchmarks.common import ROOT
+
+    old = tmp / f"skcannon-{BASELINE_COMMIT}"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE_COMMIT, "skcannon"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    paths_file = tmp / "chunk_paths.txt"
+    paths_file.write_text("\n".join(paths[:CHUNK]))
+    new_s, old_s = [], []
+    for _ in range(REPEATS):
+        new_s.append(_chunk_seconds(ROOT, paths_file))
+        old_s.append(_chunk_seconds(old, paths_file))
+    return {"survey_chunk_s": round(min(new_s), 3),
+            f"survey_chunk_{BASELINE_COMMIT}_s": round(min(old_s), 3),
+            f"survey_chunk_speedup_vs_{BASELINE_COMMIT}": round(min(old_s) / min(new_s), 2),
+            "survey_chunk_problem": f"label_chunk on {min(CHUNK, len(paths))} apStar files, "
+                                    "reference model pipeline, n_starts=4, method='lm'"}
 
 
 def _write_archive(directory: Path, n_files: int) -> list[str]:
@@ -80,10 +123,14 @@ def _survey(model, paths, out: Path, workers: int) -> tuple[float, float]:
     resident memory (MB) of its workers."""
     from distributed import Client, LocalCluster
 
+    from skcannon.inference.threads import worker_environment, worker_layout
     from skcannon.survey import label_survey
 
+    # the embedded cluster's layout (skcannon.survey.run): BLAS threads = usable CPUs // workers
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=None,
+                      env=worker_environment(worker_layout(workers)[1])) as cluster, \
+            Client(cluster) as client:
         client.run(lambda: None)            # workers started before the clock
         start = time.perf_counter()
         label_survey(model, paths, out, chunk_size=CHUNK, scheduler=cluster.scheduler_address,
@@ -93,10 +140,12 @@ def _survey(model, paths, out: Path, workers: int) -> tuple[float, float]:
     return seconds, max(peaks.values())
 
 
-def run(n_files: int = N_FILES) -> dict:
+def run(n_files: int = N_FILES, quick: bool = False) -> dict:
+    """All figures; ``quick``: at most 1024 files."""
     from skcannon.apogee.reference import load_reference_model
     from skcannon.pipeline.model import model_pipeline
 
+    n_files = min(n_files, 1024) if quick else n_files
     continuum_file = SHARED / "apogee" / "continuum" / "cannon_cont_pixels_apogee.npz"
     model = load_reference_model(SHARED / "apogee" / "reference" / "cannon_apokasc_dr12")
     figures = {"survey_data_source": f"simulated: {n_files} apStar-format files from the "
@@ -120,6 +169,8 @@ def run(n_files: int = N_FILES) -> dict:
                 n_files / min(seconds[workers]), 1)
         figures["survey_spectra_per_s_per_worker"] = figures["survey_1_workers_spectra_per_s"]
         figures["survey_scaling_2_workers"] = round(min(seconds[1]) / min(seconds[2]), 2)
+        figures["survey_1_worker_over_plain_loop"] = round(min(plain) / min(seconds[1]), 2)
+        figures.update(chunk_speedup(paths, tmp))
         figures["survey_worker_peak_rss_mb"] = round(max(peaks), 1)
         figures["survey_repeats"] = REPEATS
     figures["survey_cores"] = os.cpu_count()

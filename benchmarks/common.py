@@ -36,3 +36,40 @@ def record(figures: dict) -> dict:
     results["date"] = datetime.date.today().isoformat()
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return results
+
+
+def _spin() -> None:
+    """Busy-loop forever (one process of :func:`cpu_load`)."""
+    while True:
+        pass
+
+
+class cpu_load:  # noqa: N801 - used as a context manager, like contextlib's
+    """A CPU-bound load of one busy process per usable CPU, started on entry and stopped on
+    exit (what "loaded" figures run beside: a shared node, a busy laptop)."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        from skcannon.inference.threads import usable_cpus
+
+        self.n = usable_cpus() if processes is None else processes
+        self.processes = []
+
+    def __enter__(self) -> cpu_load:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.processes = [context.Process(target=_spin, daemon=True) for _ in range(self.n)]
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join()
+
+
+def options(estimator) -> str:
+    """An estimator's parameters (the options a figure used), as one line."""
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(estimator.get_params().items()))

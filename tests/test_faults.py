@@ -13,6 +13,7 @@ import pytest
 
 from skcannon.cli import main
 from tests.conftest import shared_file
+from tests.timing import limit
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_parquet_without_pyarrow_is_refused_before_the_work(real_npz, real_model
     assert main(["fit", str(real_npz), "--model", str(real_model), "-o",
                  str(tmp_path / "x.xlsx")]) == 2
     one_error_line(capsys, "x.xlsx: unknown table format '.xlsx'")
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < limit(5)
 
 
 def test_posterior_bad_row_and_all_masked_spectrum(real_npz, real_model, tmp_path, capsys):
@@ -363,7 +364,8 @@ def test_posterior_refuses_too_few_pixels_and_samples_before_sampling(real_npz, 
     assert main(["posterior", str(real_npz), "--model", str(real_model), "--draws", "1",
                  "--chains", "2", "-o", str(tmp_path / "p2")]) == 2
     one_error_line(capsys, "error: --draws: 2 chains x 1 draws give 2 samples")
-    assert time.perf_counter() - start < 10 and not (tmp_path / "p2" / "chains.nc").exists()
+    assert time.perf_counter() - start < limit(10)
+    assert not (tmp_path / "p2" / "chains.nc").exists()
 
 
 @pytest.mark.parametrize("content, message", [
@@ -382,7 +384,7 @@ def test_posterior_checks_the_cv_accuracy_table_before_sampling(real_npz, real_m
     assert main(["posterior", str(real_npz), "--model", str(real_model), "--cv-accuracy",
                  str(cv), "-o", str(tmp_path / "p")]) == 2
     one_error_line(capsys, f"error: --cv-accuracy: {cv}: {message}")
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < limit(10)
 
 
 def test_cv_accuracy_is_taken_in_the_model_label_order(tmp_path):

@@ -163,3 +163,15 @@ def test_a_header_of_another_kind_or_other_files_is_refused(trained, tmp_path):
                                model.predict(X[test[:3]]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="kind 'cnn' is not the model's network"):
         snn.save_nn(model, tmp_path / "other", "cnn", names)
+
+
+def test_training_shows_one_line_per_epoch_with_its_losses(simulated_set, reference_model,
+                                                           capsys):
+    labels, X, _ = simulated_set
+    y = labels[list(reference_model.label_names)].to_numpy()
+    snn.fit_nn("mlp", X[:40], y[:40], X[40:60], y[40:60], seed=0, max_epochs=3, progress=True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"nn train: epoch {e}/3" for e in (1, 2, 3)]
+    assert all("train_loss" in line and "valid_loss" in line for line in lines)
+    snn.fit_nn("mlp", X[:40], y[:40], X[40:60], y[40:60], seed=0, max_epochs=2)
+    assert capsys.readouterr().err == ""              # quiet unless asked

@@ -117,3 +117,21 @@ def test_validate_and_outliers_commands(table_and_X, reference_model, tmp_path, 
                  str(out / "model_train_half.h5"), "-o", str(tmp_path / "out")]) == 0
     listed = pd.read_csv(tmp_path / "out" / "outliers.csv")
     assert len(listed) == len(list((tmp_path / "out").glob("outlier_*.png"))) or len(listed) > 20
+
+
+def test_grid_search_shows_each_fit_on_stderr_when_asked(simulated_set, capsys):
+    """progress=True: one line per candidate and fold on stderr (nothing on stdout); the
+    default stays quiet."""
+    from skcannon.evaluation.validation import grid_search
+
+    labels, X, _ = simulated_set
+    names = ["TEFF", "LOGG", "FE_H"]
+    y = labels[names].to_numpy()[:120]
+    grid = {"cannon__regularization": [0.0, 10.0]}
+    grid_search(CannonRegressor(Cannon(names)), X[:120, :, :800], y, grid, names, n_splits=2,
+                progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert sum("[CV] END" in line for line in captured.err.splitlines()) == 4
+    grid_search(CannonRegressor(Cannon(names)), X[:120, :, :800], y, grid, names, n_splits=2)
+    assert capsys.readouterr().err == ""

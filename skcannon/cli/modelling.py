@@ -269,7 +269,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             index=False, float_format=lambda v: f"{v:.4g}"))
     if args.grid:
         search = grid_search(CannonRegressor(Cannon(labels)), X, y,
-                             {"cannon__regularization": [0.0, 10.0, 100.0]}, labels)
+                             {"cannon__regularization": [0.0, 10.0, 100.0]}, labels,
+                             progress=True)
         import pandas as pd
 
         write_csv_atomic(pd.DataFrame(search.cv_results_).drop(columns="params"),

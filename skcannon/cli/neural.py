@@ -52,7 +52,7 @@ def cmd_nn_train(args: argparse.Namespace) -> int:
     for kind in args.kind:
         start = time.perf_counter()
         model = snn.fit_nn(kind, X[train], y[train], X[test], y[test], seed=args.seed,
-                           max_epochs=args.max_epochs)
+                           max_epochs=args.max_epochs, progress=True)
         seconds = time.perf_counter() - start
         snn.save_nn(model, out, kind, names,
                     options={"seed": args.seed, "max_epochs": args.max_epochs,

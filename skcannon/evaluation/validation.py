@@ -15,6 +15,8 @@ Every helper takes ``(estimator, X, y)``, estimator first, as scikit-learn's own
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -211,7 +213,7 @@ def repeated_kfold(estimator, X, y, label_names: Sequence[str], *, n_repeats: in
 
 def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
                 *, refit_label: str | None = None, n_splits: int = 3,
-                random_state: int = 42) -> GridSearchCV:
+                random_state: int = 42, progress: bool = False) -> GridSearchCV:
     """``GridSearchCV`` over e.g. ``cannon__scatter_grid`` and ``cannon__regularization`` of a
     :class:`CannonRegressor` (or ``cannonregressor__cannon__...`` of a Pipeline ending in one),
     selecting the smallest robust scatter of ``refit_label`` (default: the first label).
@@ -235,6 +237,9 @@ def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
         Number of folds.
     random_state : int, default=42
         Seed of the ``KFold`` shuffle.
+    progress : bool, default=False
+        One line per candidate and fold on stderr as it finishes (scikit-learn's
+        ``verbose=2`` lines, with their scores and times).
 
     Returns
     -------
@@ -244,8 +249,10 @@ def grid_search(estimator, X, y, param_grid: dict, label_names: Sequence[str],
     """
     refit = f"robust_scatter_{refit_label or label_names[0]}"
     search = GridSearchCV(estimator, param_grid, scoring=label_scorers(label_names), refit=refit,
-                          cv=KFold(n_splits, shuffle=True, random_state=random_state))
-    return search.fit(X, y)
+                          cv=KFold(n_splits, shuffle=True, random_state=random_state),
+                          verbose=2 if progress else 0)
+    with contextlib.redirect_stdout(sys.stderr if progress else sys.stdout):
+        return search.fit(X, y)
 
 
 def held_out_pulls(estimator, X, y, label_names: Sequence[str], *, n_repeats: int = 5,

@@ -12,7 +12,9 @@ of one spectrum's posterior at a time::
 its ``priors``. ``draw`` returns an ``arviz.InferenceData`` whose posterior has one variable per
 label (physical units) and whose sample stats have ``diverging``. Registered (:data:`SAMPLERS`):
 
-* ``"nutpie"``: NUTS compiled once with numba from the PyMC model (the default when installed).
+* ``"nutpie"``: nutpie's NUTS (the default when installed): on the quadratic posterior's
+  numba kernel cached on disk (:mod:`skcannon.inference.compiled`), or on the PyMC model
+  compiled once per process with numba ("pixels").
 * ``"pymc"``: PyMC's own NUTS on the same model.
 * ``"emcee"``: emcee's ensemble sampler, driven by ``LogPosterior.log_prob`` alone.
 
@@ -90,16 +92,20 @@ class PyMCSampler:
         A fitted model's learned state.
     priors : LabelPriors
     likelihood : {"pixels", "quadratic"}
-
-    Attributes
-    ----------
-    pymc_model : pymc.Model
-        See :func:`skcannon.inference.pymc_graph.build_pymc_model`.
     """
 
     def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
         _require("pymc", "pymc")
-        self.pymc_model = build_pymc_model(state, priors, likelihood)
+        self.state, self.priors, self.likelihood = state, priors, likelihood
+        self._pymc_model = None
+
+    @property
+    def pymc_model(self):
+        """The PyMC model (:func:`skcannon.inference.pymc_graph.build_pymc_model`; built, and
+        PyMC imported, on first use)."""
+        if self._pymc_model is None:
+            self._pymc_model = build_pymc_model(self.state, self.priors, self.likelihood)
+        return self._pymc_model
 
     def set_data(self, data: dict) -> None:
         """Make one spectrum's data (see :func:`~skcannon.inference.posterior.spectrum_data`)
@@ -126,20 +132,40 @@ class PyMCSampler:
 
 
 class NutpieSampler(PyMCSampler):
-    """nutpie's NUTS, compiled once with numba from the PyMC model (then only the data change);
-    the fastest measured (benchmarks/bench_mcmc.py). Parameters as :class:`PyMCSampler`."""
+    """nutpie's NUTS (the fastest measured: benchmarks/bench_mcmc.py). Parameters as
+    :class:`PyMCSampler`.
+
+    With ``likelihood="quadratic"`` nutpie samples the kernel of
+    :mod:`skcannon.inference.compiled` (compiled by numba once per machine and cached on disk;
+    the same target as the PyMC model up to a constant), so neither PyMC nor a per-process
+    compilation is needed; with "pixels", the PyMC model compiled once per process with numba
+    (then only the data change).
+    """
 
     def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
         _require("nutpie", "nutpie")
-        _no_c_blas_needed()
-        super().__init__(state, priors, likelihood)
+        self.state, self.priors, self.likelihood = state, priors, likelihood
+        self._pymc_model = None
         self._compiled = None
+
+    @property
+    def pymc_model(self):
+        """The PyMC model (built on first use; compiled by nutpie with numba, so PyTensor's
+        C BLAS is not needed)."""
+        if self._pymc_model is None:
+            _no_c_blas_needed()
+        return super().pymc_model
 
     def draw(self, problem, *, draws: int, tune: int, chains: int, seed: int,
              initial: np.ndarray | None, progressbar: bool, cores: int | None = None):
         """Draws of ``problem`` (a LogPosterior), as arviz.InferenceData (``cores`` unused)."""
         import nutpie
 
+        if self.likelihood == "quadratic":
+            compiled = self._kernel_model(problem, initial)
+            return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                                 progress_bar=progressbar)
+        _require("pymc", "nutpie")
         if self._compiled is None:            # compiled once, then only the data change
             self._compiled = nutpie.compile_pymc_model(self.pymc_model)
         compiled = self._compiled.with_data(**problem.data)
@@ -147,6 +173,22 @@ class NutpieSampler(PyMCSampler):
                              progress_bar=progressbar,
                              init_mean=None if initial is None
                              else problem.priors.unconstrained(initial))
+
+    def _kernel_model(self, problem, initial: np.ndarray | None):
+        """nutpie's model of one spectrum's quadratic posterior on the cached kernel."""
+        from skcannon.inference.compiled import kernel_arrays, nutpie_model
+
+        arrays = {**kernel_arrays(self.state, self.priors),
+                  **{k: np.asarray(v, dtype=np.float64, order="C")
+                     for k, v in problem.data.items()}}
+        centre = problem.priors.unconstrained(self.state.scaling.offsets if initial is None
+                                              else initial)
+        jitter = 1e-2 * (1.0 if self.priors.bounds is not None else self.priors.sigma)
+
+        def initial_point(seed):
+            return centre + jitter * np.random.default_rng(seed).uniform(-1, 1, len(centre))
+
+        return nutpie_model(arrays, problem.names, initial_point)
 
 
 class EmceeSampler:

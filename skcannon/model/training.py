@@ -51,13 +51,16 @@ to -lnL, solved by iteratively reweighted ridge (Lambda / |theta_j| on the diago
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from skcannon.inference.threads import resolve_n_jobs
+
+#: Training threads at most when ``n_jobs`` is None (the cap the package has always used).
+MAX_TRAINING_THREADS = 4
 #: Default s^2 grid: 0, and s^2 from 1e-7 to 10 (s from 3e-4 to 3 in normalized-flux units) in
 #: steps of a factor 10. The profile is broad in ln s^2, so this brackets its maximum; Newton
 #: steps then find it exactly, also below the first positive value (s below 3e-4 is far below
@@ -357,7 +360,7 @@ def train_pixels(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray, *,
     tolerance : float, default=1e-7
         A pixel has converged when its exact Newton step in ln s^2 is below this.
     n_jobs : int or None, default=None
-        Threads taking blocks of pixels (None: the CPUs, at most 4), BLAS one thread each.
+        Threads over blocks of pixels (None: :func:`~skcannon.inference.threads.resolve_n_jobs`).
     block_pixels : int, default=BLOCK_PIXELS  pixels per block (results alike within tolerance)
     progress : callable or None, default=None
         Called (from worker threads) with each finished block's pixel count (e.g. ``tqdm.update``).
@@ -391,7 +394,7 @@ def train_pixels(design: np.ndarray, flux: np.ndarray, ivar: np.ndarray, *,
 
     blocks = [slice(a, min(a + block_pixels, n_pixels)) for a in range(0, n_pixels,
                                                                           max(block_pixels, 1))]
-    n_jobs = min(os.cpu_count() or 1, 4) if n_jobs is None else max(int(n_jobs), 1)
+    n_jobs = resolve_n_jobs(n_jobs, cap=MAX_TRAINING_THREADS)
     _run_blocks(work_and_report, blocks, min(n_jobs, len(blocks)))
     return result
 

@@ -21,7 +21,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetRegressor
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -166,6 +166,27 @@ def make_nn_regressor(kind: str, n_pixels: int, n_labels: int, X_valid=None, y_v
         transformer=StandardScaler())
 
 
+class EpochProgress(Callback):
+    """skorch callback: one line per epoch on stderr (:func:`skcannon.inference.progress.
+    progress_line`) with the epoch, the most epochs and the training and validation losses."""
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Write the finished epoch's line.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The network being trained (its ``history`` holds the losses).
+        **kwargs
+            Unused (skorch passes the datasets).
+        """
+        from skcannon.inference.progress import progress_line
+
+        row = net.history[-1]
+        losses = {k: row[k] for k in ("train_loss", "valid_loss") if k in row}
+        progress_line("nn train: epoch", row["epoch"], net.max_epochs, **losses)
+
+
 class SeededNet(NeuralNetRegressor):
     """NeuralNetRegressor that seeds torch (weights, dropout, shuffling) at initialization and
     takes float32 targets.
@@ -232,7 +253,8 @@ class _PredefinedValid:
         return dataset, Dataset(X, np.asarray(y_valid, dtype=np.float32))
 
 
-def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **options):
+def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0,
+           progress: bool = False, **options):
     """Train a regressor with an explicit validation set (physical labels in, out).
 
     Parameters
@@ -248,6 +270,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **optio
     y_valid : ndarray of shape (n_valid, n_labels)
         Validation labels, physical units.
     seed : int, default=0
+    progress : bool, default=False
+        One line per epoch with its losses on stderr (:class:`EpochProgress`).
     **options
         Further keyword arguments of :func:`make_nn_regressor` (``max_epochs``, ``lr`` ...).
 
@@ -258,6 +282,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0, **optio
     """
     model = make_nn_regressor(kind, X_train.shape[2], y_train.shape[1], X_valid, y_valid,
                               seed=seed, **options)
+    if progress:
+        model.regressor.named_steps["net"].callbacks.append(EpochProgress())
     split = model.regressor.named_steps["net"].train_split
     split.channels = SpectraToChannels().fit(X_train)      # what the pipeline fits, too
     split.label_scaler = StandardScaler().fit(y_train)     # the target transformer's twin

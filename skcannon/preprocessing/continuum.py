@@ -87,15 +87,31 @@ def masked_location_scale(values: np.ndarray, use: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row median and 1.4826 x MAD of ``values`` where ``use``; (0, 1) for empty rows.
 
+    The medians are those of :func:`skcannon.stats.robust_location_scale` (NaN ignored),
+    taken from one sort per row instead of ``nanmedian``'s per-row partitions (several times
+    faster on many short rows).
+
     Returns two arrays of shape (n_rows, 1).
     """
-    centre = np.zeros((values.shape[0], 1))
-    scale = np.ones((values.shape[0], 1))
-    rows = use.any(axis=1)
-    if rows.any():
-        masked = np.where(use[rows], values[rows], np.nan)
-        centre[rows], scale[rows] = stats.robust_location_scale(masked, axis=1, keepdims=True)
+    values = np.asarray(values, dtype=float)
+    use = use & ~np.isnan(values)
+    count = use.sum(axis=1)
+    rows = count > 0
+    centre = np.where(rows, _masked_median(values, use, count), 0.0)[:, None]
+    spread = _masked_median(np.abs(values - centre), use, count)
+    scale = np.where(rows, stats.MAD_TO_SIGMA * spread, 1.0)[:, None]
     return centre, scale
+
+
+def _masked_median(values: np.ndarray, use: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median of each row's ``values`` where ``use`` (``count`` of them; any value for empty
+    rows): the mean of the two middle values of the sorted row, as ``np.median`` takes it."""
+    ordered = np.sort(np.where(use, values, np.inf), axis=1)
+    rows = np.arange(len(values))
+    low, high = np.maximum((count - 1) // 2, 0), np.maximum(count // 2, 0)
+    low, high = np.minimum(low, values.shape[1] - 1), np.minimum(high, values.shape[1] - 1)
+    with np.errstate(invalid="ignore"):
+        return (ordered[rows, low] + ordered[rows, high]) / 2
 
 
 def fit_continuum_batch(
@@ -107,8 +123,10 @@ def fit_continuum_batch(
     ----------
     flux, ivar : ndarray, shape (n_stars, m)
         Flux and inverse variance at the continuum pixels (ivar 0 = unusable).
-    design : ndarray, shape (m, k)
-        Basis at the continuum pixels.
+    design : ndarray, shape (m, k) or (n_groups, m, k)
+        Basis at the continuum pixels: the same for every row, or one per group of
+        ``n_stars // n_groups`` consecutive rows (the rows of several regions fitted at once,
+        shorter regions padded with ivar 0).
 
     Returns
     -------
@@ -116,21 +134,26 @@ def fit_continuum_batch(
     used : ndarray of bool, shape (n_stars, m)
         Pixels used in the final fit (usable and not clipped).
     """
+    design = design[None] if design.ndim == 2 else design
+    groups, m, k = design.shape
+    outer = (design[:, :, :, None] * design[:, :, None, :]).reshape(groups, m, k * k)
     usable = ivar > 0
     used = usable.copy()
-    k = design.shape[1]
     coefficients = np.zeros((flux.shape[0], k))
     for _ in range(max_iter):
-        weight = np.where(used, ivar, 0.0)
-        normal = np.einsum("nm,mk,ml->nkl", weight, design, design)
-        rhs = np.einsum("nm,mk->nk", weight * flux, design)
+        weight = np.where(used, ivar, 0.0).reshape(groups, -1, m)
+        # per group, two matrix products (BLAS): sum_m w x_k x_l and sum_m w f x_k
+        normal = np.matmul(weight, outer).reshape(-1, k, k)
+        rhs = np.matmul(weight * flux.reshape(groups, -1, m), design).reshape(-1, k)
         # keep unsolvable systems (too few pixels) finite: they are flagged by the caller
         singular = used.sum(axis=1) < k
         normal[singular] = np.eye(k)
         rhs[singular] = 0.0
         normal += np.eye(k) * 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None]
         coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-        z = (flux - coefficients @ design.T) * np.sqrt(ivar)
+        model = np.matmul(coefficients.reshape(groups, -1, k),
+                          design.transpose(0, 2, 1)).reshape(-1, m)
+        z = (flux - model) * np.sqrt(ivar)
         centre, scale = masked_location_scale(z, used)
         new_used = usable & (np.abs(z - centre) <= clip_sigma * np.fmax(scale, 1.0))
         if np.array_equal(new_used, used):
@@ -296,46 +319,61 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "bases_")
         X = check_spectra(X, len(self.wavelength_))
-        out = X.copy()
-        flux, ivar = X[:, FLUX], np.where(np.isfinite(X[:, IVAR]) & np.isfinite(X[:, FLUX]),
-                                          np.clip(X[:, IVAR], 0, None), 0.0)
-        flux = np.where(ivar > 0, flux, 1.0)
-        continuum = np.ones_like(flux)
-        failed = np.zeros(flux.shape, dtype=bool)
-        mask = out[:, MASK]
-        for k, basis in enumerate(self.bases_):
-            inside = self.region_index_ == k
-            region_continuum, bad = self._fit_region(flux[:, inside], ivar[:, inside],
-                                                     mask, inside, basis)
-            continuum[:, inside] = region_continuum
-            ivar[:, inside] = np.where(bad[:, None], 0.0, ivar[:, inside])
-            failed[:, inside] = bad[:, None]
-        outside = self.region_index_ < 0
-        ivar[:, outside] = 0.0
+        out = np.empty_like(X)                  # flux and ivar are all written below
+        out[:, MASK] = X[:, MASK]
         raw = X[:, FLUX]
-        keep = np.isfinite(raw) & ~failed & ~outside  # masked pixels keep their (finite) values
-        out[:, FLUX] = np.where(keep, raw / continuum, 1.0)
-        out[:, IVAR] = ivar * continuum**2
+        ivar = np.where(np.isfinite(X[:, IVAR]) & np.isfinite(raw),
+                        np.clip(X[:, IVAR], 0, None), 0.0)
+        coef, used_count = self._fit_regions(np.where(ivar > 0, raw, 1.0), ivar)
+        n, n_regions = len(X), len(self.bases_)
+        # every region's continuum at once: coefficients (n, R k) x the bases stacked (R k, P)
+        continuum = coef.transpose(1, 0, 2).reshape(n, -1) @ self._stacked_bases()
+        in_region = (self.region_index_[:, None] == np.arange(n_regions)).astype(float)
+        too_few = used_count < self.min_pixels_                             # (n, R)
+        not_positive = ~too_few & ((~(continuum > 0)).astype(float) @ in_region > 0)
+        bad = too_few | not_positive
+
+        def per_pixel(per_region):         # (n, R) -> (n, P); False outside every region
+            return np.column_stack([per_region, np.zeros(n, bool)])[:, self.region_index_]
+
+        mask = out[:, MASK]
+        set_bit(mask, per_pixel(too_few), BIT_CONTINUUM_TOO_FEW)
+        set_bit(mask, per_pixel(not_positive), BIT_CONTINUUM_NOT_POSITIVE)
+        unused = per_pixel(bad) | (self.region_index_ < 0)
+        continuum = np.where(unused, 1.0, continuum)
+        out[:, FLUX] = np.where(np.isfinite(raw) & ~unused, raw / continuum, 1.0)
+        out[:, IVAR] = np.where(unused, 0.0, ivar) * continuum**2
         return out, continuum
 
-    def _fit_region(self, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                    inside: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Continuum of one region (n_stars, n_region) and its failed stars (n_stars,); sets
-        the failure bits in ``mask`` (n_stars, n_pixels) in place."""
-        region_cont = self.continuum_mask_[inside]
-        coef, used = fit_continuum_batch(flux[:, region_cont], ivar[:, region_cont],
-                                         basis[region_cont], self.clip_sigma, self.max_iter)
-        region_continuum = coef @ basis.T
-        too_few = used.sum(axis=1) < self.min_pixels_
-        not_positive = ~too_few & ~np.all(region_continuum > 0, axis=1)
-        bad = too_few | not_positive
-        region_continuum[bad] = 1.0
-        region_mask = mask[:, inside]
-        set_bit(region_mask, np.repeat(too_few[:, None], inside.sum(), 1), BIT_CONTINUUM_TOO_FEW)
-        set_bit(region_mask, np.repeat(not_positive[:, None], inside.sum(), 1),
-                BIT_CONTINUUM_NOT_POSITIVE)
-        mask[:, inside] = region_mask
-        return region_continuum, bad
+    def _stacked_bases(self) -> np.ndarray:
+        """Every region's basis over the whole grid, stacked: (R k, n_pixels), zero outside
+        its region."""
+        k = self.bases_[0].shape[1]
+        stacked = np.zeros((len(self.bases_) * k, len(self.region_index_)))
+        for r, basis in enumerate(self.bases_):
+            stacked[r * k:(r + 1) * k, self.region_index_ == r] = basis.T
+        return stacked
+
+    def _fit_regions(self, flux: np.ndarray, ivar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuum coefficients (R, n_stars, k) of every region and the pixels used per
+        star and region (n_stars, R): all regions' rows fitted in one batch
+        (:func:`fit_continuum_batch`, each row with its region's basis, shorter regions
+        padded with unusable pixels)."""
+        pixels = [np.flatnonzero(self.continuum_mask_ & (self.region_index_ == k))
+                  for k in range(len(self.bases_))]
+        n, width = flux.shape[0], max([len(p) for p in pixels] + [1])
+        k = self.bases_[0].shape[1]
+        rows_flux = np.ones((len(pixels), n, width))
+        rows_ivar = np.zeros((len(pixels), n, width))
+        design = np.zeros((len(pixels), width, k))
+        for r, (cont, basis) in enumerate(zip(pixels, self.bases_, strict=True)):
+            rows_flux[r, :, : len(cont)] = flux[:, cont]
+            rows_ivar[r, :, : len(cont)] = ivar[:, cont]
+            design[r, : len(cont)] = basis[self.continuum_mask_[self.region_index_ == r]]
+        coef, used = fit_continuum_batch(rows_flux.reshape(-1, width),
+                                         rows_ivar.reshape(-1, width),
+                                         design, self.clip_sigma, self.max_iter)
+        return coef.reshape(len(pixels), n, k), used.sum(axis=1).reshape(len(pixels), n).T
 
     def transform(self, X) -> np.ndarray:
         """Normalized spectra (see :meth:`normalize`); the input is not modified.

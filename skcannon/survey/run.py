@@ -102,15 +102,21 @@ def _the_model(model):
 def _client(scheduler: str | None, scheduler_file: str | None, n_workers: int | None):
     """A distributed Client: to ``scheduler`` (an address) or ``scheduler_file`` when given,
     else an embedded LocalCluster of single-threaded worker processes (``n_workers``, default
-    one per core) that log only critical errors (failures are reported per class)."""
+    one per usable CPU, each with ``usable // n_workers`` BLAS threads: the policy of
+    :mod:`skcannon.inference.threads`) that log only critical errors (failures are reported
+    per class)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
     if scheduler_file:
         return _scheduler_file_client(Path(scheduler_file)), None
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.CRITICAL)
+    from skcannon.inference.threads import worker_environment, worker_layout
+
+    workers, blas = worker_layout(n_workers)      # workers x BLAS threads <= usable CPUs
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.CRITICAL,
+                           env=worker_environment(blas))
     client = Client(cluster)
     from skcannon.survey.workers import IgnoreInterrupts
 
@@ -165,7 +171,7 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     scheduler : str, optional  address of a running Dask scheduler
     scheduler_file : path, optional  scheduler file of a running cluster (``dask scheduler
         --scheduler-file``, dask-jobqueue, dask-mpi); default: an embedded LocalCluster
-    n_workers : int, optional  workers of the embedded cluster (default: one per core)
+    n_workers : int, optional  workers of the embedded cluster (default: one per usable CPU)
     log : text stream, optional  where progress lines and warnings go (default: the current
         sys.stdout)
 

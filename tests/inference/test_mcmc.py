@@ -44,6 +44,14 @@ def test_pixel_and_quadratic_likelihoods_agree(reference_model):
     assert pixels[0] > pixels[1] and pixels[0] > pixels[2]
 
 
+def test_the_default_likelihood_is_the_exact_quadratic_form(reference_model):
+    """The default is the quadratic form (exact, O(k^2) per gradient), as the CLI's."""
+    posterior = CannonPosterior(reference_model, sampler="emcee")
+    assert posterior.likelihood == "quadratic"
+    flux = np.ones(reference_model.theta_.shape[0])
+    assert set(posterior.spectrum_data(flux, np.full_like(flux, 1e4))) == {"G", "h", "c"}
+
+
 def test_likelihoods_with_error_factors_agree_with_the_model(reference_model):
     """With error factors the pixel likelihood (Woodbury in PyTensor), the quadratic one and
     Cannon.log_likelihood (multivariate normal) are the same function of the labels."""

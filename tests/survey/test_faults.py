@@ -30,6 +30,7 @@ from skcannon.survey import SurveyInput, label_chunk, label_survey, survey_input
 from skcannon.survey.outputs import COMMIT_DIR, MANIFEST, OUTPUT_FILES, check_outputs  # noqa: E402
 from skcannon.survey.parts import read_part  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, SHARED_APOGEE  # noqa: E402
+from tests.timing import limit  # noqa: E402
 
 #: Size of six of the shared DR13 apStar files (one can replace another byte count for byte
 #: count, so only the content digest tells them apart).
@@ -329,7 +330,7 @@ def test_ctrl_c_to_the_process_group_prints_one_line(model_file, tmp_path):
          str(out), "--continuum", str(CONTINUUM_FILE), "--workers", "2", "--chunk-size", "1",
          "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + limit(120)
     while time.monotonic() < deadline and len(list(out.glob("parts/*.parquet"))) < 2:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)
@@ -354,7 +355,7 @@ def test_the_survey_survives_losing_all_its_workers(model_file, copies, tmp_path
         victims = list(client.run(os.getpid).values())
 
         def kill_all_when_busy() -> None:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + limit(60)
             while time.monotonic() < deadline:
                 if list((tmp_path / "out" / "parts").glob("*.parquet")):
                     for pid in victims:

@@ -22,6 +22,7 @@ from skcannon.data.products import prepare_for_model, read_product  # noqa: E402
 from skcannon.errors import SkcannonError  # noqa: E402
 from skcannon.survey import SurveyInput, label_survey, survey_inputs  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, REPO, SHARED_APOGEE  # noqa: E402
+from tests.timing import limit  # noqa: E402
 
 
 def _pipeline(path, continuum=CONTINUUM_FILE):
@@ -192,7 +193,7 @@ def test_cli_recipe_dask_scheduler_and_worker_processes(model_file, apstar_files
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = None
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + limit(60)
         while not scheduler_file.is_file() and time.monotonic() < deadline:
             time.sleep(0.2)
         worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(scheduler_file),
@@ -254,7 +255,7 @@ def test_ctrl_c_stops_a_survey_and_the_rerun_computes_only_the_rest(model_file, 
                "--chunk-size", "1", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + limit(120)
     while time.monotonic() < deadline and len(list(out.glob("parts/*.parquet"))) < 3:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)

@@ -14,6 +14,7 @@ from skcannon.cli import main  # noqa: E402
 from skcannon.data.build import default_preprocessor, normalize_spectra  # noqa: E402
 from skcannon.survey import label_survey  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, SHARED_APOGEE  # noqa: E402
+from tests.timing import limit  # noqa: E402
 
 
 def _pipeline(path, continuum=CONTINUUM_FILE):
@@ -134,7 +135,7 @@ def test_a_killed_worker_loses_nothing(survey_inputs, tmp_path):
         victim = pids[0]
 
         def kill_when_busy() -> None:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + limit(60)
             while time.monotonic() < deadline:
                 if list((tmp_path / "out" / "parts").glob("*.parquet")):
                     os.kill(victim, signal.SIGKILL)
