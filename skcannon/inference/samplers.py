@@ -25,6 +25,7 @@ sampler=name)`` and ``skcannon posterior --sampler`` then offer it.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 
@@ -147,6 +148,7 @@ class NutpieSampler(PyMCSampler):
         self.state, self.priors, self.likelihood = state, priors, likelihood
         self._pymc_model = None
         self._compiled = None
+        self._kernel_failed = False      # nutpie's private model API differed: PyMC path
 
     @property
     def pymc_model(self):
@@ -161,10 +163,17 @@ class NutpieSampler(PyMCSampler):
         """Draws of ``problem`` (a LogPosterior), as arviz.InferenceData (``cores`` unused)."""
         import nutpie
 
-        if self.likelihood == "quadratic":
-            compiled = self._kernel_model(problem, initial)
-            return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                                 progress_bar=progressbar)
+        if self.likelihood == "quadratic" and not self._kernel_failed:
+            try:
+                compiled = self._kernel_model(problem, initial)
+                return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
+                                     seed=seed, progress_bar=progressbar)
+            except (ImportError, AttributeError, TypeError) as exc:   # nutpie's private API
+                self._kernel_failed = True
+                warnings.warn(f"nutpie {nutpie.__version__}: the cached-kernel path is not "
+                              f"available ({type(exc).__name__}: {exc}); sampling the PyMC "
+                              "model compiled by nutpie instead (same posterior, slower start)",
+                              RuntimeWarning, stacklevel=2)
         _require("pymc", "nutpie")
         if self._compiled is None:            # compiled once, then only the data change
             self._compiled = nutpie.compile_pymc_model(self.pymc_model)

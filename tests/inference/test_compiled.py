@@ -110,3 +110,24 @@ def test_an_unwritable_cache_directory_still_samples(reference_model, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=True)
     assert done.stdout.strip() == "NullCache"
+
+
+@pytest.mark.slow
+def test_a_nutpie_without_the_private_model_api_falls_back_to_the_pymc_path(reference_model,
+                                                                             monkeypatch):
+    """The cached kernel reaches nutpie through its private ``_lib``; where that API differs
+    (another nutpie release), sampling warns and uses the PyMC model compiled by nutpie."""
+    pytest.importorskip("nutpie")
+    pytest.importorskip("pymc")
+    from skcannon.inference import compiled
+    from skcannon.inference.mcmc import CannonPosterior
+
+    def changed_api(*args, **kwargs):
+        raise AttributeError("module 'nutpie._lib' has no attribute 'PyVariable'")
+
+    monkeypatch.setattr(compiled, "nutpie_model", changed_api)
+    flux = reference_model.predict([[4650.0, 2.4, -0.3, 0.1]])[0]
+    with pytest.warns(RuntimeWarning, match="cached-kernel path is not available"):
+        post = CannonPosterior(reference_model, sampler="nutpie").sample(
+            flux, np.full_like(flux, 1e4), draws=100, tune=100, chains=2)
+    assert abs(float(post.summary.loc["TEFF", "mean"]) - 4650) < 30
