@@ -1,0 +1,387 @@
+"""Label fits with more than the labels: labels held fixed, a radial velocity fitted jointly
+and a per-segment (chip) continuum polynomial profiled out.
+
+chi^2 = sum_p w_p (f_p - C_p(c) M_p(l, delta))^2 with M the model shifted by delta pixels
+(:mod:`skcannon.inference.doppler`), C = sum_j c_j B_j(p) a polynomial of order k on each
+segment and w = 1 / (sigma^2 + s^2) (s^2 shifted with the model). The continuum's linear
+coefficients c are solved for analytically inside every evaluation (weighted least squares per
+star and segment, batched): the nonlinear search runs over the free labels and delta only, and
+its Gauss-Newton matrix is the Schur complement that marginalizes c (variable projection).
+
+The search is a batched Levenberg-Marquardt over every star at once (chunks of
+:data:`CHUNK_STARS` to bound memory), started from the classic fit (:func:`fit_labels`); with a
+radial velocity, from a coarse start: the best whole-pixel shift of the classic fit's model
+over the velocity bounds, then the classic multi-start fit again on the spectra moved back by
+that whole number of pixels (an exact move), so that the labels start near their minimum too.
+Models with error factors are fitted here with their diagonal noise only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+from skcannon.inference.doppler import SegmentGrid, read_shifted
+from skcannon.inference.fitting import LabelFit, _label_fit, fit_labels
+from skcannon.inference.optimize import LM_DOWN, LM_START, LM_UP, _solve_psd
+from skcannon.stats import excess_scatter
+
+#: Default radial velocity bounds, km/s (APOGEE stars: |v| < 400 km/s but for a few halo stars).
+DEFAULT_RV_BOUNDS = (-400.0, 400.0)
+#: Stars per batch of the pixel-space search (memory ~ CHUNK_STARS x n_pixels x parameters).
+CHUNK_STARS = 256
+#: How far (pixels) the fine shift may move from the coarse whole-pixel start.
+SHIFT_WINDOW = 2.0
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """What is fitted besides the labels.
+
+    Attributes
+    ----------
+    grid : SegmentGrid
+    fixed : ndarray, shape (n_stars, L)
+        Scaled values of fixed labels, NaN where a label is free.
+    given : ndarray, shape (n_stars, L)
+        The same in physical units, as given.
+    fit_rv : bool
+    delta_bounds : tuple of float
+        Bounds of the shift (pixels).
+    basis : ndarray, shape (n_pixels, J) or None
+        The continuum polynomials (None: no continuum).
+    """
+
+    grid: SegmentGrid
+    fixed: np.ndarray
+    given: np.ndarray
+    fit_rv: bool
+    delta_bounds: tuple
+    basis: np.ndarray | None
+
+
+def fit_labels_nuisance(state, flux: np.ndarray, ivar: np.ndarray, *, fixed=None,
+                        fit_rv: bool = False, rv_bounds=DEFAULT_RV_BOUNDS,
+                        continuum_order: int | None = None, n_starts: int = 4,
+                        margin: float = 0.1, seed: int = 0, max_iter: int = 100) -> LabelFit:
+    """Labels with fixed labels, a radial velocity and a continuum (see the module notes).
+
+    Parameters
+    ----------
+    state : CannonState
+        A fitted Cannon's learned state (as for :func:`fit_labels`).
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+    fixed : ndarray, shape (n_stars, L), default=None
+        Physical values of labels held fixed; NaN where a label is fitted.
+    fit_rv : bool, default=False
+        Fit a radial velocity (needs the model's wavelength grid, log-linear per segment).
+    rv_bounds : tuple of float, default=(-400.0, 400.0)
+        Velocity bounds, km/s (+ = redshift).
+    continuum_order : int or None, default=None
+        Order of the continuum polynomial per segment (None: no continuum).
+    n_starts, margin, seed, max_iter
+        As in :func:`fit_labels`.
+
+    Returns
+    -------
+    LabelFit
+        With ``rv``/``rv_err`` (NaN when not fitted) and ``fixed`` set.
+    """
+    n_stars, n_labels = flux.shape[0], len(state.label_names)
+    grid = SegmentGrid.from_wavelength(state.wavelength if (fit_rv or continuum_order)
+                                       else None, flux.shape[1])
+    if fit_rv and not np.isfinite(grid.dlog):
+        raise ValueError("fit_rv needs a model with a wavelength grid (fit it with the "
+                         "spectra's wavelength)")
+    fixed_phys = np.full((n_stars, n_labels), np.nan) if fixed is None else fixed
+    nuisance = Nuisance(grid, state.scaling.scale(fixed_phys), fixed_phys, bool(fit_rv),
+                        tuple(grid.shift(np.asarray(rv_bounds, float))) if fit_rv else (0, 0),
+                        None if continuum_order is None else grid.continuum_basis(
+                            int(continuum_order)))
+    options = {"n_starts": n_starts, "margin": margin, "seed": seed, "max_iter": max_iter}
+    base = fit_labels(state, flux, ivar, **options)
+    start_delta = np.zeros(n_stars)
+    if fit_rv:
+        start_delta = _coarse_shift(state, nuisance, flux, ivar, base.labels)
+        moved_flux, moved_ivar = _move_back(grid, flux, ivar, start_delta.astype(int))
+        base = fit_labels(state, moved_flux, moved_ivar, **options)
+    start = state.scaling.scale(np.where(np.isfinite(base.labels), base.labels,
+                                         state.scaling.offsets))
+    start = np.where(np.isfinite(nuisance.fixed), nuisance.fixed, start)
+    lower, upper = (state.scaling.scale(bound)[0] for bound in state.label_bounds(margin))
+    parts = []
+    for a in range(0, n_stars, CHUNK_STARS):                    # memory bound, not a star loop
+        rows = slice(a, a + CHUNK_STARS)
+        parts.append(_search(state, nuisance, flux[rows], ivar[rows], start[rows],
+                             start_delta[rows], lower, upper, max_iter, rows))
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return _nuisance_fit(state, nuisance, flux, ivar, base, merged, lower, upper)
+
+
+def check_nuisance_options(label_names, n_stars: int, *, fixed, fit_rv, rv_bounds,
+                           continuum_order) -> dict:
+    """Check the options of :func:`fit_labels_nuisance` as ``Cannon.infer_labels`` takes
+    them (``fixed`` a dict of label -> value or (n_stars,) values).
+
+    Parameters
+    ----------
+    label_names : sequence of str
+    n_stars : int
+    fixed, fit_rv, rv_bounds, continuum_order
+        As ``Cannon.infer_labels`` takes them.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`fit_labels_nuisance` (``fixed`` as an (n_stars, L) array).
+
+    Raises
+    ------
+    ValueError
+        Naming the option: an unknown label, values of the wrong length or non-finite where
+        not NaN, reversed or non-finite velocity bounds, a negative continuum order.
+    """
+    names = list(label_names)
+    values = None
+    if fixed is not None:
+        if not isinstance(fixed, dict):
+            raise ValueError(f"fixed must be a dict of label -> values; got {type(fixed)}")
+        values = np.full((n_stars, len(names)), np.nan)
+        for name, given in fixed.items():
+            if name not in names:
+                raise ValueError(f"fixed: {name!r} is not one of the model's labels {names}")
+            given = np.broadcast_to(np.asarray(given, float), (n_stars,)) if np.ndim(
+                given) == 0 else np.asarray(given, float)
+            if given.shape != (n_stars,) or np.any(np.isinf(given)):
+                raise ValueError(f"fixed: {name} needs one finite value (or NaN: fit it) per "
+                                 f"spectrum ({n_stars}); got shape {given.shape}")
+            values[:, names.index(name)] = given
+    low, high = (float(v) for v in rv_bounds)
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"rv_bounds must be finite (low, high) km/s with low < high; got "
+                         f"{rv_bounds!r}")
+    if continuum_order is not None and (isinstance(continuum_order, bool) or not isinstance(
+            continuum_order, Integral) or continuum_order < 0):
+        raise ValueError(f"continuum_order must be None or an integer >= 0; got "
+                         f"{continuum_order!r}")
+    return {"fixed": values, "fit_rv": bool(fit_rv), "rv_bounds": (low, high),
+            "continuum_order": continuum_order}
+
+
+def _integer_source(grid: SegmentGrid, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel p - shift (rows of ``shift`` (m,) whole pixels) and whether it lies in p's
+    segment: index (m, P) (clipped) and inside (m, P)."""
+    pixels = np.arange(grid.segment.size)
+    source = pixels[None, :] - np.asarray(shift, int)[:, None]
+    lo, hi = grid.start[grid.segment], grid.stop[grid.segment]
+    inside = (source >= lo) & (source < hi)
+    return np.clip(source, lo, hi - 1), inside
+
+
+def _coarse_shift(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
+                  labels: np.ndarray) -> np.ndarray:
+    """The whole-pixel shift within the bounds that best matches each star's spectrum to its
+    classic-fit model (least chi^2 per pixel used), shape (n_stars,) float."""
+    values = np.where(np.isfinite(labels), labels, state.scaling.offsets)
+    model = state.vectorizer.design_matrix(state.scaling.scale(values)) @ state.theta.T
+    good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux)
+    flux = np.where(good, flux, 0.0)
+    lo, hi = nuisance.delta_bounds
+    best = np.full(len(flux), np.inf)
+    choice = np.zeros(len(flux))
+    for shift in range(int(np.ceil(lo)), int(np.floor(hi)) + 1):    # candidate shifts
+        index, inside = _integer_source(nuisance.grid, np.full(len(flux), shift))
+        usable = good & inside & state.pixel_mask[index]
+        weight = np.where(usable, 1.0 / (1.0 / np.where(usable, ivar, 1.0)
+                                         + state.s2[index]), 0.0)
+        moved = np.take_along_axis(model, index, axis=1)
+        score = np.einsum("np,np->n", weight, (flux - moved) ** 2) / np.maximum(
+            usable.sum(axis=1), 1)
+        better = score < best
+        best[better], choice[better] = score[better], shift
+    return choice
+
+
+def _move_back(grid: SegmentGrid, flux: np.ndarray, ivar: np.ndarray,
+               shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra moved back by whole-pixel ``shift`` (n,) into the rest frame: rest pixel p is
+    observed pixel p + shift (ivar 0 where that leaves p's segment)."""
+    index, inside = _integer_source(grid, -np.asarray(shift, int))
+    moved_flux = np.take_along_axis(flux, index, axis=1)
+    moved_ivar = np.where(inside, np.take_along_axis(ivar, index, axis=1), 0.0)
+    return moved_flux, moved_ivar
+
+
+def _model(state, nuisance: Nuisance, coef: np.ndarray, labels: np.ndarray,
+           delta: np.ndarray, jacobian: bool) -> tuple:
+    """Model spectra (m, P) at scaled ``labels`` (m, L) shifted by ``delta`` (m,), their s^2
+    (m, P) and, with ``jacobian``, d model / d(labels, delta) (m, Q, P), else None."""
+    vectorizer = state.vectorizer
+    channels = (vectorizer.design_matrix(labels) @ coef.T)[:, None, :]
+    if jacobian:
+        derivative = np.einsum("mkl,pk->mlp", vectorizer.jacobian(labels), coef)
+        channels = np.concatenate([channels, derivative], axis=1)
+    if not nuisance.fit_rv:
+        s2 = np.broadcast_to(state.s2, (len(labels), state.s2.size))
+        return channels[:, 0], s2, (channels[:, 1:] if jacobian else None)
+    index, weight, dweight, _ = nuisance.grid.taps(delta)
+    shifted = read_shifted(channels, index, weight)
+    s2 = np.maximum(read_shifted(np.broadcast_to(state.s2, (len(labels), 1, state.s2.size)),
+                                 index, weight)[:, 0], 0.0)
+    if not jacobian:
+        return shifted[:, 0], s2, None
+    ddelta = read_shifted(channels[:, :1], index, dweight)
+    return shifted[:, 0], s2, np.concatenate([shifted[:, 1:], ddelta], axis=1)
+
+
+def _profile(model: np.ndarray, weight: np.ndarray, flux: np.ndarray,
+             basis: np.ndarray | None) -> tuple:
+    """The continuum (m, P) that best scales ``model`` to ``flux`` per segment (weighted least
+    squares, batched) and (W A, N) of its normal equations (None without a continuum)."""
+    if basis is None:
+        return np.ones_like(model), None
+    A = model[:, :, None] * basis[None]                        # (m, P, J)
+    WA = weight[:, :, None] * A
+    N = np.einsum("mpj,mpi->mji", WA, A)
+    ridge = 1e-12 * np.einsum("mjj->m", N)[:, None, None] + 1e-300
+    N = N + ridge * np.eye(N.shape[1])
+    coefficients = _solve_psd(N, np.einsum("mpj,mp->mj", WA, flux))
+    return coefficients @ basis.T, (WA, N)
+
+
+def _usable(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
+            delta: np.ndarray) -> np.ndarray:
+    """Pixels each star's search may use (m, P): good data, and with a radial velocity a
+    model trained around p - delta for every delta within :data:`SHIFT_WINDOW` of the start
+    (so the pixel set does not change during the search)."""
+    good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux)
+    if not nuisance.fit_rv:
+        return good & state.pixel_mask[None, :]
+    reach = int(np.ceil(SHIFT_WINDOW)) + 2                      # the taps' reach
+    bad = np.convolve((~state.pixel_mask).astype(float), np.ones(2 * reach + 1), "same") > 0
+    index, inside = _integer_source(nuisance.grid, np.round(delta))
+    for end in (-reach, reach):                                  # both ends of the window
+        inside &= _integer_source(nuisance.grid, np.round(delta) + end)[1]
+    return good & inside & ~bad[index]
+
+
+def _evaluate(state, nuisance: Nuisance, coef: np.ndarray, x: np.ndarray, data: tuple,
+              jacobian: bool) -> dict:
+    """chi^2 (and with ``jacobian`` the Gauss-Newton system: gradient g (m, Q) and matrix H
+    (m, Q, Q), continuum marginalized) of parameters ``x`` (m, Q) = (scaled labels, delta)
+    for the chunk ``data`` = (flux, ivar, usable, free) of its rows."""
+    flux, ivar, usable, free = data
+    n_labels = free.shape[1] - nuisance.fit_rv
+    delta = x[:, n_labels] if nuisance.fit_rv else None
+    model, s2, jac = _model(state, nuisance, coef, x[:, :n_labels], delta, jacobian)
+    weight = np.where(usable, 1.0 / (1.0 / np.where(usable, ivar, 1.0) + s2), 0.0)
+    continuum, normal = _profile(model, weight, flux, nuisance.basis)
+    residual = np.where(usable, flux - continuum * model, 0.0)
+    out = {"chi2": np.einsum("mp,mp->m", weight, residual ** 2), "weight": weight,
+           "residual": residual}
+    if jacobian:
+        J = continuum[:, None, :] * jac * free[:, :, None]
+        out["g"] = np.einsum("mqp,mp->mq", J, weight * residual)
+        H = np.einsum("mqp,mrp->mqr", J * weight[:, None, :], J)
+        if normal is not None:
+            WA, N = normal
+            X = np.einsum("mpj,mqp->mjq", WA, J)
+            H -= np.einsum("mjq,mjr->mqr", X, np.linalg.solve(N, X))
+        out["H"] = H + np.eye(free.shape[1]) * (~free)[:, :, None]
+    return out
+
+
+def _search(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
+            labels: np.ndarray, delta: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+            max_iter: int, rows: slice, ftol: float = 1e-10) -> dict:
+    """Batched Levenberg-Marquardt over one chunk of stars (see the module notes); returns
+    scaled labels, delta, chi2, converged, on_bound, n_good, the covariance (m, Q, Q) and the
+    excess scatter of the residuals."""
+    coef = nuisance.grid.spline_coefficients(state.theta) if nuisance.fit_rv else state.theta
+    free = ~np.isfinite(nuisance.fixed[rows])
+    x, low, high = labels, np.broadcast_to(lower, labels.shape), np.broadcast_to(upper,
+                                                                                labels.shape)
+    if nuisance.fit_rv:
+        free = np.c_[free, np.ones(len(x), bool)]
+        d_lo, d_hi = nuisance.delta_bounds
+        x = np.c_[x, delta]
+        low = np.c_[low, np.maximum(d_lo, delta - SHIFT_WINDOW)]
+        high = np.c_[high, np.minimum(d_hi, delta + SHIFT_WINDOW)]
+    x = np.where(free, np.clip(x, low, high), x)
+    usable = _usable(state, nuisance, flux, ivar, delta)
+    chi2 = _evaluate(state, nuisance, coef, x, (flux, ivar, usable, free), False)["chi2"]
+    damping = np.full(len(x), LM_START)
+    converged = np.zeros(len(x), bool)
+    active = np.ones(len(x), bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        a = np.flatnonzero(active)
+        data = (flux[a], ivar[a], usable[a], free[a])
+        system = _evaluate(state, nuisance, coef, x[a], data, True)
+        g, H = system["g"], system["H"]
+        promise = np.einsum("mq,mq->m", g, _solve_psd(H, g))
+        done = promise <= np.maximum(ftol * np.abs(chi2[a]), 1e-9)
+        diag = np.maximum(np.einsum("mqq->mq", H), 1e-12)
+        step = _solve_psd(H + damping[a, None, None] * np.eye(H.shape[1]) * diag[:, :, None], g)
+        trial = np.where(free[a], np.clip(x[a] + step, low[a], high[a]), x[a])
+        trial_chi2 = _evaluate(state, nuisance, coef, trial, data, False)["chi2"]
+        better = trial_chi2 < chi2[a]
+        x[a[better]], chi2[a[better]] = trial[better], trial_chi2[better]
+        damping[a] *= np.where(better, LM_DOWN, LM_UP)
+        stalled = ~better & (damping[a] > 1e10)
+        converged[a[done | stalled]] = True
+        active[a[done | stalled]] = False
+    return _search_result(state, nuisance, coef, x, (flux, ivar, usable, free), low, high,
+                          converged & np.isfinite(chi2))
+
+
+def _search_result(state, nuisance: Nuisance, coef: np.ndarray, x: np.ndarray, data: tuple,
+                   low: np.ndarray, high: np.ndarray, converged: np.ndarray) -> dict:
+    """The chunk's results at its best parameters ``x`` (see :func:`_search`)."""
+    final = _evaluate(state, nuisance, coef, x, data, True)
+    usable, free = data[2], data[3]
+    n_linear = 0 if nuisance.basis is None else nuisance.basis.shape[1]
+    n_good = usable.sum(axis=1)
+    dof = np.maximum(n_good - free.sum(axis=1) - n_linear, 1)
+    covariance = np.full_like(final["H"], np.nan)
+    ok = np.all(np.isfinite(final["H"]), axis=(1, 2)) & (n_good > free.shape[1] + n_linear)
+    covariance[ok] = np.linalg.pinv(final["H"][ok], hermitian=True)
+    covariance *= free[:, :, None] & free[:, None, :]
+    tol = 1e-6 * (high - low)
+    on_bound = np.any(free & ((x <= low + tol) | (x >= high - tol)), axis=1)
+    excess = excess_scatter(final["residual"] ** 2, final["weight"], dof)
+    return {"x": x, "chi2": final["chi2"], "converged": converged, "on_bound": on_bound,
+            "n_good": n_good, "dof": dof, "covariance": covariance, "excess": excess}
+
+
+def _nuisance_fit(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
+                  base: LabelFit, merged: dict, lower: np.ndarray,
+                  upper: np.ndarray) -> LabelFit:
+    """The :class:`LabelFit` of the searched chunks ``merged`` (the classic fit ``base``
+    gives the multi-start fields)."""
+    n_labels = len(state.label_names)
+    x, covariance = merged["x"], merged["covariance"]
+    labels = x[:, :n_labels]
+    usable = merged["n_good"] > n_labels
+    scales = state.scaling.scales
+    fit = _label_fit(
+        state, flux, ivar, labels, merged["chi2"], n_good=merged["n_good"], usable=usable,
+        converged=merged["converged"], starts_disagree=base.starts_disagree,
+        covariance=covariance[:, :n_labels, :n_labels] * scales[None, :, None]
+        * scales[None, None, :], on_bound=merged["on_bound"], best_start=base.best_start,
+        second_chi2=np.full(len(x), np.inf))
+    fixed = np.isfinite(nuisance.fixed)
+    fit.labels[fixed] = nuisance.given[fixed]                   # exactly as given
+    fit.reduced_chi2 = fit.chi2 / merged["dof"]
+    fit.excess_scatter = np.where(usable, merged["excess"], np.nan)
+    fit.unlike_training = fit.excess_scatter > fit.unlike_limit
+    fit.fixed = fixed
+    if nuisance.fit_rv:
+        delta = x[:, n_labels]
+        per_pixel = nuisance.grid.velocity_per_pixel(delta)
+        fit.rv = np.where(usable, nuisance.grid.velocity(delta), np.nan)
+        fit.rv_err = np.where(usable, np.sqrt(covariance[:, -1, -1]) * per_pixel, np.nan)
+    return fit
