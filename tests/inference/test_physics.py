@@ -1,0 +1,168 @@
+"""Beyond the 2015 model at test time (issue #24): labels held fixed, a radial velocity and a
+per-chip continuum fitted with the labels, and the training set's convex hull. Spectra from an
+independent generator (the BinSpec emulator, not the Cannon's form); shifted spectra are the
+emulator's rest-frame spectra interpolated by scipy's not-a-knot cubic spline per chip."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skcannon import Cannon
+from skcannon.errors import ExtrapolationWarning
+from skcannon.inference.doppler import SPEED_OF_LIGHT, SegmentGrid
+from skcannon.inference.methods import fit_method
+from skcannon.spectra import FLUX, IVAR
+from tests.conftest import shared_file
+
+NAMES = ("TEFF", "LOGG", "FE_H", "ALPHA_FE")
+
+
+def _wavelength():
+    with np.load(shared_file("apogee", "continuum", "apogee_wavelength.npz")) as f:
+        return f["wavelength"]
+
+
+def _flux(emulator, labels):
+    vmacro = np.full(len(labels), emulator.label_min[4] + 0.5 * (emulator.label_max[4]
+                                                                 - emulator.label_min[4]))
+    return emulator.flux(np.c_[labels, vmacro])
+
+
+def _shifted(flux, wavelength, rv):
+    """Rest-frame spectra seen at radial velocities ``rv`` (km/s), chip by chip."""
+    from scipy.interpolate import CubicSpline
+
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    x = np.log10(wavelength)
+    out = np.empty_like(flux)
+    for a, b in zip(grid.start, grid.stop, strict=True):
+        for n, v in enumerate(rv):
+            moved = x[a:b] - np.log10(1 + v / SPEED_OF_LIGHT)
+            out[n, a:b] = CubicSpline(x[a:b], flux[n, a:b])(moved)
+    return out
+
+
+def _spectra(flux, snr, rng):
+    sigma = 1.0 / np.asarray(snr, float)[:, None] * np.ones_like(flux)
+    X = np.zeros((len(flux), 3, flux.shape[1]))
+    X[:, FLUX] = flux + rng.normal(size=flux.shape) * sigma
+    X[:, IVAR] = sigma ** -2
+    return X
+
+
+@pytest.fixture(scope="module")
+def trained(emulator):
+    rng = np.random.default_rng(0)
+    labels = emulator.sample_labels(150, seed=0)[:, :4]
+    X = _spectra(_flux(emulator, labels), np.full(150, 200.0), rng)
+    model = Cannon(NAMES, n_error_factors=0).fit(pd.DataFrame(labels, columns=NAMES), X,
+                                                 wavelength=_wavelength())
+    return model, labels
+
+
+@pytest.fixture(scope="module")
+def test_stars(emulator):
+    labels = emulator.sample_labels(8, seed=5, margin=0.2)[:, :4]
+    return labels, _flux(emulator, labels)
+
+
+def test_no_option_path_is_todays_fit(trained, test_stars):
+    model, _ = trained
+    X = _spectra(test_stars[1], np.full(8, 100.0), np.random.default_rng(1))
+    fit = model.infer_labels(X)
+    today = fit_method("lm")(model.state_, X[:, FLUX], X[:, IVAR], n_starts=4, margin=0.1,
+                             seed=0)
+    np.testing.assert_allclose(fit.labels, today.labels, rtol=1e-10, atol=0)
+    assert np.isnan(fit.rv).all() and not fit.fixed.any()
+    table = fit.to_frame()
+    assert table.RV.isna().all() and not table.LABELS_FIXED.any()
+
+
+def test_fixed_labels_are_returned_as_given_and_named(trained, test_stars):
+    model, _ = trained
+    labels, flux = test_stars
+    X = _spectra(flux, np.full(8, 100.0), np.random.default_rng(2))
+    given = labels[:, 1] + 0.01
+    given[0] = np.nan                                          # star 0: log g fitted
+    fit = model.infer_labels(X, fixed={"LOGG": given})
+    np.testing.assert_array_equal(fit.labels[1:, 1], given[1:])
+    assert fit.fixed[:, 1].tolist() == [False] + [True] * 7
+    assert np.all(fit.formal_uncertainties[1:, 1] == 0)
+    table = fit.to_frame()
+    assert table.FIXED_LABELS.tolist() == [""] + ["LOGG"] * 7
+    assert ((table.FLAGS.to_numpy() >> 10) & 1).tolist() == [0] + [1] * 7
+    assert np.all(np.abs(fit.labels[:, 0] - labels[:, 0]) < 150)
+
+
+def test_radial_velocity_is_recovered(trained, test_stars):
+    model, _ = trained
+    labels, flux = test_stars
+    rv = np.array([-48.0, -31.3, -7.7, -0.4, 2.2, 13.9, 27.5, 49.1])
+    X = _spectra(_shifted(flux, _wavelength(), rv), np.full(8, 150.0),
+                 np.random.default_rng(3))
+    fit = model.infer_labels(X, fit_rv=True, rv_bounds=(-100, 100))
+    assert np.all(np.abs(fit.rv - rv) < 0.3), fit.rv - rv
+    assert np.all((fit.rv_err > 0.005) & (fit.rv_err < 0.3))
+    classic = model.infer_labels(X)
+    assert (np.abs(fit.labels[:, 0] - labels[:, 0]).mean()
+            < 0.5 * np.abs(classic.labels[:, 0] - labels[:, 0]).mean())
+
+
+def test_a_continuum_tilt_is_profiled_out(trained, test_stars):
+    model, _ = trained
+    labels, flux = test_stars
+    grid = SegmentGrid.from_wavelength(_wavelength(), flux.shape[1])
+    tilt = 1 + grid.continuum_basis(1)[:, 1::2] @ np.array([0.02, -0.02, 0.02])
+    X = _spectra(flux * tilt, np.full(8, 200.0), np.random.default_rng(4))
+    plain = model.infer_labels(X)
+    profiled = model.infer_labels(X, continuum_order=1)
+    error = [np.abs(f.labels - labels).mean(axis=0) / labels.std(axis=0)
+             for f in (plain, profiled)]
+    assert np.all(error[1] < error[0])
+
+
+def test_the_hull_flags_a_combination_absent_from_training(trained, tmp_path):
+    model, labels = trained
+    low, high = labels.min(axis=0), labels.max(axis=0)
+    corner = np.where(np.arange(4) < 2, low + 0.03 * (high - low), high - 0.03 * (high - low))
+    inside_every_range = np.all((corner > low) & (corner < high))
+    assert inside_every_range and not model.state_.inside_training(corner[None])[0]
+    assert model.state_.inside_training(labels).all()
+    with pytest.warns(ExtrapolationWarning, match="1 of 2 label rows"):
+        model.predict(np.vstack([labels.mean(axis=0), corner]))
+    with pytest.warns(ExtrapolationWarning, match="gradient: 1 of 1"):
+        model.gradient(corner[None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(labels[:3])
+    path = model.save(tmp_path / "m.h5")
+    loaded = Cannon.load(path)
+    np.testing.assert_array_equal(loaded.label_hull_, model.label_hull_)
+    fit = loaded.infer_labels(model.predict(labels[:1]).repeat(1, 0)[:, None, :].repeat(3, 1)
+                              * np.array([1, 1e4, 0])[None, :, None])
+    assert not fit.outside_training[0]
+
+
+def test_a_model_without_a_hull_uses_the_range(trained):
+    import dataclasses
+
+    model, labels = trained
+    state = dataclasses.replace(model.state_, label_hull=None)
+    corner = labels.min(axis=0) + 0.03 * (labels.max(axis=0) - labels.min(axis=0))
+    assert state.inside_training(corner[None])[0]
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"fixed": {"VMACRO": 1.0}}, "not one of the model's labels"),
+    ({"fixed": {"LOGG": [1.0, 2.0]}}, "one finite value"),
+    ({"fit_rv": True, "rv_bounds": (5, -5)}, "rv_bounds"),
+    ({"continuum_order": -1}, "continuum_order"),
+    ({"fit_rv": True, "method": "trf"}, "need method 'lm'"),
+])
+def test_bad_options_are_refused(trained, test_stars, options, match):
+    model, _ = trained
+    X = _spectra(test_stars[1][:3], np.full(3, 100.0), np.random.default_rng(5))
+    with pytest.raises(ValueError, match=match):
+        model.infer_labels(X, **options)
