@@ -114,7 +114,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("CONFIDENT", "bool", "converged, not on a bound, inside the training range, like "
                                 "the training set", FIT, source="confident", bit=5),
     Column("LABELS_FIXED", "bool", "some labels were held fixed at given values (see "
-                                   "FIXED_LABELS)", FIT, source="labels_fixed", bit=10),
+                                   "FIXED_LABELS)", FIT, source="labels_fixed", bit=6),
     Column("FIXED_LABELS", "str", "the labels held fixed, comma-separated (empty when none)",
            FIT, source="fixed_names"),
     Column("RV", "float64", "radial velocity fitted with the labels (+ = redshift, relative "

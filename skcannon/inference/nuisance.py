@@ -121,7 +121,7 @@ def fit_labels_nuisance(state, flux: np.ndarray, ivar: np.ndarray, *, fixed=None
 
 
 def check_nuisance_options(label_names, n_stars: int, *, fixed, fit_rv, rv_bounds,
-                           continuum_order) -> dict:
+                           continuum_order, method: str = "lm") -> dict:
     """Check the options of :func:`fit_labels_nuisance` as ``Cannon.infer_labels`` takes
     them (``fixed`` a dict of label -> value or (n_stars,) values).
 
@@ -129,8 +129,8 @@ def check_nuisance_options(label_names, n_stars: int, *, fixed, fit_rv, rv_bound
     ----------
     label_names : sequence of str
     n_stars : int
-    fixed, fit_rv, rv_bounds, continuum_order
-        As ``Cannon.infer_labels`` takes them.
+    fixed, fit_rv, rv_bounds, continuum_order, method
+        As ``Cannon.infer_labels`` takes them (these options need ``method="lm"``).
 
     Returns
     -------
@@ -141,23 +141,12 @@ def check_nuisance_options(label_names, n_stars: int, *, fixed, fit_rv, rv_bound
     ------
     ValueError
         Naming the option: an unknown label, values of the wrong length or non-finite where
-        not NaN, reversed or non-finite velocity bounds, a negative continuum order.
+        not NaN, reversed or non-finite velocity bounds, a negative continuum order, another
+        method than "lm".
     """
-    names = list(label_names)
-    values = None
-    if fixed is not None:
-        if not isinstance(fixed, dict):
-            raise ValueError(f"fixed must be a dict of label -> values; got {type(fixed)}")
-        values = np.full((n_stars, len(names)), np.nan)
-        for name, given in fixed.items():
-            if name not in names:
-                raise ValueError(f"fixed: {name!r} is not one of the model's labels {names}")
-            given = np.broadcast_to(np.asarray(given, float), (n_stars,)) if np.ndim(
-                given) == 0 else np.asarray(given, float)
-            if given.shape != (n_stars,) or np.any(np.isinf(given)):
-                raise ValueError(f"fixed: {name} needs one finite value (or NaN: fit it) per "
-                                 f"spectrum ({n_stars}); got shape {given.shape}")
-            values[:, names.index(name)] = given
+    if method != "lm":
+        raise ValueError(f"fixed, fit_rv and continuum_order need method 'lm'; got {method!r}")
+    values = None if fixed is None else _fixed_values(label_names, n_stars, fixed)
     low, high = (float(v) for v in rv_bounds)
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"rv_bounds must be finite (low, high) km/s with low < high; got "
@@ -168,6 +157,26 @@ def check_nuisance_options(label_names, n_stars: int, *, fixed, fit_rv, rv_bound
                          f"{continuum_order!r}")
     return {"fixed": values, "fit_rv": bool(fit_rv), "rv_bounds": (low, high),
             "continuum_order": continuum_order}
+
+
+def _fixed_values(label_names, n_stars: int, fixed) -> np.ndarray:
+    """``fixed`` (dict of label -> value or (n_stars,) values) as an (n_stars, L) array, NaN
+    where a label is fitted (ValueError naming the problem)."""
+    names = list(label_names)
+    if not isinstance(fixed, dict):
+        raise ValueError(f"fixed must be a dict of label -> values; got {type(fixed)}")
+    values = np.full((n_stars, len(names)), np.nan)
+    for name, given in fixed.items():
+        if name not in names:
+            raise ValueError(f"fixed: {name!r} is not one of the model's labels {names}")
+        given = np.asarray(given, float)
+        if given.ndim == 0:
+            given = np.full(n_stars, float(given))
+        if given.shape != (n_stars,) or np.any(np.isinf(given)):
+            raise ValueError(f"fixed: {name} needs one finite value (or NaN: fit it) per "
+                             f"spectrum ({n_stars}); got shape {given.shape}")
+        values[:, names.index(name)] = given
+    return values
 
 
 def _integer_source(grid: SegmentGrid, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

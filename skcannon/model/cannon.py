@@ -748,9 +748,8 @@ class Cannon(BaseEstimator):
         LabelFit
             Labels, covariances (physical units), chi^2 and flags per star
             (``.to_frame()`` gives a table). For "trf", labels and chi^2 only are meaningful
-            beyond those of the batched path. With ``fixed``, ``fit_rv`` or
-            ``continuum_order`` (method "lm" only) the fit runs in pixel space
-            (:func:`skcannon.inference.nuisance.fit_labels_nuisance`; diagonal noise only).
+            beyond those of the batched path. ``fixed``, ``fit_rv``, ``continuum_order``
+            ("lm" only): :func:`skcannon.inference.nuisance.fit_labels_nuisance`.
 
         Raises
         ------
@@ -764,11 +763,8 @@ class Cannon(BaseEstimator):
         options = {"n_starts": n_starts, "margin": margin, "seed": seed}
         if fixed is None and not fit_rv and continuum_order is None:
             return fit(self.state_, X[:, FLUX], X[:, IVAR], **options)
-        if method != "lm":
-            raise ValueError(f"fixed, fit_rv and continuum_order need method 'lm'; got "
-                             f"{method!r}")
-        nuisance = check_nuisance_options(self.label_names, len(X), fixed=fixed,
-                                          fit_rv=fit_rv, rv_bounds=rv_bounds,
+        nuisance = check_nuisance_options(self.label_names, len(X), method=method,
+                                          fixed=fixed, fit_rv=fit_rv, rv_bounds=rv_bounds,
                                           continuum_order=continuum_order)
         return fit_labels_nuisance(self.state_, X[:, FLUX], X[:, IVAR], **nuisance, **options)
 

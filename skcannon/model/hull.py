@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Relative tolerance of hull membership (scaled units): training labels themselves are inside.
+#: Tolerance of hull membership (distance outside a facet, scaled units): training labels
+#: themselves are inside.
 HULL_TOLERANCE = 1e-9
 
 
@@ -77,7 +78,7 @@ def inside_hull(vertices: np.ndarray | None, points: np.ndarray,
     -------
     ndarray of bool, shape (n,)
     """
-    from scipy.spatial import Delaunay
+    from scipy.spatial import ConvexHull
 
     points = np.atleast_2d(np.asarray(points, float))
     finite = np.all(np.isfinite(points), axis=1)
@@ -91,8 +92,7 @@ def inside_hull(vertices: np.ndarray | None, points: np.ndarray,
         box = (points >= vertices.min(axis=0)) & (points <= vertices.max(axis=0))
         return (inside & box[:, 0]) | ~finite
     centre, scales = vertices.mean(axis=0), vertices.std(axis=0)
-    triangulation = Delaunay((vertices - centre) / scales)
-    found = np.full(len(points), -1)
-    found[finite] = triangulation.find_simplex((points[finite] - centre) / scales,
-                                              tol=HULL_TOLERANCE)
-    return (inside & (found >= 0)) | ~finite
+    equations = ConvexHull((vertices - centre) / scales).equations    # outward normals, offset
+    scaled = (np.where(finite[:, None], points, centre) - centre) / scales
+    distance = scaled @ equations[:, :-1].T + equations[:, -1]
+    return (inside & np.all(distance <= HULL_TOLERANCE, axis=1)) | ~finite

@@ -92,7 +92,7 @@ def test_fixed_labels_are_returned_as_given_and_named(trained, test_stars):
     assert np.all(fit.formal_uncertainties[1:, 1] == 0)
     table = fit.to_frame()
     assert table.FIXED_LABELS.tolist() == [""] + ["LOGG"] * 7
-    assert ((table.FLAGS.to_numpy() >> 10) & 1).tolist() == [0] + [1] * 7
+    assert ((table.FLAGS.to_numpy() >> 6) & 1).tolist() == [0] + [1] * 7
     assert np.all(np.abs(fit.labels[:, 0] - labels[:, 0]) < 150)
 
 
