@@ -141,7 +141,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
                            n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
     fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
-                             seed=args.seed)
+                             seed=args.seed, fixed=_fixed_labels(args.fix, dataset.ids,
+                                                                 model.label_names),
+                             **_nuisance_options(args))
     seconds = time.perf_counter() - start
     table = fit.to_frame(ids=dataset.ids)
     write_table(table, args.output)
@@ -151,6 +153,65 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nuisance_options(args: argparse.Namespace) -> dict:
+    """``infer_labels`` options of ``fit --fit-rv/--rv-max/--continuum-order``."""
+    return {"fit_rv": args.fit_rv, "rv_bounds": (-args.rv_max, args.rv_max),
+            "continuum_order": args.continuum_order}
+
+
+def _fixed_labels(specs, ids, label_names) -> dict | None:
+    """``fit --fix`` values: LABEL=NUMBER (every star) or LABEL=TABLE[:COLUMN] (a .csv or
+    .fits table with APOGEE_ID, matched to the dataset's ids; stars not in it: fitted).
+
+    Parameters
+    ----------
+    specs : list of str or None
+    ids : sequence of str  the dataset's APOGEE_IDs
+    label_names : sequence of str  the model's labels
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_stars,), or None without ``--fix``
+    """
+    if not specs:
+        return None
+    fixed = {}
+    for spec in specs:
+        label, _, source = spec.partition("=")
+        if label not in label_names or not source:
+            raise SkcannonError(f"--fix: {spec}: give LABEL=VALUE or LABEL=TABLE[:COLUMN] with "
+                                f"a label of the model ({', '.join(label_names)})")
+        try:
+            fixed[label] = np.full(len(ids), float(source))
+            continue
+        except ValueError:
+            pass
+        path, _, column = source.partition(":")
+        fixed[label] = _fixed_column(spec, path, column or label, ids)
+    return fixed
+
+
+def _fixed_column(spec: str, path: str, column: str, ids) -> np.ndarray:
+    """Column ``column`` of the table at ``path`` by APOGEE_ID, in the order of ``ids``."""
+    import pandas as pd
+
+    try:
+        if path.lower().endswith((".fits", ".fit", ".fits.gz")):
+            from astropy.table import Table
+
+            table = Table.read(path).to_pandas()
+        else:
+            table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise SkcannonError(f"--fix: {path}: cannot read a table ({exc})") from None
+    if "APOGEE_ID" not in table or column not in table:
+        raise SkcannonError(f"--fix: {spec}: {path} needs APOGEE_ID and {column} columns")
+    values = pd.to_numeric(table[column], errors="coerce")
+    keys = table["APOGEE_ID"].astype(str).str.strip()
+    lookup = pd.Series(values.to_numpy(), index=keys).groupby(level=0).first()
+    return lookup.reindex([str(i).strip() for i in ids]).to_numpy(dtype=float)
+
+
 def _fit_files(args: argparse.Namespace, model) -> int:
     """``fit`` on spectrum files of any product: read, the model's preprocessing, one batch."""
     import time
@@ -158,7 +219,12 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.survey import label_chunk
 
+    if args.fix:
+        raise SkcannonError("--fix: give a dataset file (its APOGEE_IDs match the table); "
+                            "spectrum files are fitted without fixed labels")
     pipeline = pipeline_for(model, args.continuum)
+    pipeline[-1].set_params(fit_rv=args.fit_rv, rv_max=args.rv_max,
+                            continuum_order=args.continuum_order)
     start = time.perf_counter()
     table = label_chunk(args.dataset, pipeline, product=args.product,
                         n_starts=args.starts, seed=args.seed, method=args.method)
@@ -327,6 +393,15 @@ def _register_inference(sub) -> None:
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
+    fit.add_argument("--fit-rv", action="store_true",
+                     help="fit a radial velocity with the labels (columns RV, RV_ERR)")
+    fit.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
+                     help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
+    fit.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
+                     help="fit a per-chip continuum polynomial of this order with the labels")
+    fit.add_argument("--fix", action="append", default=None, metavar="LABEL=VALUE|TABLE[:COL]",
+                     help="hold a label fixed: one value for every star, or a .csv/.fits "
+                          "table's column matched by APOGEE_ID (repeatable)")
     fit.set_defaults(func=cmd_fit)
 
     validate = sub.add_parser("validate", help="cross-validate the Cannon on a dataset",

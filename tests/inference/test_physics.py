@@ -166,3 +166,31 @@ def test_bad_options_are_refused(trained, test_stars, options, match):
     X = _spectra(test_stars[1][:3], np.full(3, 100.0), np.random.default_rng(5))
     with pytest.raises(ValueError, match=match):
         model.infer_labels(X, **options)
+
+
+def test_fit_command_fits_rv_and_fixed_labels(trained, test_stars, tmp_path, capsys):
+    from skcannon.cli import main
+    from skcannon.data import SpectralDataset
+
+    model, _ = trained
+    labels, flux = test_stars
+    rv = np.linspace(-40, 40, 8)
+    X = _spectra(_shifted(flux, _wavelength(), rv), np.full(8, 150.0),
+                 np.random.default_rng(6))
+    ids = [f"2M{k:08d}+0000000" for k in range(8)]
+    SpectralDataset.from_spectra(_wavelength(), X, pd.DataFrame({"APOGEE_ID": ids})).save(
+        tmp_path / "shifted.h5")
+    pd.DataFrame({"APOGEE_ID": ids[:5], "LOGG_SEISMO": labels[:5, 1]}).to_csv(
+        tmp_path / "seismo.csv", index=False)
+    model.save(tmp_path / "model.h5")
+    out = tmp_path / "labels.csv"
+    assert main(["fit", str(tmp_path / "shifted.h5"), "--model", str(tmp_path / "model.h5"),
+                 "--fit-rv", "--rv-max", "100", "--fix", "LOGG=" + str(tmp_path / "seismo.csv")
+                 + ":LOGG_SEISMO", "-o", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert np.all(np.abs(table.RV.to_numpy() - rv) < 0.3)
+    np.testing.assert_allclose(table.LOGG.to_numpy()[:5], labels[:5, 1], rtol=1e-12)
+    assert table.FIXED_LABELS.tolist() == ["LOGG"] * 5 + [""] * 3
+    assert main(["fit", str(tmp_path / "shifted.h5"), "--model", str(tmp_path / "model.h5"),
+                 "--fix", "VMACRO=3"]) == 2
+    assert "error: --fix: VMACRO=3" in capsys.readouterr().err
