@@ -122,6 +122,17 @@ COLUMNS: tuple[Column, ...] = (
            source="rv"),
     Column("RV_ERR", "float64", "1-sigma uncertainty of RV (NaN when not fitted)", FIT,
            unit="km/s", source="rv_err"),
+    Column("N_VISITS", "int64", "visits fitted together (Cannon.infer_visits; 0 otherwise)",
+           FIT, source="n_visits"),
+    Column("RV_CHI2", "float64", "chi^2 of the visits' RVs about their mean (N_VISITS - 1 "
+                                 "degrees of freedom; NaN without visits)", FIT,
+           source="rv_chi2"),
+    Column("RV_VARIABLE", "bool", "the visits' RVs disagree (RV_CHI2's p-value < 1e-4 and a "
+                                  "span > 1 km/s): a binary candidate", FIT,
+           source="rv_variable", bit=7),
+    Column("VISIT_CHI2_EXCESS", "float64", "chi^2 of the joint visit fit above the sum of "
+                                           "the visits' own fits (NaN without visits)", FIT,
+           source="visit_chi2_excess"),
     Column("BEST_START", "int64", "index of the winning optimizer start", FIT,
            source="best_start"),
     Column("SECOND_CHI2", "float64", "chi^2 of the best start that reached another minimum",

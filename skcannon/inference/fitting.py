@@ -77,6 +77,12 @@ class LabelFit:
     fixed : ndarray of bool (n_stars, L)
         Labels held fixed at given values (``Cannon.infer_labels(fixed=...)``); all False
         by default.
+    n_visits, rv_chi2, rv_variable, visit_chi2_excess : ndarray (n_stars,)
+        Of a joint fit of visits (``Cannon.infer_visits``; 0, NaN, False, NaN otherwise):
+        visits per star, chi^2 of their RVs about the mean, the RV-variable flag, the joint
+        fit's chi^2 above the sum of the visits' own fits.
+    visit_rv, visit_rv_err : ndarray (n_stars, max visits) or None
+        Per-visit RVs and errors (km/s, NaN-padded) of a visit fit.
     """
 
     labels: np.ndarray
@@ -99,6 +105,12 @@ class LabelFit:
     rv: np.ndarray | None = None
     rv_err: np.ndarray | None = None
     fixed: np.ndarray | None = None
+    n_visits: np.ndarray | None = None
+    rv_chi2: np.ndarray | None = None
+    rv_variable: np.ndarray | None = None
+    visit_chi2_excess: np.ndarray | None = None
+    visit_rv: np.ndarray | None = None
+    visit_rv_err: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_stars, n_labels = np.shape(self.labels)[0], np.shape(self.labels)[1]
@@ -108,6 +120,11 @@ class LabelFit:
             self.rv_err = np.full(n_stars, np.nan)
         if self.fixed is None:
             self.fixed = np.zeros((n_stars, n_labels), dtype=bool)
+        defaults = {"n_visits": 0, "rv_chi2": np.nan, "rv_variable": False,
+                    "visit_chi2_excess": np.nan}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(n_stars, value))
 
     @property
     def labels_fixed(self) -> np.ndarray:

@@ -30,6 +30,7 @@ from skcannon.inference.nuisance import (
     fit_labels_nuisance,
 )
 from skcannon.inference.posterior import log_likelihood
+from skcannon.inference.visits import fit_visits, visit_layout
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
 from skcannon.model.checks import (
     check_label_spread,
@@ -767,6 +768,40 @@ class Cannon(BaseEstimator):
                                           fixed=fixed, fit_rv=fit_rv, rv_bounds=rv_bounds,
                                           continuum_order=continuum_order)
         return fit_labels_nuisance(self.state_, X[:, FLUX], X[:, IVAR], **nuisance, **options)
+
+    def infer_visits(self, visits, *, rv_bounds=DEFAULT_RV_BOUNDS,
+                     continuum_order: int | None = None, n_starts: int = 4,
+                     margin: float = 0.1, seed: int = 0) -> LabelFit:
+        """Labels of stars observed in several visits: one label vector per star, a radial
+        velocity (and continuum) per visit, and RV-variable stars flagged.
+
+        Parameters
+        ----------
+        visits : sequence of ndarray, each of shape (n_visits_i, 3, n_pixels)
+            Each star's visit spectra (normalized, on the model's grid, each in its own frame).
+        rv_bounds : tuple of float, default=(-400.0, 400.0)
+            Velocity bounds per visit, km/s.
+        continuum_order : int or None, default=None
+            Per-visit, per-chip continuum polynomial (see :meth:`infer_labels`).
+        n_starts, margin, seed
+            As in :meth:`infer_labels`.
+
+        Returns
+        -------
+        LabelFit
+            One row per star (see :func:`skcannon.inference.visits.fit_visits`): ``rv`` the
+            visits' mean, ``visit_rv``/``visit_rv_err`` per visit, ``rv_chi2``,
+            ``rv_variable`` (column RV_VARIABLE), ``visit_chi2_excess``.
+        """
+        self._check_fitted()
+        _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
+        X, star, slot = visit_layout(visits)
+        X = check_spectra(X, self.theta_.shape[0], name="visits")
+        options = check_nuisance_options(self.label_names, len(X), fixed=None, fit_rv=True,
+                                         rv_bounds=rv_bounds, continuum_order=continuum_order)
+        return fit_visits(self.state_, X[:, FLUX], X[:, IVAR], star, slot,
+                          rv_bounds=options["rv_bounds"], continuum_order=continuum_order,
+                          n_starts=n_starts, margin=margin, seed=seed)
 
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,) (with error
