@@ -8,7 +8,9 @@ log10(lambda) (step ``dlog``) it is a shift of ``delta = log10(1 + v / c) / dlog
 not the data: its coefficients are turned into cubic B-spline coefficients once per segment
 (:func:`scipy.ndimage.spline_filter1d`), and a model spectrum -- a linear combination of them --
 is then evaluated at p - delta with four taps per pixel, its derivative with respect to delta
-with four more (exact cubic-spline interpolation, vectorized over stars).
+with four more (exact cubic-spline interpolation, vectorized over stars). The spectra are first
+moved by whole pixels (exact), so the model moves by at most :data:`MAX_SHIFT` pixels: a few
+shifted slices shared by every star, no gathers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ SPEED_OF_LIGHT = 299792.458
 GAP_FACTOR = 1.5
 #: Largest relative deviation of a segment's log10 steps from uniform (log-linear grid).
 LOG_LINEAR_RTOL = 1e-3
+#: Largest model shift (pixels) read against spectra already moved by whole pixels ...
+MAX_SHIFT = 3.0
+#: ... and how far (pixels) its four B-spline taps then reach.
+SHIFT_REACH = 5
 
 
 @dataclass(frozen=True)
@@ -99,37 +105,45 @@ class SegmentGrid:
             out[a:b] = spline_filter1d(values[a:b], order=3, axis=0, mode="mirror")
         return out
 
-    def taps(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Where each star's model is read: the four B-spline taps of every pixel.
+    def shift_weights(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cubic B-spline weights that read each star's model at p - delta, for
+        |delta| <= :data:`MAX_SHIFT` pixels.
 
         Parameters
         ----------
         delta : ndarray, shape (m,)
-            Shifts in pixels.
+            Shifts in pixels (the spectra moved by whole pixels first: see
+            :func:`skcannon.inference.nuisance.fit_labels_nuisance`).
 
         Returns
         -------
-        index : ndarray of int, shape (4, m, n_pixels)
-            The pixels read (clipped into the pixel's segment).
-        weight, dweight : ndarray, shape (4, m, 1)
-            The B-spline weights and their derivatives with respect to delta.
-        inside : ndarray of bool, shape (m, n_pixels)
-            All four taps inside the pixel's segment.
+        weight, dweight : ndarray, shape (m, 2 * SHIFT_REACH + 1)
+            Weight of the pixel p + o for offsets o = -SHIFT_REACH ... SHIFT_REACH, and its
+            derivative with respect to delta.
         """
-        position = -np.asarray(delta, float)
+        position = -np.clip(np.asarray(delta, float), -MAX_SHIFT, MAX_SHIFT)
         base = np.floor(position)
-        t = (position - base)[:, None]
-        pixels = np.arange(self.segment.size)
-        first = pixels[None, :] + base.astype(int)[:, None] - 1          # tap 0: i0 - 1
-        lo, hi = self.start[self.segment], self.stop[self.segment] - 1
-        inside = (first >= lo) & (first + 3 <= hi)
-        index = np.clip(first[None] + np.arange(4)[:, None, None], lo, hi)
+        t = position - base
         u = 1.0 - t
-        weight = np.stack([u ** 3, 3 * t ** 3 - 6 * t ** 2 + 4,
-                           -3 * t ** 3 + 3 * t ** 2 + 3 * t + 1, t ** 3]) / 6.0
-        dweight = np.stack([-u ** 2, 3 * t ** 2 - 4 * t, -3 * t ** 2 + 2 * t + 1,
-                            t ** 2]) / 2.0
-        return index, weight, -dweight, inside          # d/d delta = -d/d position
+        taps = (np.stack([u ** 3, 3 * t ** 3 - 6 * t ** 2 + 4,
+                          -3 * t ** 3 + 3 * t ** 2 + 3 * t + 1, t ** 3], axis=1) / 6.0)
+        dtaps = -np.stack([-u ** 2, 3 * t ** 2 - 4 * t, -3 * t ** 2 + 2 * t + 1, t ** 2],
+                          axis=1) / 2.0                     # d/d delta = -d/d position
+        column = base.astype(int)[:, None] - 1 + np.arange(4) + SHIFT_REACH
+        rows = np.arange(len(t))[:, None]
+        weight = np.zeros((len(t), 2 * SHIFT_REACH + 1))
+        dweight = np.zeros_like(weight)
+        weight[rows, column], dweight[rows, column] = taps, dtaps
+        return weight, dweight
+
+    def reachable(self, mask: np.ndarray) -> np.ndarray:
+        """Pixels whose every neighbour within :data:`SHIFT_REACH` lies in their segment and in
+        ``mask`` (n_pixels,): where a shifted model can be read."""
+        bad = np.r_[~np.asarray(mask, bool)].astype(float)
+        near = np.convolve(bad, np.ones(2 * SHIFT_REACH + 1), "same") > 0
+        pixels = np.arange(self.segment.size)
+        lo, hi = self.start[self.segment], self.stop[self.segment]
+        return ~near & (pixels - SHIFT_REACH >= lo) & (pixels + SHIFT_REACH < hi)
 
     def continuum_basis(self, order: int) -> np.ndarray:
         """Legendre polynomials of degree 0..``order`` on each segment (pixel position scaled
@@ -144,11 +158,14 @@ class SegmentGrid:
         return basis
 
 
-def read_shifted(values: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Spline coefficients ``values`` (m, C, n_pixels) read at the taps of :meth:`SegmentGrid.taps`
-    (``index`` (4, m, n_pixels), ``weight`` (4, m, 1)): shape (m, C, n_pixels)."""
+def apply_shift(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Spline coefficients ``values`` (m, C, n_pixels) read with the weights of
+    :meth:`SegmentGrid.shift_weights` (m, 2 * SHIFT_REACH + 1): shape (m, C, n_pixels).
+    Pixels within SHIFT_REACH of a segment's edge read across it (see
+    :meth:`SegmentGrid.reachable`)."""
+    n_pixels = values.shape[2]
+    padded = np.pad(values, ((0, 0), (0, 0), (SHIFT_REACH, SHIFT_REACH)), mode="edge")
     out = np.zeros(values.shape)
-    for tap in range(4):                                     # four B-spline taps
-        picked = np.take_along_axis(values, index[tap][:, None, :], axis=2)
-        out += weight[tap][:, :, None] * picked
+    for offset in np.flatnonzero(np.any(weight != 0, axis=0)):       # at most 2 x 4 offsets
+        out += weight[:, offset, None, None] * padded[:, :, offset:offset + n_pixels]
     return out

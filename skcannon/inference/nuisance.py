@@ -23,7 +23,7 @@ from numbers import Integral
 
 import numpy as np
 
-from skcannon.inference.doppler import SegmentGrid, read_shifted
+from skcannon.inference.doppler import SegmentGrid, apply_shift
 from skcannon.inference.fitting import LabelFit, _label_fit, fit_labels
 from skcannon.inference.optimize import LM_DOWN, LM_START, LM_UP, _solve_psd
 from skcannon.stats import excess_scatter
@@ -34,6 +34,9 @@ DEFAULT_RV_BOUNDS = (-400.0, 400.0)
 CHUNK_STARS = 256
 #: How far (pixels) the fine shift may move from the coarse whole-pixel start.
 SHIFT_WINDOW = 2.0
+#: Converged when a Gauss-Newton step promises to lower chi^2 by less than this (a 1-sigma
+#: change of a parameter changes chi^2 by 1).
+MIN_PROMISE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -102,21 +105,25 @@ def fit_labels_nuisance(state, flux: np.ndarray, ivar: np.ndarray, *, fixed=None
                             int(continuum_order)))
     options = {"n_starts": n_starts, "margin": margin, "seed": seed, "max_iter": max_iter}
     base = fit_labels(state, flux, ivar, **options)
-    start_delta = np.zeros(n_stars)
+    moved = np.zeros(n_stars)
     if fit_rv:
-        start_delta = _coarse_shift(state, nuisance, flux, ivar, base.labels)
-        moved_flux, moved_ivar = _move_back(grid, flux, ivar, start_delta.astype(int))
-        base = fit_labels(state, moved_flux, moved_ivar, **options)
+        moved = _coarse_shift(state, nuisance, flux, ivar, base.labels)
+        flux, ivar = _move_back(grid, flux, ivar, moved.astype(int))
+        base = fit_labels(state, flux, ivar, **options)
     start = state.scaling.scale(np.where(np.isfinite(base.labels), base.labels,
                                          state.scaling.offsets))
     start = np.where(np.isfinite(nuisance.fixed), nuisance.fixed, start)
     lower, upper = (state.scaling.scale(bound)[0] for bound in state.label_bounds(margin))
+    d_lo, d_hi = nuisance.delta_bounds
+    window = (np.maximum(d_lo - moved, -SHIFT_WINDOW), np.minimum(d_hi - moved, SHIFT_WINDOW))
     parts = []
     for a in range(0, n_stars, CHUNK_STARS):                    # memory bound, not a star loop
         rows = slice(a, a + CHUNK_STARS)
         parts.append(_search(state, nuisance, flux[rows], ivar[rows], start[rows],
-                             start_delta[rows], lower, upper, max_iter, rows))
+                             (window[0][rows], window[1][rows]), (lower, upper), max_iter,
+                             rows))
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    merged["moved"] = moved
     return _nuisance_fit(state, nuisance, flux, ivar, base, merged, lower, upper)
 
 
@@ -235,13 +242,13 @@ def _model(state, nuisance: Nuisance, coef: np.ndarray, labels: np.ndarray,
     if not nuisance.fit_rv:
         s2 = np.broadcast_to(state.s2, (len(labels), state.s2.size))
         return channels[:, 0], s2, (channels[:, 1:] if jacobian else None)
-    index, weight, dweight, _ = nuisance.grid.taps(delta)
-    shifted = read_shifted(channels, index, weight)
-    s2 = np.maximum(read_shifted(np.broadcast_to(state.s2, (len(labels), 1, state.s2.size)),
-                                 index, weight)[:, 0], 0.0)
+    weight, dweight = nuisance.grid.shift_weights(delta)
+    shifted = apply_shift(channels, weight)
+    s2 = np.maximum(apply_shift(np.broadcast_to(state.s2, (len(labels), 1, state.s2.size)),
+                                weight)[:, 0], 0.0)
     if not jacobian:
         return shifted[:, 0], s2, None
-    ddelta = read_shifted(channels[:, :1], index, dweight)
+    ddelta = apply_shift(channels[:, :1], dweight)
     return shifted[:, 0], s2, np.concatenate([shifted[:, 1:], ddelta], axis=1)
 
 
@@ -260,20 +267,14 @@ def _profile(model: np.ndarray, weight: np.ndarray, flux: np.ndarray,
     return coefficients @ basis.T, (WA, N)
 
 
-def _usable(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
-            delta: np.ndarray) -> np.ndarray:
-    """Pixels each star's search may use (m, P): good data, and with a radial velocity a
-    model trained around p - delta for every delta within :data:`SHIFT_WINDOW` of the start
-    (so the pixel set does not change during the search)."""
+def _usable(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """Pixels the search may use (m, P): good data where the model is trained and, with a
+    radial velocity, where a shifted model can be read (:meth:`SegmentGrid.reachable`), so
+    that the pixel set does not change during the search."""
     good = (ivar > 0) & np.isfinite(ivar) & np.isfinite(flux)
     if not nuisance.fit_rv:
         return good & state.pixel_mask[None, :]
-    reach = int(np.ceil(SHIFT_WINDOW)) + 2                      # the taps' reach
-    bad = np.convolve((~state.pixel_mask).astype(float), np.ones(2 * reach + 1), "same") > 0
-    index, inside = _integer_source(nuisance.grid, np.round(delta))
-    for end in (-reach, reach):                                  # both ends of the window
-        inside &= _integer_source(nuisance.grid, np.round(delta) + end)[1]
-    return good & inside & ~bad[index]
+    return good & nuisance.grid.reachable(state.pixel_mask)[None, :]
 
 
 def _evaluate(state, nuisance: Nuisance, coef: np.ndarray, x: np.ndarray, data: tuple,
@@ -303,23 +304,24 @@ def _evaluate(state, nuisance: Nuisance, coef: np.ndarray, x: np.ndarray, data: 
 
 
 def _search(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
-            labels: np.ndarray, delta: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            max_iter: int, rows: slice, ftol: float = 1e-10) -> dict:
-    """Batched Levenberg-Marquardt over one chunk of stars (see the module notes); returns
-    scaled labels, delta, chi2, converged, on_bound, n_good, the covariance (m, Q, Q) and the
-    excess scatter of the residuals."""
+            labels: np.ndarray, window: tuple, bounds: tuple, max_iter: int, rows: slice,
+            tol: float = MIN_PROMISE) -> dict:
+    """Batched Levenberg-Marquardt over one chunk of stars (see the module notes) from scaled
+    ``labels`` and shift 0 (the spectra moved by whole pixels), the shift within ``window``
+    (low, high arrays (m,)) and the labels within ``bounds`` (scaled lower, upper (L,));
+    returns scaled labels and shift, chi2, converged, on_bound, n_good, the covariance
+    (m, Q, Q) and the excess scatter of the residuals."""
+    lower, upper = bounds
     coef = nuisance.grid.spline_coefficients(state.theta) if nuisance.fit_rv else state.theta
     free = ~np.isfinite(nuisance.fixed[rows])
     x, low, high = labels, np.broadcast_to(lower, labels.shape), np.broadcast_to(upper,
                                                                                 labels.shape)
     if nuisance.fit_rv:
         free = np.c_[free, np.ones(len(x), bool)]
-        d_lo, d_hi = nuisance.delta_bounds
-        x = np.c_[x, delta]
-        low = np.c_[low, np.maximum(d_lo, delta - SHIFT_WINDOW)]
-        high = np.c_[high, np.minimum(d_hi, delta + SHIFT_WINDOW)]
+        x = np.c_[x, np.zeros(len(x))]
+        low, high = np.c_[low, window[0]], np.c_[high, window[1]]
     x = np.where(free, np.clip(x, low, high), x)
-    usable = _usable(state, nuisance, flux, ivar, delta)
+    usable = _usable(state, nuisance, flux, ivar)
     chi2 = _evaluate(state, nuisance, coef, x, (flux, ivar, usable, free), False)["chi2"]
     damping = np.full(len(x), LM_START)
     converged = np.zeros(len(x), bool)
@@ -332,7 +334,7 @@ def _search(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
         system = _evaluate(state, nuisance, coef, x[a], data, True)
         g, H = system["g"], system["H"]
         promise = np.einsum("mq,mq->m", g, _solve_psd(H, g))
-        done = promise <= np.maximum(ftol * np.abs(chi2[a]), 1e-9)
+        done = promise <= tol
         diag = np.maximum(np.einsum("mqq->mq", H), 1e-12)
         step = _solve_psd(H + damping[a, None, None] * np.eye(H.shape[1]) * diag[:, :, None], g)
         trial = np.where(free[a], np.clip(x[a] + step, low[a], high[a]), x[a])
@@ -389,7 +391,7 @@ def _nuisance_fit(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
     fit.unlike_training = fit.excess_scatter > fit.unlike_limit
     fit.fixed = fixed
     if nuisance.fit_rv:
-        delta = x[:, n_labels]
+        delta = x[:, n_labels] + merged["moved"]
         per_pixel = nuisance.grid.velocity_per_pixel(delta)
         fit.rv = np.where(usable, nuisance.grid.velocity(delta), np.nan)
         fit.rv_err = np.where(usable, np.sqrt(covariance[:, -1, -1]) * per_pixel, np.nan)

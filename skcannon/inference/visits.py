@@ -29,9 +29,11 @@ from skcannon.inference.fitting import (
     unlike_training_limit,
 )
 from skcannon.inference.nuisance import (
+    MIN_PROMISE,
     SHIFT_WINDOW,
     Nuisance,
     _evaluate,
+    _move_back,
     _usable,
     check_nuisance_options,
     fit_labels_nuisance,
@@ -109,14 +111,20 @@ def fit_visits(state, flux: np.ndarray, ivar: np.ndarray, star: np.ndarray,
                         None if continuum_order is None else grid.continuum_basis(
                             int(continuum_order)))
     start = _start_labels(state, single, star, n_stars)
-    delta = grid.shift(np.nan_to_num(single.rv))
+    total = grid.shift(np.nan_to_num(single.rv))
+    moved = np.round(total)
+    flux, ivar = _move_back(grid, flux, ivar, moved.astype(int))
+    d_lo, d_hi = nuisance.delta_bounds
+    delta = total - moved
+    window = (np.maximum(d_lo - moved, delta - SHIFT_WINDOW),
+              np.minimum(d_hi - moved, delta + SHIFT_WINDOW))
     lower, upper = (state.scaling.scale(bound)[0] for bound in state.label_bounds(margin))
     coef = grid.spline_coefficients(state.theta)
-    rows = (flux, ivar, _usable(state, nuisance, flux, ivar, delta), star, slot)
+    rows = (flux, ivar, _usable(state, nuisance, flux, ivar), star, slot)
     labels, delta, chi2, converged = _joint_search(state, nuisance, coef, rows, start, delta,
-                                                   lower, upper, max_iter)
-    return _visit_fit(state, nuisance, coef, rows, single, labels, delta, chi2, converged,
-                      (lower, upper))
+                                                   (lower, upper), window, max_iter)
+    return _visit_fit(state, nuisance, coef, rows, single, labels, delta + moved, chi2,
+                      converged, (lower, upper))
 
 
 def _start_labels(state, single: LabelFit, star: np.ndarray, n_stars: int) -> np.ndarray:
@@ -165,15 +173,13 @@ def _star_system(state, nuisance, coef: np.ndarray, rows: tuple, labels: np.ndar
 
 
 def _joint_search(state, nuisance, coef: np.ndarray, rows: tuple, labels: np.ndarray,
-                  delta: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                  max_iter: int, ftol: float = 1e-10) -> tuple:
-    """Batched Levenberg-Marquardt of every star's labels and visit shifts; returns scaled
-    labels (n_stars, L), row shifts (n_rows,), chi^2 and converged (n_stars,)."""
+                  delta: np.ndarray, bounds: tuple, window: tuple, max_iter: int) -> tuple:
+    """Batched Levenberg-Marquardt of every star's labels (scaled, within ``bounds``) and
+    visit shifts (``delta`` (n_rows,) within ``window``); returns scaled labels (n_stars, L),
+    row shifts (n_rows,), chi^2 and converged (n_stars,)."""
     star, slot = rows[3], rows[4]
     n_stars, n_labels = labels.shape
-    d_lo, d_hi = nuisance.delta_bounds
-    low_d, high_d = np.maximum(d_lo, delta - SHIFT_WINDOW), np.minimum(d_hi,
-                                                                       delta + SHIFT_WINDOW)
+    (lower, upper), (low_d, high_d) = bounds, window
     labels, delta = np.clip(labels, lower, upper), delta.copy()
     chi2 = _star_system(state, nuisance, coef, rows, labels, delta, False)[0]
     damping = np.full(n_stars, LM_START)
@@ -193,7 +199,7 @@ def _joint_search(state, nuisance, coef: np.ndarray, rows: tuple, labels: np.nda
         labels[better], chi2[better] = trial_labels[better], trial[better]
         delta[better[star]] = trial_delta[better[star]]
         damping *= np.where(better, LM_DOWN, LM_UP)
-        done |= (promise <= np.maximum(ftol * np.abs(chi2), 1e-9)) | (damping > 1e10)
+        done |= (promise <= MIN_PROMISE) | (damping > 1e10)
     return labels, delta, chi2, done & np.isfinite(chi2)
 
 

@@ -194,3 +194,21 @@ def test_fit_command_fits_rv_and_fixed_labels(trained, test_stars, tmp_path, cap
     assert main(["fit", str(tmp_path / "shifted.h5"), "--model", str(tmp_path / "model.h5"),
                  "--fix", "VMACRO=3"]) == 2
     assert "error: --fix: VMACRO=3" in capsys.readouterr().err
+
+
+def test_visits_give_one_label_vector_and_flag_a_binary(trained, test_stars):
+    model, _ = trained
+    labels, flux = test_stars
+    rv = np.array([[12.0, 12.0, 12.0], [-20.0, 4.0, -35.0], [3.0, 3.0, 3.0]])
+    rng = np.random.default_rng(7)
+    visits = [_spectra(_shifted(np.repeat(flux[i:i + 1], 3, 0), _wavelength(), rv[i]),
+                       np.full(3, 40.0), rng) for i in range(3)]
+    fit = model.infer_visits(visits, rv_bounds=(-100, 100))
+    assert fit.labels.shape == (3, 4) and fit.n_visits.tolist() == [3, 3, 3]
+    assert np.all(np.abs(fit.visit_rv - rv) < 1.0)
+    assert fit.rv_variable.tolist() == [False, True, False]
+    assert abs(fit.rv[0] - 12.0) < 0.3 and np.all(np.abs(fit.labels[[0, 2], 0]
+                                                          - labels[[0, 2], 0]) < 150)
+    table = fit.to_frame()
+    assert table.RV_VARIABLE.tolist() == [False, True, False]
+    assert ((table.FLAGS.to_numpy() >> 7) & 1).tolist() == [0, 1, 0]
