@@ -8,7 +8,7 @@ import sys
 from benchmarks.common import record
 
 BENCHMARKS = ["bench_real", "bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc",
-              "bench_nn", "bench_survey"]
+              "bench_nn", "bench_survey", "bench_physics"]
 
 
 def main(names: list[str]) -> None:
