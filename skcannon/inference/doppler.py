@@ -107,7 +107,7 @@ class SegmentGrid:
 
     def shift_weights(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The cubic B-spline weights that read each star's model at p - delta, for
-        |delta| <= :data:`MAX_SHIFT` pixels.
+        abs(delta) <= :data:`MAX_SHIFT` pixels.
 
         Parameters
         ----------
