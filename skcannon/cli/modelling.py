@@ -140,12 +140,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, source,
                            n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
-    fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
-                             seed=args.seed, fixed=_fixed_labels(args.fix, dataset.ids,
-                                                                 model.label_names),
-                             **_nuisance_options(args))
+    ids = list(dataset.ids)
+    if args.visits and args.fix:
+        raise SkcannonError("--fix: not with --visits (visit fits hold no label fixed)")
+    if args.visits:
+        fit = model.infer_visits(dataset.X, groups=ids, rv_bounds=(-args.rv_max, args.rv_max),
+                                 continuum_order=args.continuum_order, n_starts=args.starts,
+                                 seed=args.seed)
+        ids = list(dict.fromkeys(ids))                   # one row per star, first appearance
+    else:
+        fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
+                                 seed=args.seed, fixed=_fixed_labels(args.fix, ids,
+                                                                     model.label_names),
+                                 **_nuisance_options(args))
     seconds = time.perf_counter() - start
-    table = fit.to_frame(ids=dataset.ids)
+    table = fit.to_frame(ids=ids)
     write_table(table, args.output)
     print(f"{len(table)} stars fitted in {seconds:.2f} s ({len(table) / seconds:.0f}/s); "
           f"{int((~fit.converged).sum())} not converged, {int(fit.on_bound.sum())} on a bound, "
@@ -219,6 +228,9 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.survey import label_chunk
 
+    if args.visits:
+        raise SkcannonError("--visits: give a dataset file with one row per visit (rows "
+                            "sharing an APOGEE_ID are one star's visits)")
     if args.fix:
         raise SkcannonError("--fix: give a dataset file (its APOGEE_IDs match the table); "
                             "spectrum files are fitted without fixed labels")
@@ -373,6 +385,22 @@ def _register_training(sub) -> None:
     simulate.set_defaults(func=cmd_simulate)
 
 
+def _add_physics_options(fit) -> None:
+    """``fit``'s options beyond the classic fit: RV, continuum, fixed labels, visits."""
+    fit.add_argument("--fit-rv", action="store_true",
+                     help="fit a radial velocity with the labels (columns RV, RV_ERR)")
+    fit.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
+                     help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
+    fit.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
+                     help="fit a per-chip continuum polynomial of this order with the labels")
+    fit.add_argument("--fix", action="append", default=None, metavar="LABEL=VALUE|TABLE[:COL]",
+                     help="hold a label fixed: one value for every star, or a .csv/.fits "
+                          "table's column matched by APOGEE_ID (repeatable)")
+    fit.add_argument("--visits", action="store_true",
+                     help="rows sharing an APOGEE_ID are one star's visits: fit them together "
+                          "(one row per star; RV per visit, RV_VARIABLE)")
+
+
 def _register_inference(sub) -> None:
     from skcannon.inference.methods import FIT_METHODS
 
@@ -393,15 +421,7 @@ def _register_inference(sub) -> None:
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
-    fit.add_argument("--fit-rv", action="store_true",
-                     help="fit a radial velocity with the labels (columns RV, RV_ERR)")
-    fit.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
-                     help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
-    fit.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
-                     help="fit a per-chip continuum polynomial of this order with the labels")
-    fit.add_argument("--fix", action="append", default=None, metavar="LABEL=VALUE|TABLE[:COL]",
-                     help="hold a label fixed: one value for every star, or a .csv/.fits "
-                          "table's column matched by APOGEE_ID (repeatable)")
+    _add_physics_options(fit)
     fit.set_defaults(func=cmd_fit)
 
     validate = sub.add_parser("validate", help="cross-validate the Cannon on a dataset",

@@ -51,19 +51,31 @@ RV_VARIABLE_MIN_SPAN = 1.0
 RV_ERROR_FLOOR = 0.1
 
 
-def visit_layout(visits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def visit_layout(visits, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of stacked visits: the spectra (n_rows, 3, P), each row's star and its slot (the
     visit's index within its star).
 
     Parameters
     ----------
     visits : sequence of ndarray, each of shape (n_visits_i, 3, n_pixels)
+        Or, with ``groups``, one array (n_rows, 3, n_pixels).
+    groups : array_like of shape (n_rows,), default=None
+        The star of each row (any hashable values; stars in order of first appearance).
 
     Returns
     -------
-    X : ndarray, shape (sum n_visits_i, 3, n_pixels)
-    star, slot : ndarray of int, shape (sum n_visits_i,)
+    X : ndarray, shape (n_rows, 3, n_pixels)
+    star, slot : ndarray of int, shape (n_rows,)
     """
+    import pandas as pd
+
+    if groups is not None:
+        X = np.asarray(visits, float)
+        if len(groups) != len(X):
+            raise ValueError(f"groups has {len(groups)} values for {len(X)} visit spectra")
+        star = pd.factorize(pd.Series(list(groups)), sort=False)[0]
+        slot = pd.Series(star).groupby(star).cumcount().to_numpy()
+        return X, star, slot
     counts = np.array([len(v) for v in visits], dtype=int)
     if len(visits) == 0 or np.any(counts < 1):
         raise ValueError("visits: every star needs at least one visit spectrum")

@@ -769,7 +769,7 @@ class Cannon(BaseEstimator):
                                           continuum_order=continuum_order)
         return fit_labels_nuisance(self.state_, X[:, FLUX], X[:, IVAR], **nuisance, **options)
 
-    def infer_visits(self, visits, *, rv_bounds=DEFAULT_RV_BOUNDS,
+    def infer_visits(self, visits, *, groups=None, rv_bounds=DEFAULT_RV_BOUNDS,
                      continuum_order: int | None = None, n_starts: int = 4,
                      margin: float = 0.1, seed: int = 0) -> LabelFit:
         """Labels of stars observed in several visits: one label vector per star, a radial
@@ -778,7 +778,11 @@ class Cannon(BaseEstimator):
         Parameters
         ----------
         visits : sequence of ndarray, each of shape (n_visits_i, 3, n_pixels)
-            Each star's visit spectra (normalized, on the model's grid, each in its own frame).
+            Each star's visit spectra (normalized, on the model's grid, each in its own frame);
+            with ``groups``, one stacked array (n_rows, 3, n_pixels).
+        groups : array_like of shape (n_rows,), default=None
+            The star of each row of a stacked ``visits`` array (e.g. APOGEE_IDs): rows with
+            the same value are one star's visits; stars in order of first appearance.
         rv_bounds : tuple of float, default=(-400.0, 400.0)
             Velocity bounds per visit, km/s.
         continuum_order : int or None, default=None
@@ -795,7 +799,7 @@ class Cannon(BaseEstimator):
         """
         self._check_fitted()
         _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
-        X, star, slot = visit_layout(visits)
+        X, star, slot = visit_layout(visits, groups)
         X = check_spectra(X, self.theta_.shape[0], name="visits")
         options = check_nuisance_options(self.label_names, len(X), fixed=None, fit_rv=True,
                                          rv_bounds=rv_bounds, continuum_order=continuum_order)

@@ -212,3 +212,24 @@ def test_visits_give_one_label_vector_and_flag_a_binary(trained, test_stars):
     table = fit.to_frame()
     assert table.RV_VARIABLE.tolist() == [False, True, False]
     assert ((table.FLAGS.to_numpy() >> 7) & 1).tolist() == [0, 1, 0]
+
+
+def test_fit_command_fits_visits_grouped_by_apogee_id(trained, test_stars, tmp_path):
+    from skcannon.cli import main
+    from skcannon.data import SpectralDataset
+
+    model, _ = trained
+    flux = np.repeat(test_stars[1][:2], 3, axis=0)
+    rv = np.array([5.0, 5.0, 5.0, -10.0, 15.0, 40.0])
+    X = _spectra(_shifted(flux, _wavelength(), rv), np.full(6, 50.0), np.random.default_rng(8))
+    ids = ["2M00000001+0000000"] * 3 + ["2M00000002+0000000"] * 3
+    order = np.array([0, 3, 1, 4, 2, 5])                          # visits interleaved
+    SpectralDataset.from_spectra(_wavelength(), X[order], pd.DataFrame(
+        {"APOGEE_ID": np.array(ids)[order]})).save(tmp_path / "visits.h5")
+    model.save(tmp_path / "model.h5")
+    out = tmp_path / "stars.csv"
+    assert main(["fit", str(tmp_path / "visits.h5"), "--model", str(tmp_path / "model.h5"),
+                 "--visits", "--rv-max", "100", "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table.APOGEE_ID.tolist() == ids[::3] and table.N_VISITS.tolist() == [3, 3]
+    assert table.RV_VARIABLE.tolist() == [False, True]
