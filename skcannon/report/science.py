@@ -418,6 +418,36 @@ def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarra
             f"Teff = {fit_t[0]:.0f} log g + {fit_t[1]:.0f}")
 
 
+def inside_training_only(model, labels: np.ndarray, values: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, str]:
+    """A model-spectrum sequence stopped at the training set's edge.
+
+    Parameters
+    ----------
+    model : Cannon
+        Fitted (its ``state_.inside_training`` judges the label rows).
+    labels : ndarray, shape (n, n_labels)
+        The sequence's label rows.
+    values : ndarray, shape (n,)
+        The value that varies along it.
+
+    Returns
+    -------
+    labels, values : ndarray
+        The rows inside the training set (all of them when none is: then marked).
+    note : str
+        For the caption: how many steps were left out (or that all extrapolate); "" if none.
+    """
+    inside = model.state_.inside_training(labels)
+    if inside.all():
+        return labels, values, ""
+    if not inside.any():
+        return labels, values, " (every step outside the training set: extrapolated)"
+    return (labels[inside], values[inside],
+            f" ({int((~inside).sum())} of {len(inside)} steps outside the training set "
+            "left out)")
+
+
 def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -> Section:
     """6. Model spectra along [Fe/H] and along the giant branch.
 
@@ -445,11 +475,14 @@ def sequence_section(inputs: ScienceInputs, directory: Path, isochrones: dict) -
     teffs, how = giant_branch_teffs(inputs, isochrones, loggs)
     labels_b = np.array([at(base | {"TEFF": t, "LOGG": g, "FE_H": 0.0})
                          for t, g in zip(teffs, loggs, strict=True)])
+    labels_a, fehs, note_a = inside_training_only(model, labels_a, fehs)
+    labels_b, loggs, note_b = inside_training_only(model, labels_b, loggs)
+    how = how + note_b
     return Section("Spectra sequences", figures=[
         (_save(sequence_figure(model, labels_a, fehs, "[Fe/H]",
                                title="[Fe/H] from -1 to +0.5 at Teff 4700 K, log g 2.5"),
                directory, "sequence_feh.png"),
-         "Model spectra, 16000-16200 Angstrom, offset and coloured by [Fe/H]."),
+         "Model spectra, 16000-16200 Angstrom, offset and coloured by [Fe/H]" + note_a + "."),
         (_save(sequence_figure(model, labels_b, loggs, "log g",
                                title=f"giant branch at [Fe/H] = 0, log g 3.5 to 0.5 ({how})"),
                directory, "sequence_giant_branch.png"),

@@ -233,3 +233,19 @@ def test_fit_command_fits_visits_grouped_by_apogee_id(trained, test_stars, tmp_p
     table = pd.read_csv(out)
     assert table.APOGEE_ID.tolist() == ids[::3] and table.N_VISITS.tolist() == [3, 3]
     assert table.RV_VARIABLE.tolist() == [False, True]
+
+
+def test_model_sequences_stop_at_the_training_sets_edge(trained):
+    from skcannon.report.science import inside_training_only
+
+    model, labels = trained
+    centre = labels.mean(axis=0)
+    teffs = np.linspace(labels[:, 0].min() - 500, labels[:, 0].max(), 6)
+    rows = np.repeat(centre[None], 6, axis=0)
+    rows[:, 0] = teffs
+    kept, values, note = inside_training_only(model, rows, teffs)
+    assert values[0] > labels[:, 0].min() and model.state_.inside_training(kept).all()
+    assert "outside the training set left out" in note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(kept)
