@@ -249,3 +249,37 @@ def test_model_sequences_stop_at_the_training_sets_edge(trained):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict(kept)
+
+
+def test_a_model_file_without_a_hull_loads_and_judges_by_the_range(trained, tmp_path):
+    import dataclasses
+
+    from skcannon.model.io import write_model
+
+    model, labels = trained
+    old = dataclasses.replace(model.state_, label_hull=None)          # as files before #24
+    path = write_model(tmp_path / "old.h5", model.get_params(), old,
+                       model.vectorizer_.exponents)
+    loaded = Cannon.load(path)
+    assert loaded.label_hull_ is None
+    low, high = labels.min(axis=0), labels.max(axis=0)
+    corner = np.where(np.arange(4) < 2, low + 0.03 * (high - low), high - 0.03 * (high - low))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.predict(corner[None])                                  # inside the box
+    with pytest.warns(ExtrapolationWarning, match="per-label range"):
+        loaded.predict((high + 1.0)[None])
+
+
+def test_the_regressor_passes_the_options_on(trained, test_stars):
+    from skcannon import CannonRegressor
+
+    model, _ = trained
+    labels, flux = test_stars
+    rv = np.full(8, 21.0)
+    X = _spectra(_shifted(flux, _wavelength(), rv), np.full(8, 150.0),
+                 np.random.default_rng(9))
+    regressor = CannonRegressor.from_fitted(model, fit_rv=True, rv_max=60.0)
+    fit = regressor.infer_labels(X)
+    assert np.all(np.abs(fit.rv - 21.0) < 0.3)
+    np.testing.assert_array_equal(regressor.predict(X), fit.labels)
