@@ -13,7 +13,8 @@ The search is a batched Levenberg-Marquardt over every star at once (chunks of
 radial velocity, from a coarse start: the best whole-pixel shift of the classic fit's model
 over the velocity bounds, then the classic multi-start fit again on the spectra moved back by
 that whole number of pixels (an exact move), so that the labels start near their minimum too.
-Models with error factors are fitted here with their diagonal noise only.
+With error factors U the noise covariance is diag(sigma^2 + s^2) + U U^T (Woodbury, as in the
+classic fit; U at the pixels of the spectra moved by whole pixels).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from skcannon.inference.doppler import SegmentGrid, apply_shift
 from skcannon.inference.fitting import LabelFit, _label_fit, fit_labels
 from skcannon.inference.optimize import LM_DOWN, LM_START, LM_UP, _solve_psd
+from skcannon.inference.quadratic import factor_system
 from skcannon.stats import excess_scatter
 
 #: Default radial velocity bounds, km/s (APOGEE stars: |v| < 400 km/s but for a few halo stars).
@@ -275,19 +277,45 @@ def _model(state, nuisance: Nuisance, coef: np.ndarray, labels: np.ndarray,
     return shifted[:, 0], s2, np.concatenate([shifted[:, 1:], ddelta], axis=1)
 
 
-def _profile(model: np.ndarray, weight: np.ndarray, flux: np.ndarray,
+class _Metric:
+    """Inner products a^T C^-1 b of many rows at once, C = W^-1 + U U^T (the model's error
+    factors U by the Woodbury identity, as :class:`~skcannon.inference.quadratic.StarSystems`;
+    W only without them).
+
+    Parameters
+    ----------
+    weight : ndarray, shape (m, P)  1 / (sigma^2 + s^2), 0 at unused pixels
+    factors : ndarray, shape (P, r), or None
+    """
+
+    def __init__(self, weight: np.ndarray, factors: np.ndarray | None) -> None:
+        self.weight = weight
+        self.factors = None if factors is None or factors.shape[1] == 0 else factors
+        if self.factors is not None:
+            self.M = factor_system(weight, self.factors)               # (m, r, r)
+
+    def inner(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a^T C^-1 b for ``a`` (m, P, i) and ``b`` (m, P, j): shape (m, i, j)."""
+        out = np.einsum("mpi,mpj->mij", self.weight[:, :, None] * a, b)
+        if self.factors is None:
+            return out
+        ua = np.einsum("pr,mpi->mri", self.factors, self.weight[:, :, None] * a)
+        ub = np.einsum("pr,mpj->mrj", self.factors, self.weight[:, :, None] * b)
+        return out - np.einsum("mri,mrj->mij", ua, np.linalg.solve(self.M, ub))
+
+
+def _profile(model: np.ndarray, metric: _Metric, flux: np.ndarray,
              basis: np.ndarray | None) -> tuple:
-    """The continuum (m, P) that best scales ``model`` to ``flux`` per segment (weighted least
-    squares, batched) and (W A, N) of its normal equations (None without a continuum)."""
+    """The continuum (m, P) that best scales ``model`` to ``flux`` per segment (generalized
+    least squares, batched) and (A, N) of its normal equations (None without a continuum)."""
     if basis is None:
         return np.ones_like(model), None
     A = model[:, :, None] * basis[None]                        # (m, P, J)
-    WA = weight[:, :, None] * A
-    N = np.einsum("mpj,mpi->mji", WA, A)
+    N = metric.inner(A, A)
     ridge = 1e-12 * np.einsum("mjj->m", N)[:, None, None] + 1e-300
     N = N + ridge * np.eye(N.shape[1])
-    coefficients = _solve_psd(N, np.einsum("mpj,mp->mj", WA, flux))
-    return coefficients @ basis.T, (WA, N)
+    coefficients = _solve_psd(N, metric.inner(A, flux[:, :, None])[:, :, 0])
+    return coefficients @ basis.T, (A, N)
 
 
 def _usable(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
@@ -310,17 +338,18 @@ def _evaluate(state, nuisance: Nuisance, coef: np.ndarray, x: np.ndarray, data: 
     delta = x[:, n_labels] if nuisance.fit_rv else None
     model, s2, jac = _model(state, nuisance, coef, x[:, :n_labels], delta, jacobian)
     weight = np.where(usable, 1.0 / (1.0 / np.where(usable, ivar, 1.0) + s2), 0.0)
-    continuum, normal = _profile(model, weight, flux, nuisance.basis)
+    metric = _Metric(weight, state.error_factors)
+    continuum, normal = _profile(model, metric, flux, nuisance.basis)
     residual = np.where(usable, flux - continuum * model, 0.0)
-    out = {"chi2": np.einsum("mp,mp->m", weight, residual ** 2), "weight": weight,
-           "residual": residual}
+    r = residual[:, :, None]
+    out = {"chi2": metric.inner(r, r)[:, 0, 0], "weight": weight, "residual": residual}
     if jacobian:
-        J = continuum[:, None, :] * jac * free[:, :, None]
-        out["g"] = np.einsum("mqp,mp->mq", J, weight * residual)
-        H = np.einsum("mqp,mrp->mqr", J * weight[:, None, :], J)
+        J = np.moveaxis(continuum[:, None, :] * jac * free[:, :, None], 1, 2)   # (m, P, Q)
+        out["g"] = metric.inner(J, r)[:, :, 0]
+        H = metric.inner(J, J)
         if normal is not None:
-            WA, N = normal
-            X = np.einsum("mpj,mqp->mjq", WA, J)
+            A, N = normal
+            X = metric.inner(A, J)
             H -= np.einsum("mjq,mjr->mqr", X, np.linalg.solve(N, X))
         out["H"] = H + np.eye(free.shape[1]) * (~free)[:, :, None]
     return out

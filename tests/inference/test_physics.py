@@ -283,3 +283,25 @@ def test_the_regressor_passes_the_options_on(trained, test_stars):
     fit = regressor.infer_labels(X)
     assert np.all(np.abs(fit.rv - 21.0) < 0.3)
     np.testing.assert_array_equal(regressor.predict(X), fit.labels)
+
+
+@pytest.mark.parametrize("n_factors", [0, 4])
+def test_the_pixel_space_path_with_nothing_fixed_is_the_classic_fit(emulator, test_stars,
+                                                                    n_factors):
+    """fixed={"LOGG": NaN} runs the pixel-space search with every label free: it must land on
+    the classic fit's minimum, error factors (Woodbury) included."""
+    rng = np.random.default_rng(10)
+    labels = emulator.sample_labels(120, seed=1)[:, :4]
+    X = _spectra(_flux(emulator, labels), rng.uniform(80, 200, 120), rng)
+    model = Cannon(NAMES, n_error_factors=n_factors).fit(pd.DataFrame(labels, columns=NAMES),
+                                                         X, wavelength=_wavelength())
+    assert (model.error_factors_ is not None) == (n_factors > 0)
+    Y = _spectra(test_stars[1], np.full(8, 80.0), rng)
+    classic = model.infer_labels(Y)
+    pixel = model.infer_labels(Y, fixed={"LOGG": np.full(8, np.nan)})
+    assert not pixel.fixed.any()
+    np.testing.assert_allclose(pixel.chi2, classic.chi2, rtol=1e-6)
+    np.testing.assert_allclose(pixel.labels, classic.labels,
+                               atol=0, rtol=2e-3)
+    np.testing.assert_allclose(pixel.formal_uncertainties, classic.formal_uncertainties,
+                               rtol=1e-3)
