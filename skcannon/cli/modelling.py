@@ -221,6 +221,29 @@ def _fixed_column(spec: str, path: str, column: str, ids) -> np.ndarray:
     return lookup.reindex([str(i).strip() for i in ids]).to_numpy(dtype=float)
 
 
+def _fit_visit_files(args: argparse.Namespace, pipeline):
+    """``fit --visits`` on spectrum files: every readable spectrum (an apVisit file, the
+    visits of a normalized array file ...) through the model's preprocessing, then the ones
+    sharing an APOGEE_ID fitted together (:meth:`Cannon.infer_visits`); one row per star."""
+    from skcannon.data.products import prepare_for_model
+    from skcannon.survey.chunk import read_inputs
+
+    rows, spectra = read_inputs(args.dataset, product=args.product)
+    if not spectra:
+        raise SkcannonError(f"--visits: no readable spectrum among {len(args.dataset)} files "
+                            f"({'; '.join(rows.PROBLEM.astype(str))})")
+    X = prepare_for_model(spectra, pipeline[:-1])
+    ids = rows.APOGEE_ID[rows.STATUS == "fitted"].astype(str).to_numpy()
+    usable = np.any((X[:, 1] > 0) & np.isfinite(X[:, 0]), axis=1)
+    if not usable.any():
+        raise SkcannonError("--visits: no spectrum has a usable pixel after the model's "
+                            "preprocessing")
+    fit = pipeline[-1].cannon_.infer_visits(
+        X[usable], groups=ids[usable], rv_bounds=(-args.rv_max, args.rv_max),
+        continuum_order=args.continuum_order, n_starts=args.starts, seed=args.seed)
+    return fit.to_frame(ids=list(dict.fromkeys(ids[usable])))
+
+
 def _fit_files(args: argparse.Namespace, model) -> int:
     """``fit`` on spectrum files of any product: read, the model's preprocessing, one batch."""
     import time
@@ -228,9 +251,6 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.survey import label_chunk
 
-    if args.visits:
-        raise SkcannonError("--visits: give a dataset file with one row per visit (rows "
-                            "sharing an APOGEE_ID are one star's visits)")
     if args.fix:
         raise SkcannonError("--fix: give a dataset file (its APOGEE_IDs match the table); "
                             "spectrum files are fitted without fixed labels")
@@ -238,6 +258,13 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     pipeline[-1].set_params(fit_rv=args.fit_rv, rv_max=args.rv_max,
                             continuum_order=args.continuum_order)
     start = time.perf_counter()
+    if args.visits:
+        table = _fit_visit_files(args, pipeline)
+        write_table(table, args.output)
+        print(f"{len(table)} stars fitted from their visits in "
+              f"{time.perf_counter() - start:.2f} s; {int(table.RV_VARIABLE.sum())} "
+              f"RV-variable; written to {args.output}")
+        return 0
     table = label_chunk(args.dataset, pipeline, product=args.product,
                         n_starts=args.starts, seed=args.seed, method=args.method)
     seconds = time.perf_counter() - start
@@ -397,8 +424,9 @@ def _add_physics_options(fit) -> None:
                      help="hold a label fixed: one value for every star, or a .csv/.fits "
                           "table's column matched by APOGEE_ID (repeatable)")
     fit.add_argument("--visits", action="store_true",
-                     help="rows sharing an APOGEE_ID are one star's visits: fit them together "
-                          "(one row per star; RV per visit, RV_VARIABLE)")
+                     help="spectra (dataset rows or files) sharing an APOGEE_ID are one "
+                          "star's visits: fit them together (one row per star; an RV per "
+                          "visit, RV_VARIABLE)")
 
 
 def _register_inference(sub) -> None:

@@ -305,3 +305,25 @@ def test_the_pixel_space_path_with_nothing_fixed_is_the_classic_fit(emulator, te
                                atol=0, rtol=2e-3)
     np.testing.assert_allclose(pixel.formal_uncertainties, classic.formal_uncertainties,
                                rtol=1e-3)
+
+
+def test_real_apvisit_files_have_small_residual_rvs(reference_model, tmp_path):
+    """Two real apVisit files (DR16/17), read with their header VRAD applied, fitted by the
+    published APOKASC model: the residual RV the fit finds is small, and ``fit --visits`` groups
+    them by APOGEE_ID (two stars, one visit each) with the same RVs."""
+    from skcannon.cli import main
+    from tests.conftest import SHARED_APOGEE
+
+    files = [str(f) for f in sorted((SHARED_APOGEE / "visits").glob("apVisit-*.fits"))]
+    if len(files) < 2:
+        pytest.skip("the shared apVisit files are absent")
+    model = reference_model.save(tmp_path / "model.h5")
+    for options, name in (([], "single.csv"), (["--visits"], "visits.csv")):
+        assert main(["fit", *files, "--model", str(model), "--fit-rv", "--rv-max", "100",
+                     *options, "-o", str(tmp_path / name)]) == 0
+    single, visits = (pd.read_csv(tmp_path / name) for name in ("single.csv", "visits.csv"))
+    assert np.all(np.abs(single.RV) < 3) and np.all(single.RV_ERR < 1)
+    assert sorted(visits.APOGEE_ID) == sorted(single.APOGEE_ID)
+    assert visits.N_VISITS.tolist() == [1, 1] and not visits.RV_VARIABLE.any()
+    merged = visits.merge(single, on="APOGEE_ID", suffixes=("", "_single"))
+    np.testing.assert_allclose(merged.RV, merged.RV_single, atol=0.05)
