@@ -15,7 +15,8 @@ import time
 from benchmarks.common import record
 
 BENCHMARKS = ["bench_real", "bench_normalize", "bench_train", "bench_fit", "bench_cv", "bench_mcmc",
-              "bench_nn", "bench_survey", "bench_training"]
+              "bench_nn", "bench_survey", "bench_training",
+              "bench_physics"]
 #: Arguments of the quick mode, for the benchmarks without a ``quick`` parameter.
 QUICK = {"bench_train": {"repeats": 2}, "bench_fit": {"n_spectra": 500, "n_baseline": 50},
          "bench_training": {"n_train": 300, "n_test": 200}}

@@ -72,3 +72,8 @@ class LabelError(SkcannonError, ValueError):
 
 class TrainingSetError(SkcannonError, ValueError):
     """A training set too small, or too masked, to learn the model's terms."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """Labels outside the training set were asked of the model (``Cannon.predict``,
+    ``Cannon.gradient``): it extrapolates there."""

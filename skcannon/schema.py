@@ -102,7 +102,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("CONVERGED", "bool", "the optimizer converged", FIT, source="converged", bit=0),
     Column("ON_BOUND", "bool", "a label ended on a bound (training range +- margin)", FIT,
            source="on_bound", bit=1),
-    Column("OUTSIDE_TRAINING", "bool", "a label lies outside the training range", FIT,
+    Column("OUTSIDE_TRAINING", "bool", "the labels lie outside the training set (the convex "
+                                       "hull of the training labels; per-label range for "
+                                       "models without one)", FIT,
            source="outside_training", bit=2),
     Column("UNLIKE_TRAINING", "bool", "the spectrum is unlike the training spectra "
                                       "(EXCESS_SCATTER large)", FIT, source="unlike_training",
@@ -111,6 +113,26 @@ COLUMNS: tuple[Column, ...] = (
            source="starts_disagree", bit=4),
     Column("CONFIDENT", "bool", "converged, not on a bound, inside the training range, like "
                                 "the training set", FIT, source="confident", bit=5),
+    Column("LABELS_FIXED", "bool", "some labels were held fixed at given values (see "
+                                   "FIXED_LABELS)", FIT, source="labels_fixed", bit=6),
+    Column("FIXED_LABELS", "str", "the labels held fixed, comma-separated (empty when none)",
+           FIT, source="fixed_names"),
+    Column("RV", "float64", "radial velocity fitted with the labels (+ = redshift, relative "
+                            "to the input's frame; NaN when not fitted)", FIT, unit="km/s",
+           source="rv"),
+    Column("RV_ERR", "float64", "1-sigma uncertainty of RV (NaN when not fitted)", FIT,
+           unit="km/s", source="rv_err"),
+    Column("N_VISITS", "int64", "visits fitted together (Cannon.infer_visits; 0 otherwise)",
+           FIT, source="n_visits"),
+    Column("RV_CHI2", "float64", "chi^2 of the visits' RVs about their mean (N_VISITS - 1 "
+                                 "degrees of freedom; NaN without visits)", FIT,
+           source="rv_chi2"),
+    Column("RV_VARIABLE", "bool", "the visits' RVs disagree (RV_CHI2's p-value < 1e-4 and a "
+                                  "span > 1 km/s): a binary candidate", FIT,
+           source="rv_variable", bit=7),
+    Column("VISIT_CHI2_EXCESS", "float64", "chi^2 of the joint visit fit above the sum of "
+                                           "the visits' own fits (NaN without visits)", FIT,
+           source="visit_chi2_excess"),
     Column("BEST_START", "int64", "index of the winning optimizer start", FIT,
            source="best_start"),
     Column("SECOND_CHI2", "float64", "chi^2 of the best start that reached another minimum",

@@ -44,7 +44,7 @@ def test_to_frame_has_exactly_the_declared_fit_columns_in_order():
 def test_flags_packs_the_declared_bits():
     bits = schema.flag_bits()
     assert list(bits) == ["CONVERGED", "ON_BOUND", "OUTSIDE_TRAINING", "UNLIKE_TRAINING",
-                          "STARTS_DISAGREE", "CONFIDENT"]
+                          "STARTS_DISAGREE", "CONFIDENT", "LABELS_FIXED", "RV_VARIABLE"]
     assert sorted(bits.values()) == list(range(len(bits)))
     table = _fit(n=16).to_frame()
     for name, bit in bits.items():
@@ -82,16 +82,16 @@ def test_a_new_column_is_one_declaration_plus_the_code_computing_it(monkeypatch,
         schema.Column("PEAK_RESIDUAL", "float64", "largest residual, a new column", schema.FIT,
                       source="peak_residual"),
         schema.Column("POOR_FIT", "bool", "reduced chi^2 above 0.5, a new flag", schema.FIT,
-                      source="poor_fit", bit=6)))
+                      source="poor_fit", bit=8)))
     fit = _FitWithPeak(**vars(_fit()))
     table = fit.to_frame()
     np.testing.assert_array_equal(table.PEAK_RESIDUAL, fit.chi2 * 2.0)
-    np.testing.assert_array_equal((table.FLAGS.to_numpy() >> 6) & 1, fit.poor_fit.astype(int))
+    np.testing.assert_array_equal((table.FLAGS.to_numpy() >> 8) & 1, fit.poor_fit.astype(int))
     path = write_catalog(table, tmp_path / "c.fits", fit.label_names)
     header = fits.getheader(path, 1)
     names = {header[f"TTYPE{k}"]: k for k in range(1, header["TFIELDS"] + 1)}
     assert header[f"TCOMM{names['PEAK_RESIDUAL']}"] == "largest residual, a new column"
-    assert header["FLAG6"] == "POOR_FIT"
+    assert header["FLAG8"] == "POOR_FIT"
     assert "``PEAK_RESIDUAL``" in schema.rst_table() and "``POOR_FIT``" in schema.rst_table()
 
 

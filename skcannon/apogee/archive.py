@@ -82,7 +82,8 @@ def telescope_prefix(telescope: str) -> str:
     return "as" if telescope.lower().startswith("lco") else "ap"
 
 
-def apstar_relpath(telescope: str, field: str, apogee_id: str, file: str | None = None) -> str:
+def apstar_relpath(telescope: str, field: str, apogee_id: str, *,
+                   file: str | None = None) -> str:
     """Archive path of a DR17 combined spectrum (apStar/asStar), relative to the archive URL.
 
     The one place archive paths of spectra are made: the downloader and the mirror index both

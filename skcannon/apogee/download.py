@@ -384,7 +384,7 @@ def _download_records(selection: pd.DataFrame, base: str, root: Path) -> list[di
                   "field": str(row.FIELD), "url": "", "path": "", "status": "failed",
                   "error": ""}
         try:
-            rel = apstar_relpath(row.TELESCOPE, row.FIELD, row.APOGEE_ID, file)
+            rel = apstar_relpath(row.TELESCOPE, row.FIELD, row.APOGEE_ID, file=file)
             record["url"] = join_url(base, rel)
             record["path"] = str(root / rel)
         except ValueError as exc:

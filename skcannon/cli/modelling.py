@@ -199,15 +199,108 @@ def cmd_fit(args: argparse.Namespace) -> int:
     model.check_wavelength(dataset.wavelength if dataset.has_wavelength else None, source,
                            n_pixels=dataset.flux.shape[1])
     start = time.perf_counter()
-    fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
-                             seed=args.seed)
+    ids = list(dataset.ids)
+    if args.visits and args.fix:
+        raise SkcannonError("--fix: not with --visits (visit fits hold no label fixed)")
+    if args.visits:
+        fit = model.infer_visits(dataset.X, groups=ids, rv_bounds=(-args.rv_max, args.rv_max),
+                                 continuum_order=args.continuum_order, n_starts=args.starts,
+                                 seed=args.seed)
+        ids = list(dict.fromkeys(ids))                   # one row per star, first appearance
+    else:
+        fit = model.infer_labels(dataset.X, method=args.method, n_starts=args.starts,
+                                 seed=args.seed, fixed=_fixed_labels(args.fix, ids,
+                                                                     model.label_names),
+                                 **_nuisance_options(args))
     seconds = time.perf_counter() - start
-    table = fit.to_frame(ids=dataset.ids)
+    table = fit.to_frame(ids=ids)
     write_table(table, args.output)
     print(f"{len(table)} stars fitted in {seconds:.2f} s ({len(table) / seconds:.0f}/s); "
           f"{int((~fit.converged).sum())} not converged, {int(fit.on_bound.sum())} on a bound, "
           f"{int(fit.starts_disagree.sum())} with disagreeing starts; written to {args.output}")
     return 0
+
+
+def _nuisance_options(args: argparse.Namespace) -> dict:
+    """``infer_labels`` options of ``fit --fit-rv/--rv-max/--continuum-order``."""
+    return {"fit_rv": args.fit_rv, "rv_bounds": (-args.rv_max, args.rv_max),
+            "continuum_order": args.continuum_order}
+
+
+def _fixed_labels(specs, ids, label_names) -> dict | None:
+    """``fit --fix`` values: LABEL=NUMBER (every star) or LABEL=TABLE[:COLUMN] (a .csv or
+    .fits table with APOGEE_ID, matched to the dataset's ids; stars not in it: fitted).
+
+    Parameters
+    ----------
+    specs : list of str or None
+    ids : sequence of str  the dataset's APOGEE_IDs
+    label_names : sequence of str  the model's labels
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_stars,), or None without ``--fix``
+    """
+    if not specs:
+        return None
+    fixed = {}
+    for spec in specs:
+        label, _, source = spec.partition("=")
+        if label not in label_names or not source:
+            raise SkcannonError(f"--fix: {spec}: give LABEL=VALUE or LABEL=TABLE[:COLUMN] with "
+                                f"a label of the model ({', '.join(label_names)})")
+        try:
+            fixed[label] = np.full(len(ids), float(source))
+            continue
+        except ValueError:
+            pass
+        path, _, column = source.partition(":")
+        fixed[label] = _fixed_column(spec, path, column or label, ids)
+    return fixed
+
+
+def _fixed_column(spec: str, path: str, column: str, ids) -> np.ndarray:
+    """Column ``column`` of the table at ``path`` by APOGEE_ID, in the order of ``ids``."""
+    import pandas as pd
+
+    try:
+        if path.lower().endswith((".fits", ".fit", ".fits.gz")):
+            from astropy.table import Table
+
+            table = Table.read(path).to_pandas()
+        else:
+            table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise SkcannonError(f"--fix: {path}: cannot read a table ({exc})") from None
+    if "APOGEE_ID" not in table or column not in table:
+        raise SkcannonError(f"--fix: {spec}: {path} needs APOGEE_ID and {column} columns")
+    values = pd.to_numeric(table[column], errors="coerce")
+    keys = table["APOGEE_ID"].astype(str).str.strip()
+    lookup = pd.Series(values.to_numpy(), index=keys).groupby(level=0).first()
+    return lookup.reindex([str(i).strip() for i in ids]).to_numpy(dtype=float)
+
+
+def _fit_visit_files(args: argparse.Namespace, pipeline):
+    """``fit --visits`` on spectrum files: every readable spectrum (an apVisit file, the
+    visits of a normalized array file ...) through the model's preprocessing, then the ones
+    sharing an APOGEE_ID fitted together (:meth:`Cannon.infer_visits`); one row per star."""
+    from skcannon.data.products import prepare_for_model
+    from skcannon.survey.chunk import read_inputs
+
+    rows, spectra = read_inputs(args.dataset, product=args.product)
+    if not spectra:
+        raise SkcannonError(f"--visits: no readable spectrum among {len(args.dataset)} files "
+                            f"({'; '.join(rows.PROBLEM.astype(str))})")
+    X = prepare_for_model(spectra, pipeline[:-1])
+    ids = rows.APOGEE_ID[rows.STATUS == "fitted"].astype(str).to_numpy()
+    usable = np.any((X[:, 1] > 0) & np.isfinite(X[:, 0]), axis=1)
+    if not usable.any():
+        raise SkcannonError("--visits: no spectrum has a usable pixel after the model's "
+                            "preprocessing")
+    fit = pipeline[-1].cannon_.infer_visits(
+        X[usable], groups=ids[usable], rv_bounds=(-args.rv_max, args.rv_max),
+        continuum_order=args.continuum_order, n_starts=args.starts, seed=args.seed)
+    return fit.to_frame(ids=list(dict.fromkeys(ids[usable])))
 
 
 def _fit_files(args: argparse.Namespace, model) -> int:
@@ -217,8 +310,20 @@ def _fit_files(args: argparse.Namespace, model) -> int:
     from skcannon.apogee.catalog import write_selection as write_table
     from skcannon.survey import label_chunk
 
+    if args.fix:
+        raise SkcannonError("--fix: give a dataset file (its APOGEE_IDs match the table); "
+                            "spectrum files are fitted without fixed labels")
     pipeline = pipeline_for(model, args.continuum)
+    pipeline[-1].set_params(fit_rv=args.fit_rv, rv_max=args.rv_max,
+                            continuum_order=args.continuum_order)
     start = time.perf_counter()
+    if args.visits:
+        table = _fit_visit_files(args, pipeline)
+        write_table(table, args.output)
+        print(f"{len(table)} stars fitted from their visits in "
+              f"{time.perf_counter() - start:.2f} s; {int(table.RV_VARIABLE.sum())} "
+              f"RV-variable; written to {args.output}")
+        return 0
     table = label_chunk(args.dataset, pipeline, product=args.product,
                         n_starts=args.starts, seed=args.seed, method=args.method)
     seconds = time.perf_counter() - start
@@ -377,6 +482,23 @@ def _register_training(sub) -> None:
     simulate.set_defaults(func=cmd_simulate)
 
 
+def _add_physics_options(fit) -> None:
+    """``fit``'s options beyond the classic fit: RV, continuum, fixed labels, visits."""
+    fit.add_argument("--fit-rv", action="store_true",
+                     help="fit a radial velocity with the labels (columns RV, RV_ERR)")
+    fit.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
+                     help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
+    fit.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
+                     help="fit a per-chip continuum polynomial of this order with the labels")
+    fit.add_argument("--fix", action="append", default=None, metavar="LABEL=VALUE|TABLE[:COL]",
+                     help="hold a label fixed: one value for every star, or a .csv/.fits "
+                          "table's column matched by APOGEE_ID (repeatable)")
+    fit.add_argument("--visits", action="store_true",
+                     help="spectra (dataset rows or files) sharing an APOGEE_ID are one "
+                          "star's visits: fit them together (one row per star; an RV per "
+                          "visit, RV_VARIABLE)")
+
+
 def _register_inference(sub) -> None:
     from skcannon.inference.methods import FIT_METHODS
 
@@ -397,6 +519,7 @@ def _register_inference(sub) -> None:
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
+    _add_physics_options(fit)
     fit.set_defaults(func=cmd_fit)
 
     validate = sub.add_parser("validate", help="cross-validate the Cannon on a dataset",

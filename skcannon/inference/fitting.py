@@ -52,7 +52,8 @@ class LabelFit:
     chi2, reduced_chi2 : ndarray (n_stars,)
     n_good : ndarray (n_stars,)  pixels used
     converged, on_bound, outside_training, starts_disagree : ndarray of bool (n_stars,)
-        ``outside_training``: labels outside the training labels' range.
+        ``outside_training``: labels outside the training set (the convex hull of the
+        training labels and their range; the range only for models without a hull).
     excess_scatter : ndarray (n_stars,)
         Scatter m the residuals need beyond the noise and the model's s^2 (normalized flux;
         see :func:`skcannon.stats.excess_scatter`): about 0 for spectra like the training set's.
@@ -70,6 +71,18 @@ class LabelFit:
     second_chi2 : ndarray (n_stars,)  chi^2 of the best disagreeing solution (inf if none)
     label_names : tuple of str
     training_range : ndarray (2, L)  the model's training minimum and maximum
+    rv, rv_err : ndarray (n_stars,)
+        Radial velocity and its 1-sigma uncertainty, km/s (+ = redshift, relative to the
+        input's frame); NaN when not fitted (``Cannon.infer_labels(fit_rv=True)``).
+    fixed : ndarray of bool (n_stars, L)
+        Labels held fixed at given values (``Cannon.infer_labels(fixed=...)``); all False
+        by default.
+    n_visits, rv_chi2, rv_variable, visit_chi2_excess : ndarray (n_stars,)
+        Of a joint fit of visits (``Cannon.infer_visits``; 0, NaN, False, NaN otherwise):
+        visits per star, chi^2 of their RVs about the mean, the RV-variable flag, the joint
+        fit's chi^2 above the sum of the visits' own fits.
+    visit_rv, visit_rv_err : ndarray (n_stars, max visits) or None
+        Per-visit RVs and errors (km/s, NaN-padded) of a visit fit.
     """
 
     labels: np.ndarray
@@ -89,6 +102,42 @@ class LabelFit:
     training_range: np.ndarray | None = None
     unlike_limit: float = np.nan
     systematic: np.ndarray | None = None
+    rv: np.ndarray | None = None
+    rv_err: np.ndarray | None = None
+    fixed: np.ndarray | None = None
+    n_visits: np.ndarray | None = None
+    rv_chi2: np.ndarray | None = None
+    rv_variable: np.ndarray | None = None
+    visit_chi2_excess: np.ndarray | None = None
+    visit_rv: np.ndarray | None = None
+    visit_rv_err: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_stars, n_labels = np.shape(self.labels)[0], np.shape(self.labels)[1]
+        if self.rv is None:
+            self.rv = np.full(n_stars, np.nan)
+        if self.rv_err is None:
+            self.rv_err = np.full(n_stars, np.nan)
+        if self.fixed is None:
+            self.fixed = np.zeros((n_stars, n_labels), dtype=bool)
+        defaults = {"n_visits": 0, "rv_chi2": np.nan, "rv_variable": False,
+                    "visit_chi2_excess": np.nan}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(n_stars, value))
+
+    @property
+    def labels_fixed(self) -> np.ndarray:
+        """Stars with at least one label held fixed, shape (n_stars,)."""
+        return self.fixed.any(axis=1)
+
+    @property
+    def fixed_names(self) -> np.ndarray:
+        """The labels held fixed per star, comma-separated ("" when none), shape (n_stars,)."""
+        names = np.asarray(self.label_names, dtype=object)
+        patterns, which = np.unique(self.fixed, axis=0, return_inverse=True)
+        text = np.array([",".join(names[row]) for row in patterns], dtype=object)  # patterns
+        return text[np.ravel(which)] if len(self.fixed) else np.array([], dtype=object)
 
     def reasons(self, n: int) -> list[str]:
         """What in star ``n``'s fit could explain a poor result (the fit's own flags)."""
@@ -101,7 +150,7 @@ class LabelFit:
         if self.on_bound[n]:
             reasons.append("best fit on a bound of the label range")
         if self.outside_training[n]:
-            reasons.append("labels outside the training range")
+            reasons.append("labels outside the training set")
         if self.unlike_training[n]:
             reasons.append(f"spectrum unlike the training set (needs extra scatter "
                            f"{self.excess_scatter[n]:.3f} > {self.unlike_limit:.3f})")
@@ -288,9 +337,8 @@ def _label_fit(state, flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     """The :class:`LabelFit` of the best scaled ``labels`` (n_stars, L) with their ``chi2``:
     physical labels, the range, excess-scatter and calibration fields, and the stars that are
     not ``usable`` (too few good pixels) blanked. ``fields``: the other LabelFit fields."""
-    low, high = state.label_range
     physical = state.scaling.unscale(labels)
-    outside = np.any((physical < low) | (physical > high), axis=1)
+    outside = _outside_training(state, physical)
     dof = np.maximum(n_good - state.vectorizer.n_labels, 1)
     excess = residual_excess_scatter(state, flux, ivar, labels, dof)
     limit = unlike_training_limit(state.s2[state.pixel_mask])
@@ -304,6 +352,15 @@ def _label_fit(state, flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
         excess_scatter=np.where(failed, np.nan, excess), unlike_training=excess > limit,
         label_names=tuple(state.label_names), training_range=np.asarray(state.label_range),
         unlike_limit=limit, systematic=_systematic(state, len(labels)), **fields)
+
+
+def _outside_training(state, physical: np.ndarray) -> np.ndarray:
+    """Rows of ``physical`` labels (n, L) outside the model's training set: its
+    ``inside_training`` (hull and range) where the state has one, else the range."""
+    if hasattr(state, "inside_training"):
+        return ~state.inside_training(physical) & np.all(np.isfinite(physical), axis=1)
+    low, high = state.label_range
+    return np.any((physical < low) | (physical > high), axis=1)
 
 
 def _systematic(state, n_stars: int) -> np.ndarray | None:

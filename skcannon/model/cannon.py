@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import reprlib
 import sys
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -19,11 +20,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from skcannon.errors import BadFileError, LabelError, TrainingSetError
+from skcannon.errors import BadFileError, ExtrapolationWarning, LabelError, TrainingSetError
 from skcannon.inference.calibration import extrapolate_floor, learn_calibration
 from skcannon.inference.fitting import LabelFit
 from skcannon.inference.methods import fit_method
+from skcannon.inference.nuisance import (
+    DEFAULT_RV_BOUNDS,
+    check_nuisance_options,
+    fit_labels_nuisance,
+)
 from skcannon.inference.posterior import log_likelihood
+from skcannon.inference.visits import fit_visits, visit_layout
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
 from skcannon.model.checks import (
     check_label_spread,
@@ -32,6 +39,7 @@ from skcannon.model.checks import (
     duplicates_message,
 )
 from skcannon.model.error_factors import DEFAULT_ERROR_FACTORS, learn_error_factors
+from skcannon.model.hull import hull_vertices
 from skcannon.model.io import read_model, write_model
 from skcannon.model.label_priors import alternate, check_label_err, missing_entries
 from skcannon.model.scaling import LabelScaling
@@ -301,6 +309,10 @@ class Cannon(BaseEstimator):
         The correlated model error U (from ``n_error_factors``).
     calibration_ : ndarray, shape (n_labels,), or None
         Systematic uncertainty floor per label (from ``calibration_folds``).
+    label_hull_ : ndarray, shape (n_vertices, n_labels), or None
+        Vertices of the convex hull of the training labels: "inside the training set" for
+        ``predict``/``gradient`` warnings and the OUTSIDE_TRAINING flag (None for models saved
+        before it was kept: the per-label ``label_range_`` box).
     dropped_ : DataFrame
         Training stars dropped (row, id when the labels have APOGEE_ID, reason): unusable
         labels with ``bad_labels="drop"``, then those ``clean_k`` drops (with their fitted
@@ -659,7 +671,7 @@ class Cannon(BaseEstimator):
             training_log_likelihood=result.log_likelihood, training_chi2=result.chi2,
             training_dof=result.dof, n_training_stars=int(X.shape[0]),
             training_hash=training_hash, grid_index=result.grid_index, censor_mask=censor,
-            error_factors=factors))
+            error_factors=factors, label_hull=hull_vertices(label_values, scaling.scales)))
 
     def _set_state(self, state: CannonState) -> Cannon:
         """Make ``state`` this estimator's fitted attributes, each field ``x`` as ``x_`` (the one
@@ -703,20 +715,41 @@ class Cannon(BaseEstimator):
                            vectorizer=self.vectorizer_)
 
     def predict(self, labels) -> np.ndarray:
-        """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1)."""
+        """Model spectra for label vectors, shape (n_stars, n_pixels) (excluded pixels: 1).
+
+        Warns (one :class:`ExtrapolationWarning` naming how many rows) when label rows lie
+        outside the training set (see :meth:`CannonState.inside_training
+        <skcannon.model.CannonState.inside_training>`).
+        """
         self._check_fitted()
-        design = self.vectorizer_.design_matrix(self.scaling_.scale(self.label_array(labels)))
+        values = self.label_array(labels)
+        self._warn_outside(values, "predict")
+        design = self.vectorizer_.design_matrix(self.scaling_.scale(values))
         return design @ self.theta_.T
 
+    def _warn_outside(self, values: np.ndarray, what: str) -> None:
+        """One ExtrapolationWarning when rows of physical ``values`` (n, L) lie outside the
+        training set; ``what`` names the caller."""
+        outside = ~self.state_.inside_training(values)
+        if outside.any():
+            warnings.warn(
+                f"{what}: {int(outside.sum())} of {len(values)} label rows lie outside the "
+                "training set (the convex hull of the training labels"
+                f"{'' if self.label_hull_ is not None else ': per-label range'}); the model "
+                "extrapolates there", ExtrapolationWarning, stacklevel=3)
+
     def gradient(self, labels) -> np.ndarray:
-        """Gradient spectra df/dlabel in physical units (per K, per dex).
+        """Gradient spectra df/dlabel in physical units (per K, per dex); warns as
+        :meth:`predict` does outside the training set.
 
         Returns
         -------
         ndarray, shape (n_stars, n_labels, n_pixels)
         """
         self._check_fitted()
-        scaled = self.scaling_.scale(self.label_array(labels))
+        values = self.label_array(labels)
+        self._warn_outside(values, "gradient")
+        scaled = self.scaling_.scale(values)
         jacobian = self.vectorizer_.jacobian(scaled)              # (n, k, L)
         per_scaled = np.einsum("nkl,pk->nlp", jacobian, self.theta_)
         return per_scaled / self.scaling_.scales[None, :, None]
@@ -760,7 +793,9 @@ class Cannon(BaseEstimator):
                                    "preprocessing")
 
     def infer_labels(self, spectra, *, method: str = "lm", n_starts: int = 4,
-                     margin: float = 0.1, seed: int = 0) -> LabelFit:
+                     margin: float = 0.1, seed: int = 0, fixed: dict | None = None,
+                     fit_rv: bool = False, rv_bounds=DEFAULT_RV_BOUNDS,
+                     continuum_order: int | None = None) -> LabelFit:
         """Labels of normalized spectra (the inverse of :meth:`predict`).
 
         Parameters
@@ -778,13 +813,28 @@ class Cannon(BaseEstimator):
             >= 0.
         seed : int, default=0
             Seed of the spread starting points; >= 0.
+        fixed : dict of str to float or array_like of shape (n_stars,), default=None
+            Labels held fixed at given values (e.g. asteroseismic log g, a cluster's [Fe/H]):
+            the other labels are fitted, the fixed ones returned exactly as given and marked
+            in ``LabelFit.fixed`` (NaN in an array: that star's label is fitted).
+        fit_rv : bool, default=False
+            Fit a radial velocity jointly with the labels (the model shifted on its
+            log-linear wavelength grid): ``LabelFit.rv``/``rv_err`` in km/s, + = redshift
+            relative to the spectra's frame (see docs/physics.rst).
+        rv_bounds : tuple of float, default=(-400.0, 400.0)
+            Radial velocity bounds (km/s) with ``fit_rv``.
+        continuum_order : int or None, default=None
+            Multiply the model by a polynomial of this order per segment of the grid (chip),
+            its coefficients profiled out analytically (None: the spectra's continuum is
+            trusted, the classic Cannon).
 
         Returns
         -------
         LabelFit
             Labels, covariances (physical units), chi^2 and flags per star
             (``.to_frame()`` gives a table). For "trf", labels and chi^2 only are meaningful
-            beyond those of the batched path.
+            beyond those of the batched path. ``fixed``, ``fit_rv``, ``continuum_order``
+            ("lm" only): :func:`skcannon.inference.nuisance.fit_labels_nuisance`.
 
         Raises
         ------
@@ -795,8 +845,51 @@ class Cannon(BaseEstimator):
         _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
         fit = fit_method(method)
         X = check_spectra(spectra, self.theta_.shape[0], name="spectra")
-        return fit(self.state_, X[:, FLUX], X[:, IVAR], n_starts=n_starts, margin=margin,
-                   seed=seed)
+        options = {"n_starts": n_starts, "margin": margin, "seed": seed}
+        if fixed is None and not fit_rv and continuum_order is None:
+            return fit(self.state_, X[:, FLUX], X[:, IVAR], **options)
+        nuisance = check_nuisance_options(self.label_names, len(X), method=method,
+                                          fixed=fixed, fit_rv=fit_rv, rv_bounds=rv_bounds,
+                                          continuum_order=continuum_order)
+        return fit_labels_nuisance(self.state_, X[:, FLUX], X[:, IVAR], **nuisance, **options)
+
+    def infer_visits(self, visits, *, groups=None, rv_bounds=DEFAULT_RV_BOUNDS,
+                     continuum_order: int | None = None, n_starts: int = 4,
+                     margin: float = 0.1, seed: int = 0) -> LabelFit:
+        """Labels of stars observed in several visits: one label vector per star, a radial
+        velocity (and continuum) per visit, and RV-variable stars flagged.
+
+        Parameters
+        ----------
+        visits : sequence of ndarray, each of shape (n_visits_i, 3, n_pixels)
+            Each star's visit spectra (normalized, on the model's grid, each in its own frame);
+            with ``groups``, one stacked array (n_rows, 3, n_pixels).
+        groups : array_like of shape (n_rows,), default=None
+            The star of each row of a stacked ``visits`` array (e.g. APOGEE_IDs): rows with
+            the same value are one star's visits; stars in order of first appearance.
+        rv_bounds : tuple of float, default=(-400.0, 400.0)
+            Velocity bounds per visit, km/s.
+        continuum_order : int or None, default=None
+            Per-visit, per-chip continuum polynomial (see :meth:`infer_labels`).
+        n_starts, margin, seed
+            As in :meth:`infer_labels`.
+
+        Returns
+        -------
+        LabelFit
+            One row per star (see :func:`skcannon.inference.visits.fit_visits`): ``rv`` the
+            visits' mean, ``visit_rv``/``visit_rv_err`` per visit, ``rv_chi2``,
+            ``rv_variable`` (column RV_VARIABLE), ``visit_chi2_excess``.
+        """
+        self._check_fitted()
+        _check_inference_options(n_starts=n_starts, margin=margin, seed=seed)
+        X, star, slot = visit_layout(visits, groups)
+        X = check_spectra(X, self.theta_.shape[0], name="visits")
+        options = check_nuisance_options(self.label_names, len(X), fixed=None, fit_rv=True,
+                                         rv_bounds=rv_bounds, continuum_order=continuum_order)
+        return fit_visits(self.state_, X[:, FLUX], X[:, IVAR], star, slot,
+                          rv_bounds=options["rv_bounds"], continuum_order=continuum_order,
+                          n_starts=n_starts, margin=margin, seed=seed)
 
     def log_likelihood(self, labels, spectra) -> np.ndarray:
         """ln p(spectra | labels) per star over the model's pixels, shape (n_stars,) (with error

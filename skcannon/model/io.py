@@ -18,6 +18,8 @@ seal, see :func:`skcannon.integrity.check_seal`)::
     /wavelength       (n_pixels,) float64 (absent if unknown)
     /censor_mask      (n_labels, n_pixels) uint8 (absent if nothing is censored)
     /error_factors    (n_pixels, n_factors) float64 (absent without correlated model error)
+    /label_hull       (n_vertices, n_labels) float64 vertices of the training labels' convex
+                      hull (absent in older files: the label_range box is used)
     /training_log_likelihood, /training_chi2, /training_dof   (n_pixels,)
 """
 
@@ -41,15 +43,15 @@ MODEL_FORMAT_VERSION = 3
 #: Names of the arrays of a learned state (:func:`state_arrays`).
 STATE_ARRAYS = ("theta", "exponents", "s2", "pixel_mask", "label_offsets", "label_scales",
            "label_range", "wavelength", "censor_mask", "error_factors", "calibration",
-           "training_log_likelihood",
+           "label_hull", "training_log_likelihood",
            "training_chi2", "training_dof")
 #: Largest plausible intrinsic variance s^2 of a pixel in a model file, in normalized flux
 #: squared (a scatter of 10 times the continuum; training's default grid ends at 10).
 MAX_S2 = 1e2
 #: State arrays that hold floating-point numbers, all finite.
 _FLOAT_ARRAYS = ("theta", "s2", "label_offsets", "label_scales", "label_range", "wavelength",
-                 "error_factors", "calibration", "training_log_likelihood", "training_chi2",
-                 "training_dof")
+                 "error_factors", "calibration", "label_hull", "training_log_likelihood",
+                 "training_chi2", "training_dof")
 #: State arrays that hold masks (bool, or integers 0/1).
 _MASK_ARRAYS = ("pixel_mask", "censor_mask")
 
@@ -76,6 +78,8 @@ def state_arrays(state: CannonState, exponents: np.ndarray) -> dict[str, np.ndar
         arrays["censor_mask"] = np.asarray(state.censor_mask, np.uint8)
     if state.calibration is not None:
         arrays["calibration"] = np.asarray(state.calibration, float)
+    if state.label_hull is not None:
+        arrays["label_hull"] = np.asarray(state.label_hull, float)
     return arrays
 
 
@@ -166,6 +170,7 @@ def state_from_arrays(names, arrays: dict, *, n_training_stars: int, training_ha
         provenance=provenance,
         censor_mask=None if censor is None else censor.astype(bool),
         error_factors=arrays.get("error_factors"), calibration=calibration,
+        label_hull=arrays.get("label_hull"),
         vectorizer=PolynomialVectorizer.from_exponents(arrays["exponents"]))
 
 
@@ -245,6 +250,10 @@ def _check_shapes(arrays: dict, n_pixels: int, n_terms: int, n_labels: int) -> N
     for key, shape in expected.items():
         if key in arrays and np.shape(arrays[key]) != shape:
             raise ValueError(f"{key} has shape {np.shape(arrays[key])}; expected {shape}")
+    hull = arrays.get("label_hull")
+    if hull is not None and (np.ndim(hull) != 2 or np.shape(hull)[1] != n_labels):
+        raise ValueError(f"label_hull has shape {np.shape(hull)}; expected (n_vertices, "
+                         f"{n_labels})")
     factors = arrays.get("error_factors")
     if factors is not None and (np.ndim(factors) != 2 or np.shape(factors)[0] != n_pixels):
         raise ValueError(f"error_factors has shape {np.shape(factors)}; expected "

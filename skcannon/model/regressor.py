@@ -41,6 +41,12 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         Bounds: the training label range widened by this fraction on each side.
     seed : int, default=0
         Seed of the spread starting points.
+    fit_rv : bool, default=False
+        Fit a radial velocity with the labels (:meth:`Cannon.infer_labels`).
+    rv_max : float, default=400.0
+        With ``fit_rv``: velocity bounds (-rv_max, rv_max), km/s.
+    continuum_order : int or None, default=None
+        Per-chip continuum polynomial profiled out with the labels (None: none).
 
     Attributes
     ----------
@@ -54,15 +60,22 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         "n_starts": [Interval(Integral, 0, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "seed": [Interval(Integral, 0, None, closed="left")],
+        "fit_rv": ["boolean"],
+        "rv_max": [Interval(Real, 0, None, closed="neither")],
+        "continuum_order": [Interval(Integral, 0, None, closed="left"), None],
     }
 
     def __init__(self, cannon: Cannon | None = None, *, method: str = "lm", n_starts: int = 4,
-                 margin: float = 0.1, seed: int = 0) -> None:
+                 margin: float = 0.1, seed: int = 0, fit_rv: bool = False,
+                 rv_max: float = 400.0, continuum_order: int | None = None) -> None:
         self.cannon = cannon
         self.method = method
         self.n_starts = n_starts
         self.margin = margin
         self.seed = seed
+        self.fit_rv = fit_rv
+        self.rv_max = rv_max
+        self.continuum_order = continuum_order
 
     @classmethod
     def from_fitted(cls, cannon: Cannon, **inference_params) -> CannonRegressor:
@@ -74,7 +87,8 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
             A fitted model; it becomes ``cannon_`` (not copied), and an unfitted clone of it
             the ``cannon`` parameter (so ``get_params`` and ``clone`` work as usual).
         **inference_params
-            ``method``, ``n_starts``, ``margin``, ``seed``.
+            ``method``, ``n_starts``, ``margin``, ``seed``, ``fit_rv``, ``rv_max``,
+            ``continuum_order``.
 
         Returns
         -------
@@ -128,12 +142,24 @@ class CannonRegressor(RegressorMixin, BaseEstimator):
         if fitted is not None:
             check_unchanged(fitted, template.get_params(deep=False), "CannonRegressor cannon")
 
+    def nuisance_options(self) -> dict:
+        """The ``fit_rv``, ``rv_bounds`` and ``continuum_order`` keywords of
+        :meth:`Cannon.infer_labels` from this estimator's parameters.
+
+        Returns
+        -------
+        dict
+        """
+        return {"fit_rv": self.fit_rv, "rv_bounds": (-self.rv_max, self.rv_max),
+                "continuum_order": self.continuum_order}
+
     def infer_labels(self, X) -> LabelFit:
         """The full label fit of spectra ``X`` (n_stars, 3, n_pixels): labels, covariances,
         chi^2 and flags (:meth:`Cannon.infer_labels` with this estimator's options)."""
         self.check_fitted()
         return self.cannon_.infer_labels(X, method=self.method, n_starts=self.n_starts,
-                                         margin=self.margin, seed=self.seed)
+                                         margin=self.margin, seed=self.seed,
+                                         **self.nuisance_options())
 
     def predict(self, X) -> np.ndarray:
         """Inferred labels of spectra ``X`` (n_stars, 3, n_pixels).

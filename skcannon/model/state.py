@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skcannon.model.hull import inside_hull
 from skcannon.model.scaling import LabelScaling
 from skcannon.model.vectorizer import PolynomialVectorizer
 
@@ -46,6 +47,10 @@ class CannonState:
     calibration : ndarray, shape (n_labels,), or None
         Systematic label uncertainty (a floor per label) learned by cross-validation (see
         :mod:`skcannon.inference.calibration`).
+    label_hull : ndarray, shape (n_vertices, n_labels), or None
+        Vertices of the convex hull of the training labels (physical units; see
+        :mod:`skcannon.model.hull`): "inside the training set" in the joint label space. None
+        (older model files): the per-label ``label_range`` box.
     vectorizer : PolynomialVectorizer or None
         The model's terms (design matrix and Jacobian); None where the builder leaves it to the
         estimator (``Cannon.state_`` always fills it in).
@@ -67,6 +72,7 @@ class CannonState:
     censor_mask: np.ndarray | None = None
     error_factors: np.ndarray | None = None
     calibration: np.ndarray | None = None
+    label_hull: np.ndarray | None = None
     vectorizer: PolynomialVectorizer | None = None
 
     @property
@@ -92,6 +98,23 @@ class CannonState:
         width = high - low
         return low - margin * width, high + margin * width
 
+    def inside_training(self, labels: np.ndarray) -> np.ndarray:
+        """Which label vectors lie inside the training set.
+
+        Parameters
+        ----------
+        labels : ndarray, shape (n, n_labels)
+            Physical units.
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
+            Inside the convex hull of the training labels and the per-label range (only the
+            range for a model without a stored hull; see :mod:`skcannon.model.hull`).
+        """
+        low, high = self.label_range
+        return inside_hull(self.label_hull, labels, low, high)
+
     def __post_init__(self) -> None:
         # a boolean mask and a state-owned provenance, whoever built the state
         object.__setattr__(self, "pixel_mask", np.asarray(self.pixel_mask, bool))
@@ -115,6 +138,11 @@ class CannonState:
         if self.wavelength is not None and np.shape(self.wavelength) != (n_pixels,):
             raise ValueError(f"wavelength has shape {np.shape(self.wavelength)}; expected "
                              f"({n_pixels},)")
+        if self.label_hull is not None and (
+                np.ndim(self.label_hull) != 2
+                or np.shape(self.label_hull)[1] != len(self.scaling.names)):
+            raise ValueError(f"label_hull has shape {np.shape(self.label_hull)}; expected "
+                             f"(n_vertices, {len(self.scaling.names)})")
         if self.vectorizer is not None and (
                 self.vectorizer.n_terms != self.theta.shape[1]
                 or self.vectorizer.n_labels != len(self.scaling.names)):

@@ -425,21 +425,21 @@ def giant_branch_teffs(inputs: ScienceInputs, isochrones: dict, loggs: np.ndarra
 
 
 def within_training(model, labels: np.ndarray) -> np.ndarray:
-    """Which label vectors lie inside the model's per-label training range (the cutoff the
-    spectra sequences use; one place to swap it for a joint-space test).
+    """Which label vectors lie inside the training set (the cutoff the spectra sequences use):
+    inside the convex hull of the training labels, or, for a model file without one, inside
+    every label's training range.
 
     Parameters
     ----------
     model : Cannon
-        Fitted (its ``label_bounds(margin=0)``: the training minimum and maximum).
+        Fitted (its ``state_.inside_training`` judges the rows).
     labels : ndarray of shape (n, n_labels)
 
     Returns
     -------
     ndarray of bool, shape (n,)
     """
-    low, high = model.label_bounds(margin=0.0)
-    return np.all((labels >= low) & (labels <= high), axis=1)
+    return np.asarray(model.state_.inside_training(np.asarray(labels, dtype=float)), dtype=bool)
 
 
 def _inside_sequence(model, labels: np.ndarray, values: np.ndarray, name: str
@@ -450,7 +450,7 @@ def _inside_sequence(model, labels: np.ndarray, values: np.ndarray, name: str
         return labels, values, "All points lie inside the training label range."
     dropped = ", ".join(f"{v:g}" for v in values[~inside])
     return labels[inside], values[inside], (
-        f"Not drawn: {name} = {dropped}, outside the training label range (the model would "
+        f"Not drawn: {name} = {dropped}, outside the training set (the model would "
         "extrapolate there).")
 
 

@@ -145,7 +145,7 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     if good.any():
         fit = regressor.cannon_.infer_labels(normalized[good], method=method,
                                              n_starts=n_starts, margin=regressor.margin,
-                                             seed=seed)
+                                             seed=seed, **regressor.nuisance_options())
         fitted = fit.to_frame()
         fitted.index = read[good]
         reasons[good] = np.where(fit.n_good > 0, np.where(np.all(

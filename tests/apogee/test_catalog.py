@@ -325,7 +325,8 @@ def test_an_empty_file_cell_means_no_file_name(tmp_path):
     frame.to_csv(tmp_path / "c.csv", index=False)
     catalog = read_catalog(tmp_path / "c.csv")
     assert catalog.FILE.tolist() == ["asStar-dr17-x.fits", ""]
-    assert apstar_relpath("lco25m", "F", "2M1", catalog.FILE[1]).endswith("asStar-dr17-2M1.fits")
+    assert apstar_relpath("lco25m", "F", "2M1", file=catalog.FILE[1]).endswith(
+        "asStar-dr17-2M1.fits")
 
 
 def test_a_catalog_csv_naming_a_column_twice_is_refused(tmp_path):

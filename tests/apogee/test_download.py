@@ -271,12 +271,13 @@ def test_dr17_paths_per_telescope_follow_the_archive_prefix():
     assert [telescope_prefix(t) for t in ("apo25m", "apo1m", "lco25m", "lco1m", "x")] == [
         "ap", "ap", "as", "as", "ap"]
     # the catalog's own FILE column wins; NaN or "" mean "not given"
-    assert apstar_relpath("lco25m", "F", "2M1", "asStar-dr17-2M1b.fits").endswith(
+    assert apstar_relpath("lco25m", "F", "2M1", file="asStar-dr17-2M1b.fits").endswith(
         "/lco25m/F/asStar-dr17-2M1b.fits")
-    assert apstar_relpath("lco25m", "F", "2M1", float("nan")).endswith("/asStar-dr17-2M1.fits")
-    assert apstar_relpath("lco25m", "F", "2M1", " ").endswith("/asStar-dr17-2M1.fits")
+    assert apstar_relpath("lco25m", "F", "2M1", file=float("nan")).endswith(
+        "/asStar-dr17-2M1.fits")
+    assert apstar_relpath("lco25m", "F", "2M1", file=" ").endswith("/asStar-dr17-2M1.fits")
     with pytest.raises(ValueError, match="file"):
-        apstar_relpath("lco25m", "F", "2M1", "../../x.fits")
+        apstar_relpath("lco25m", "F", "2M1", file="../../x.fits")
 
 
 def test_northern_southern_and_1m_files_all_download(apstar_files, tmp_path):

@@ -112,7 +112,8 @@ def test_each_cannon_parameter_is_declared_once():
     parameters, and GridSearchCV reaches them as ``cannon__<name>``."""
     cannon, regressor = Cannon._parameter_constraints, CannonRegressor._parameter_constraints
     assert not set(cannon) & set(regressor)
-    assert set(regressor) == {"cannon", "method", "n_starts", "margin", "seed"}
+    assert set(regressor) == {"cannon", "method", "n_starts", "margin", "seed", "fit_rv",
+                              "rv_max", "continuum_order"}
     for estimator in (Cannon, CannonRegressor):   # every parameter is declared
         params = inspect.signature(estimator.__init__).parameters
         assert set(params) - {"self"} == set(estimator._parameter_constraints)

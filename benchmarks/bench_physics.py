@@ -1,0 +1,175 @@
+"""Beyond the 2015 model at test time (issue #24), measured on spectra the Cannon did not
+generate: the BinSpec per-pixel network of FGK dwarfs (skcannon.data.emulator, ../shared/apogee/
+emulators) on the 7214-pixel APOGEE grid. A 4-label quadratic Cannon (TEFF LOGG FE_H ALPHA_FE;
+VMACRO fixed at the middle of its range, n_error_factors=0) is trained on emulator spectra at
+SNR 200 and then fits:
+
+* RV: test spectra shifted by |v| <= 50 km/s (each chip's rest-frame spectrum interpolated by a
+  not-a-knot cubic spline in log lambda), SNR 50-250: RV scatter, and label scatter with
+  ``fit_rv=True`` against the same stars unshifted and the classic fit of the shifted ones;
+* continuum: each chip multiplied by 1 + a x (x in [-1, 1] across the chip, |a| <= 2 %),
+  classic fit vs ``continuum_order=1``, against the untilted spectra;
+* fixed labels: LOGG held at its true value;
+* visits: 3 visits per star at SNR 30-60, 10 % of the stars with visit RVs differing by 10-30
+  km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd;
+* the hull: how much of the training labels' box the convex hull leaves out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import SHARED
+
+SOURCE = ("BinSpec FGK-dwarf emulator (El-Badry et al. 2018 network, ../shared/apogee/emulators) "
+          "on the 7214-px APOGEE grid; shifted spectra by cubic-spline interpolation per chip")
+NAMES = ("TEFF", "LOGG", "FE_H", "ALPHA_FE")
+
+
+def _setup():
+    from skcannon.data.emulator import SpectrumEmulator
+
+    emulator = SpectrumEmulator.from_npz(SHARED / "apogee" / "emulators"
+                                         / "binspec_dwarf_nn_normalized.npz")
+    with np.load(SHARED / "apogee" / "continuum" / "apogee_wavelength.npz") as f:
+        wavelength = f["wavelength"]
+    return emulator, wavelength
+
+
+def _flux(emulator, labels):
+    middle = 0.5 * (emulator.label_min[4] + emulator.label_max[4])
+    return emulator.flux(np.c_[labels, np.full(len(labels), middle)])
+
+
+def _shifted(flux, wavelength, rv):
+    from scipy.interpolate import CubicSpline
+
+    from skcannon.inference.doppler import SPEED_OF_LIGHT, SegmentGrid
+
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    x = np.log10(wavelength)
+    out = np.empty_like(flux)
+    for a, b in zip(grid.start, grid.stop, strict=True):
+        for n, v in enumerate(rv):                       # one spline per star and chip
+            moved = x[a:b] - np.log10(1 + v / SPEED_OF_LIGHT)
+            out[n, a:b] = CubicSpline(x[a:b], flux[n, a:b])(moved)
+    return out
+
+
+def _spectra(flux, snr, rng):
+    sigma = np.ones_like(flux) / np.asarray(snr, float)[:, None]
+    X = np.zeros((len(flux), 3, flux.shape[1]))
+    X[:, 0] = flux + rng.normal(size=flux.shape) * sigma
+    X[:, 1] = sigma ** -2
+    return X
+
+
+def _scatter(fit_labels, truth):
+    return np.std(fit_labels - truth, axis=0)
+
+
+def _record(figures, tag, values):
+    for name, value in zip(NAMES, values, strict=True):
+        figures[f"physics_{tag}_{name}"] = round(float(value), 5)
+
+
+def _rv_figures(model, emulator, wavelength, n_test, rng) -> dict:
+    labels = emulator.sample_labels(n_test, seed=11, margin=0.15)[:, :4]
+    snr = rng.uniform(50, 250, n_test)
+    rv = rng.uniform(-50, 50, n_test)
+    flux = _flux(emulator, labels)
+    rest = model.infer_labels(_spectra(flux, snr, rng))
+    X = _spectra(_shifted(flux, wavelength, rv), snr, rng)
+    classic, joint = model.infer_labels(X), model.infer_labels(X, fit_rv=True,
+                                                                 rv_bounds=(-100, 100))
+    figures = {"physics_rv_scatter_kms": round(float(np.std(joint.rv - rv)), 4),
+               "physics_rv_max_error_kms": round(float(np.max(np.abs(joint.rv - rv))), 4),
+               "physics_rv_pull_std": round(float(np.std((joint.rv - rv) / joint.rv_err)), 3)}
+    _record(figures, "rv_rest_scatter", _scatter(rest.labels, labels))
+    _record(figures, "rv_shifted_classic_scatter", _scatter(classic.labels, labels))
+    _record(figures, "rv_shifted_fit_rv_scatter", _scatter(joint.labels, labels))
+    figures["physics_rv_label_cost_max"] = round(float(np.max(
+        _scatter(joint.labels, labels) / _scatter(rest.labels, labels) - 1)), 4)
+    return figures
+
+
+def _continuum_figures(model, emulator, wavelength, n_test, rng) -> dict:
+    from skcannon.inference.doppler import SegmentGrid
+
+    labels = emulator.sample_labels(n_test, seed=12, margin=0.15)[:, :4]
+    snr = rng.uniform(50, 250, n_test)
+    flux = _flux(emulator, labels)
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    slopes = rng.uniform(-0.02, 0.02, (n_test, len(grid.start)))
+    tilt = 1 + slopes @ grid.continuum_basis(1)[:, 1::2].T
+    rest = model.infer_labels(_spectra(flux, snr, rng))
+    X = _spectra(flux * tilt, snr, rng)
+    classic, profiled = model.infer_labels(X), model.infer_labels(X, continuum_order=1)
+    figures = {}
+    _record(figures, "continuum_untilted_scatter", _scatter(rest.labels, labels))
+    _record(figures, "continuum_tilted_classic_scatter", _scatter(classic.labels, labels))
+    _record(figures, "continuum_tilted_order1_scatter", _scatter(profiled.labels, labels))
+    for tag, fit in (("classic", classic), ("order1", profiled)):
+        figures[f"physics_continuum_{tag}_cost_max"] = round(float(np.max(
+            _scatter(fit.labels, labels) / _scatter(rest.labels, labels) - 1)), 4)
+    fixed = model.infer_labels(_spectra(flux, snr, rng), fixed={"LOGG": labels[:, 1]})
+    _record(figures, "fixed_logg_scatter", _scatter(fixed.labels, labels))
+    return figures
+
+
+def _visit_figures(model, emulator, wavelength, n_stars, rng) -> dict:
+    labels = emulator.sample_labels(n_stars, seed=13, margin=0.15)[:, :4]
+    rv = np.repeat(rng.uniform(-40, 40, n_stars)[:, None], 3, axis=1)
+    variable = np.zeros(n_stars, bool)
+    variable[: max(1, n_stars // 10)] = True
+    jumps = rng.uniform(10, 30, (variable.sum(), 2)) * rng.choice([-1, 1], (variable.sum(), 2))
+    rv[variable, 1:] += jumps
+    snr = rng.uniform(30, 60, (n_stars, 3))
+    flux = np.repeat(_flux(emulator, labels), 3, axis=0)
+    X = _spectra(_shifted(flux, wavelength, rv.ravel()), snr.ravel(), rng)
+    fit = model.infer_visits([X[3 * i:3 * i + 3] for i in range(n_stars)],
+                             rv_bounds=(-100, 100))
+    rest = _spectra(flux, snr.ravel(), rng).reshape(n_stars, 3, 3, -1)   # rest-frame visits
+    ivar = rest[:, :, 1]
+    coadd = np.zeros((n_stars, 3, flux.shape[1]))
+    coadd[:, 1] = ivar.sum(axis=1)
+    coadd[:, 0] = (rest[:, :, 0] * ivar).sum(axis=1) / coadd[:, 1]
+    coadd_fit = model.infer_labels(coadd)
+    constant = ~variable
+    figures = {
+        "physics_visits_variable_flagged": round(float(fit.rv_variable[variable].mean()), 4),
+        "physics_visits_constant_flagged": round(float(fit.rv_variable[constant].mean()), 4),
+        "physics_visits_rv_scatter_kms": round(float(np.std(fit.visit_rv - rv)), 4),
+        "physics_visits_n_stars": int(n_stars)}
+    _record(figures, "visits_joint_scatter", _scatter(fit.labels[constant], labels[constant]))
+    _record(figures, "visits_coadd_scatter", _scatter(coadd_fit.labels[constant],
+                                                      labels[constant]))
+    return figures
+
+
+def _hull_figures(model, rng) -> dict:
+    low, high = model.label_range_
+    box = rng.uniform(low, high, (20000, len(low)))
+    return {"physics_hull_vertices": int(len(model.label_hull_)),
+            "physics_hull_box_fraction_outside": round(float(
+                1 - model.state_.inside_training(box).mean()), 4)}
+
+
+def run(n_train: int = 400, n_test: int = 300, n_visit_stars: int = 200) -> dict:
+    """The figures (``physics_*``): see the module notes; sizes as given."""
+    from skcannon import Cannon
+
+    emulator, wavelength = _setup()
+    rng = np.random.default_rng(42)
+    labels = emulator.sample_labels(n_train, seed=10)[:, :4]
+    X = _spectra(_flux(emulator, labels), np.full(n_train, 200.0), rng)
+    model = Cannon(NAMES, n_error_factors=0).fit(pd.DataFrame(labels, columns=NAMES), X,
+                                                 wavelength=wavelength)
+    figures = {"physics_data_source": SOURCE, "physics_n_train": n_train,
+               "physics_n_test": n_test}
+    figures.update(_rv_figures(model, emulator, wavelength, n_test, rng))
+    figures.update(_continuum_figures(model, emulator, wavelength, n_test, rng))
+    figures.update(_visit_figures(model, emulator, wavelength, n_visit_stars, rng))
+    figures.update(_hull_figures(model, rng))
+    return figures
