@@ -198,9 +198,10 @@ class TrainingSet:
 def training_set_stage(config: JobConfig, real: SpectralDataset, view: NormalizedSpectra,
                        log: TextIO) -> TrainingSet:
     """The selected stars with ASPCAP labels when there are at least
-    ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra simulated from the
-    published reference model at real DR12 giant labels (said so in ``source``), with the noise
-    shapes and masks of the real spectra (already regridded: nothing is read again)."""
+    ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra of the lab's five
+    labels simulated at real DR12 giant labels (:func:`simulated_training_set`; said so in
+    ``source``), with the noise shapes and masks of the real spectra (already regridded:
+    nothing is read again)."""
     names = list(DEFAULT_LABELS)
     labelled = (real.labels[names].notna().all(axis=1).to_numpy()
                 if set(names) <= set(real.labels.columns) else np.zeros(len(real), bool))
