@@ -66,9 +66,13 @@ def test_a_missing_window_file_is_named(tmp_path):
 def test_calibrated_abundance_pulls_are_near_one_on_held_out_simulated_stars(generator,
                                                                              noise_templates):
     """Train the lab's 5 labels on 400 simulated stars (window pixels and every 8th other
-    pixel, to stay fast), calibrate with the job's folds, fit the other half: the calibrated
+    pixel, to stay fast), calibrate with the job's folds, fit the other 400: the calibrated
     pulls of every label have a standard deviation near 1, while the formal-only pulls of the
-    abundances are too large (the gap the calibration closes)."""
+    abundances are 2-4 (the gap the calibration closes).
+
+    At this size the floors are themselves uncertain: over seeds 3-7 the calibrated pull sd
+    ranged 0.77-1.31 (formal-only abundance pulls 2.2-3.7), hence the tolerance 0.35 here; at the
+    job's size (940 training stars, all pixels) they are within 10 % of 1 (docs/five_labels)."""
     names = list(WINDOW_MODEL_LABELS)
     labels = dr12_giant_labels(LABELS_CSV, [*names, WINDOW_MODEL_HIDDEN]).sample(
         800, random_state=3).reset_index(drop=True)
@@ -80,10 +84,10 @@ def test_calibrated_abundance_pulls_are_near_one_on_held_out_simulated_stars(gen
     result = split_validate(CannonRegressor(Cannon(names, calibration_folds=CALIBRATION_FOLDS)),
                             X[:, :, keep], labels, random_state=3)
     sd = result.pulls.std(axis=0)
-    assert np.all(np.abs(sd - 1) < 0.2), dict(zip(names, sd, strict=True))
+    assert np.all(np.abs(sd - 1) < 0.35), dict(zip(names, sd, strict=True))
     residual = result.fit.labels - result.reference
     formal = (residual / result.fit.formal_uncertainties).std(axis=0)
-    assert np.all(formal[3:] > 1.2), dict(zip(names, formal, strict=True))
+    assert np.all(formal[3:] > 2.0), dict(zip(names, formal, strict=True))
 
 
 def test_the_job_simulates_the_labs_five_labels_and_says_so(tmp_path, real_spectra):
