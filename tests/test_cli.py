@@ -94,6 +94,10 @@ def test_main_job_end_to_end_against_local_mirror(apstar_files, tmp_path, capsys
     out = capsys.readouterr().out
     assert "Data summary" in out and "Labels of the real spectra" in out
     assert "simulated" in out                      # says what the training data are
+    # offline, the lab's five labels train on simulated spectra with Mg and Si windows
+    assert "SIMULATED" in out and "Mg windows" in out
+    accuracy = pd.read_csv(tmp_path / "o" / "accuracy.csv")
+    assert list(accuracy.label) == ["TEFF", "LOGG", "FE_H", "MG_FE", "SI_FE"]
     report = tmp_path / "o" / "report" / "index.html"
     assert out.strip().endswith(f"report: {report}")
     summary = pd.read_csv(tmp_path / "o" / "data_summary.csv")

@@ -18,6 +18,11 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from skcannon.apogee.abundance_simulation import (
+    WINDOW_MODEL_HIDDEN,
+    WINDOW_MODEL_SOURCE,
+    load_window_abundance_model,
+)
 from skcannon.apogee.archive import archive_url, data_dir
 from skcannon.apogee.catalog import (
     ARCHIVE_CATALOGS,
@@ -31,7 +36,6 @@ from skcannon.apogee.download import DownloadReport, download_apstar
 from skcannon.apogee.label_tables import dr12_giant_labels
 from skcannon.apogee.mirror import ArchiveMirror, index_apstar_files
 from skcannon.apogee.reader import ApStarSpectrum
-from skcannon.apogee.reference import REFERENCE_LABELS, load_reference_model
 from skcannon.data.arrays import open_dataset
 from skcannon.data.build import NormalizedSpectra, build_dataset, default_preprocessor
 from skcannon.data.dataset import SpectralDataset
@@ -194,9 +198,10 @@ class TrainingSet:
 def training_set_stage(config: JobConfig, real: SpectralDataset, view: NormalizedSpectra,
                        log: TextIO) -> TrainingSet:
     """The selected stars with ASPCAP labels when there are at least
-    ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra simulated from the
-    published reference model at real DR12 giant labels (said so in ``source``), with the noise
-    shapes and masks of the real spectra (already regridded: nothing is read again)."""
+    ``MIN_REAL_TRAINING_STARS``; otherwise ``config.n_simulated`` spectra of the lab's five
+    labels simulated at real DR12 giant labels (:func:`simulated_training_set`; said so in
+    ``source``), with the noise shapes and masks of the real spectra (already regridded:
+    nothing is read again)."""
     names = list(DEFAULT_LABELS)
     labelled = (real.labels[names].notna().all(axis=1).to_numpy()
                 if set(names) <= set(real.labels.columns) else np.zeros(len(real), bool))
@@ -211,24 +216,26 @@ def training_set_stage(config: JobConfig, real: SpectralDataset, view: Normalize
 
 def simulated_training_set(config: JobConfig, view: NormalizedSpectra, n_labelled: int
                            ) -> TrainingSet:
-    """Spectra simulated from the reference model at real DR12 giant labels, SNR 50-250."""
+    """SIMULATED spectra of the lab's five labels at real DR12 giant label combinations, SNR
+    50-250: the published reference model with [Mg/Fe] and [Si/Fe] acting in their ASPCAP
+    windows (:mod:`skcannon.apogee.abundance_simulation`)."""
     shared = config.resources
-    reference = load_reference_model(shared.reference_model)
-    names = list(REFERENCE_LABELS)
-    table = dr12_giant_labels(shared.dr12_labels, names)
+    generator = load_window_abundance_model(shared.reference_model, shared.windows)
+    names = list(generator.label_names)
+    table = dr12_giant_labels(shared.dr12_labels, [*names, WINDOW_MODEL_HIDDEN])
     table = table.sample(min(config.n_simulated, len(table)), random_state=config.seed)
     table = table.reset_index(drop=True)
     rng = np.random.default_rng(config.seed)
     table["SNR"] = rng.uniform(50, 250, len(table))
-    X = simulate_spectra(reference, table, table.SNR.to_numpy(), rng,
+    X = simulate_spectra(generator, table, table.SNR.to_numpy(), rng,
                          noise_templates_from_regridded(view.regridded))
     dataset = SpectralDataset.from_spectra(
-        reference.wavelength_, X, table,
-        provenance={"simulated_from": "reference model cannon_apokasc_dr12"})
+        generator.wavelength_, X, table, provenance={"simulated_from": WINDOW_MODEL_SOURCE})
     source = (f"simulated: {n_labelled} labelled real stars selected (fewer than "
-              f"{MIN_REAL_TRAINING_STARS}), so {len(table)} spectra were simulated from the "
-              "published 4-label reference model at real DR12 giant labels (SNR 50-250, "
-              "noise shapes and masks of the downloaded spectra)")
+              f"{MIN_REAL_TRAINING_STARS}), so {len(table)} spectra were SIMULATED at real DR12 "
+              "giant labels (SNR 50-250, noise shapes and masks of the downloaded spectra) from "
+              "the published 4-label reference model, its alpha response given to [Mg/Fe] in "
+              "ASPCAP's Mg windows and to [Si/Fe] in its Si windows")
     return TrainingSet(dataset, names, source)
 
 
