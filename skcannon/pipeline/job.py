@@ -85,7 +85,7 @@ class JobResult:
     report: Path
 
 
-def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
+def run_main_job(config: JobConfig, *, log: TextIO | None = None) -> JobResult:
     """select -> download -> normalize -> split -> train -> cross-validate -> fit -> report.
 
     Training set: the selected stars with ASPCAP labels when there are at least
@@ -99,8 +99,8 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
     ----------
     config : JobConfig
         The job's options: selection, data and output directories, seed, shared resources.
-    log : text stream, default=sys.stdout
-        Where each stage reports what it does.
+    log : text stream or None, default=None
+        Where each stage reports what it does; None: ``sys.stdout`` as it is at the call.
 
     Returns
     -------
@@ -114,7 +114,7 @@ def run_main_job(config: JobConfig, *, log: TextIO = sys.stdout) -> JobResult:
         Another run holds ``config.output``.
     """
     with output_lock(config.output):
-        return _run_main_job(config, log)
+        return _run_main_job(config, sys.stdout if log is None else log)
 
 
 def _run_main_job(config: JobConfig, log: TextIO) -> JobResult:

@@ -146,12 +146,15 @@ def download_stage(config: JobConfig, data: DataStageResult, base_url: str, log:
     return dataclasses.replace(data, download=report, spectra=spectra, summary=summary)
 
 
-def run_data_stage(config: JobConfig, log: TextIO = sys.stdout) -> DataStageResult:
+def run_data_stage(config: JobConfig, log: TextIO | None = None) -> DataStageResult:
     """Select giants, download their apStar files (read once, by the download's validation).
+
+    ``log``: where it reports (None: ``sys.stdout`` as it is at the call).
 
     With ``config.mirror`` a local directory (e.g. ``../shared/apogee``) is served over HTTP on
     127.0.0.1 and used as the archive. Writes ``selection.csv`` and ``data_summary.csv``.
     """
+    log = sys.stdout if log is None else log
     config.output.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if config.mirror is not None:
