@@ -138,7 +138,7 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
         return table
     normalized = prepare_for_model(spectra, preprocessor)
     read = table.index[(table.STATUS == FITTED).to_numpy()]
-    reasons = np.concatenate([unfittable_reasons(_usable_flux(s.X)) for s in spectra])
+    reasons = _raw_reasons(spectra)
     reasons[(reasons == "") & ~np.isfinite(_usable_flux(normalized)).any(axis=1)] = (
         "no usable pixel after the model's preprocessing (every pixel masked)")
     good = reasons == ""
@@ -157,6 +157,24 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     table.loc[unfitted, "STATUS"] = UNFITTED
     table.loc[unfitted, "PROBLEM"] = reasons[reasons != ""]
     return table
+
+
+def _raw_reasons(spectra: Sequence) -> np.ndarray:
+    """:func:`unfittable_reasons` of every read spectrum (rows of each ``spectra[i].X``, in
+    order), computed in one batch per spectrum length (a few products, not stars)."""
+    counts = np.array([len(s.X) for s in spectra])
+    lengths = np.repeat([s.X.shape[-1] for s in spectra], counts)
+    rows = np.concatenate([s.X for s in spectra]) if len(set(lengths)) == 1 else None
+    if rows is not None:                                 # the usual case: one product
+        return unfittable_reasons(_usable_flux(rows))
+    reasons = np.empty(len(lengths), dtype=object)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for length in np.unique(lengths):
+        members = [i for i, s in enumerate(spectra) if s.X.shape[-1] == length]
+        where = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in members])
+        reasons[where] = unfittable_reasons(_usable_flux(
+            np.concatenate([spectra[i].X for i in members])))
+    return reasons
 
 
 def _usable_flux(X: np.ndarray) -> np.ndarray:
