@@ -732,11 +732,12 @@ class Cannon(BaseEstimator):
         training set; ``what`` names the caller."""
         outside = ~self.state_.inside_training(values)
         if outside.any():
+            judge = ("the convex hull of the training labels" if self.label_hull_ is not None
+                     else "each label's training range: this model records no hull")
             warnings.warn(
                 f"{what}: {int(outside.sum())} of {len(values)} label rows lie outside the "
-                "training set (the convex hull of the training labels"
-                f"{'' if self.label_hull_ is not None else ': per-label range'}); the model "
-                "extrapolates there", ExtrapolationWarning, stacklevel=3)
+                f"training set ({judge}); the model extrapolates there", ExtrapolationWarning,
+                stacklevel=3)
 
     def gradient(self, labels) -> np.ndarray:
         """Gradient spectra df/dlabel in physical units (per K, per dex); warns as
