@@ -267,7 +267,8 @@ def test_a_model_file_without_a_hull_loads_and_judges_by_the_range(trained, tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded.predict(corner[None])                                  # inside the box
-    with pytest.warns(ExtrapolationWarning, match="each label's training range: this model records no hull"):
+    with pytest.warns(ExtrapolationWarning,
+                      match="each label's training range: this model records no hull"):
         loaded.predict((high + 1.0)[None])
 
 
