@@ -186,10 +186,8 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     n_workers : int, optional  workers of the embedded cluster (default: one per usable CPU)
     log : text stream, optional  where progress lines and warnings go (default: the current
         sys.stdout)
-    save_model_spectra : bool, default=False  also store each fitted row's best-fit model
-        spectrum and continuum, one sealed file per part (:mod:`skcannon.survey.spectra`;
-        read them with :func:`skcannon.survey.spectra.read_model_spectra`); a done part
-        without them is recomputed
+    save_model_spectra : bool, default=False  also store the best-fit model spectra, a file
+        per part, done parts without them recomputed (:mod:`skcannon.survey.spectra`)
 
     Returns
     -------
@@ -208,10 +206,7 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     check_output_grid(model, "the model: the spectra its preprocessing gives")   # up front
     options = {"n_starts": n_starts, "seed": seed, "product": product}
     digest = model_digest(model)
-    chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
-    parts = [output / "parts" / f"part-{i:06d}-"
-             f"{chunk_key(digest, [c.path for c in chunk], options)}.parquet"
-             for i, chunk in enumerate(chunks)]
+    chunks, parts = _chunks(inputs, chunk_size, output, digest, options)
     todo, recomputed = _plan(chunks, parts, log, save_model_spectra)
     print(f"survey: {len(inputs)} files in {len(chunks)} chunks of <= {chunk_size}; "
           f"{len(chunks) - len(todo)} already done; preprocessing: "
@@ -226,6 +221,17 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
                               model[-1].cannon_.label_names, save_model_spectra)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary,
                         recomputed)
+
+
+def _chunks(inputs: list, chunk_size: int, output: Path, digest: str, options: dict
+            ) -> tuple[list, list[Path]]:
+    """The inputs cut into chunks of ``chunk_size``, and each chunk's part
+    (``parts/part-NNNNNN-<chunk key>.parquet``)."""
+    chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
+    parts = [output / "parts" / f"part-{i:06d}-"
+             f"{chunk_key(digest, [c.path for c in chunk], options)}.parquet"
+             for i, chunk in enumerate(chunks)]
+    return chunks, parts
 
 
 def _plan(chunks: list, parts: list[Path], log, spectra: bool = False
