@@ -42,7 +42,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
                               scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                               n_workers=args.workers, n_starts=args.starts, seed=args.seed,
                               progress=not args.no_progress,
-                              save_model_spectra=args.save_model_spectra)
+                              save_model_spectra=args.save_model_spectra,
+                              visits=args.visits)
     summary = result.summary
     print(f"{summary['files']} spectra: {summary['fitted']} fitted, {summary['bad_files']} bad "
           f"files, {summary['missing']} missing, {summary['unfitted']} unfitted "
@@ -109,5 +110,8 @@ def register(sub) -> None:
                              "continuum beside its part (parts/*.model.h5; read them with "
                              "skcannon.survey.read_model_spectra); done parts without them "
                              "are recomputed")
+    survey.add_argument("--visits", action="store_true",
+                        help="fit each apStar file's individual visits jointly (one label "
+                             "vector, an RV per visit, RV_VARIABLE): one row per file")
     survey.add_argument("--no-progress", action="store_true", help="no progress bar")
     survey.set_defaults(func=cmd_survey, owns_output=True)

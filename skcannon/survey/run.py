@@ -165,8 +165,8 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
                  product: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  scheduler: str | None = None, scheduler_file: str | Path | None = None,
                  n_workers: int | None = None, n_starts: int = 4, seed: int = 0,
-                 progress: bool = True, log=None,
-                 save_model_spectra: bool = False) -> SurveyResult:
+                 progress: bool = True, log=None, save_model_spectra: bool = False,
+                 visits: bool = False) -> SurveyResult:
     """Label every spectrum of ``inputs`` with ``model`` on Dask.
 
     Parameters
@@ -188,23 +188,21 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
         sys.stdout)
     save_model_spectra : bool, default=False  also store the best-fit model spectra, a file
         per part, done parts without them recomputed (:mod:`skcannon.survey.spectra`)
+    visits : bool, default=False  fit each apStar file's visits jointly, one row per file
+        (:mod:`skcannon.survey.visits`; not with ``save_model_spectra``)
 
     Returns
     -------
     SurveyResult
     """
     log = sys.stdout if log is None else log
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if not inputs:
-        raise SkcannonError("no input files")
-    inputs = [SurveyInput(canonical_path(i), None, None) if not isinstance(i, SurveyInput)
-              else SurveyInput(canonical_path(i.path), i.url, i.problem) for i in inputs]
+    inputs = _checked_inputs(inputs, chunk_size, visits and save_model_spectra)
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
     finish_install(output)                    # a set an interrupted merge had committed
     check_output_grid(model, "the model: the spectra its preprocessing gives")   # up front
-    options = {"n_starts": n_starts, "seed": seed, "product": product}
+    options = {"n_starts": n_starts, "seed": seed, "product": product,
+               **({"visits": True} if visits else {})}      # default runs keep their keys
     digest = model_digest(model)
     chunks, parts = _chunks(inputs, chunk_size, output, digest, options)
     todo, recomputed = _plan(chunks, parts, log, save_model_spectra)
@@ -221,6 +219,19 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
                               model[-1].cannon_.label_names, save_model_spectra)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary,
                         recomputed)
+
+
+def _checked_inputs(inputs, chunk_size: int, both: bool) -> list[SurveyInput]:
+    """The inputs as SurveyInputs with absolute paths, the options checked (``both``:
+    visits and model spectra asked together)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if both:
+        raise SkcannonError("--save-model-spectra: not available with --visits")
+    if not inputs:
+        raise SkcannonError("no input files")
+    return [SurveyInput(canonical_path(i), None, None) if not isinstance(i, SurveyInput)
+            else SurveyInput(canonical_path(i.path), i.url, i.problem) for i in inputs]
 
 
 def _chunks(inputs: list, chunk_size: int, output: Path, digest: str, options: dict
