@@ -111,7 +111,7 @@ def _input_row(**values) -> dict:
 
 def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
                 product: str | None = None, n_starts: int = 4, seed: int = 0,
-                method: str = "lm", model_spectra: bool = False, visits: bool = False):
+                method: str = "lm", model_spectra: bool = False):
     """Labels of the spectra in ``inputs`` with ``model``.
 
     Every file is read once (fetched first where it has a URL and is not on disk), all
@@ -128,9 +128,6 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     model_spectra : bool, default=False
         Also return the best-fit model spectrum and continuum of every fitted row
         (:func:`skcannon.inference.nuisance.best_fit_spectra`).
-    visits : bool, default=False
-        Fit each apStar file's visits jointly instead
-        (:func:`skcannon.survey.visits.label_visits_chunk`; not with ``model_spectra``).
 
     Returns
     -------
@@ -141,13 +138,6 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
         ``{"row": (n,) rows of ``table`` with STATUS fitted, "model": (n, n_pixels),
         "continuum": (n, n_pixels), "wavelength": (n_pixels,) or None}``.
     """
-    if visits:
-        if model_spectra:
-            raise ValueError("model_spectra is not available with visits")
-        from skcannon.survey.visits import label_visits_chunk
-
-        return label_visits_chunk(inputs, model, product=product, n_starts=n_starts,
-                                  seed=seed)
     preprocessor, regressor = model[:-1], model[-1]
     check_output_grid(model, "the preprocessed spectra")  # before any file is read or fetched
     table, spectra = read_inputs(inputs, product=product)

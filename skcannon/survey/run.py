@@ -52,6 +52,7 @@ from skcannon.survey.spectra import (
     model_spectra_problem,
     write_model_spectra,
 )
+from skcannon.survey.visits import label_visits_chunk
 
 #: Spectra per chunk by default: a few hundred keeps a worker's memory small and flat while
 #: amortizing the batched fit.
@@ -95,7 +96,11 @@ def _run_chunk(inputs: list[SurveyInput], part: str, model, options: dict,
     ``save_spectra``, its model-spectra file first (:mod:`skcannon.survey.spectra`)."""
     before = [fingerprint(item.path) for item in inputs]
     key = Path(part).stem.rsplit("-", 1)[-1]
-    table = label_chunk(inputs, model, **options, model_spectra=save_spectra)
+    options = dict(options)
+    if options.pop("visits", False):
+        table = label_visits_chunk(inputs, model, **options)
+    else:
+        table = label_chunk(inputs, model, **options, model_spectra=save_spectra)
     if save_spectra:
         table, spectra = table
         write_model_spectra(model_spectra_path(part), key, table, spectra)
