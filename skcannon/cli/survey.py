@@ -41,7 +41,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
                               chunk_size=args.chunk_size,
                               scheduler=args.scheduler, scheduler_file=args.scheduler_file,
                               n_workers=args.workers, n_starts=args.starts, seed=args.seed,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress,
+                              save_model_spectra=args.save_model_spectra,
+                              visits=args.visits)
     summary = result.summary
     print(f"{summary['files']} spectra: {summary['fitted']} fitted, {summary['bad_files']} bad "
           f"files, {summary['missing']} missing, {summary['unfitted']} unfitted "
@@ -53,6 +55,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
     if summary["spectra_per_s"]:
         print(f"throughput: {summary['spectra_per_s']} spectra/s")
     print(f"catalog: {result.catalog}")
+    if "model_spectra" in summary:
+        print(f"model spectra: {len(summary['model_spectra'])} files in "
+              f"{result.catalog.parent / 'parts'} (skcannon.survey.read_model_spectra)")
     if summary["files"] > summary["fitted"]:
         print(f"rows without a fit: {result.catalog.parent / 'survey_failures.json'}")
     return 0
@@ -100,5 +105,13 @@ def register(sub) -> None:
     cluster.add_argument("--scheduler-file", default=None, metavar="PATH",
                          help="scheduler file of a running cluster (dask scheduler "
                               "--scheduler-file, dask-jobqueue, dask-mpi)")
+    survey.add_argument("--save-model-spectra", action="store_true",
+                        help="also store each fitted star's best-fit model spectrum and "
+                             "continuum beside its part (parts/*.model.h5; read them with "
+                             "skcannon.survey.read_model_spectra); done parts without them "
+                             "are recomputed")
+    survey.add_argument("--visits", action="store_true",
+                        help="fit each apStar file's individual visits jointly (one label "
+                             "vector, an RV per visit, RV_VARIABLE): one row per file")
     survey.add_argument("--no-progress", action="store_true", help="no progress bar")
     survey.set_defaults(func=cmd_survey, owns_output=True)

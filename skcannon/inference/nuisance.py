@@ -390,3 +390,53 @@ def _nuisance_fit(state, nuisance: Nuisance, flux: np.ndarray, ivar: np.ndarray,
         fit.rv = np.where(usable, nuisance.grid.velocity(delta), np.nan)
         fit.rv_err = np.where(usable, np.sqrt(covariance[:, -1, -1]) * per_pixel, np.nan)
     return fit
+
+
+def best_fit_spectra(state, flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray, *,
+                     rv: np.ndarray | None = None,
+                     continuum_order: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The best-fit model spectrum of each star and the continuum its fit used: the model at
+    ``labels``, shifted by ``rv`` where it is finite (as :func:`fit_labels_nuisance` shifts
+    it), and the per-segment continuum polynomial profiled against ``flux`` (the same
+    generalized least squares as the fit; ones without ``continuum_order``).
+
+    Parameters
+    ----------
+    state : the Cannon's inference state (``Cannon.state_``)
+    flux, ivar : ndarray, shape (n_stars, n_pixels)
+        The normalized spectra that were fitted.
+    labels : ndarray, shape (n_stars, L)
+        Best-fit labels, physical units (a row with a non-finite label gives NaN spectra).
+    rv : ndarray, shape (n_stars,), default=None
+        Fitted radial velocities (km/s); None or NaN: not shifted.
+    continuum_order : int or None, default=None
+        The order the fit used (None: no continuum, ones returned).
+
+    Returns
+    -------
+    model : ndarray, shape (n_stars, n_pixels)
+        Continuum times the shifted model: what the fit compared with ``flux``.
+    continuum : ndarray, shape (n_stars, n_pixels)
+    """
+    labels = np.asarray(labels, float)
+    n_stars = len(labels)
+    if n_stars == 0:
+        return np.zeros((0, flux.shape[1])), np.zeros((0, flux.shape[1]))
+    rv = np.full(n_stars, np.nan) if rv is None else np.asarray(rv, float)
+    shifted = bool(np.isfinite(rv).any())
+    grid = SegmentGrid.from_wavelength(state.wavelength if (shifted or continuum_order)
+                                       else None, flux.shape[1])
+    good = np.all(np.isfinite(labels), axis=1)
+    scaled = state.scaling.scale(np.where(good[:, None], labels, state.scaling.offsets))
+    nuisance = Nuisance(grid, np.full(labels.shape, np.nan), np.full(labels.shape, np.nan),
+                        shifted, (0, 0), None if continuum_order is None else
+                        grid.continuum_basis(int(continuum_order)))
+    coef = grid.spline_coefficients(state.theta) if shifted else state.theta
+    delta = grid.shift(np.where(np.isfinite(rv), rv, 0.0)) if shifted else None
+    model, s2, _ = _model(state, nuisance, coef, scaled, delta, False)
+    usable = _usable(state, nuisance, flux, ivar)                  # the fit's pixels
+    weight = np.where(usable, 1.0 / (1.0 / np.where(usable, ivar, 1.0) + s2), 0.0)
+    continuum, _ = _profile(model, _Metric(weight, state.error_factors),
+                            np.where(usable, flux, 0.0), nuisance.basis)
+    model = np.where(good[:, None], continuum * model, np.nan)
+    return model, np.where(good[:, None], continuum, np.nan)

@@ -111,7 +111,7 @@ def _input_row(**values) -> dict:
 
 def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
                 product: str | None = None, n_starts: int = 4, seed: int = 0,
-                method: str = "lm") -> pd.DataFrame:
+                method: str = "lm", model_spectra: bool = False):
     """Labels of the spectra in ``inputs`` with ``model``.
 
     Every file is read once (fetched first where it has a URL and is not on disk), all
@@ -125,17 +125,25 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     model : Pipeline
         Fitted: the preprocessing steps, then a :class:`CannonRegressor`
         (see :func:`skcannon.pipeline.model.model_pipeline`).
+    model_spectra : bool, default=False
+        Also return the best-fit model spectrum and continuum of every fitted row
+        (:func:`skcannon.inference.nuisance.best_fit_spectra`).
 
     Returns
     -------
-    DataFrame, one row per spectrum, in input order: the columns of :func:`read_inputs`, then
-    those of :meth:`LabelFit.to_frame` (NaN, False or -1 for bad files).
+    table : DataFrame, one row per spectrum, in input order
+        The columns of :func:`read_inputs`, then those of :meth:`LabelFit.to_frame` (NaN,
+        False or -1 for bad files).
+    spectra : dict, only with ``model_spectra``
+        ``{"row": (n,) rows of ``table`` with STATUS fitted, "model": (n, n_pixels),
+        "continuum": (n, n_pixels), "wavelength": (n_pixels,) or None}``.
     """
     preprocessor, regressor = model[:-1], model[-1]
     check_output_grid(model, "the preprocessed spectra")  # before any file is read or fetched
     table, spectra = read_inputs(inputs, product=product)
+    saved = _no_spectra(regressor) if model_spectra else None
     if not spectra:
-        return table
+        return (table, saved) if model_spectra else table
     normalized = prepare_for_model(spectra, preprocessor)
     read = table.index[(table.STATUS == FITTED).to_numpy()]
     reasons = _raw_reasons(spectra)
@@ -153,10 +161,34 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
             "the fit used no pixel")
         table = fill_unfitted(pd.concat([table, fitted.reindex(table.index)], axis=1),
                               dict(fitted.dtypes))
+        if model_spectra:
+            saved = _best_fit(regressor, normalized[good], fit, read[good],
+                              reasons[good] == "")
     unfitted = read[reasons != ""]
     table.loc[unfitted, "STATUS"] = UNFITTED
     table.loc[unfitted, "PROBLEM"] = reasons[reasons != ""]
-    return table
+    return (table, saved) if model_spectra else table
+
+
+def _no_spectra(regressor) -> dict:
+    """The model spectra of a chunk with no fitted row."""
+    n_pixels = regressor.cannon_.theta_.shape[0]
+    return {"row": np.zeros(0, np.int64), "model": np.zeros((0, n_pixels)),
+            "continuum": np.zeros((0, n_pixels)),
+            "wavelength": regressor.cannon_.state_.wavelength}
+
+
+def _best_fit(regressor, X: np.ndarray, fit, rows: np.ndarray, fitted: np.ndarray) -> dict:
+    """The model spectra (:func:`best_fit_spectra`) of the ``fitted`` rows of a fit of ``X``
+    (rows ``rows`` of the chunk's table)."""
+    from skcannon.inference.nuisance import best_fit_spectra
+
+    state = regressor.cannon_.state_
+    model, continuum = best_fit_spectra(
+        state, X[fitted, FLUX], X[fitted, IVAR], fit.labels[fitted], rv=fit.rv[fitted],
+        continuum_order=regressor.nuisance_options()["continuum_order"])
+    return {"row": np.asarray(rows)[fitted].astype(np.int64), "model": model,
+            "continuum": continuum, "wavelength": state.wavelength}
 
 
 def _raw_reasons(spectra: Sequence) -> np.ndarray:

@@ -47,6 +47,12 @@ from skcannon.survey.chunk import (
 from skcannon.survey.inputs import SurveyInput, canonical_path
 from skcannon.survey.outputs import OUTPUT_FILES, finish_install, write_outputs
 from skcannon.survey.parts import PartError, fingerprint, part_problem, read_part, write_part
+from skcannon.survey.spectra import (
+    model_spectra_path,
+    model_spectra_problem,
+    write_model_spectra,
+)
+from skcannon.survey.visits import label_visits_chunk
 
 #: Spectra per chunk by default: a few hundred keeps a worker's memory small and flat while
 #: amortizing the batched fit.
@@ -83,14 +89,24 @@ def chunk_key(digest: str, paths: Sequence[str], options: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_chunk(inputs: list[SurveyInput], part: str, model, options: dict) -> str:
+def _run_chunk(inputs: list[SurveyInput], part: str, model, options: dict,
+               save_spectra: bool = False) -> str:
     """Worker task: label a chunk and write its sealed Parquet part (atomically), with the
-    fingerprint of each input as read (taken before reading it, or after fetching it)."""
+    fingerprint of each input as read (taken before reading it, or after fetching it); with
+    ``save_spectra``, its model-spectra file first (:mod:`skcannon.survey.spectra`)."""
     before = [fingerprint(item.path) for item in inputs]
-    table = label_chunk(inputs, model, **options)
+    key = Path(part).stem.rsplit("-", 1)[-1]
+    options = dict(options)
+    if options.pop("visits", False):
+        table = label_visits_chunk(inputs, model, **options)
+    else:
+        table = label_chunk(inputs, model, **options, model_spectra=save_spectra)
+    if save_spectra:
+        table, spectra = table
+        write_model_spectra(model_spectra_path(part), key, table, spectra)
     read = [fingerprint(item.path) if seen.get("absent") and item.url else seen
             for item, seen in zip(inputs, before, strict=True)]
-    write_part(table, part, Path(part).stem.rsplit("-", 1)[-1], read)
+    write_part(table, part, key, read)
     return part
 
 
@@ -154,7 +170,8 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
                  product: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  scheduler: str | None = None, scheduler_file: str | Path | None = None,
                  n_workers: int | None = None, n_starts: int = 4, seed: int = 0,
-                 progress: bool = True, log=None) -> SurveyResult:
+                 progress: bool = True, log=None, save_model_spectra: bool = False,
+                 visits: bool = False) -> SurveyResult:
     """Label every spectrum of ``inputs`` with ``model`` on Dask.
 
     Parameters
@@ -174,29 +191,26 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     n_workers : int, optional  workers of the embedded cluster (default: one per usable CPU)
     log : text stream, optional  where progress lines and warnings go (default: the current
         sys.stdout)
+    save_model_spectra : bool, default=False  also store the best-fit model spectra, a file
+        per part, done parts without them recomputed (:mod:`skcannon.survey.spectra`)
+    visits : bool, default=False  fit each apStar file's visits jointly, one row per file
+        (:mod:`skcannon.survey.visits`; not with ``save_model_spectra``)
 
     Returns
     -------
     SurveyResult
     """
     log = sys.stdout if log is None else log
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if not inputs:
-        raise SkcannonError("no input files")
-    inputs = [SurveyInput(canonical_path(i), None, None) if not isinstance(i, SurveyInput)
-              else SurveyInput(canonical_path(i.path), i.url, i.problem) for i in inputs]
+    inputs = _checked_inputs(inputs, chunk_size, visits and save_model_spectra)
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
     finish_install(output)                    # a set an interrupted merge had committed
     check_output_grid(model, "the model: the spectra its preprocessing gives")   # up front
-    options = {"n_starts": n_starts, "seed": seed, "product": product}
+    options = {"n_starts": n_starts, "seed": seed, "product": product,
+               **({"visits": True} if visits else {})}      # default runs keep their keys
     digest = model_digest(model)
-    chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
-    parts = [output / "parts" / f"part-{i:06d}-"
-             f"{chunk_key(digest, [c.path for c in chunk], options)}.parquet"
-             for i, chunk in enumerate(chunks)]
-    todo, recomputed = _plan(chunks, parts, log)
+    chunks, parts = _chunks(inputs, chunk_size, output, digest, options)
+    todo, recomputed = _plan(chunks, parts, log, save_model_spectra)
     print(f"survey: {len(inputs)} files in {len(chunks)} chunks of <= {chunk_size}; "
           f"{len(chunks) - len(todo)} already done; preprocessing: "
           f"{' -> '.join(name for name, _ in model.steps[:-1]) or 'none'}",
@@ -204,23 +218,52 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     start = time.perf_counter()
     if todo:
         _compute([(chunks[i], parts[i]) for i in todo], model, options,
-                 (scheduler, scheduler_file, n_workers), progress, log)
+                 (scheduler, scheduler_file, n_workers), progress, log, save_model_spectra)
     seconds = time.perf_counter() - start
     catalog, summary = _merge(parts, output, digest, len(todo), seconds,
-                              model[-1].cannon_.label_names)
+                              model[-1].cannon_.label_names, save_model_spectra)
     return SurveyResult(catalog, parts, len(todo), len(chunks) - len(todo), summary,
                         recomputed)
 
 
-def _plan(chunks: list, parts: list[Path], log) -> tuple[list[int], dict]:
+def _checked_inputs(inputs, chunk_size: int, both: bool) -> list[SurveyInput]:
+    """The inputs as SurveyInputs with absolute paths, the options checked (``both``:
+    visits and model spectra asked together)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if both:
+        raise SkcannonError("--save-model-spectra: not available with --visits")
+    if not inputs:
+        raise SkcannonError("no input files")
+    return [SurveyInput(canonical_path(i), None, None) if not isinstance(i, SurveyInput)
+            else SurveyInput(canonical_path(i.path), i.url, i.problem) for i in inputs]
+
+
+def _chunks(inputs: list, chunk_size: int, output: Path, digest: str, options: dict
+            ) -> tuple[list, list[Path]]:
+    """The inputs cut into chunks of ``chunk_size``, and each chunk's part
+    (``parts/part-NNNNNN-<chunk key>.parquet``)."""
+    chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
+    parts = [output / "parts" / f"part-{i:06d}-"
+             f"{chunk_key(digest, [c.path for c in chunk], options)}.parquet"
+             for i, chunk in enumerate(chunks)]
+    return chunks, parts
+
+
+def _plan(chunks: list, parts: list[Path], log, spectra: bool = False
+          ) -> tuple[list[int], dict]:
     """The chunks to compute: those without a part, and those whose part cannot be reused
-    (a warning naming it and why; :func:`part_problem`)."""
+    (a warning naming it and why; :func:`part_problem`; with ``spectra``, also a part whose
+    model spectra are missing or damaged, :func:`model_spectra_problem`)."""
     todo, recomputed = [], {}
     for i, (chunk, part) in enumerate(zip(chunks, parts, strict=True)):
         if not part.is_file():
             todo.append(i)
             continue
-        problem = part_problem(part, part.stem.rsplit("-", 1)[-1], [c.path for c in chunk])
+        key = part.stem.rsplit("-", 1)[-1]
+        problem = part_problem(part, key, [c.path for c in chunk])
+        if problem is None and spectra:
+            problem = model_spectra_problem(part, key, len(read_part(part)[0]))
         if problem:
             print(f"warning: {part}: {problem}; recomputing it", file=log, flush=True)
             recomputed[part] = problem
@@ -228,7 +271,7 @@ def _plan(chunks: list, parts: list[Path], log) -> tuple[list[int], dict]:
     return todo, recomputed
 
 
-def _compute(work, model, options, cluster_options, progress, log):
+def _compute(work, model, options, cluster_options, progress, log, spectra=False):
     """Run the chunk tasks; every failed chunk is collected, then one line per failure
     class is printed and the run stops with a :class:`SkcannonError` saying so."""
     client, cluster = _client(*cluster_options)
@@ -241,7 +284,7 @@ def _compute(work, model, options, cluster_options, progress, log):
         model_future = client.submit(_the_model, model, key=f"model-{work[0][1].stem}",
                                      pure=False)
         futures = [client.submit(_run_chunk, chunk, str(part), model_future, options,
-                                 key=f"chunk-{part.stem}", retries=2)
+                                 spectra, key=f"chunk-{part.stem}", retries=2)
                    for chunk, part in work]
         failures = _collect(futures, progress)
     finally:
@@ -283,9 +326,10 @@ def _collect(futures, progress: bool) -> dict[str, list[str]]:
 
 
 def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds: float,
-           label_names):
+           label_names, spectra: bool = False):
     """One FITS catalog from the parts (input order, each checked against its seal), the
-    summary and the failures, written as one set (:func:`write_outputs`)."""
+    summary (with ``spectra``, the model-spectra files and each one's first catalog row) and
+    the failures, written as one set (:func:`write_outputs`)."""
     from skcannon._version import __version__
 
     frames = []
@@ -302,6 +346,11 @@ def _merge(parts: list[Path], output: Path, digest: str, computed: int, seconds:
     table["MODEL_SHA256"] = digest
     table["SKCANNON_VERSION"] = __version__
     summary = _summary(table, digest, computed, seconds)
+    if spectra:
+        first = np.concatenate([[0], np.cumsum([len(f) for f in frames])[:-1]])
+        summary["model_spectra"] = [
+            {"file": str(model_spectra_path(part).relative_to(output)), "first_row": int(row)}
+            for part, row in zip(parts, first, strict=True)]
     failures = table[table.STATUS != FITTED][["PATH", "STATUS", "PROBLEM"]].to_dict("records")
     write_outputs(output, lambda path: write_catalog(table, path, label_names), summary,
                   failures)

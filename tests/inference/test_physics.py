@@ -328,3 +328,32 @@ def test_real_apvisit_files_have_small_residual_rvs(reference_model, tmp_path):
     assert visits.N_VISITS.tolist() == [1, 1] and not visits.RV_VARIABLE.any()
     merged = visits.merge(single, on="APOGEE_ID", suffixes=("", "_single"))
     np.testing.assert_allclose(merged.RV, merged.RV_single, atol=0.05)
+
+
+def test_best_fit_spectra_are_the_shifted_model_times_the_fitted_continuum(trained,
+                                                                          test_stars):
+    from skcannon.inference.nuisance import best_fit_spectra
+
+    model, _ = trained
+    labels, flux = test_stars
+    grid = SegmentGrid.from_wavelength(_wavelength(), flux.shape[1])
+    tilt = 1 + grid.continuum_basis(1)[:, 1::2] @ np.array([0.02, -0.02, 0.02])
+    rv = np.linspace(-30.0, 30.0, 8)
+    X = _spectra(_shifted(flux, _wavelength(), rv) * tilt, np.full(8, 200.0),
+                 np.random.default_rng(6))
+    plain, ones = best_fit_spectra(model.state_, X[:, FLUX], X[:, IVAR], labels)
+    np.testing.assert_allclose(plain, model.predict(labels), rtol=1e-12)
+    assert np.all(ones == 1.0)
+    fit = model.infer_labels(X, fit_rv=True, rv_bounds=(-100, 100), continuum_order=1)
+    best, continuum = best_fit_spectra(model.state_, X[:, FLUX], X[:, IVAR], fit.labels,
+                                       rv=fit.rv, continuum_order=1)
+    used = grid.reachable(model.state_.pixel_mask)              # the pixels the fit used
+    off = np.abs(continuum - tilt)[:, used].mean()              # the tilt found again
+    assert off < 0.5 * np.abs(1 - tilt)[used].mean(), off
+    residual = ((X[:, FLUX] - best) ** 2 * X[:, IVAR])[:, used]
+    chi2_unshifted = ((X[:, FLUX] - model.predict(fit.labels) * continuum) ** 2
+                      * X[:, IVAR])[:, used]
+    assert np.median(residual) < 1.0 and np.median(residual) < 0.5 * np.median(chi2_unshifted)
+    bad = best_fit_spectra(model.state_, X[:2, FLUX], X[:2, IVAR],
+                           np.r_[fit.labels[:1], np.full((1, 4), np.nan)], rv=fit.rv[:2])[0]
+    assert np.isfinite(bad[0]).all() and np.isnan(bad[1]).all()
