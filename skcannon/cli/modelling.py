@@ -77,7 +77,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _dropped_note(model) -> str:
     """`` (n dropped for unusable labels, m repeated spectra)`` for the stars ``fit`` left out."""
-    repeats = int(model.dropped_["reason"].str.startswith("same spectrum as").sum())
+    from skcannon.model.checks import REPEATED_SPECTRUM
+
+    repeats = int(model.dropped_["reason"].str.startswith(REPEATED_SPECTRUM).sum())
     reasons = [f"{count} {what}" for count, what in (
         (len(model.dropped_) - repeats, "dropped for unusable labels"),
         (repeats, "dropped as repeated spectra")) if count]

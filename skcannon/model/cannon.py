@@ -33,6 +33,7 @@ from skcannon.inference.posterior import log_likelihood
 from skcannon.inference.visits import fit_visits, visit_layout
 from skcannon.labels import DEFAULT_LABELS, fitted_column, label_problems, unusable_labels_message
 from skcannon.model.checks import (
+    REPEATED_SPECTRUM,
     check_label_spread,
     check_training_spectra,
     duplicate_spectra,
@@ -517,7 +518,7 @@ class Cannon(BaseEstimator):
         if (earlier >= 0).any() and self.duplicates == "raise":
             raise TrainingSetError(duplicates_message(earlier, ids))
         for n in np.flatnonzero(earlier >= 0):
-            problems[n] = problems[n] or f"same spectrum as {ids[earlier[n]]} (row {earlier[n]})"
+            problems[n] = problems[n] or f"{REPEATED_SPECTRUM} {ids[earlier[n]]} (row {earlier[n]})"
         dropped = [{"row": int(n), "id": ids[n], "reason": problem}
                    for n, problem in enumerate(problems) if problem]
         return np.array([not p for p in problems], dtype=bool), dropped

@@ -21,6 +21,8 @@ MIN_SPREAD_STARS = 3
 MIN_SPREAD_FRACTION = 1e-3
 #: Stars named at most in a message.
 SHOWN = 5
+#: How ``Cannon.dropped_`` starts the reason of a spectrum dropped as a repeat of an earlier one.
+REPEATED_SPECTRUM = "same spectrum as"
 
 
 def _first(mask: np.ndarray, ids: Sequence[str]) -> str:

@@ -194,15 +194,13 @@ def _best_fit(regressor, X: np.ndarray, fit, rows: np.ndarray, fitted: np.ndarra
 def _raw_reasons(spectra: Sequence) -> np.ndarray:
     """:func:`unfittable_reasons` of every read spectrum (rows of each ``spectra[i].X``, in
     order), computed in one batch per spectrum length (a few products, not stars)."""
-    counts = np.array([len(s.X) for s in spectra])
-    lengths = np.repeat([s.X.shape[-1] for s in spectra], counts)
-    rows = np.concatenate([s.X for s in spectra]) if len(set(lengths)) == 1 else None
-    if rows is not None:                                 # the usual case: one product
-        return unfittable_reasons(_usable_flux(rows))
-    reasons = np.empty(len(lengths), dtype=object)
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    lengths = np.array([s.X.shape[-1] for s in spectra])
+    if (lengths == lengths[0]).all():                    # the usual case: one product
+        return unfittable_reasons(_usable_flux(np.concatenate([s.X for s in spectra])))
+    starts = np.concatenate([[0], np.cumsum([len(s.X) for s in spectra])])
+    reasons = np.empty(starts[-1], dtype=object)
     for length in np.unique(lengths):
-        members = [i for i, s in enumerate(spectra) if s.X.shape[-1] == length]
+        members = np.flatnonzero(lengths == length)
         where = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in members])
         reasons[where] = unfittable_reasons(_usable_flux(
             np.concatenate([spectra[i].X for i in members])))
