@@ -55,7 +55,9 @@ def stack_spectra(flux: np.ndarray, ivar: np.ndarray, *, pixmask: np.ndarray | N
     if not flux.shape == ivar.shape == pixmask.shape:
         raise ValueError(f"flux {flux.shape}, ivar {ivar.shape} and pixmask {pixmask.shape} "
                          "must have the same shape")
-    return np.stack([flux, ivar, np.asarray(pixmask, dtype=float)], axis=1)
+    X = np.empty((flux.shape[0], 3, flux.shape[1]))
+    X[:, FLUX], X[:, IVAR], X[:, MASK] = flux, ivar, pixmask
+    return X
 
 
 def check_spectra(X: object, n_pixels: int | None = None, name: str = "X") -> np.ndarray:

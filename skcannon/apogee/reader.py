@@ -7,6 +7,8 @@ copies.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -131,6 +133,20 @@ def log10_wavelength_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.nda
     return 10.0 ** (crval1 + cdelt1 * np.arange(n_pixels))
 
 
+@functools.lru_cache(maxsize=8)
+def _shared_grid(crval1: float, cdelt1: float, n_pixels: int) -> np.ndarray:
+    """:func:`log10_wavelength_grid`, computed once per header values and shared by every file
+    that has them (read-only: a reader that changed it would change every file's grid)."""
+    grid = log10_wavelength_grid(crval1, cdelt1, n_pixels)
+    grid.flags.writeable = False
+    return grid
+
+
+def _close(value: float, reference: float) -> bool:
+    """``np.isclose(value, reference, rtol=GRID_HEADER_RTOL, atol=0)`` for two floats."""
+    return abs(value - reference) <= GRID_HEADER_RTOL * abs(reference)
+
+
 def apstar_grid_from_header(name: str, crval1, cdelt1, n_pixels: int) -> np.ndarray:
     """The wavelength grid (Angstrom) of a file on the apStar grid, checked.
 
@@ -150,14 +166,14 @@ def apstar_grid_from_header(name: str, crval1, cdelt1, n_pixels: int) -> np.ndar
     except (TypeError, ValueError):
         raise BadFileError(name, f"CRVAL1/CDELT1 are not numbers ({crval1!r}, {cdelt1!r})"
                            ) from None
-    if not (np.isclose(start, APSTAR_LOG10_WAVELENGTH_START, rtol=GRID_HEADER_RTOL, atol=0)
-            and np.isclose(step, APSTAR_LOG10_WAVELENGTH_STEP, rtol=GRID_HEADER_RTOL, atol=0)):
+    if not (_close(start, APSTAR_LOG10_WAVELENGTH_START)
+            and _close(step, APSTAR_LOG10_WAVELENGTH_STEP)):
         raise BadFileError(name, f"wavelength grid CRVAL1={start:g}, CDELT1={step:g} is not the "
                                  f"apStar grid (CRVAL1={APSTAR_LOG10_WAVELENGTH_START}, "
                                  f"CDELT1={APSTAR_LOG10_WAVELENGTH_STEP:g}, log10 Angstrom)")
     if n_pixels != APSTAR_N_PIXELS:
         raise BadFileError(name, f"has {n_pixels} pixels; expected {APSTAR_N_PIXELS}")
-    return log10_wavelength_grid(start, step, n_pixels)
+    return _shared_grid(start, step, n_pixels)
 
 
 def inverse_variance(

@@ -322,28 +322,43 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         out = np.empty_like(X)                  # flux and ivar are all written below
         out[:, MASK] = X[:, MASK]
         raw = X[:, FLUX]
-        ivar = np.where(np.isfinite(X[:, IVAR]) & np.isfinite(raw),
-                        np.clip(X[:, IVAR], 0, None), 0.0)
-        coef, used_count = self._fit_regions(np.where(ivar > 0, raw, 1.0), ivar)
+        finite = np.isfinite(raw)
+        ivar = np.maximum(X[:, IVAR], 0.0)      # NaN stays NaN, set to 0 with the infinities
+        ivar[~(np.isfinite(ivar) & finite)] = 0.0
+        coef, used_count = self._fit_regions(raw, ivar)
         n, n_regions = len(X), len(self.bases_)
         # every region's continuum at once: coefficients (n, R k) x the bases stacked (R k, P)
         continuum = coef.transpose(1, 0, 2).reshape(n, -1) @ self._stacked_bases()
-        in_region = (self.region_index_[:, None] == np.arange(n_regions)).astype(float)
         too_few = used_count < self.min_pixels_                             # (n, R)
-        not_positive = ~too_few & ((~(continuum > 0)).astype(float) @ in_region > 0)
+        not_positive = ~too_few & self._region_not_positive(continuum)
         bad = too_few | not_positive
+        outside = self.region_index_ < 0
 
         def per_pixel(per_region):         # (n, R) -> (n, P); False outside every region
             return np.column_stack([per_region, np.zeros(n, bool)])[:, self.region_index_]
 
         mask = out[:, MASK]
-        set_bit(mask, per_pixel(too_few), BIT_CONTINUUM_TOO_FEW)
-        set_bit(mask, per_pixel(not_positive), BIT_CONTINUUM_NOT_POSITIVE)
-        unused = per_pixel(bad) | (self.region_index_ < 0)
-        continuum = np.where(unused, 1.0, continuum)
-        out[:, FLUX] = np.where(np.isfinite(raw) & ~unused, raw / continuum, 1.0)
-        out[:, IVAR] = np.where(unused, 0.0, ivar) * continuum**2
+        for flags, bit in ((too_few, BIT_CONTINUUM_TOO_FEW),
+                           (not_positive, BIT_CONTINUUM_NOT_POSITIVE)):
+            if flags.any():                                  # rare: skip the pass otherwise
+                set_bit(mask, per_pixel(flags), bit)
+        if bad.any() or outside.any():
+            unused = per_pixel(bad) | outside
+            continuum[unused] = 1.0
+            finite &= ~unused
+            ivar[unused] = 0.0
+        flux = out[:, FLUX]
+        np.divide(raw, continuum, out=flux)
+        flux[~finite] = 1.0
+        ivar *= np.square(continuum)            # exactly continuum**2, as before
+        out[:, IVAR] = ivar
         return out, continuum
+
+    def _region_not_positive(self, continuum: np.ndarray) -> np.ndarray:
+        """Stars whose continuum is not positive (or not finite) somewhere in a region,
+        shape (n_stars, R)."""
+        in_region = (self.region_index_[:, None] == np.arange(len(self.bases_))).astype(float)
+        return (~(continuum > 0)).astype(float) @ in_region > 0
 
     def _stacked_bases(self) -> np.ndarray:
         """Every region's basis over the whole grid, stacked: (R k, n_pixels), zero outside
@@ -356,7 +371,8 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
 
     def _fit_regions(self, flux: np.ndarray, ivar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Continuum coefficients (R, n_stars, k) of every region and the pixels used per
-        star and region (n_stars, R): all regions' rows fitted in one batch
+        star and region (n_stars, R), from the continuum pixels of ``flux`` (taken as 1 where
+        ``ivar`` is not positive) and ``ivar``: all regions' rows fitted in one batch
         (:func:`fit_continuum_batch`, each row with its region's basis, shorter regions
         padded with unusable pixels)."""
         pixels = [np.flatnonzero(self.continuum_mask_ & (self.region_index_ == k))
@@ -367,8 +383,9 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         rows_ivar = np.zeros((len(pixels), n, width))
         design = np.zeros((len(pixels), width, k))
         for r, (cont, basis) in enumerate(zip(pixels, self.bases_, strict=True)):
-            rows_flux[r, :, : len(cont)] = flux[:, cont]
             rows_ivar[r, :, : len(cont)] = ivar[:, cont]
+            rows_flux[r, :, : len(cont)] = np.where(rows_ivar[r, :, : len(cont)] > 0,
+                                                    flux[:, cont], 1.0)
             design[r, : len(cont)] = basis[self.continuum_mask_[self.region_index_ == r]]
         coef, used = fit_continuum_batch(rows_flux.reshape(-1, width),
                                          rows_ivar.reshape(-1, width),

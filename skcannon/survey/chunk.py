@@ -147,7 +147,7 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
     normalized = prepare_for_model(spectra, preprocessor)
     read = table.index[(table.STATUS == FITTED).to_numpy()]
     reasons = _raw_reasons(spectra)
-    reasons[(reasons == "") & ~np.isfinite(_usable_flux(normalized)).any(axis=1)] = (
+    reasons[(reasons == "") & ~_any_usable(normalized)] = (
         "no usable pixel after the model's preprocessing (every pixel masked)")
     good = reasons == ""
     if good.any():
@@ -215,9 +215,22 @@ def _usable_flux(X: np.ndarray) -> np.ndarray:
     return np.where(usable, flux, np.where(np.isfinite(flux), np.inf, np.nan))
 
 
+def _any_usable(X: np.ndarray) -> np.ndarray:
+    """Spectra of ``X`` (n_spectra, 3, n_pixels) with a usable pixel (finite flux, finite
+    inverse variance > 0: where :func:`_usable_flux` is finite), shape (n_spectra,)."""
+    ivar = X[:, IVAR]
+    return ((ivar > 0) & np.isfinite(ivar) & np.isfinite(X[:, FLUX])).any(axis=1)
+
+
 def unfittable_reasons(flux: np.ndarray) -> np.ndarray:
     """Why each spectrum has nothing to fit, from its usable flux (:func:`_usable_flux`);
     "" where it has something.
+
+    "Flux zero or negative" means the median of the usable pixels is <= 0. It is decided by
+    counting, without a sort: with n usable pixels of which p are positive, the median is
+    positive when 2p > n and not when 2p < n; only rows with 2p = n (even n, the median the
+    mean of the largest non-positive and the smallest positive value) are decided by their
+    median (exactly what ``np.nanmedian`` gives, tested).
 
     Parameters
     ----------
@@ -228,12 +241,16 @@ def unfittable_reasons(flux: np.ndarray) -> np.ndarray:
     ndarray of str, shape (n_spectra,)
     """
     usable = np.isfinite(flux)
-    some = usable.any(axis=1)
-    median = np.full(len(flux), np.nan)
-    if some.any():
-        median[some] = np.nanmedian(np.where(usable, flux, np.nan)[some], axis=1)
+    n_usable = usable.sum(axis=1)
+    twice_positive = 2 * (usable & (flux > 0)).sum(axis=1)
+    positive_median = twice_positive > n_usable
+    tied = (twice_positive == n_usable) & (n_usable > 0)
+    if tied.any():
+        positive_median[tied] = np.nanmedian(np.where(usable, flux, np.nan)[tied], axis=1) > 0
+    some = n_usable > 0
     reasons = np.full(len(flux), "", dtype=object)
-    reasons[some & ~(median > 0)] = "flux zero or negative (median of the usable pixels <= 0)"
+    reasons[some & ~positive_median] = ("flux zero or negative (median of the usable pixels "
+                                        "<= 0)")
     reasons[~some] = ("no usable pixel: every pixel masked or with a zero, negative or "
                       "non-finite error")
     reasons[np.isnan(flux).all(axis=1)] = "no finite flux (all NaN or infinite)"

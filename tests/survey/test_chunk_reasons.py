@@ -33,3 +33,29 @@ def test_batched_reasons_equal_the_reasons_spectrum_by_spectrum():
         assert got.tolist() == expected.tolist()
         assert got[0] == "" and got[4] == "" and "no finite flux" in got[1]
         assert "no usable pixel" in got[2] and "zero or negative" in got[3]
+
+
+def _median_reasons(flux: np.ndarray) -> np.ndarray:
+    """The reasons as the sorted median decides them (the definition the counting follows)."""
+    usable = np.isfinite(flux)
+    some = usable.any(axis=1)
+    median = np.full(len(flux), np.nan)
+    median[some] = np.nanmedian(np.where(usable, flux, np.nan)[some], axis=1)
+    return np.where(~some, "none", np.where(median > 0, "", "negative"))
+
+
+def test_counting_decides_the_median_sign_exactly():
+    # rows with ties (2p = n), zeros, +-inf (finite but unusable) and NaN, even and odd n
+    rng = np.random.default_rng(3)
+    values = np.array([-2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0, np.inf, np.nan])
+    flux = rng.choice(values, size=(4000, rng.integers(1, 9)))
+    flux[:5] = [[-1.0, 1.0] * (flux.shape[1] // 2) + [np.nan] * (flux.shape[1] % 2)] * 5
+    flux[5] = -3.0
+    flux[5, 0] = 5.0                                     # a tie whose mean is positive
+    flux[6], flux[7] = np.nan, np.inf                    # nothing finite; nothing usable
+    got = unfittable_reasons(flux)
+    expected = _median_reasons(flux)
+    short = np.where(got == "", "", np.where(np.char.find(got.astype(str), "zero or") >= 0,
+                                             "negative", "none"))
+    assert short.tolist() == expected.tolist()
+    assert {"", "negative", "none"} <= set(short.tolist())
