@@ -8,7 +8,6 @@ copies.
 from __future__ import annotations
 
 import functools
-
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field

@@ -326,7 +326,7 @@ class ContinuumNormalizer(TransformerMixin, BaseEstimator):
         ivar = np.maximum(X[:, IVAR], 0.0)      # NaN stays NaN, set to 0 with the infinities
         ivar[~(np.isfinite(ivar) & finite)] = 0.0
         coef, used_count = self._fit_regions(raw, ivar)
-        n, n_regions = len(X), len(self.bases_)
+        n = len(X)
         # every region's continuum at once: coefficients (n, R k) x the bases stacked (R k, P)
         continuum = coef.transpose(1, 0, 2).reshape(n, -1) @ self._stacked_bases()
         too_few = used_count < self.min_pixels_                             # (n, R)
