@@ -383,8 +383,12 @@ def residual_excess_scatter(state, flux: np.ndarray, ivar: np.ndarray,
     """:func:`skcannon.stats.excess_scatter` of each star's residuals from the model at its
     (scaled) labels, over the model's pixels, with variance noise + s^2; shape (n_stars,).
     ``state``: the model's learned state (see :func:`fit_labels`)."""
-    predicted = state.vectorizer.design_matrix(scaled_labels) @ state.theta.T
-    ivar = ivar * state.pixel_mask[None, :]
-    weight = ivar / (1.0 + ivar * state.s2[None, :])          # 1 / (sigma^2 + s^2), 0 if bad
-    squared = np.where(weight > 0, (flux - predicted) ** 2, 0.0)
+    squared = state.vectorizer.design_matrix(scaled_labels) @ state.theta.T
+    np.subtract(flux, squared, out=squared)
+    np.square(squared, out=squared)                            # (flux - model)^2
+    weight = ivar * state.pixel_mask[None, :]
+    denominator = weight * state.s2[None, :]
+    denominator += 1.0
+    weight /= denominator                                      # 1 / (sigma^2 + s^2), 0 if bad
+    squared[~(weight > 0)] = 0.0
     return excess_scatter(squared, weight, dof)

@@ -168,8 +168,15 @@ class PolynomialVectorizer:
         -------
         ndarray, shape (n_stars, n_terms)
         """
-        labels = self._check(labels)
-        return np.prod(labels[:, None, :] ** self.exponents[None], axis=2)
+        return np.prod(self._powers(self._check(labels)), axis=2)
+
+    def _powers(self, labels: np.ndarray) -> np.ndarray:
+        """``labels[:, None, :] ** exponents`` (n_stars, n_terms, n_labels), each distinct
+        power computed once per label (a table of powers 0..order) and gathered: the same
+        values as the elementwise power, for a fraction of its cost."""
+        powers = np.arange(self.order + 1, dtype=self.exponents.dtype)
+        table = labels[:, None, :] ** powers[None, :, None]               # (n, order + 1, L)
+        return table[:, self.exponents, np.arange(self.n_labels)[None, :]]
 
     def jacobian(self, labels: np.ndarray) -> np.ndarray:
         """Derivatives of the terms with respect to the scaled labels.
@@ -179,11 +186,12 @@ class PolynomialVectorizer:
         ndarray, shape (n_stars, n_terms, n_labels)
         """
         labels = self._check(labels)
-        powers = labels[:, None, :] ** self.exponents[None]             # (n, k, L)
+        powers = self._powers(labels)                                   # (n, k, L)
         out = np.empty((labels.shape[0], self.n_terms, self.n_labels))
+        every = np.arange(self.n_labels)
         for j in range(self.n_labels):                                  # labels, not pixels
             e = self.exponents[:, j]
-            others = np.prod(np.delete(powers, j, axis=2), axis=2)      # (n, k)
+            others = np.prod(powers[:, :, every != j], axis=2)          # (n, k)
             out[:, :, j] = e * labels[:, None, j] ** np.maximum(e - 1, 0) * others
         return out
 
