@@ -521,6 +521,8 @@ def _register_inference(sub) -> None:
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
+    fit.add_argument("--no-progress", action="store_true",
+                     help="no progress lines (--method trf reports every batch of stars)")
     _add_physics_options(fit)
     fit.set_defaults(func=cmd_fit)
 
