@@ -369,7 +369,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     X, y = dataset.X, dataset.label_array(labels)
     if args.folds > 1:
         folds = kfold_validate(CannonRegressor(Cannon(labels)), X, y, labels, n_splits=args.folds,
-                               random_state=args.seed)
+                               random_state=args.seed, progress=True)
         write_csv_atomic(folds, out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
