@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("torch")
@@ -82,11 +83,21 @@ def test_nn_train_and_compare_commands(simulated_set, reference_model, tmp_path,
     assert main(["nn", "train", str(tmp_path / "d.h5"), "--kind", "mlp", "--max-epochs", "15",
                  "-o", str(tmp_path / "nn")]) == 0
     assert (tmp_path / "nn" / "loss_curves.png").stat().st_size > 5000
+    capsys.readouterr()
     assert main(["nn", "compare", str(tmp_path / "d.h5"), "--nn-dir", str(tmp_path / "nn"),
                  "--kind", "mlp", "--max-epochs", "15", "--fractions", "0.5", "-o",
                  str(tmp_path / "cmp")]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "Cannon" in out and "NN (mlp)" in out and "by training-set size" in out
+    steps = [line for line in captured.err.splitlines() if line.startswith("nn compare:")]
+    assert steps == [
+        "nn compare: step 1/4: training the Cannon on 300 stars, fitting 300 test stars",
+        f"nn compare: step 2/4: NN (mlp) of {tmp_path / 'nn'} predicting 300 test stars",
+        "nn compare: step 3/4: fraction 0.5 (150 training stars): training the Cannon, "
+        "fitting 300 test stars",
+        "nn compare: step 4/4: fraction 0.5 (150 training stars): training NN (mlp)"]
+    assert "nn train: epoch 1/15" in captured.err        # the study's network shows its epochs
 
 
 def test_everything_else_works_without_torch(tmp_path):
@@ -175,3 +186,24 @@ def test_training_shows_one_line_per_epoch_with_its_losses(simulated_set, refere
     assert all("train_loss" in line and "valid_loss" in line for line in lines)
     snn.fit_nn("mlp", X[:40], y[:40], X[40:60], y[40:60], seed=0, max_epochs=2)
     assert capsys.readouterr().err == ""              # quiet unless asked
+
+
+def test_training_size_study_says_each_step_when_asked(simulated_set, reference_model,
+                                                       capsys):
+    """report: called before each training (with the network's epochs shown); the table is
+    the one a quiet study gives."""
+    from skcannon.nn.compare import training_size_study
+
+    labels, X, _ = simulated_set
+    names = list(reference_model.label_names)
+    X, y = X[:100, :, :400], labels[names].to_numpy()[:100]
+    steps = []
+    shown = training_size_study(X[:60], y[:60], X[60:], y[60:], names, [0.5], "mlp", 1,
+                                {"max_epochs": 2}, report=steps.append)
+    assert steps == ["fraction 0.5 (30 training stars): training the Cannon, fitting 40 test "
+                     "stars", "fraction 0.5 (30 training stars): training NN (mlp)"]
+    assert capsys.readouterr().err.count("nn train: epoch 2/2") == 1
+    quiet = training_size_study(X[:60], y[:60], X[60:], y[60:], names, [0.5], "mlp", 1,
+                                {"max_epochs": 2})
+    assert capsys.readouterr().err == ""
+    pd.testing.assert_frame_equal(shown, quiet, rtol=1e-5)

@@ -135,3 +135,23 @@ def test_grid_search_shows_each_fit_on_stderr_when_asked(simulated_set, capsys):
     assert sum("[CV] END" in line for line in captured.err.splitlines()) == 4
     grid_search(CannonRegressor(Cannon(names)), X[:120, :, :800], y, grid, names, n_splits=2)
     assert capsys.readouterr().err == ""
+
+
+def test_kfold_shows_each_fold_on_stderr_when_asked(simulated_set, capsys):
+    """progress=True: one line per fold on stderr (nothing on stdout), the same table; the
+    default stays quiet."""
+    from skcannon.evaluation.validation import kfold_validate
+
+    labels, X, _ = simulated_set
+    names = ["TEFF", "LOGG", "FE_H"]
+    y = labels[names].to_numpy()[:120]
+    shown = kfold_validate(CannonRegressor(Cannon(names)), X[:120, :, :800], y, names,
+                           n_splits=3, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert sum("[CV] END" in line for line in captured.err.splitlines()) == 3
+    quiet = kfold_validate(CannonRegressor(Cannon(names)), X[:120, :, :800], y, names,
+                           n_splits=3)
+    assert capsys.readouterr().err == ""
+    columns = [c for c in shown.columns if not c.endswith("_time")]
+    pd.testing.assert_frame_equal(shown[columns], quiet[columns])

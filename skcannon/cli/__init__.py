@@ -35,12 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "owns_output", False):     # an output directory: one run at a time
-            from skcannon.integrity import output_lock
-
-            with output_lock(args.output):
-                return args.func(args)
-        return args.func(args)
+        return _run(args)
     except (SkcannonError, FileExistsError, FileNotFoundError, InvalidParameterError) as exc:
         print(f"skcannon {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -52,3 +47,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"skcannon {args.command}: interrupted (finished files are kept; partial "
               "downloads resume on the next run)", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command under the package's thread policy
+    (:func:`skcannon.inference.threads.command_threads`: BLAS and OpenMP threads sized from the
+    usable CPUs), with progress lines of long loops on stderr unless ``--no-progress``
+    (:func:`skcannon.inference.progress.show_progress`), owning its output directory where it
+    writes one (one run at a time)."""
+    import contextlib
+
+    from skcannon.inference.progress import show_progress
+    from skcannon.inference.threads import command_threads
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(command_threads())
+        stack.enter_context(show_progress(enabled=not getattr(args, "no_progress", False)))
+        if getattr(args, "owns_output", False):     # an output directory: one run at a time
+            from skcannon.integrity import output_lock
+
+            stack.enter_context(output_lock(args.output))
+        return args.func(args)

@@ -369,7 +369,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     X, y = dataset.X, dataset.label_array(labels)
     if args.folds > 1:
         folds = kfold_validate(CannonRegressor(Cannon(labels)), X, y, labels, n_splits=args.folds,
-                               random_state=args.seed)
+                               random_state=args.seed, progress=True)
         write_csv_atomic(folds, out / "kfold.csv", index=False)
         print(f"\n{args.folds}-fold cross-validation (robust scatter per fold):")
         print(folds[["fold", *[f"robust_scatter_{n}" for n in labels]]].to_string(
@@ -521,6 +521,8 @@ def _register_inference(sub) -> None:
     fit.add_argument("--starts", type=NON_NEGATIVE_INT, default=4,
                      help="starts per star besides the linearized guess (default 4)")
     fit.add_argument("--seed", type=NON_NEGATIVE_INT, default=0, help="seed of the spread starts")
+    fit.add_argument("--no-progress", action="store_true",
+                     help="no progress lines (--method trf reports every batch of stars)")
     _add_physics_options(fit)
     fit.set_defaults(func=cmd_fit)
 

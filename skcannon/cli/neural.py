@@ -104,9 +104,12 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
         if list(net.label_names) != list(names):
             raise SkcannonError(f"--nn-dir: {args.nn_dir}: the {kind} network predicts "
                                 f"{', '.join(net.label_names)}, not {', '.join(names)}")
+    step = _steps(1 + len(nets) + 2 * len(args.fractions))
+    step(f"training the Cannon on {len(train)} stars, fitting {len(test)} test stars")
     cannon = Cannon(label_names=tuple(names)).fit(y[train], X[train])
     rows = [method_table(y[test], cannon.infer_labels(X[test]).labels, names, "Cannon")]
     for kind, net in nets.items():
+        step(f"NN ({kind}) of {args.nn_dir} predicting {len(test)} test stars")
         rows.append(method_table(y[test], net.predict(X[test]), names, f"NN ({kind})"))
     table = pd.concat(rows, ignore_index=True)
     write_csv_atomic(table, out / "comparison.csv", index=False)
@@ -117,7 +120,8 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
     fractions = list(args.fractions)            # each in (0, 1], checked at parse
     if fractions:
         sizes = training_size_study(X[train], y[train], X[test], y[test], names, fractions,
-                                    args.kind[0], args.seed, {"max_epochs": args.max_epochs})
+                                    args.kind[0], args.seed, {"max_epochs": args.max_epochs},
+                                    report=step)
         write_csv_atomic(sizes, out / "training_size.csv", index=False)
         save_figure(comparison_figure(sizes), out / "training_size.png")
         print("\nby training-set size (robust scatter):")
@@ -126,6 +130,17 @@ def cmd_nn_compare(args: argparse.Namespace) -> int:
                                     float_format=lambda v: f"{v:.4g}"))
     print(f"tables and figures in {out}/")
     return 0
+
+
+def _steps(total: int):
+    """A function writing ``"nn compare: step k/total: <what it does>"`` on stderr, k counting
+    its calls (:func:`skcannon.inference.progress.progress_line`)."""
+    import itertools
+
+    from skcannon.inference.progress import progress_line
+
+    counter = itertools.count(1)
+    return lambda doing: progress_line("nn compare: step", next(counter), total, doing=doing)
 
 
 def register(sub) -> None:

@@ -107,7 +107,7 @@ def split_validate(estimator, X: np.ndarray, labels: pd.DataFrame, *, random_sta
 
 
 def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int = 5,
-                   random_state: int = 42) -> pd.DataFrame:
+                   random_state: int = 42, progress: bool = False) -> pd.DataFrame:
     """``cross_validate`` with shuffled ``KFold``; one row per fold, bias and scatter per label
     (scatters reported positive).
 
@@ -125,6 +125,9 @@ def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int
         Number of folds.
     random_state : int, default=42
         Seed of the ``KFold`` shuffle.
+    progress : bool, default=False
+        One line per fold on stderr as it finishes (scikit-learn's ``verbose=2`` lines, with
+        the fold's scores and times).
 
     Returns
     -------
@@ -132,9 +135,10 @@ def kfold_validate(estimator, X, y, label_names: Sequence[str], *, n_splits: int
         Columns ``fold``, ``fit_time``, ``score_time``, then ``bias_<LABEL>``,
         ``scatter_<LABEL>`` and ``robust_scatter_<LABEL>`` of the held-out fold per label.
     """
-    scores = cross_validate(estimator, X, y, cv=KFold(n_splits, shuffle=True,
-                                                      random_state=random_state),
-                            scoring=label_scorers(label_names))
+    with contextlib.redirect_stdout(sys.stderr if progress else sys.stdout):
+        scores = cross_validate(estimator, X, y, cv=KFold(n_splits, shuffle=True,
+                                                          random_state=random_state),
+                                scoring=label_scorers(label_names), verbose=2 if progress else 0)
     table = pd.DataFrame({k.removeprefix("test_"): v for k, v in scores.items()})
     for column in table.columns:
         if "scatter" in column:

@@ -8,7 +8,7 @@ training half is subsampled with the same seed for both methods.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,8 @@ def method_table(reference: np.ndarray, predicted: np.ndarray, names: Sequence[s
 
 def training_size_study(X_train, y_train, X_test, y_test, names: Sequence[str],
                         fractions: Sequence[float], kind: str, seed: int,
-                        nn_options: dict | None = None) -> pd.DataFrame:
+                        nn_options: dict | None = None,
+                        report: Callable[[str], object] | None = None) -> pd.DataFrame:
     """Both methods trained on the first ``fraction`` of a seeded permutation of the training
     stars (at least 30 stars), scored on the same test stars.
 
@@ -65,6 +66,10 @@ def training_size_study(X_train, y_train, X_test, y_test, names: Sequence[str],
         Seeds the permutation and the network.
     nn_options : dict, default=None
         Further keyword arguments of :func:`skcannon.nn.fit_nn`.
+    report : callable, default=None
+        Called with what is about to be done before each of the ``2 * len(fractions)``
+        trainings (e.g. to write a progress line); given, the network also shows its epochs
+        (``fit_nn(progress=True)``). None: quiet.
 
     Returns
     -------
@@ -75,14 +80,17 @@ def training_size_study(X_train, y_train, X_test, y_test, names: Sequence[str],
     from skcannon.nn.estimator import fit_nn
 
     order = np.random.default_rng(seed).permutation(len(X_train))
-    rows = []
+    rows, say = [], report or (lambda doing: None)
     for fraction in fractions:
         keep = order[: max(int(round(fraction * len(order))), 30)]
+        size = f"fraction {fraction:g} ({len(keep)} training stars)"
+        say(f"{size}: training the Cannon, fitting {len(X_test)} test stars")
         cannon = Cannon(label_names=tuple(names)).fit(y_train[keep], X_train[keep])
         rows.append(method_table(y_test, cannon.infer_labels(X_test).labels, names, "Cannon")
                     .assign(n_train=len(keep)))
+        say(f"{size}: training NN ({kind})")
         net = fit_nn(kind, X_train[keep], y_train[keep], X_test, y_test, seed=seed,
-                     **(nn_options or {}))
+                     **{"progress": report is not None, **(nn_options or {})})
         rows.append(method_table(y_test, net.predict(X_test), names, f"NN ({kind})")
                     .assign(n_train=len(keep)))
     return pd.concat(rows, ignore_index=True)

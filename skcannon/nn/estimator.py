@@ -25,6 +25,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
+from skcannon.inference.threads import torch_threads
 from skcannon.nn.networks import ARCHITECTURES
 from skcannon.spectra import FLUX, IVAR, check_spectra, spectra_tags
 
@@ -279,6 +280,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0,
     -------
     TransformedTargetRegressor
         The fitted regressor (:func:`make_nn_regressor`); ``predict`` gives physical labels.
+        Trained with torch's threads set by the package's thread policy
+        (:func:`skcannon.inference.threads.torch_threads`).
     """
     model = make_nn_regressor(kind, X_train.shape[2], y_train.shape[1], X_valid, y_valid,
                               seed=seed, **options)
@@ -287,7 +290,8 @@ def fit_nn(kind: str, X_train, y_train, X_valid, y_valid, seed: int = 0,
     split = model.regressor.named_steps["net"].train_split
     split.channels = SpectraToChannels().fit(X_train)      # what the pipeline fits, too
     split.label_scaler = StandardScaler().fit(y_train)     # the target transformer's twin
-    model.fit(X_train, y_train)
+    with torch_threads():                                  # the package's thread policy
+        model.fit(X_train, y_train)
     return model
 
 

@@ -93,7 +93,8 @@ def run_main_job(config: JobConfig, *, log: TextIO | None = None) -> JobResult:
     no labelled apStar spectra) spectra simulated from the published reference model at real
     DR12 giant labels, said so in the summary and the report. Every apStar file is read once.
     The output directory is owned by this run (:func:`skcannon.integrity.output_lock`): a
-    second run into it is refused.
+    second run into it is refused. The job runs under the package's thread policy
+    (:func:`skcannon.inference.threads.command_threads`).
 
     Parameters
     ----------
@@ -113,7 +114,9 @@ def run_main_job(config: JobConfig, *, log: TextIO | None = None) -> JobResult:
     OutputInUseError
         Another run holds ``config.output``.
     """
-    with output_lock(config.output):
+    from skcannon.inference.threads import command_threads
+
+    with output_lock(config.output), command_threads():     # the package's thread policy
         return _run_main_job(config, sys.stdout if log is None else log)
 
 

@@ -127,12 +127,13 @@ def _client(scheduler: str | None, scheduler_file: str | None, n_workers: int | 
         return Client(scheduler), None
     if scheduler_file:
         return _scheduler_file_client(Path(scheduler_file)), None
-    from skcannon.inference.threads import worker_environment, worker_layout
+    from skcannon.inference.threads import environment_kept, worker_environment, worker_layout
 
     workers, blas = worker_layout(n_workers)      # workers x BLAS threads <= usable CPUs
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.CRITICAL,
-                           env=worker_environment(blas))
+    with environment_kept():          # Dask's nanny sets OMP_NUM_THREADS=1 ... in this process
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.CRITICAL,
+                               env=worker_environment(blas))
     client = Client(cluster)
     from skcannon.survey.workers import IgnoreInterrupts
 

@@ -141,8 +141,10 @@ def test_batch_posteriors_from_the_command_line(tmp_path, capsys):
     assert main(["posterior", str(real), "--model", str(model), "--rows", "0,3,7",
                  "--draws", "300", "--tune", "300", "--chains", "2", "-o",
                  str(tmp_path / "post")]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "sampler: nutpie" in out and "3 posteriors in" in out and "stars/minute" in out
+    assert "posteriors: 100%" in captured.err and "3/3 [" in captured.err   # a bar over stars
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "post" / "posterior_summaries.csv")
