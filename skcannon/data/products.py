@@ -49,6 +49,14 @@ from skcannon.data.registry import (
 from skcannon.errors import BadFileError
 from skcannon.preprocessing import BitmaskMasker, Regridder
 
+#: Raw spectra preprocessed together (:func:`prepare_for_model`): every step works star by
+#: star, so blocks give one batch's result (to rounding: BLAS may order a block's sums
+#: otherwise; labels agree to ~1e-8 relative), and a block's arrays (16 x 3 x 8575
+#: doubles, 3.3 MB) stay in cache and in reused memory where a whole chunk's (256 spectra:
+#: 53 MB per array) is a fresh mapping, page-faulted at every step - measured (CPU time, one
+#: BLAS thread, 256 apStar files): 274 ms as one batch, 64: 190 ms, 16: 135 ms, 4: 143 ms.
+PREPROCESS_BLOCK = 16
+
 __all__ = ["ProductSpectra", "identify_product", "prepare_for_model", "product_names",
            "read_product", "register_product", "unregister_product", "visit_on_apstar_grid"]
 
@@ -122,8 +130,9 @@ def read_product(path: str | Path, *, product: str | None = None, digest: bool =
 def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline) -> np.ndarray:
     """The spectra of ``spectra`` (in order) through the model's preprocessing.
 
-    Raw spectra (apStar, apVisit; on the apStar grid) are preprocessed together by
-    ``preprocessor`` (masking -> regridding -> continuum normalization); normalized ones are
+    Raw spectra (apStar, apVisit; on the apStar grid) are preprocessed by ``preprocessor``
+    (masking -> regridding -> continuum normalization) in blocks of :data:`PREPROCESS_BLOCK`
+    (one batch's result to rounding, faster); normalized ones are
     masked with the same bits and regridded onto the same output grid, batched per input grid.
 
     Parameters
@@ -147,9 +156,9 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
     target = (regridder if is_fitted(preprocessor) else clone(regridder).fit()).wavelength_
     parts: dict[int, np.ndarray] = {}
     raw = [i for i, s in enumerate(spectra) if not s.normalized]
-    if raw:
-        batch = normalize_spectra(np.concatenate([spectra[i].X for i in raw]), preprocessor)
-        parts.update(_split(raw, spectra, batch.normalized))
+    for block in _blocks(raw, spectra):
+        batch = normalize_spectra(np.concatenate([spectra[i].X for i in block]), preprocessor)
+        parts.update(_split(block, spectra, batch.normalized))
     groups: dict[bytes, list[int]] = {}
     for i, s in enumerate(spectra):
         if s.normalized:
@@ -164,6 +173,20 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
     if not parts:
         return np.empty((0, 3, target.size))
     return np.concatenate([parts[i] for i in range(len(spectra))])
+
+
+def _blocks(indices: list[int], spectra: Sequence[ProductSpectra]) -> list[list[int]]:
+    """``indices`` cut into consecutive blocks of about :data:`PREPROCESS_BLOCK` spectra (a
+    file's spectra stay together)."""
+    blocks: list[list[int]] = []
+    size = PREPROCESS_BLOCK
+    for i in indices:
+        if size >= PREPROCESS_BLOCK:
+            blocks.append([])
+            size = 0
+        blocks[-1].append(i)
+        size += len(spectra[i])
+    return blocks
 
 
 def _split(indices: list[int], spectra: Sequence[ProductSpectra], X: np.ndarray) -> dict:
