@@ -39,6 +39,11 @@ UNLIKE_SCATTER_FACTOR = 5.0
 #: ... and at least this much (normalized flux), so that a model with s ~ 0 (simulated
 #: spectra) does not call ordinary noise fluctuations unlike.
 UNLIKE_MIN_SCATTER = 0.01
+#: Stars whose residual excess scatter is computed together (:func:`residual_excess_scatter`):
+#: its Newton iterations pass over (stars, pixels) arrays many times, which a block keeps in
+#: cache (measured, 256 spectra x 7214 pixels, CPU time: 110-165 ms at once, 55-66 ms in
+#: blocks of 16-32); each star's value as computed alone, to rounding.
+EXCESS_BLOCK = 32
 
 
 @dataclass
@@ -381,8 +386,17 @@ def unlike_training_limit(s2: np.ndarray) -> float:
 def residual_excess_scatter(state, flux: np.ndarray, ivar: np.ndarray,
                             scaled_labels: np.ndarray, dof: np.ndarray) -> np.ndarray:
     """:func:`skcannon.stats.excess_scatter` of each star's residuals from the model at its
-    (scaled) labels, over the model's pixels, with variance noise + s^2; shape (n_stars,).
-    ``state``: the model's learned state (see :func:`fit_labels`)."""
+    (scaled) labels, over the model's pixels, with variance noise + s^2; shape (n_stars,),
+    computed in blocks of :data:`EXCESS_BLOCK` stars. ``state``: the model's learned state
+    (see :func:`fit_labels`)."""
+    return np.concatenate([np.zeros(0)] + [
+        _excess_block(state, flux[rows], ivar[rows], scaled_labels[rows], dof[rows])
+        for rows in (slice(i, i + EXCESS_BLOCK) for i in range(0, len(flux), EXCESS_BLOCK))])
+
+
+def _excess_block(state, flux: np.ndarray, ivar: np.ndarray, scaled_labels: np.ndarray,
+                  dof: np.ndarray) -> np.ndarray:
+    """:func:`residual_excess_scatter` of one block of stars."""
     squared = state.vectorizer.design_matrix(scaled_labels) @ state.theta.T
     np.subtract(flux, squared, out=squared)
     np.square(squared, out=squared)                            # (flux - model)^2

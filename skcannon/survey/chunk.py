@@ -20,7 +20,12 @@ from sklearn.pipeline import Pipeline
 
 from skcannon import schema
 from skcannon.apogee.reader import apogee_id_from_name
-from skcannon.data.products import ProductSpectra, prepare_for_model, read_product
+from skcannon.data.products import (
+    PREPROCESS_BLOCK,
+    ProductSpectra,
+    prepare_for_model,
+    read_product,
+)
 from skcannon.errors import SkcannonError
 from skcannon.spectra import FLUX, IVAR
 from skcannon.survey.inputs import SurveyInput
@@ -151,7 +156,8 @@ def label_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
         "no usable pixel after the model's preprocessing (every pixel masked)")
     good = reasons == ""
     if good.any():
-        fit = regressor.cannon_.infer_labels(normalized[good], method=method,
+        fit = regressor.cannon_.infer_labels(normalized if good.all() else normalized[good],
+                                             method=method,
                                              n_starts=n_starts, margin=regressor.margin,
                                              seed=seed, **regressor.nuisance_options())
         fitted = fit.to_frame()
@@ -193,18 +199,17 @@ def _best_fit(regressor, X: np.ndarray, fit, rows: np.ndarray, fitted: np.ndarra
 
 def _raw_reasons(spectra: Sequence) -> np.ndarray:
     """:func:`unfittable_reasons` of every read spectrum (rows of each ``spectra[i].X``, in
-    order), computed in one batch per spectrum length (a few products, not stars)."""
-    lengths = np.array([s.X.shape[-1] for s in spectra])
-    if (lengths == lengths[0]).all():                    # the usual case: one product
-        return unfittable_reasons(_usable_flux(np.concatenate([s.X for s in spectra])))
-    starts = np.concatenate([[0], np.cumsum([len(s.X) for s in spectra])])
-    reasons = np.empty(starts[-1], dtype=object)
-    for length in np.unique(lengths):
-        members = np.flatnonzero(lengths == length)
-        where = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in members])
-        reasons[where] = unfittable_reasons(_usable_flux(
-            np.concatenate([spectra[i].X for i in members])))
-    return reasons
+    order), computed in blocks of consecutive files of one spectrum length and at most
+    :data:`~skcannon.data.products.PREPROCESS_BLOCK` spectra (cache-sized, as the
+    preprocessing is)."""
+    blocks: list[list] = []
+    for item in spectra:
+        if (not blocks or blocks[-1][-1].X.shape[-1] != item.X.shape[-1]
+                or sum(len(s.X) for s in blocks[-1]) >= PREPROCESS_BLOCK):
+            blocks.append([])
+        blocks[-1].append(item)
+    return np.concatenate([unfittable_reasons(_usable_flux(np.concatenate([s.X for s in block])))
+                           for block in blocks])
 
 
 def _usable_flux(X: np.ndarray) -> np.ndarray:
