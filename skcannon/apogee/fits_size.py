@@ -48,8 +48,9 @@ def _cards(data: bytes, start: int, name: str) -> tuple[dict[str, str], int]:
             raise BadFileError(name, f"truncated: the header at byte {start} has no END card "
                                      f"before the file ends ({len(data)} bytes)")
         position += FITS_BLOCK
+        text = block.decode("ascii", errors="replace")  # one character per byte: cards align
         for offset in range(0, FITS_BLOCK, FITS_CARD):
-            card = block[offset:offset + FITS_CARD].decode("ascii", errors="replace")
+            card = text[offset:offset + FITS_CARD]
             keyword = card[:8].strip()
             if keyword == "END":
                 return values, position

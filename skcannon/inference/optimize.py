@@ -59,7 +59,7 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer,
         at_minimum = _at_minimum(labels[active], gradient, hessian, chi2[active], lower, upper,
                                  ftol)
         system = hessian + damping[active, None, None] * eye * np.maximum(diag, 1e-12)[:, :, None]
-        step = _solve_psd(system, gradient)
+        step = _solve_psd(*_free_system(system, gradient, labels[active], lower, upper))
         trial = np.clip(labels[active] + step, lower, upper)
         trial_chi2 = chi2_of(stats, vectorizer.design_matrix(trial), stars[active])
         better = trial_chi2 < chi2[active]
@@ -96,12 +96,33 @@ def _at_minimum(labels: np.ndarray, gradient: np.ndarray, hessian: np.ndarray,
     -------
     ndarray of bool, shape (m,)
     """
-    tol = 1e-9 * (upper - lower)
-    blocked = (((labels <= lower + tol) & (gradient < 0))
-               | ((labels >= upper - tol) & (gradient > 0)))
-    free = np.where(blocked, 0.0, gradient)
+    free = np.where(_blocked(labels, gradient, lower, upper), 0.0, gradient)
     promise = np.einsum("ml,ml->m", free, _solve_psd(hessian, free))
     return promise <= np.maximum(ftol * np.abs(chi2), 1e-9)
+
+
+def _blocked(labels: np.ndarray, gradient: np.ndarray, lower: np.ndarray,
+             upper: np.ndarray) -> np.ndarray:
+    """Labels on a bound whose descent direction (``gradient``) points through it, (m, L)."""
+    tol = 1e-9 * (upper - lower)
+    return (((labels <= lower + tol) & (gradient < 0))
+            | ((labels >= upper - tol) & (gradient > 0)))
+
+
+def _free_system(system: np.ndarray, gradient: np.ndarray, labels: np.ndarray,
+                 lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The damped system restricted to the labels free to move (a projected step): a label
+    blocked by its bound (:func:`_blocked`) gets an identity row and column and a zero right
+    side, so its step is 0 and the others' step is the reduced system's, not a step solved
+    with it moving and then clipped (which fails to lower chi^2 where the labels are
+    correlated, leaving a star on a bound to run to ``max_iter``)."""
+    blocked = _blocked(labels, gradient, lower, upper)
+    if not blocked.any():
+        return system, gradient
+    free = ~blocked
+    system = system * free[:, :, None] * free[:, None, :]
+    system += np.eye(system.shape[-1]) * blocked[:, :, None]
+    return system, np.where(blocked, 0.0, gradient)
 
 
 def _solve_psd(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
