@@ -190,7 +190,7 @@ def _flag_figures(tag: str, flagged: np.ndarray, large: np.ndarray, size: np.nda
     return {f"physics_{tag}_{key}": round(float(value), 4) for key, value in out.items()}
 
 
-def hull_choice_figures(n_splits: int = 20, n_hole: int = 25, n_random: int = 30,
+def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30,
                         seed: int = 0) -> dict:
     """The hull against a kNN distance as predictors of large label errors, on REAL spectra
     (../shared/apogee/real_labelled: 336 APOGEE giants, 100 pixels, TEFF LOGG PARAM_M_H).

@@ -392,10 +392,6 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
-    from skcannon.cli.modelling import add_nuisance_options
-    from skcannon.inference.posterior import LIKELIHOODS, PRIORS
-    from skcannon.inference.samplers import SAMPLERS
-
     report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
                             description="Corner plot, normalization, model vs data, gradient "
                                         "spectra with Mg/Si windows, s^2, Kiel diagram, spectra "
@@ -413,6 +409,16 @@ def register(sub) -> None:
                         help="random_state of the CV split")
     report.add_argument("--output", "-o", default="report", help="output directory")
     report.set_defaults(func=cmd_report, owns_output=True)
+
+    _register_posterior(sub)
+    _register_checkpoint(sub)
+
+
+def _register_posterior(sub) -> None:
+    """The ``posterior`` command."""
+    from skcannon.cli.modelling import add_nuisance_options
+    from skcannon.inference.posterior import LIKELIHOODS, PRIORS
+    from skcannon.inference.samplers import SAMPLERS
 
     posterior = sub.add_parser("posterior", help="full posteriors of spectra (PyMC model, nutpie)",
                                description="NUTS sampling of a spectrum's labels under the "
@@ -450,7 +456,6 @@ def register(sub) -> None:
     add_nuisance_options(posterior)
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
     posterior.set_defaults(func=cmd_posterior, owns_output=True)
-    _register_checkpoint(sub)
 
 
 def _register_checkpoint(sub) -> None:

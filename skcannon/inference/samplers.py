@@ -19,7 +19,12 @@ label (physical units) and whose sample stats have ``diverging``. Registered (:d
 * ``"emcee"``: emcee's ensemble sampler, driven by ``LogPosterior.log_prob`` alone.
 
 A new back end is one class and one :func:`register_sampler` call; ``CannonPosterior(...,
-sampler=name)`` and ``skcannon posterior --sampler`` then offer it.
+sampler=name)`` and ``skcannon posterior --sampler`` then offer it. With a radial velocity,
+continuum or fixed labels (:mod:`skcannon.inference.posterior_nuisance`) a back end is built as
+``cls(state, priors, "pixels", nuisance=setup)`` and ``problem`` is a ``NuisancePosterior``
+(its ``names`` the sampled variables, ``best`` the joint optimizer's fit, ``initvals()`` /
+``unconstrained()`` the start); the three back ends here take it, and ``CannonPosterior``
+passes ``nuisance`` only when such an option is asked.
 """
 
 from __future__ import annotations
