@@ -190,27 +190,11 @@ def _flag_figures(tag: str, flagged: np.ndarray, large: np.ndarray, size: np.nda
     return {f"physics_{tag}_{key}": round(float(value), 4) for key, value in out.items()}
 
 
-def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30,
-                        seed: int = 0) -> dict:
-    """The hull against a kNN distance as predictors of large label errors, on REAL spectra
-    (../shared/apogee/real_labelled: 336 APOGEE giants, 100 pixels, TEFF LOGG PARAM_M_H).
-
-    Each split holds out a hole (the ``n_hole`` stars nearest, in scaled labels, to a random
-    star: a region absent from training, inside or at the edge of the distribution) and
-    ``n_random`` other random stars, trains the default Cannon on the rest and fits the held-out
-    spectra; a star's error is its largest |fitted - true| / median |error| of that label over
-    all splits, large above :data:`LARGE_ERROR`. Each flag judges the fitted labels: the hull
-    (OUTSIDE_TRAINING as ``infer_labels`` sets it: hull and per-label range) and
-    :func:`knn_distance` above 1, and (``knn_matched``) the kNN distance cut to flag as many
-    stars as the hull. Returns ``physics_hull_*`` / ``physics_knn_*`` (precision, recall,
-    flagged fraction, median error flagged / unflagged, fraction of hole and random stars
-    flagged)."""
-    from skcannon.data import load_labelled_arrays
-    from skcannon.model import Cannon
-
-    names = ("TEFF", "LOGG", "PARAM_M_H")
-    real = load_labelled_arrays(SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz")
-    y = real.table[list(names)].to_numpy(float)
+def _hull_vs_knn(y: np.ndarray, fit_split, n_splits: int, n_hole: int, n_random: int,
+                 seed: int, tag: str = "") -> dict:
+    """Hold out a hole and random stars ``n_splits`` times, fit them with the model trained
+    on the rest (``fit_split(train, test)`` -> LabelFit), and compare the flags (see
+    :func:`hull_choice_figures`); keys ``physics_<flag><tag>_*``."""
     z = (y - y.mean(axis=0)) / y.std(axis=0)
     rng = np.random.default_rng(seed)
     rows = {"error": [], "hull": [], "knn": [], "hole": []}
@@ -221,8 +205,7 @@ def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30
         others = rng.choice(rest, n_random, replace=False)
         train = np.setdiff1d(rest, others)
         test = np.r_[hole, others]
-        model = Cannon(names).fit(pd.DataFrame(y[train], columns=names), real.X[train])
-        fit = model.infer_labels(real.X[test])
+        fit = fit_split(train, test)
         rows["error"].append(fit.labels - y[test])
         rows["hull"].append(fit.outside_training)
         rows["knn"].append(knn_distance(y[train], fit.labels))
@@ -230,14 +213,71 @@ def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30
     error, hole = np.abs(np.concatenate(rows["error"])), np.concatenate(rows["hole"])
     size = np.max(error / np.median(error, axis=0), axis=1)
     large = size > LARGE_ERROR
-    figures = {"physics_hull_choice_source": f"real: {len(y)} APOGEE giants, "
-               f"{real.X.shape[2]} px ({n_splits} splits: hole of {n_hole} + {n_random} random "
-               f"held out)", "physics_hull_choice_large_fraction": round(float(large.mean()), 4),
-               "physics_knn_k": KNN_K, "physics_knn_percentile": KNN_PERCENTILE}
+    figures = {f"physics_hull_choice{tag}_large_fraction": round(float(large.mean()), 4)}
     hull, knn = np.concatenate(rows["hull"]), np.concatenate(rows["knn"])
     matched = knn > np.quantile(knn, 1 - hull.mean())     # the kNN flagging as many as the hull
-    for tag, flagged in (("hull", hull), ("knn", knn > 1), ("knn_matched", matched)):
-        figures.update(_flag_figures(tag, flagged, large, size, hole))
+    for name, flagged in (("hull", hull), ("knn", knn > 1), ("knn_matched", matched)):
+        figures.update(_flag_figures(name + tag, flagged, large, size, hole))
+    return figures
+
+
+def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30,
+                        seed: int = 0) -> dict:
+    """The hull against a kNN distance as predictors of large label errors, on REAL spectra
+    (../shared/apogee/real_labelled: 336 APOGEE giants, 100 pixels, TEFF LOGG PARAM_M_H).
+
+    Each split holds out a hole (the ``n_hole`` stars nearest, in scaled labels, to a random
+    star: a region absent from training, inside or at the edge of the distribution) and
+    ``n_random`` other random stars, trains the default Cannon on the rest and fits the held-out
+    spectra; a star's error is its largest |fitted - true| / median |error| of that label over
+    all splits, large above :data:`LARGE_ERROR`. Each flag judges the fitted labels: the hull
+    (OUTSIDE_TRAINING as ``infer_labels`` sets it: hull and per-label range),
+    :func:`knn_distance` above 1, and (``knn_matched``) the kNN distance cut to flag as many
+    stars as the hull. Returns ``physics_hull_*`` / ``physics_knn_*`` (precision, recall,
+    flagged fraction, median error flagged / unflagged, fraction of hole and random stars
+    flagged)."""
+    from skcannon.data import load_labelled_arrays
+    from skcannon.model import Cannon
+
+    names = ("TEFF", "LOGG", "PARAM_M_H")
+    real = load_labelled_arrays(SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz")
+    y = real.table[list(names)].to_numpy(float)
+
+    def fit_split(train, test):
+        model = Cannon(names).fit(pd.DataFrame(y[train], columns=names), real.X[train])
+        return model.infer_labels(real.X[test])
+
+    figures = {"physics_hull_choice_source": f"real: {len(y)} APOGEE giants, "
+               f"{real.X.shape[2]} px ({n_splits} splits: hole of {n_hole} + {n_random} random "
+               f"held out)", "physics_knn_k": KNN_K, "physics_knn_percentile": KNN_PERCENTILE}
+    figures.update(_hull_vs_knn(y, fit_split, n_splits, n_hole, n_random, seed))
+    return figures
+
+
+def hull_choice_emulator_figures(n_pool: int = 400, n_splits: int = 20, n_hole: int = 25,
+                                 n_random: int = 30, seed: int = 0) -> dict:
+    """:func:`hull_choice_figures` on emulator spectra: a pool of ``n_pool`` BinSpec dwarfs
+    drawn uniformly over the emulator's whole range (training SNR 200, held-out SNR 100), a
+    quadratic Cannon without error factors per split. Keys ``physics_hull_emulator_*``,
+    ``physics_knn_emulator_*``, ``physics_knn_matched_emulator_*``."""
+    from skcannon import Cannon
+
+    emulator, wavelength = _setup()
+    y = emulator.sample_labels(n_pool, seed=20, margin=0.0)[:, :4]
+    rng = np.random.default_rng(seed)
+    flux = _flux(emulator, y)
+    train_X, test_X = _spectra(flux, np.full(n_pool, 200.0), rng), _spectra(
+        flux, np.full(n_pool, 100.0), rng)
+
+    def fit_split(train, test):
+        model = Cannon(NAMES, n_error_factors=0).fit(pd.DataFrame(y[train], columns=NAMES),
+                                                     train_X[train], wavelength=wavelength)
+        return model.infer_labels(test_X[test])
+
+    figures = {"physics_hull_choice_emulator_source": f"{SOURCE}; pool of {n_pool} over the "
+               f"emulator's range, {n_splits} splits: hole of {n_hole} + {n_random} random"}
+    figures.update(_hull_vs_knn(y, fit_split, n_splits, n_hole, n_random, seed,
+                                tag="_emulator"))
     return figures
 
 
@@ -258,4 +298,5 @@ def run(n_train: int = 400, n_test: int = 300, n_visit_stars: int = 200) -> dict
     figures.update(_visit_figures(model, emulator, wavelength, n_visit_stars, rng))
     figures.update(_hull_figures(model, rng))
     figures.update(hull_choice_figures())
+    figures.update(hull_choice_emulator_figures())
     return figures

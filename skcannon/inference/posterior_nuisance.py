@@ -197,6 +197,9 @@ class NuisancePosterior:
                                   fit_rv=setup.fit_rv, rv_bounds=setup.rv_bounds,
                                   continuum_order=setup.continuum_order)
         grid = setup.nuisance.grid
+        if not np.all(np.isfinite(fit.labels)) or (setup.fit_rv and not np.isfinite(fit.rv[0])):
+            raise ValueError("the joint fit that starts the chains failed (too few usable "
+                             "pixels?)")
         moved = int(np.rint(grid.shift(fit.rv[0]))) if setup.fit_rv else 0
         flux, ivar = _move_back(grid, flux[None], ivar[None], np.array([moved]))
         usable = _usable(state, setup.nuisance, flux, ivar)[0]

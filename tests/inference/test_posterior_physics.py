@@ -149,6 +149,16 @@ def test_posterior_command_samples_the_rv(short_model, shifted_star, tmp_path, c
     table = pd.read_csv(out / "posterior_summaries.csv")
     assert np.all(np.abs(table.RV - TRUE_RV) < np.maximum(3 * table.RV_ERR, 0.2))
     assert np.all(table.LOGG_MEAN == truth[1]) and np.all(table.LOGG_SD == 0)
+    one = tmp_path / "one"                       # one spectrum: summary, chains, corner plot
+    assert main(["posterior", str(tmp_path / "s.h5"), "--model", str(tmp_path / "model.h5"),
+                 "--row", "1", "--sampler", "emcee", "--fit-rv", "--rv-max", "100",
+                 "--continuum-order", "1", "--fix", f"LOGG={truth[1]}", "--draws", "100",
+                 "--tune", "60", "--chains", "1", "-o", str(one)]) == 0
+    summary = pd.read_csv(one / "posterior_summary.csv", index_col=0)
+    assert list(summary.index) == [*NAMES, "RV"] and summary.loc["LOGG", "sd"] == 0
+    assert abs(summary.loc["RV", "mean"] - TRUE_RV) < max(3 * summary.loc["RV", "sd"], 0.2)
+    assert (one / "posterior_corner.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "continuum of order 1" in capsys.readouterr().out
     assert main(["posterior", str(tmp_path / "s.h5"), "--model", str(tmp_path / "model.h5"),
                  "--fix", "VMACRO=3", "-o", str(tmp_path / "bad")]) == 2
     assert "error: --fix: VMACRO=3" in capsys.readouterr().err
