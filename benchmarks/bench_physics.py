@@ -12,7 +12,11 @@ SNR 200 and then fits:
 * fixed labels: LOGG held at its true value;
 * visits: 3 visits per star at SNR 30-60, 10 % of the stars with visit RVs differing by 10-30
   km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd;
-* the hull: how much of the training labels' box the convex hull leaves out.
+* the hull: how much of the training labels' box the convex hull leaves out;
+* the hull chosen by measurement (:func:`hull_choice_figures`, on REAL spectra: the 336 giants
+  of ../shared/apogee/real_labelled; :func:`hull_choice_emulator_figures` on emulator
+  spectra): the convex hull against a k-nearest-neighbour distance in scaled labels as
+  predictors of large label errors of held-out stars, some in a hole of the training set.
 """
 
 from __future__ import annotations
