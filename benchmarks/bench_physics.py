@@ -12,7 +12,11 @@ SNR 200 and then fits:
 * fixed labels: LOGG held at its true value;
 * visits: 3 visits per star at SNR 30-60, 10 % of the stars with visit RVs differing by 10-30
   km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd;
-* the hull: how much of the training labels' box the convex hull leaves out.
+* the hull: how much of the training labels' box the convex hull leaves out;
+* the hull chosen by measurement (:func:`hull_choice_figures`, on REAL spectra: the 336 giants
+  of ../shared/apogee/real_labelled; :func:`hull_choice_emulator_figures` on emulator
+  spectra): the convex hull against a k-nearest-neighbour distance in scaled labels as
+  predictors of large label errors of held-out stars, some in a hole of the training set.
 """
 
 from __future__ import annotations
@@ -156,6 +160,131 @@ def _hull_figures(model, rng) -> dict:
                 1 - model.state_.inside_training(box).mean()), 4)}
 
 
+#: The hull's competitor: a label vector is outside when its distance (scaled labels) to its
+#: KNN_K-th nearest training star exceeds this percentile of the training stars' own
+#: leave-one-out distances.
+KNN_K, KNN_PERCENTILE = 5, 99.0
+#: A label error is large above this many times the median error of its label.
+LARGE_ERROR = 3.0
+
+
+def knn_distance(train: np.ndarray, points: np.ndarray, k: int = KNN_K,
+                 percentile: float = KNN_PERCENTILE) -> np.ndarray:
+    """The k-nearest-neighbour criterion (labels scaled by the training spread): each point's
+    distance to its k-th nearest training star over ``percentile`` of the training stars'
+    leave-one-out k-th-neighbour distances (outside: above 1)."""
+    from scipy.spatial import cKDTree
+
+    centre, scale = train.mean(axis=0), train.std(axis=0)
+    tree = cKDTree((train - centre) / scale)
+    own = tree.query((train - centre) / scale, k=k + 1)[0][:, k]     # itself excluded
+    distance = tree.query((np.asarray(points) - centre) / scale, k=k)[0][:, k - 1]
+    return distance / np.percentile(own, percentile)
+
+
+def _flag_figures(tag: str, flagged: np.ndarray, large: np.ndarray, size: np.ndarray,
+                  hole: np.ndarray) -> dict:
+    """Precision, recall, flagged fraction, error ratio of one flag (``physics_<tag>_*``)."""
+    out = {"flagged_fraction": flagged.mean(),
+           "precision": large[flagged].mean() if flagged.any() else np.nan,
+           "recall": flagged[large].mean() if large.any() else np.nan,
+           "error_ratio": (np.median(size[flagged]) / np.median(size[~flagged])
+                           if flagged.any() and (~flagged).any() else np.nan),
+           "hole_flagged": flagged[hole].mean(), "random_flagged": flagged[~hole].mean()}
+    return {f"physics_{tag}_{key}": round(float(value), 4) for key, value in out.items()}
+
+
+def _hull_vs_knn(y: np.ndarray, fit_split, n_splits: int, n_hole: int, n_random: int,
+                 seed: int, tag: str = "") -> dict:
+    """Hold out a hole and random stars ``n_splits`` times, fit them with the model trained
+    on the rest (``fit_split(train, test)`` -> LabelFit), and compare the flags (see
+    :func:`hull_choice_figures`); keys ``physics_<flag><tag>_*``."""
+    z = (y - y.mean(axis=0)) / y.std(axis=0)
+    rng = np.random.default_rng(seed)
+    rows = {"error": [], "hull": [], "knn": [], "hole": []}
+    for _ in range(n_splits):                                  # one model per split
+        centre = rng.integers(len(y))
+        hole = np.argsort(np.sum((z - z[centre]) ** 2, axis=1))[:n_hole]
+        rest = np.setdiff1d(np.arange(len(y)), hole)
+        others = rng.choice(rest, n_random, replace=False)
+        train = np.setdiff1d(rest, others)
+        test = np.r_[hole, others]
+        fit = fit_split(train, test)
+        rows["error"].append(fit.labels - y[test])
+        rows["hull"].append(fit.outside_training)
+        rows["knn"].append(knn_distance(y[train], fit.labels))
+        rows["hole"].append(np.arange(len(test)) < n_hole)
+    error, hole = np.abs(np.concatenate(rows["error"])), np.concatenate(rows["hole"])
+    size = np.max(error / np.median(error, axis=0), axis=1)
+    large = size > LARGE_ERROR
+    figures = {f"physics_hull_choice{tag}_large_fraction": round(float(large.mean()), 4)}
+    hull, knn = np.concatenate(rows["hull"]), np.concatenate(rows["knn"])
+    matched = knn > np.quantile(knn, 1 - hull.mean())     # the kNN flagging as many as the hull
+    for name, flagged in (("hull", hull), ("knn", knn > 1), ("knn_matched", matched)):
+        figures.update(_flag_figures(name + tag, flagged, large, size, hole))
+    return figures
+
+
+def hull_choice_figures(n_splits: int = 40, n_hole: int = 25, n_random: int = 30,
+                        seed: int = 0) -> dict:
+    """The hull against a kNN distance as predictors of large label errors, on REAL spectra
+    (../shared/apogee/real_labelled: 336 APOGEE giants, 100 pixels, TEFF LOGG PARAM_M_H).
+
+    Each split holds out a hole (the ``n_hole`` stars nearest, in scaled labels, to a random
+    star: a region absent from training, inside or at the edge of the distribution) and
+    ``n_random`` other random stars, trains the default Cannon on the rest and fits the held-out
+    spectra; a star's error is its largest |fitted - true| / median |error| of that label over
+    all splits, large above :data:`LARGE_ERROR`. Each flag judges the fitted labels: the hull
+    (OUTSIDE_TRAINING as ``infer_labels`` sets it: hull and per-label range),
+    :func:`knn_distance` above 1, and (``knn_matched``) the kNN distance cut to flag as many
+    stars as the hull. Returns ``physics_hull_*`` / ``physics_knn_*`` (precision, recall,
+    flagged fraction, median error flagged / unflagged, fraction of hole and random stars
+    flagged)."""
+    from skcannon.data import load_labelled_arrays
+    from skcannon.model import Cannon
+
+    names = ("TEFF", "LOGG", "PARAM_M_H")
+    real = load_labelled_arrays(SHARED / "apogee" / "real_labelled" / "real_giants_100px.npz")
+    y = real.table[list(names)].to_numpy(float)
+
+    def fit_split(train, test):
+        model = Cannon(names).fit(pd.DataFrame(y[train], columns=names), real.X[train])
+        return model.infer_labels(real.X[test])
+
+    figures = {"physics_hull_choice_source": f"real: {len(y)} APOGEE giants, "
+               f"{real.X.shape[2]} px ({n_splits} splits: hole of {n_hole} + {n_random} random "
+               f"held out)", "physics_knn_k": KNN_K, "physics_knn_percentile": KNN_PERCENTILE}
+    figures.update(_hull_vs_knn(y, fit_split, n_splits, n_hole, n_random, seed))
+    return figures
+
+
+def hull_choice_emulator_figures(n_pool: int = 400, n_splits: int = 20, n_hole: int = 25,
+                                 n_random: int = 30, seed: int = 0) -> dict:
+    """:func:`hull_choice_figures` on emulator spectra: a pool of ``n_pool`` BinSpec dwarfs
+    drawn uniformly over the emulator's whole range (training SNR 200, held-out SNR 100), a
+    quadratic Cannon without error factors per split. Keys ``physics_hull_emulator_*``,
+    ``physics_knn_emulator_*``, ``physics_knn_matched_emulator_*``."""
+    from skcannon import Cannon
+
+    emulator, wavelength = _setup()
+    y = emulator.sample_labels(n_pool, seed=20, margin=0.0)[:, :4]
+    rng = np.random.default_rng(seed)
+    flux = _flux(emulator, y)
+    train_X, test_X = _spectra(flux, np.full(n_pool, 200.0), rng), _spectra(
+        flux, np.full(n_pool, 100.0), rng)
+
+    def fit_split(train, test):
+        model = Cannon(NAMES, n_error_factors=0).fit(pd.DataFrame(y[train], columns=NAMES),
+                                                     train_X[train], wavelength=wavelength)
+        return model.infer_labels(test_X[test])
+
+    figures = {"physics_hull_choice_emulator_source": f"{SOURCE}; pool of {n_pool} over the "
+               f"emulator's range, {n_splits} splits: hole of {n_hole} + {n_random} random"}
+    figures.update(_hull_vs_knn(y, fit_split, n_splits, n_hole, n_random, seed,
+                                tag="_emulator"))
+    return figures
+
+
 def run(n_train: int = 400, n_test: int = 300, n_visit_stars: int = 200) -> dict:
     """The figures (``physics_*``): see the module notes; sizes as given."""
     from skcannon import Cannon
@@ -172,4 +301,6 @@ def run(n_train: int = 400, n_test: int = 300, n_visit_stars: int = 200) -> dict
     figures.update(_continuum_figures(model, emulator, wavelength, n_test, rng))
     figures.update(_visit_figures(model, emulator, wavelength, n_visit_stars, rng))
     figures.update(_hull_figures(model, rng))
+    figures.update(hull_choice_figures())
+    figures.update(hull_choice_emulator_figures())
     return figures

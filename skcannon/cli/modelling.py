@@ -484,17 +484,25 @@ def _register_training(sub) -> None:
     simulate.set_defaults(func=cmd_simulate)
 
 
+def add_nuisance_options(parser) -> None:
+    """The options beyond the classic labels (``fit``, ``posterior``): --fit-rv, --rv-max,
+    --continuum-order, --fix (read by :func:`_nuisance_options` and :func:`_fixed_labels`)."""
+    parser.add_argument("--fit-rv", action="store_true",
+                        help="fit a radial velocity with the labels (columns RV, RV_ERR)")
+    parser.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
+                        help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
+    parser.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
+                        help="fit a per-chip continuum polynomial of this order with the "
+                             "labels")
+    parser.add_argument("--fix", action="append", default=None,
+                        metavar="LABEL=VALUE|TABLE[:COL]",
+                        help="hold a label fixed: one value for every star, or a .csv/.fits "
+                             "table's column matched by APOGEE_ID (repeatable)")
+
+
 def _add_physics_options(fit) -> None:
     """``fit``'s options beyond the classic fit: RV, continuum, fixed labels, visits."""
-    fit.add_argument("--fit-rv", action="store_true",
-                     help="fit a radial velocity with the labels (columns RV, RV_ERR)")
-    fit.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
-                     help="with --fit-rv: velocity bounds +-RV_MAX km/s (default 400)")
-    fit.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
-                     help="fit a per-chip continuum polynomial of this order with the labels")
-    fit.add_argument("--fix", action="append", default=None, metavar="LABEL=VALUE|TABLE[:COL]",
-                     help="hold a label fixed: one value for every star, or a .csv/.fits "
-                          "table's column matched by APOGEE_ID (repeatable)")
+    add_nuisance_options(fit)
     fit.add_argument("--visits", action="store_true",
                      help="spectra (dataset rows or files) sharing an APOGEE_ID are one "
                           "star's visits: fit them together (one row per star; an RV per "

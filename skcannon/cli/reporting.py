@@ -207,7 +207,9 @@ def cmd_posterior(args: argparse.Namespace) -> int:
                             f"{len(names)} labels needs more samples than labels")
     cv = _cv_scatter(args.cv_accuracy, names)       # checked before the sampling
     X, star, reference_sigma = _posterior_input(args, loaded)
-    fit = model.infer_labels(X)
+    options, fixed = _posterior_options(args, [star], model)
+    fit = model.infer_labels(X, **_fit_options(options, fixed))
+    options["fixed"] = None if fixed is None else {k: float(v[0]) for k, v in fixed.items()}
     out = Path(args.output)
     outputs = posterior_stage(
         model, X[0, 0], X[0, 1], best_labels=fit.labels[0],
@@ -216,7 +218,7 @@ def cmd_posterior(args: argparse.Namespace) -> int:
         reference_sigma=reference_sigma, prior=args.prior, likelihood=args.likelihood,
         sampler=args.sampler,
         chains=args.chains, draws=args.draws, tune=args.tune,
-        corner_name="posterior_corner.png")
+        corner_name="posterior_corner.png", options=options, best_rv=float(fit.rv[0]))
     posterior = outputs.posterior
     print(f"priors: {posterior.priors}")
     write_csv_atomic(posterior.summary, out / "posterior_summary.csv")
@@ -231,6 +233,30 @@ def cmd_posterior(args: argparse.Namespace) -> int:
     print(outputs.comparison.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nchains, summary, corner plot and comparison in {out}/")
     return 0
+
+
+def _posterior_options(args: argparse.Namespace, ids, model) -> tuple[dict, dict | None]:
+    """``posterior --fit-rv/--rv-max/--continuum-order/--fix`` as ``fit`` reads them:
+    CannonPosterior's options (without ``fixed``) and the fixed labels' values per star
+    (None without ``--fix``; a star without a value is an error: the posterior holds the
+    same labels fixed for every star)."""
+    from skcannon.cli.modelling import _fixed_labels, _nuisance_options
+    from skcannon.errors import SkcannonError
+
+    if args.fit_rv and model.state_.wavelength is None:
+        raise SkcannonError("--fit-rv: the model has no wavelength grid (fit it with the "
+                            "spectra's wavelength)")
+    fixed = _fixed_labels(args.fix, ids, model.label_names)
+    for label, values in (fixed or {}).items():
+        missing = [str(i) for i, v in zip(ids, values, strict=True) if not np.isfinite(v)]
+        if missing:
+            raise SkcannonError(f"--fix: no value of {label} for {', '.join(missing[:5])}")
+    return _nuisance_options(args), fixed
+
+
+def _fit_options(options: dict, fixed: dict | None) -> dict:
+    """``infer_labels`` keywords of the posterior's options (its starting fit)."""
+    return {**{k: v for k, v in options.items() if k != "fixed"}, "fixed": fixed}
 
 
 def _selected_rows(text: str, n_stars: int, source) -> list[int]:
@@ -259,15 +285,18 @@ def _posterior_many(args: argparse.Namespace, model) -> int:
     dataset = _checked_dataset(args.spectrum, model)
     rows = _selected_rows(args.rows, len(dataset), args.spectrum)
     _require_usable(dataset.X, rows, dataset.ids, args.spectrum, model)
-    fit = model.infer_labels(dataset.X[rows])
+    options, fixed = _posterior_options(args, list(dataset.ids[rows]), model)
+    fit = model.infer_labels(dataset.X[rows], **_fit_options(options, fixed))
+    first = None if fixed is None else {k: float(v[0]) for k, v in fixed.items()}
     sampler = CannonPosterior(model, prior=args.prior, likelihood=args.likelihood,
-                              sampler=args.sampler)
+                              sampler=args.sampler, **options, fixed=first)
     print(f"priors: {sampler.priors}\nsampler: {sampler.sampler}, {args.chains} chains x "
           f"{args.draws} draws (+{args.tune} tuning) per star, {len(rows)} stars", flush=True)
     start = time.perf_counter()
     table = sample_many(sampler, dataset.flux[rows], dataset.ivar[rows],
                         ids=dataset.ids[rows], initial=fit.labels, draws=args.draws,
-                        tune=args.tune, chains=args.chains, seed=args.seed, progress=True)
+                        tune=args.tune, chains=args.chains, seed=args.seed, progress=True,
+                        fixed=fixed)
     seconds = time.perf_counter() - start
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -363,9 +392,6 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``skcannon`` subparsers."""
-    from skcannon.inference.posterior import LIKELIHOODS, PRIORS
-    from skcannon.inference.samplers import SAMPLERS
-
     report = sub.add_parser("report", help="all figures and tables in one HTML page and a PDF",
                             description="Corner plot, normalization, model vs data, gradient "
                                         "spectra with Mg/Si windows, s^2, Kiel diagram, spectra "
@@ -383,6 +409,16 @@ def register(sub) -> None:
                         help="random_state of the CV split")
     report.add_argument("--output", "-o", default="report", help="output directory")
     report.set_defaults(func=cmd_report, owns_output=True)
+
+    _register_posterior(sub)
+    _register_checkpoint(sub)
+
+
+def _register_posterior(sub) -> None:
+    """The ``posterior`` command."""
+    from skcannon.cli.modelling import add_nuisance_options
+    from skcannon.inference.posterior import LIKELIHOODS, PRIORS
+    from skcannon.inference.samplers import SAMPLERS
 
     posterior = sub.add_parser("posterior", help="full posteriors of spectra (PyMC model, nutpie)",
                                description="NUTS sampling of a spectrum's labels under the "
@@ -417,9 +453,9 @@ def register(sub) -> None:
                            help="continuum pixels for an apStar input, only for a model that "
                                 "does not record its preprocessing (then default: "
                                 f"{DEFAULT_CONTINUUM})")
+    add_nuisance_options(posterior)
     posterior.add_argument("--output", "-o", default="posterior", help="output directory")
     posterior.set_defaults(func=cmd_posterior, owns_output=True)
-    _register_checkpoint(sub)
 
 
 def _register_checkpoint(sub) -> None:

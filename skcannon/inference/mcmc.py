@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from skcannon.inference.nuisance import SHIFT_WINDOW
+from skcannon.inference.options import DEFAULT_RV_BOUNDS
 from skcannon.inference.posterior import (  # noqa: F401 - MASKED_SIGMA, PRIOR_MARGIN: public here
     LIKELIHOODS,
     MASKED_SIGMA,
@@ -28,6 +30,7 @@ from skcannon.inference.posterior import (  # noqa: F401 - MASKED_SIGMA, PRIOR_M
     LogPosterior,
     check_choice,
 )
+from skcannon.inference.posterior_nuisance import RV_NAME, NuisancePosterior, nuisance_setup
 from skcannon.inference.samplers import (  # noqa: F401 - SAMPLERS, nutpie_installed: public here
     SAMPLERS,
     default_sampler,
@@ -86,10 +89,27 @@ class CannonPosterior:
     sampler : str, optional
         A registered back end (:data:`skcannon.inference.samplers.SAMPLERS`: "nutpie",
         "pymc", "emcee", ...); default nutpie when installed, else PyMC.
+    fit_rv : bool, default=False
+        Sample a radial velocity (km/s, + = redshift; uniform prior within ``rv_bounds``)
+        with the labels; the draws and summaries gain ``RV``.
+    rv_bounds : tuple of float, default=(-400.0, 400.0)
+        The velocity bounds, km/s.
+    continuum_order : int or None, default=None
+        Multiply the model by a Legendre polynomial of this order per chip, its coefficients
+        marginalized analytically under a flat prior (not sampled).
+    fixed : dict of str to float, default=None
+        Labels held at the given values, not sampled (reported, every draw the value).
+
+    With ``fit_rv``, ``continuum_order`` or ``fixed`` the posterior is the pixel likelihood
+    of :mod:`skcannon.inference.posterior_nuisance` (the quadratic closed form no longer
+    holds; ``likelihood`` is then "pixels"), the chains start at the joint optimizer's best fit
+    (``initial`` is not used), and a back end must accept ``nuisance=`` (nutpie, pymc,
+    emcee do). Without them, the classic posterior, unchanged.
 
     Attributes
     ----------
     names : list of str
+        The reported variables: the labels, then ``RV`` with ``fit_rv``.
     priors : str
         The priors, in words.
     backend : object
@@ -97,18 +117,34 @@ class CannonPosterior:
     """
 
     def __init__(self, model, prior: str = "uniform", likelihood: str = "quadratic",
-                 sampler: str | None = None) -> None:
+                 sampler: str | None = None, *, fit_rv: bool = False,
+                 rv_bounds=DEFAULT_RV_BOUNDS, continuum_order: int | None = None,
+                 fixed: dict | None = None) -> None:
         self.sampler = default_sampler() if sampler is None else sampler
         backend = sampler_class(self.sampler)
         self.state = getattr(model, "state_", model)
         self.prior = prior
         self.label_priors = LabelPriors.of(self.state, prior)
         check_choice("likelihood", likelihood, LIKELIHOODS)
-        self.likelihood = likelihood
+        self.nuisance = nuisance_setup(self.state, self.label_priors, fit_rv=fit_rv,
+                                       rv_bounds=rv_bounds, continuum_order=continuum_order,
+                                       fixed=fixed)
+        self.likelihood = likelihood if self.nuisance is None else "pixels"
         self.names = list(self.label_priors.names)
         self.bounds = self.label_priors.bounds
         self.priors = self.label_priors.describe()
-        self.backend = backend(self.state, self.label_priors, likelihood)
+        if self.nuisance is None:                       # the classic posterior, as before
+            self.backend = backend(self.state, self.label_priors, likelihood)
+            return
+        self.names = self.nuisance.names
+        self.priors = _nuisance_priors(self.nuisance)
+        self.backend = backend(self.state, self.label_priors, "pixels",
+                               nuisance=self.nuisance)
+
+    @property
+    def sampled(self) -> list[str]:
+        """The sampled variables (the labels not fixed, then ``RV`` with ``fit_rv``)."""
+        return self.names if self.nuisance is None else self.nuisance.sampled
 
     @property
     def pymc_model(self):
@@ -118,8 +154,14 @@ class CannonPosterior:
             raise ValueError(f"sampler {self.sampler!r} builds no PyMC model")
         return model
 
-    def problem(self, flux: np.ndarray, ivar: np.ndarray) -> LogPosterior:
-        """The log-posterior of one normalized spectrum (on the model grid)."""
+    def problem(self, flux: np.ndarray, ivar: np.ndarray, fixed: dict | None = None):
+        """The log-posterior of one normalized spectrum (on the model grid): a
+        :class:`LogPosterior`, or with the #24 options a
+        :class:`~skcannon.inference.posterior_nuisance.NuisancePosterior` (``fixed``: this
+        spectrum's values of the fixed labels, default those given at construction)."""
+        if self.nuisance is not None:
+            return NuisancePosterior(self.nuisance, np.asarray(flux, float),
+                                     np.asarray(ivar, float), fixed)
         return LogPosterior(self.state, flux, ivar, prior=self.label_priors,
                             likelihood=self.likelihood)
 
@@ -136,7 +178,8 @@ class CannonPosterior:
 
     def sample(self, flux: np.ndarray, ivar: np.ndarray, draws: int = 1000, tune: int = 1000,
                chains: int = 4, seed: int = 0, cores: int | None = None,
-               initial: np.ndarray | None = None, progressbar: bool = False) -> Posterior:
+               initial: np.ndarray | None = None, progressbar: bool = False,
+               fixed: dict | None = None) -> Posterior:
         """Samples of one normalized spectrum's posterior.
 
         Parameters
@@ -152,25 +195,61 @@ class CannonPosterior:
         initial : ndarray, shape (n_labels,), optional
             Physical labels to start the chains at, e.g. the optimizer's best fit.
         progressbar : bool, default=False
+        fixed : dict of str to float, optional
+            This spectrum's values of the labels fixed at construction (default: those).
 
         Returns
         -------
         Posterior
         """
-        idata = self.backend.draw(self.problem(flux, ivar), draws=draws, tune=tune,
+        problem = self.problem(flux, ivar, fixed)
+        idata = self.backend.draw(problem, draws=draws, tune=tune,
                                   chains=chains, seed=seed, initial=initial,
                                   progressbar=progressbar, cores=cores)
-        return summarize(idata, self.names, chains, self.priors)
+        if self.nuisance is not None:
+            _add_fixed(idata, problem.fixed_values)
+        return summarize(idata, self.names, chains, self.priors, sampled=self.sampled)
 
 
-def summarize(idata, names, chains: int, priors: str) -> Posterior:
+def _nuisance_priors(setup) -> str:
+    """The priors of a posterior with the #24 options, in words."""
+    words = [setup.priors.describe()]
+    if setup.fit_rv:
+        low, high = setup.rv_bounds
+        words.append(f"RV ~ Uniform({low:.4g}, {high:.4g}) km/s (sampled within "
+                     f"{SHIFT_WINDOW:g} pixels of the joint fit's whole-pixel RV)")
+    if setup.continuum_order is not None:
+        words.append(f"per-chip continuum of order {setup.continuum_order}: flat prior, "
+                     "marginalized")
+    words += [f"{name} = {value:.6g} (fixed)" for name, value in setup.fixed.items()]
+    return "; ".join(words)
+
+
+def _add_fixed(idata, fixed: dict) -> None:
+    """Fixed labels as constant draws in ``idata``'s posterior (a back end that samples
+    only the free variables leaves them out)."""
+    post = idata.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    for name, value in fixed.items():
+        if name not in post:
+            post[name] = (("chain", "draw"), np.full(shape, value))
+
+
+def summarize(idata, names, chains: int, priors: str, sampled=None) -> Posterior:
     """The :class:`Posterior` of draws ``idata`` (arviz.InferenceData with one variable per
     label in ``names`` and ``diverging`` sample stats): summary with percentiles, divergences,
-    and warnings on R-hat, ESS (per requested ``chains``) and divergences."""
+    and warnings on R-hat, ESS (per requested ``chains``) and divergences of the ``sampled``
+    variables (default: all of ``names``; fixed labels: sd 0, R-hat and ESS NaN)."""
     import arviz as az
 
-    summary = az.summary(idata, var_names=names, round_to="none",
+    sampled = list(names) if sampled is None else list(sampled)
+    summary = az.summary(idata, var_names=sampled, round_to="none",
                          stat_focus="mean")[["mean", "sd", "r_hat", "ess_bulk", "ess_tail"]]
+    summary = summary.reindex(list(names))
+    constant = [n for n in names if n not in sampled]
+    summary.loc[constant, "mean"] = [float(idata.posterior[n].values.flat[0])
+                                     for n in constant]
+    summary.loc[constant, "sd"] = 0.0
     draws_all = np.column_stack([idata.posterior[n].values.reshape(-1) for n in names])
     for q in (16, 50, 84):
         summary[f"p{q}"] = np.percentile(draws_all, q, axis=0)
@@ -190,7 +269,7 @@ def summarize(idata, names, chains: int, priors: str) -> Posterior:
 def sample_many(sampler: CannonPosterior, flux: np.ndarray, ivar: np.ndarray, *,
                 ids=None, initial: np.ndarray | None = None, draws: int = 1000,
                 tune: int = 1000, chains: int = 4, seed: int = 0,
-                progress: bool = False) -> pd.DataFrame:
+                progress: bool = False, fixed: dict | None = None) -> pd.DataFrame:
     """Posteriors of many spectra with one compiled model (only the data change per star).
 
     Parameters
@@ -200,12 +279,16 @@ def sample_many(sampler: CannonPosterior, flux: np.ndarray, ivar: np.ndarray, *,
     ids : sequence of str, optional  (default: row numbers)
     initial : ndarray, shape (n_stars, n_labels), optional  e.g. the optimizer's best fits
     progress : bool  a progress bar over stars on stderr
+    fixed : dict of str to ndarray of shape (n_stars,), optional
+        Per-star values of the labels the sampler holds fixed.
 
     Returns
     -------
     DataFrame, one row per star: ``ID``, per label ``<L>_MEAN``, ``_SD``, ``_P16``, ``_P50``,
-    ``_P84``, ``_RHAT``, ``_ESS``; ``DIVERGENCES``, ``CONVERGED`` (R-hat <= 1.01, bulk ESS >= 100
-    per chain, no divergence) and ``WARNINGS`` (why not).
+    ``_P84``, ``_RHAT``, ``_ESS`` (with ``fit_rv`` also for ``RV``, and ``RV``/``RV_ERR``:
+    its posterior mean and sd, km/s, named as the fit table's columns); ``DIVERGENCES``,
+    ``CONVERGED`` (R-hat <= 1.01, bulk ESS >= 100 per chain, no divergence) and ``WARNINGS``
+    (why not).
     """
     import sys
 
@@ -216,7 +299,9 @@ def sample_many(sampler: CannonPosterior, flux: np.ndarray, ivar: np.ndarray, *,
     for n in tqdm(range(len(flux)), desc="posteriors", unit="star", file=sys.stderr,
                   disable=not progress):
         post = sampler.sample(flux[n], ivar[n], draws=draws, tune=tune, chains=chains,
-                              seed=seed + n, initial=None if initial is None else initial[n])
+                              seed=seed + n, initial=None if initial is None else initial[n],
+                              fixed=None if fixed is None else {k: float(v[n])
+                                                                for k, v in fixed.items()})
         row = {"ID": ids[n]}
         for name in sampler.names:
             stats = post.summary.loc[name]
@@ -224,6 +309,9 @@ def sample_many(sampler: CannonPosterior, flux: np.ndarray, ivar: np.ndarray, *,
                         f"{name}_P16": stats["p16"], f"{name}_P50": stats["p50"],
                         f"{name}_P84": stats["p84"], f"{name}_RHAT": stats["r_hat"],
                         f"{name}_ESS": stats["ess_bulk"]})
+        if RV_NAME in post.summary.index:             # as the fit table's RV, RV_ERR
+            row.update({"RV": post.summary.loc[RV_NAME, "mean"],
+                        "RV_ERR": post.summary.loc[RV_NAME, "sd"]})
         row.update({"DIVERGENCES": post.divergences, "CONVERGED": not post.warnings,
                     "WARNINGS": "; ".join(post.warnings)})
         rows.append(row)
@@ -239,7 +327,7 @@ def posterior_comparison(names, posterior: Posterior, fit_sigma: np.ndarray,
     ``calibration`` (systematic floor per label), the calibrated optimizer and posterior
     uncertainties (the floor added in quadrature) too."""
     table = pd.DataFrame({"label": list(names),
-                          "posterior_sd": posterior.summary["sd"].to_numpy(),
+                          "posterior_sd": posterior.summary.loc[list(names), "sd"].to_numpy(),
                           "optimizer_sigma": np.ravel(fit_sigma)})
     table["posterior_over_optimizer"] = table.posterior_sd / table.optimizer_sigma
     if calibration is not None:

@@ -19,7 +19,12 @@ label (physical units) and whose sample stats have ``diverging``. Registered (:d
 * ``"emcee"``: emcee's ensemble sampler, driven by ``LogPosterior.log_prob`` alone.
 
 A new back end is one class and one :func:`register_sampler` call; ``CannonPosterior(...,
-sampler=name)`` and ``skcannon posterior --sampler`` then offer it.
+sampler=name)`` and ``skcannon posterior --sampler`` then offer it. With a radial velocity,
+continuum or fixed labels (:mod:`skcannon.inference.posterior_nuisance`) a back end is built as
+``cls(state, priors, "pixels", nuisance=setup)`` and ``problem`` is a ``NuisancePosterior``
+(its ``names`` the sampled variables, ``best`` the joint optimizer's fit, ``initvals()`` /
+``unconstrained()`` the start); the three back ends here take it, and ``CannonPosterior``
+passes ``nuisance`` only when such an option is asked.
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ import numpy as np
 
 from skcannon.errors import SkcannonError
 from skcannon.inference.posterior import LabelPriors
-from skcannon.inference.pymc_graph import build_pymc_model
+from skcannon.inference.pymc_graph import build_nuisance_model, build_pymc_model
 
 #: emcee: walkers per label (the ensemble needs at least 2 per dimension).
 WALKERS_PER_LABEL = 4
 #: emcee: the initial ball's radius, in training standard deviations of each label.
 INITIAL_BALL = 1e-3
+#: emcee with a radial velocity: its scale (km/s) in the initial ball (radius INITIAL_BALL
+#: times this: 0.01 km/s around the joint best fit).
+RV_BALL = 10.0
 #: emcee: the fraction of differential-evolution moves (the rest: DE snooker moves), emcee's
 #: advice for correlated, near-Gaussian targets; on a Cannon posterior (4 labels, SNR 120)
 #: they gave 6x the effective sample size of the default stretch move.
@@ -93,18 +101,26 @@ class PyMCSampler:
         A fitted model's learned state.
     priors : LabelPriors
     likelihood : {"pixels", "quadratic"}
+    nuisance : NuisanceSetup, optional
+        A radial velocity, continuum or fixed labels
+        (:mod:`skcannon.inference.posterior_nuisance`): the model of
+        :func:`~skcannon.inference.pymc_graph.build_nuisance_model` instead (pixel
+        likelihood).
     """
 
-    def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
+    def __init__(self, state, priors: LabelPriors, likelihood: str, nuisance=None) -> None:
         _require("pymc", "pymc")
         self.state, self.priors, self.likelihood = state, priors, likelihood
+        self.nuisance = nuisance
         self._pymc_model = None
 
     @property
     def pymc_model(self):
         """The PyMC model (:func:`skcannon.inference.pymc_graph.build_pymc_model`; built, and
         PyMC imported, on first use)."""
-        if self._pymc_model is None:
+        if self._pymc_model is None and self.nuisance is not None:
+            self._pymc_model = build_nuisance_model(self.nuisance)
+        elif self._pymc_model is None:
             self._pymc_model = build_pymc_model(self.state, self.priors, self.likelihood)
         return self._pymc_model
 
@@ -123,7 +139,9 @@ class PyMCSampler:
 
         self.set_data(problem.data)
         start = None
-        if initial is not None:
+        if self.nuisance is not None:
+            start = problem.initvals()          # the joint optimizer's best fit
+        elif initial is not None:
             start = {n: float(v) for n, v in zip(problem.names, problem.priors.inside(initial),
                                                   strict=True)}
         with self.pymc_model:
@@ -143,9 +161,10 @@ class NutpieSampler(PyMCSampler):
     (then only the data change).
     """
 
-    def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
+    def __init__(self, state, priors: LabelPriors, likelihood: str, nuisance=None) -> None:
         _require("nutpie", "nutpie")
         self.state, self.priors, self.likelihood = state, priors, likelihood
+        self.nuisance = nuisance
         self._pymc_model = None
         self._compiled = None
         self._kernel_failed = False      # nutpie's private model API differed: PyMC path
@@ -163,7 +182,7 @@ class NutpieSampler(PyMCSampler):
         """Draws of ``problem`` (a LogPosterior), as arviz.InferenceData (``cores`` unused)."""
         import nutpie
 
-        if self.likelihood == "quadratic" and not self._kernel_failed:
+        if self.likelihood == "quadratic" and self.nuisance is None and not self._kernel_failed:
             try:
                 compiled = self._kernel_model(problem, initial)
                 return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
@@ -178,10 +197,12 @@ class NutpieSampler(PyMCSampler):
         if self._compiled is None:            # compiled once, then only the data change
             self._compiled = nutpie.compile_pymc_model(self.pymc_model)
         compiled = self._compiled.with_data(**problem.data)
+        if self.nuisance is not None:
+            init_mean = problem.unconstrained()            # the joint optimizer's best fit
+        else:
+            init_mean = None if initial is None else problem.priors.unconstrained(initial)
         return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                             progress_bar=progressbar,
-                             init_mean=None if initial is None
-                             else problem.priors.unconstrained(initial))
+                             progress_bar=progressbar, init_mean=init_mean)
 
     def _kernel_model(self, problem, initial: np.ndarray | None):
         """nutpie's model of one spectrum's quadratic posterior on the cached kernel."""
@@ -210,10 +231,20 @@ class EmceeSampler:
     Parameters as :class:`PyMCSampler`.
     """
 
-    def __init__(self, state, priors: LabelPriors, likelihood: str) -> None:
+    def __init__(self, state, priors: LabelPriors, likelihood: str, nuisance=None) -> None:
         _require("emcee", "emcee")
         self.scales = np.asarray(state.scaling.scales, float)
         self.centre = np.asarray(state.scaling.offsets, float)
+        if nuisance is not None:           # the sampled labels, then the RV
+            self.scales = np.r_[self.scales[nuisance.free], [RV_BALL] * nuisance.fit_rv]
+        self.nuisance = nuisance
+
+    def _start(self, problem, initial: np.ndarray | None) -> tuple:
+        """The ball's centre and a function moving walkers inside the priors."""
+        if self.nuisance is None:
+            centre = problem.priors.inside(self.centre if initial is None else initial)
+            return centre, problem.priors.inside
+        return problem.best, lambda ball: ball     # the joint best fit; a tiny ball around it
 
     def draw(self, problem, *, draws: int, tune: int, chains: int, seed: int,
              initial: np.ndarray | None, progressbar: bool, cores: int | None = None):
@@ -224,14 +255,14 @@ class EmceeSampler:
         n_labels = len(problem.names)
         n_walkers = max(chains, WALKERS_PER_LABEL * n_labels)
         rng = np.random.default_rng(seed)
-        centre = problem.priors.inside(self.centre if initial is None else initial)
+        centre, inside = self._start(problem, initial)
         ball = centre + INITIAL_BALL * self.scales * rng.standard_normal((n_walkers, n_labels))
         moves = [(emcee.moves.DEMove(), DE_FRACTION), (emcee.moves.DESnookerMove(),
                                                        1 - DE_FRACTION)]
         sampler = emcee.EnsembleSampler(n_walkers, n_labels, problem.log_prob, moves=moves,
                                         vectorize=True)
         sampler.random_state = np.random.RandomState(seed).get_state()
-        sampler.run_mcmc(problem.priors.inside(ball), tune + draws, progress=progressbar)
+        sampler.run_mcmc(inside(ball), tune + draws, progress=progressbar)
         chain = sampler.get_chain(discard=tune)                      # (draws, walkers, L)
         posterior = {name: chain[:, :, i].T for i, name in enumerate(problem.names)}
         log_prob = sampler.get_log_prob(discard=tune).T

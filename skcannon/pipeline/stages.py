@@ -408,12 +408,15 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
                     sampler: str | None = None, chains: int = 4,
                     draws: int = 1000, tune: int = 1000, quiet: bool = False,
                     corner_name: str | None = None, flags: list[str] | None = None,
-                    source: str = "") -> PosteriorOutputs:
+                    source: str = "", options: dict | None = None,
+                    best_rv: float = np.nan) -> PosteriorOutputs:
     """NUTS posterior of one normalized spectrum (``flux``, ``ivar`` on the model grid),
     started at the optimizer's best fit (``best_labels``, with its formal uncertainties
     ``formal_sigma``, both shape (n_labels,)); corner plot and the comparison of
     uncertainties; ``flags`` (:func:`fit_flags`) and ``source`` (the spectrum, in words) are
-    kept for the report. Used by the main job and ``skcannon posterior``."""
+    kept for the report. ``options``: CannonPosterior's ``fit_rv``, ``rv_bounds``,
+    ``continuum_order``, ``fixed`` (the corner plot then shows the sampled variables, the
+    fit's ``best_rv`` marked). Used by the main job and ``skcannon posterior``."""
     import warnings
 
     from skcannon.inference.mcmc import (
@@ -423,7 +426,8 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
     )
 
     names = list(model.label_names)
-    nuts = CannonPosterior(model, prior=prior, likelihood=likelihood, sampler=sampler)
+    nuts = CannonPosterior(model, prior=prior, likelihood=likelihood, sampler=sampler,
+                           **(options or {}))
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
@@ -431,7 +435,9 @@ def posterior_stage(model, flux: np.ndarray, ivar: np.ndarray, *, best_labels: n
                                 initial=best_labels)
     comparison = posterior_comparison(names, posterior, formal_sigma, cv_scatter,
                                       reference_sigma, getattr(model, "calibration_", None))
-    corner = save_figure(posterior_corner_figure(posterior, names, best_labels),
+    best = dict(zip(names, np.ravel(best_labels), strict=True), RV=best_rv)
+    corner = save_figure(posterior_corner_figure(posterior, nuts.sampled,
+                                                 [best[n] for n in nuts.sampled]),
                          Path(directory) / (corner_name or f"posterior_{star}.png"))
     return PosteriorOutputs(star, posterior, comparison, corner, chains, draws,
                             list(flags or []), source)
