@@ -96,7 +96,7 @@ def fit_labels_nuisance(state, flux: np.ndarray, ivar: np.ndarray, *, fixed=None
         With ``rv``/``rv_err`` (NaN when not fitted) and ``fixed`` set.
     """
     n_stars, n_labels = flux.shape[0], len(state.label_names)
-    grid = SegmentGrid.from_wavelength(state.wavelength if (fit_rv or continuum_order)
+    grid = SegmentGrid.from_wavelength(state.wavelength if (fit_rv or continuum_order is not None)
                                        else None, flux.shape[1])
     if fit_rv and not np.isfinite(grid.dlog):
         raise ValueError("fit_rv needs a model with a wavelength grid (fit it with the "
@@ -424,7 +424,7 @@ def best_fit_spectra(state, flux: np.ndarray, ivar: np.ndarray, labels: np.ndarr
         return np.zeros((0, flux.shape[1])), np.zeros((0, flux.shape[1]))
     rv = np.full(n_stars, np.nan) if rv is None else np.asarray(rv, float)
     shifted = bool(np.isfinite(rv).any())
-    grid = SegmentGrid.from_wavelength(state.wavelength if (shifted or continuum_order)
+    grid = SegmentGrid.from_wavelength(state.wavelength if (shifted or continuum_order is not None)
                                        else None, flux.shape[1])
     good = np.all(np.isfinite(labels), axis=1)
     scaled = state.scaling.scale(np.where(good[:, None], labels, state.scaling.offsets))

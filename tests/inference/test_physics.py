@@ -123,6 +123,21 @@ def test_a_continuum_tilt_is_profiled_out(trained, test_stars):
     assert np.all(error[1] < error[0])
 
 
+def test_continuum_order_zero_scales_each_chip_on_its_own(trained, test_stars):
+    # order 0 is a constant per chip (not one constant for the whole spectrum): a chip-to-chip
+    # step in the flux level is taken out, as order 1 takes out a tilt
+    model, _ = trained
+    labels, flux = test_stars
+    grid = SegmentGrid.from_wavelength(_wavelength(), flux.shape[1])
+    step = grid.continuum_basis(0) @ np.array([0.97, 1.0, 1.03])
+    X = _spectra(flux * step, np.full(8, 200.0), np.random.default_rng(5))
+    fit = model.infer_labels(X, continuum_order=0)
+    reference = model.infer_labels(_spectra(flux, np.full(8, 200.0), np.random.default_rng(5)),
+                                   continuum_order=0)
+    error = np.abs(reference.labels - labels).mean(axis=0)
+    assert np.all(np.abs(fit.labels - reference.labels).max(axis=0) < 0.1 * error)  # 3x before
+
+
 def test_the_hull_flags_a_combination_absent_from_training(trained, tmp_path):
     model, labels = trained
     low, high = labels.min(axis=0), labels.max(axis=0)
