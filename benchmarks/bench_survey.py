@@ -121,15 +121,13 @@ def _worker_peak_mb() -> float:
 def _survey(model, paths, out: Path, workers: int) -> tuple[float, float]:
     """Seconds of one survey run on a fresh LocalCluster of ``workers``, and the largest peak
     resident memory (MB) of its workers."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from skcannon.inference.threads import worker_environment, worker_layout
     from skcannon.survey import label_survey
+    from skcannon.survey.workers import embedded_cluster
 
-    # the embedded cluster's layout (skcannon.survey.run): BLAS threads = usable CPUs // workers
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None,
-                      env=worker_environment(worker_layout(workers)[1])) as cluster, \
+    # the survey's own embedded cluster, started before the clock
+    with embedded_cluster(workers, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.run(lambda: None)            # workers started before the clock
         start = time.perf_counter()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -117,25 +116,18 @@ def _the_model(model):
 
 def _client(scheduler: str | None, scheduler_file: str | None, n_workers: int | None):
     """A distributed Client: to ``scheduler`` (an address) or ``scheduler_file`` when given,
-    else an embedded LocalCluster of single-threaded worker processes (``n_workers``, default
-    one per usable CPU, each with ``usable // n_workers`` BLAS threads: the policy of
-    :mod:`skcannon.inference.threads`) that log only critical errors (failures are reported
-    per class)."""
-    from distributed import Client, LocalCluster
+    else the embedded cluster (:func:`skcannon.survey.workers.embedded_cluster`, ``n_workers``;
+    failures are reported per class)."""
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler), None
     if scheduler_file:
         return _scheduler_file_client(Path(scheduler_file)), None
-    from skcannon.inference.threads import environment_kept, worker_environment, worker_layout
+    from skcannon.survey.workers import IgnoreInterrupts, embedded_cluster
 
-    workers, blas = worker_layout(n_workers)      # workers x BLAS threads <= usable CPUs
-    with environment_kept():          # Dask's nanny sets OMP_NUM_THREADS=1 ... in this process
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.CRITICAL,
-                               env=worker_environment(blas))
+    cluster = embedded_cluster(n_workers)
     client = Client(cluster)
-    from skcannon.survey.workers import IgnoreInterrupts
 
     client.register_plugin(IgnoreInterrupts())     # the driver alone answers Ctrl-C
     return client, cluster
