@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from skcannon.apogee.apstar_visits import read_apstar_visits
 from skcannon.data.product_apstar import NAME as APSTAR
-from skcannon.data.products import prepare_for_model
+from skcannon.data.products import ProductSpectra, prepare_for_model
 from skcannon.errors import SkcannonError
 from skcannon.survey.chunk import (
     BAD_FILE,
@@ -63,18 +63,43 @@ def label_visits_chunk(inputs: Sequence[SurveyInput | str], model: Pipeline, *,
             if found.product != APSTAR:
                 raise SkcannonError(f"{found.path}: --visits reads the visit rows of apStar "
                                     f"files; this is {found.product}")
-            visits = read_apstar_visits(found.path)
+            sets.append(star_visits(found))
         except SkcannonError as exc:
             table.loc[where, ["STATUS", "PROBLEM"]] = [BAD_FILE, str(exc)]
             continue
-        sets.append(replace(found, ids=[found.ids[0]] * len(visits), snr=visits.snr,
-                            X=visits.X, sha256=""))
         stars.append(where[0])
     if not sets:
         return table
     return _fit_stars(table, regressor, prepare_for_model(sets, preprocessor),
                       np.repeat(np.arange(len(sets)), [len(s) for s in sets]),
                       np.asarray(stars), {"n_starts": n_starts, "seed": seed})
+
+
+def star_visits(found: ProductSpectra) -> ProductSpectra:
+    """The visit spectra of a file: an apStar (or asStar) file's individual visits (rows 2+ of
+    a multi-visit file, :func:`read_apstar_visits`, in the star's rest frame; its combined row
+    when it has one visit); the spectra of any other product as they are (each one visit).
+
+    Parameters
+    ----------
+    found : ProductSpectra  a file as :func:`read_inputs` read it
+
+    Returns
+    -------
+    ProductSpectra
+        One spectrum per visit (an apStar file's: its APOGEE_ID on every visit, the header's
+        visit S/N, no SHA-256).
+
+    Raises
+    ------
+    BadFileError
+        An apStar file whose visit rows do not match its NVISITS.
+    """
+    if found.product != APSTAR:
+        return found
+    visits = read_apstar_visits(found.path)
+    return replace(found, ids=[found.ids[0]] * len(visits), snr=visits.snr, X=visits.X,
+                   sha256="")
 
 
 def _fit_stars(table: pd.DataFrame, regressor, X: np.ndarray, star: np.ndarray,
