@@ -30,6 +30,7 @@ from skcannon.inference.fitting import (
 )
 from skcannon.inference.nuisance import (
     MIN_PROMISE,
+    RV_SYSTEMATIC,
     SHIFT_WINDOW,
     Nuisance,
     _evaluate,
@@ -106,8 +107,11 @@ def fit_visits(state, flux: np.ndarray, ivar: np.ndarray, star: np.ndarray,
     Returns
     -------
     LabelFit
-        One row per star: labels, ``rv`` (the visits' weighted mean) and ``rv_err``,
-        ``visit_rv``/``visit_rv_err`` (n_stars, max visits; NaN-padded), ``n_visits``,
+        One row per star: labels, ``rv`` (the visits' weighted mean) and ``rv_err`` (its
+        formal error with :data:`~skcannon.inference.nuisance.RV_SYSTEMATIC` added in
+        quadrature once: the model's mismatch is the same in every visit),
+        ``visit_rv``/``visit_rv_err`` (n_stars, max visits; NaN-padded; formal errors: what
+        the visits' differences are judged by), ``n_visits``,
         ``rv_chi2``, ``rv_variable``, ``visit_chi2_excess``.
     """
     single = fit_labels_nuisance(state, flux, ivar, fit_rv=True, rv_bounds=rv_bounds,
@@ -255,7 +259,8 @@ def _visit_fit(state, nuisance, coef: np.ndarray, rows: tuple, single: LabelFit,
         second_chi2=np.full(n_stars, np.inf), excess_scatter=excess,
         unlike_training=excess > limit, label_names=tuple(state.label_names),
         training_range=np.asarray(state.label_range), unlike_limit=limit,
-        systematic=_systematic(state, n_stars), rv=mean, rv_err=mean_err,
+        systematic=_systematic(state, n_stars), rv=mean,
+        rv_err=np.hypot(mean_err, RV_SYSTEMATIC),               # common to the visits
         n_visits=n_visits, rv_chi2=rv_chi2, rv_variable=variable,
         visit_chi2_excess=chi2 - np.bincount(star, single.chi2, n_stars),
         visit_rv=visit_rv, visit_rv_err=visit_err)

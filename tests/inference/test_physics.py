@@ -357,3 +357,24 @@ def test_best_fit_spectra_are_the_shifted_model_times_the_fitted_continuum(train
     bad = best_fit_spectra(model.state_, X[:2, FLUX], X[:2, IVAR],
                            np.r_[fit.labels[:1], np.full((1, 4), np.nan)], rv=fit.rv[:2])[0]
     assert np.isfinite(bad[0]).all() and np.isnan(bad[1]).all()
+
+
+def test_rv_errors_include_the_model_mismatch_floor(trained, emulator):
+    """RV pulls on emulator spectra (whole-pixel shifts: exact, no interpolated truth) at SNR
+    250, where the model's mismatch dominates the noise: with the formal errors alone they
+    are too wide; with RV_SYSTEMATIC in quadrature their spread is about one."""
+    from skcannon.inference.nuisance import RV_SYSTEMATIC, _move_back
+
+    model, _ = trained
+    grid = SegmentGrid.from_wavelength(_wavelength(), 7214)
+    rng = np.random.default_rng(21)
+    labels = emulator.sample_labels(60, seed=21, margin=0.15)[:, :4]
+    pixels = rng.integers(-12, 13, 60)
+    flux = _move_back(grid, _flux(emulator, labels), np.ones((60, 7214)), -pixels)[0]
+    fit = model.infer_labels(_spectra(flux, np.full(60, 250.0), rng), fit_rv=True,
+                             rv_bounds=(-100, 100))
+    error = fit.rv - grid.velocity(pixels)
+    formal = np.sqrt(fit.rv_err ** 2 - RV_SYSTEMATIC ** 2)
+    assert np.all(fit.rv_err >= RV_SYSTEMATIC)
+    assert np.std(error / formal) > 1.15, np.std(error / formal)
+    assert 0.8 < np.std(error / fit.rv_err) < 1.12, np.std(error / fit.rv_err)
