@@ -11,7 +11,9 @@ SNR 200 and then fits:
   classic fit vs ``continuum_order=1``, against the untilted spectra;
 * fixed labels: LOGG held at its true value;
 * visits: 3 visits per star at SNR 30-60, 10 % of the stars with visit RVs differing by 10-30
-  km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd;
+  km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd
+  (of other noise draws); then paired: the same noisy visits shifted by whole pixels and
+  fitted jointly against their coadd at rest (``physics_visits_paired_*``);
 * the hull: how much of the training labels' box the convex hull leaves out.
 """
 
@@ -170,6 +172,38 @@ def _visit_figures(model, emulator, wavelength, n_stars, rng) -> dict:
     _record(figures, "visits_joint_scatter", _scatter(fit.labels[constant], labels[constant]))
     _record(figures, "visits_coadd_scatter", _scatter(coadd_fit.labels[constant],
                                                       labels[constant]))
+    figures.update(_paired_visit_figures(model, wavelength, (labels, flux, snr)))
+    return figures
+
+
+def _paired_visit_figures(model, wavelength, stars) -> dict:
+    """Joint visit labels against the coadd of the SAME noisy visits: rest-frame visits
+    (their own noise generator) shifted by whole pixels (exact, up to +-10: +-41 km/s), fitted
+    jointly (RVs fitted), and their inverse-variance coadd at rest (the true RVs: an oracle)
+    fitted classically; scatter of both about the truth, and their ratio."""
+    from skcannon.inference.doppler import SegmentGrid
+    from skcannon.inference.nuisance import _move_back
+
+    labels, flux, snr = stars
+    n_stars = len(labels)
+    rng = np.random.default_rng(15)
+    rest = _spectra(flux, snr.ravel(), rng)
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    X = rest.copy()
+    X[:, 0], X[:, 1] = _move_back(grid, rest[:, 0], rest[:, 1],
+                                  -rng.integers(-10, 11, len(rest)))
+    joint = model.infer_visits(X, groups=np.repeat(np.arange(n_stars), 3),
+                               rv_bounds=(-100, 100))
+    visits = rest.reshape(n_stars, 3, 3, -1)
+    coadd = np.zeros((n_stars, 3, flux.shape[1]))
+    coadd[:, 1] = visits[:, :, 1].sum(axis=1)
+    coadd[:, 0] = (visits[:, :, 0] * visits[:, :, 1]).sum(axis=1) / coadd[:, 1]
+    joint_scatter = _scatter(joint.labels, labels)
+    coadd_scatter = _scatter(model.infer_labels(coadd).labels, labels)
+    figures = {}
+    _record(figures, "visits_paired_joint_scatter", joint_scatter)
+    _record(figures, "visits_paired_coadd_scatter", coadd_scatter)
+    _record(figures, "visits_paired_joint_over_coadd", joint_scatter / coadd_scatter)
     return figures
 
 
