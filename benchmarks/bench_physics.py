@@ -179,8 +179,9 @@ def _visit_figures(model, emulator, wavelength, n_stars, rng) -> dict:
 def _paired_visit_figures(model, wavelength, stars) -> dict:
     """Joint visit labels against the coadd of the SAME noisy visits: rest-frame visits
     (their own noise generator) shifted by whole pixels (exact, up to +-10: +-41 km/s), fitted
-    jointly (RVs fitted), and their inverse-variance coadd at rest (the true RVs: an oracle)
-    fitted classically; scatter of both about the truth, and their ratio."""
+    jointly (RVs fitted), their inverse-variance coadd at rest (the true RVs: an oracle) and
+    the coadd built with RVs fitted visit by visit (:func:`_found_rv_coadd`), each fitted
+    classically; scatter about the truth, and the joint fit's against each coadd's."""
     from skcannon.inference.doppler import SegmentGrid
     from skcannon.inference.nuisance import _move_back
 
@@ -200,11 +201,36 @@ def _paired_visit_figures(model, wavelength, stars) -> dict:
     coadd[:, 0] = (visits[:, :, 0] * visits[:, :, 1]).sum(axis=1) / coadd[:, 1]
     joint_scatter = _scatter(joint.labels, labels)
     coadd_scatter = _scatter(model.infer_labels(coadd).labels, labels)
+    found = _found_rv_coadd(model, wavelength, X, rest[:, 1])
+    found_scatter = _scatter(model.infer_labels(found).labels, labels)
     figures = {}
     _record(figures, "visits_paired_joint_scatter", joint_scatter)
     _record(figures, "visits_paired_coadd_scatter", coadd_scatter)
     _record(figures, "visits_paired_joint_over_coadd", joint_scatter / coadd_scatter)
+    _record(figures, "visits_paired_fitted_rv_coadd_scatter", found_scatter)
+    _record(figures, "visits_paired_joint_over_fitted_rv_coadd", joint_scatter / found_scatter)
     return figures
+
+
+def _found_rv_coadd(model, wavelength, X, rest_ivar):
+    """The coadd a pipeline builds without the true RVs (3 visits per star, rows of ``X``):
+    each visit's RV fitted alone (``fit_rv``), the visit shifted back to rest by it (cubic
+    spline per chip, as apStar combines visits), the inverse-variance mean; inverse variance
+    ``rest_ivar`` where the visit's data reach."""
+    from skcannon.inference.doppler import SegmentGrid
+    from skcannon.inference.nuisance import _move_back
+
+    single = model.infer_labels(X, fit_rv=True, rv_bounds=(-100, 100))
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    back = _shifted(X[:, 0], wavelength, -single.rv)
+    reach = _move_back(grid, X[:, 0], X[:, 1],
+                       np.round(grid.shift(single.rv)).astype(int))[1] > 0
+    ivar = np.where(reach, rest_ivar, 0.0).reshape(-1, 3, X.shape[2])
+    coadd = np.zeros((len(ivar), 3, X.shape[2]))
+    coadd[:, 1] = ivar.sum(axis=1)
+    coadd[:, 0] = (np.nan_to_num(back).reshape(ivar.shape) * ivar).sum(axis=1) / np.where(
+        coadd[:, 1] > 0, coadd[:, 1], 1.0)
+    return coadd
 
 
 def _hull_figures(model, rng) -> dict:
