@@ -442,8 +442,14 @@ def best_fit_spectra(state, flux: np.ndarray, ivar: np.ndarray, labels: np.ndarr
                         grid.continuum_basis(int(continuum_order)))
     coef = grid.spline_coefficients(state.theta) if shifted else state.theta
     delta = grid.shift(np.where(np.isfinite(rv), rv, 0.0)) if shifted else None
-    model, s2, _ = _model(state, nuisance, coef, scaled, delta, False)
+    whole = np.round(delta).astype(int) if shifted else None   # moved exactly, as the fit
+    model, s2, _ = _model(state, nuisance, coef, scaled, None if whole is None else
+                          delta - whole, False)
     usable = _usable(state, nuisance, flux, ivar)                  # the fit's pixels
+    if shifted:                                     # observed p sees the model at p - whole
+        index, inside = _integer_source(grid, whole)
+        model, s2 = (np.take_along_axis(values, index, axis=1) for values in (model, s2))
+        usable &= inside & np.take_along_axis(usable, index, axis=1)
     weight = np.where(usable, 1.0 / (1.0 / np.where(usable, ivar, 1.0) + s2), 0.0)
     continuum, _ = _profile(model, _Metric(weight, state.error_factors),
                             np.where(usable, flux, 0.0), nuisance.basis)

@@ -8,7 +8,11 @@ star are its L scaled labels and one shift per visit; the Gauss-Newton system of
 (L + 1 parameters) is summed into the star's (L + V) system -- the label block added over
 visits, each visit's shift in its own slot -- and solved for all stars at once (batched
 Levenberg-Marquardt, stars padded to the largest number of visits). Starts: each visit fitted
-alone (labels and RV), the star's labels their inverse-variance mean.
+alone (labels and RV), the star's labels their inverse-variance mean. The model's own scatter
+(s^2, and the error factors U) is the same in every visit of a star, so it is counted once per
+star: a star's V visits are each evaluated in the metric V x (noise / V + model), i.e. weights
+1 / (sigma^2 + V s^2) -- for equal visits exactly the information of their coadd,
+V / (sigma^2 + V s^2). The reported chi^2 and excess scatter use the visits' own metric.
 
 Consistency: chi^2_RV = sum_j (v_j - <v>)^2 / (sigma_j^2 + floor^2) about the weighted mean,
 V - 1 degrees of freedom; RV_VARIABLE where its p-value is below :data:`RV_VARIABLE_P` and the

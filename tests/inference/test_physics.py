@@ -399,3 +399,17 @@ def test_joint_visits_at_rest_match_their_coadd(trained, test_stars):
     ratio = joint.formal_uncertainties / single.formal_uncertainties
     assert np.all(ratio > 0.995) and np.all(ratio < 1.1), ratio
     assert np.all(np.abs(joint.labels - single.labels) < 0.5 * single.formal_uncertainties)
+
+
+def test_best_fit_spectra_shift_by_more_than_a_few_pixels(trained):
+    """The saved model spectrum of a star at 30-45 km/s (7-11 pixels) is the model shifted by
+    that much (it was cut at the fine search's 3-pixel reach)."""
+    from skcannon.inference.nuisance import best_fit_spectra
+
+    model, labels = trained
+    rv = np.array([2.0, 10.0, 30.0, -45.0])
+    exact = _shifted(model.predict(labels[:4]), _wavelength(), rv)
+    best, _ = best_fit_spectra(model.state_, exact, np.full(exact.shape, 1e4), labels[:4],
+                               rv=rv)
+    inner = np.abs(best - exact)[:, model.state_.pixel_mask]
+    assert np.all(np.percentile(inner, 99, axis=1) < 1e-6), np.percentile(inner, 99, axis=1)
