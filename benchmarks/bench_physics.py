@@ -11,7 +11,9 @@ SNR 200 and then fits:
   classic fit vs ``continuum_order=1``, against the untilted spectra;
 * fixed labels: LOGG held at its true value;
 * visits: 3 visits per star at SNR 30-60, 10 % of the stars with visit RVs differing by 10-30
-  km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd;
+  km/s: RV_VARIABLE rates, and the joint labels against a classic fit of the rest-frame coadd
+  (of other noise draws); then paired: the same noisy visits shifted by whole pixels and
+  fitted jointly against their coadd at rest (``physics_visits_paired_*``);
 * the hull: how much of the training labels' box the convex hull leaves out;
 * the hull chosen by measurement (:func:`hull_choice_figures`, on REAL spectra: the 336 giants
   of ../shared/apogee/real_labelled; :func:`hull_choice_emulator_figures` on emulator
@@ -89,12 +91,37 @@ def _rv_figures(model, emulator, wavelength, n_test, rng) -> dict:
                                                                  rv_bounds=(-100, 100))
     figures = {"physics_rv_scatter_kms": round(float(np.std(joint.rv - rv)), 4),
                "physics_rv_max_error_kms": round(float(np.max(np.abs(joint.rv - rv))), 4),
-               "physics_rv_pull_std": round(float(np.std((joint.rv - rv) / joint.rv_err)), 3)}
+               **_rv_pulls(model, wavelength, (flux, rv, joint), snr)}
     _record(figures, "rv_rest_scatter", _scatter(rest.labels, labels))
     _record(figures, "rv_shifted_classic_scatter", _scatter(classic.labels, labels))
     _record(figures, "rv_shifted_fit_rv_scatter", _scatter(joint.labels, labels))
     figures["physics_rv_label_cost_max"] = round(float(np.max(
         _scatter(joint.labels, labels) / _scatter(rest.labels, labels) - 1)), 4)
+    return figures
+
+
+def _rv_pulls(model, wavelength, shifted, snr) -> dict:
+    """RV pulls (error / rv_err) of the fit of the spline-shifted spectra ``shifted`` = (rest
+    flux, rv, fit), with the formal errors alone (RV_SYSTEMATIC taken out) and as given, and
+    of the same stars shifted by whole pixels (exact: no interpolated truth; their own noise
+    generator, so that the other figures keep their draws)."""
+    from skcannon.inference.doppler import SegmentGrid
+    from skcannon.inference.nuisance import RV_SYSTEMATIC, _move_back
+
+    flux, rv, fit = shifted
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    pixels = np.round(grid.shift(rv)).astype(int)
+    moved = _move_back(grid, flux, np.ones_like(flux), -pixels)[0]
+    exact = model.infer_labels(_spectra(moved, snr, np.random.default_rng(14)), fit_rv=True,
+                               rv_bounds=(-100, 100))
+    figures = {}
+    for tag, result, truth in (("", fit, rv), ("_whole_pixel", exact, grid.velocity(pixels))):
+        formal = np.sqrt(result.rv_err ** 2 - RV_SYSTEMATIC ** 2)
+        figures[f"physics_rv_pull_std{tag}"] = round(float(np.std(
+            (result.rv - truth) / result.rv_err)), 3)
+        figures[f"physics_rv_pull_std{tag}_formal"] = round(float(np.std(
+            (result.rv - truth) / formal)), 3)
+    figures["physics_rv_systematic_kms"] = RV_SYSTEMATIC
     return figures
 
 
@@ -149,7 +176,65 @@ def _visit_figures(model, emulator, wavelength, n_stars, rng) -> dict:
     _record(figures, "visits_joint_scatter", _scatter(fit.labels[constant], labels[constant]))
     _record(figures, "visits_coadd_scatter", _scatter(coadd_fit.labels[constant],
                                                       labels[constant]))
+    figures.update(_paired_visit_figures(model, wavelength, (labels, flux, snr)))
     return figures
+
+
+def _paired_visit_figures(model, wavelength, stars) -> dict:
+    """Joint visit labels against the coadd of the SAME noisy visits: rest-frame visits
+    (their own noise generator) shifted by whole pixels (exact, up to +-10: +-41 km/s), fitted
+    jointly (RVs fitted), their inverse-variance coadd at rest (the true RVs: an oracle) and
+    the coadd built with RVs fitted visit by visit (:func:`_found_rv_coadd`), each fitted
+    classically; scatter about the truth, and the joint fit's against each coadd's."""
+    from skcannon.inference.doppler import SegmentGrid
+    from skcannon.inference.nuisance import _move_back
+
+    labels, flux, snr = stars
+    n_stars = len(labels)
+    rng = np.random.default_rng(15)
+    rest = _spectra(flux, snr.ravel(), rng)
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    X = rest.copy()
+    X[:, 0], X[:, 1] = _move_back(grid, rest[:, 0], rest[:, 1],
+                                  -rng.integers(-10, 11, len(rest)))
+    joint = model.infer_visits(X, groups=np.repeat(np.arange(n_stars), 3),
+                               rv_bounds=(-100, 100))
+    visits = rest.reshape(n_stars, 3, 3, -1)
+    coadd = np.zeros((n_stars, 3, flux.shape[1]))
+    coadd[:, 1] = visits[:, :, 1].sum(axis=1)
+    coadd[:, 0] = (visits[:, :, 0] * visits[:, :, 1]).sum(axis=1) / coadd[:, 1]
+    joint_scatter = _scatter(joint.labels, labels)
+    coadd_scatter = _scatter(model.infer_labels(coadd).labels, labels)
+    found = _found_rv_coadd(model, wavelength, X, rest[:, 1])
+    found_scatter = _scatter(model.infer_labels(found).labels, labels)
+    figures = {}
+    _record(figures, "visits_paired_joint_scatter", joint_scatter)
+    _record(figures, "visits_paired_coadd_scatter", coadd_scatter)
+    _record(figures, "visits_paired_joint_over_coadd", joint_scatter / coadd_scatter)
+    _record(figures, "visits_paired_fitted_rv_coadd_scatter", found_scatter)
+    _record(figures, "visits_paired_joint_over_fitted_rv_coadd", joint_scatter / found_scatter)
+    return figures
+
+
+def _found_rv_coadd(model, wavelength, X, rest_ivar):
+    """The coadd a pipeline builds without the true RVs (3 visits per star, rows of ``X``):
+    each visit's RV fitted alone (``fit_rv``), the visit shifted back to rest by it (cubic
+    spline per chip, as apStar combines visits), the inverse-variance mean; inverse variance
+    ``rest_ivar`` where the visit's data reach."""
+    from skcannon.inference.doppler import SegmentGrid
+    from skcannon.inference.nuisance import _move_back
+
+    single = model.infer_labels(X, fit_rv=True, rv_bounds=(-100, 100))
+    grid = SegmentGrid.from_wavelength(wavelength, wavelength.size)
+    back = _shifted(X[:, 0], wavelength, -single.rv)
+    reach = _move_back(grid, X[:, 0], X[:, 1],
+                       np.round(grid.shift(single.rv)).astype(int))[1] > 0
+    ivar = np.where(reach, rest_ivar, 0.0).reshape(-1, 3, X.shape[2])
+    coadd = np.zeros((len(ivar), 3, X.shape[2]))
+    coadd[:, 1] = ivar.sum(axis=1)
+    coadd[:, 0] = (np.nan_to_num(back).reshape(ivar.shape) * ivar).sum(axis=1) / np.where(
+        coadd[:, 1] > 0, coadd[:, 1], 1.0)
+    return coadd
 
 
 def _hull_figures(model, rng) -> dict:

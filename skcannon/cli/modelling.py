@@ -283,18 +283,21 @@ def _fixed_column(spec: str, path: str, column: str, ids) -> np.ndarray:
 
 
 def _fit_visit_files(args: argparse.Namespace, pipeline):
-    """``fit --visits`` on spectrum files: every readable spectrum (an apVisit file, the
-    visits of a normalized array file ...) through the model's preprocessing, then the ones
-    sharing an APOGEE_ID fitted together (:meth:`Cannon.infer_visits`); one row per star."""
+    """``fit --visits`` on spectrum files: every readable spectrum (an apVisit file, each
+    visit row of an apStar or asStar file, the visits of a normalized array file ...) through
+    the model's preprocessing, then the ones sharing an APOGEE_ID fitted together
+    (:meth:`Cannon.infer_visits`); one row per star."""
     from skcannon.data.products import prepare_for_model
     from skcannon.survey.chunk import read_inputs
+    from skcannon.survey.visits import star_visits
 
     rows, spectra = read_inputs(args.dataset, product=args.product)
     if not spectra:
         raise SkcannonError(f"--visits: no readable spectrum among {len(args.dataset)} files "
                             f"({'; '.join(rows.PROBLEM.astype(str))})")
+    spectra = [star_visits(found) for found in spectra]       # apStar: its visit rows
     X = prepare_for_model(spectra, pipeline[:-1])
-    ids = rows.APOGEE_ID[rows.STATUS == "fitted"].astype(str).to_numpy()
+    ids = np.array([i for found in spectra for i in found.ids], dtype=str)
     usable = np.any((X[:, 1] > 0) & np.isfinite(X[:, 0]), axis=1)
     if not usable.any():
         raise SkcannonError("--visits: no spectrum has a usable pixel after the model's "
@@ -506,7 +509,7 @@ def _add_physics_options(fit) -> None:
     fit.add_argument("--visits", action="store_true",
                      help="spectra (dataset rows or files) sharing an APOGEE_ID are one "
                           "star's visits: fit them together (one row per star; an RV per "
-                          "visit, RV_VARIABLE)")
+                          "visit, RV_VARIABLE); an apStar/asStar file gives its visit rows")
 
 
 def _register_inference(sub) -> None:

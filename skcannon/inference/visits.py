@@ -8,7 +8,11 @@ star are its L scaled labels and one shift per visit; the Gauss-Newton system of
 (L + 1 parameters) is summed into the star's (L + V) system -- the label block added over
 visits, each visit's shift in its own slot -- and solved for all stars at once (batched
 Levenberg-Marquardt, stars padded to the largest number of visits). Starts: each visit fitted
-alone (labels and RV), the star's labels their inverse-variance mean.
+alone (labels and RV), the star's labels their inverse-variance mean. The model's own scatter
+(s^2, and the error factors U) is the same in every visit of a star, so it is counted once per
+star: a star's V visits are each evaluated in the metric V x (noise / V + model), i.e. weights
+1 / (sigma^2 + V s^2) -- for equal visits exactly the information of their coadd,
+V / (sigma^2 + V s^2). The reported chi^2 and excess scatter use the visits' own metric.
 
 Consistency: chi^2_RV = sum_j (v_j - <v>)^2 / (sigma_j^2 + floor^2) about the weighted mean,
 V - 1 degrees of freedom; RV_VARIABLE where its p-value is below :data:`RV_VARIABLE_P` and the
@@ -30,6 +34,7 @@ from skcannon.inference.fitting import (
 )
 from skcannon.inference.nuisance import (
     MIN_PROMISE,
+    RV_SYSTEMATIC,
     SHIFT_WINDOW,
     Nuisance,
     _evaluate,
@@ -106,8 +111,11 @@ def fit_visits(state, flux: np.ndarray, ivar: np.ndarray, star: np.ndarray,
     Returns
     -------
     LabelFit
-        One row per star: labels, ``rv`` (the visits' weighted mean) and ``rv_err``,
-        ``visit_rv``/``visit_rv_err`` (n_stars, max visits; NaN-padded), ``n_visits``,
+        One row per star: labels, ``rv`` (the visits' weighted mean) and ``rv_err`` (its
+        formal error with :data:`~skcannon.inference.nuisance.RV_SYSTEMATIC` added in
+        quadrature once: the model's mismatch is the same in every visit),
+        ``visit_rv``/``visit_rv_err`` (n_stars, max visits; NaN-padded; formal errors: what
+        the visits' differences are judged by), ``n_visits``,
         ``rv_chi2``, ``rv_variable``, ``visit_chi2_excess``.
     """
     single = fit_labels_nuisance(state, flux, ivar, fit_rv=True, rv_bounds=rv_bounds,
@@ -132,11 +140,12 @@ def fit_visits(state, flux: np.ndarray, ivar: np.ndarray, star: np.ndarray,
               np.minimum(d_hi - moved, delta + SHIFT_WINDOW))
     lower, upper = (state.scaling.scale(bound)[0] for bound in state.label_bounds(margin))
     coef = grid.spline_coefficients(state.theta)
-    rows = (flux, ivar, _usable(state, nuisance, flux, ivar), star, slot)
-    labels, delta, chi2, converged = _joint_search(state, nuisance, coef, rows, start, delta,
-                                                   (lower, upper), window, max_iter)
-    return _visit_fit(state, nuisance, coef, rows, single, labels, delta + moved, chi2,
-                      converged, (lower, upper))
+    share = np.bincount(star, minlength=n_stars)[star].astype(float)   # the star's visits
+    rows = (flux, ivar, _usable(state, nuisance, flux, ivar), star, slot, share)
+    labels, delta, _, converged = _joint_search(state, nuisance, coef, rows, start, delta,
+                                                (lower, upper), window, max_iter)
+    return _visit_fit(state, nuisance, coef, rows, single, labels, delta + moved, converged,
+                      (lower, upper))
 
 
 def _start_labels(state, single: LabelFit, star: np.ndarray, n_stars: int) -> np.ndarray:
@@ -160,11 +169,14 @@ def _star_system(state, nuisance, coef: np.ndarray, rows: tuple, labels: np.ndar
     """chi^2 per star (n_stars,) of scaled ``labels`` (n_stars, L) and row shifts ``delta``
     (n_rows,); with ``jacobian`` also the stars' gradient (n_stars, L + V), Gauss-Newton
     matrix (n_stars, L + V, L + V) and the rows' evaluation."""
-    flux, ivar, usable, star, slot = rows
+    flux, ivar, usable, star, slot, share = rows
     n_stars, n_labels = labels.shape
     free = np.ones((len(flux), n_labels + 1), bool)
     out = _evaluate(state, nuisance, coef, np.c_[labels[star], delta],
-                    (flux, ivar, usable, free), jacobian)
+                    (flux, ivar * share[:, None], usable, free), jacobian)
+    for name, value in out.items():             # metric C = share x (noise / share + model)
+        if name != "residual":
+            out[name] = value / share.reshape((-1,) + (1,) * (value.ndim - 1))
     chi2 = np.bincount(star, out["chi2"], n_stars)
     if not jacobian:
         return chi2, None, None, out
@@ -216,13 +228,16 @@ def _joint_search(state, nuisance, coef: np.ndarray, rows: tuple, labels: np.nda
 
 
 def _visit_fit(state, nuisance, coef: np.ndarray, rows: tuple, single: LabelFit,
-               labels: np.ndarray, delta: np.ndarray, chi2: np.ndarray,
-               converged: np.ndarray, bounds: tuple) -> LabelFit:
-    """The stars' :class:`LabelFit` at the joint solution (see :func:`fit_visits`);
+               labels: np.ndarray, delta: np.ndarray, converged: np.ndarray,
+               bounds: tuple) -> LabelFit:
+    """The stars' :class:`LabelFit` at the joint solution (see :func:`fit_visits`):
+    covariance from the joint metric, chi^2 and excess scatter in the visits' own;
     ``bounds``: the scaled lower and upper label bounds."""
     star, slot = rows[3], rows[4]
     n_stars, n_labels = labels.shape
-    _, _, H, out = _star_system(state, nuisance, coef, rows, labels, delta, True)
+    H = _star_system(state, nuisance, coef, rows, labels, delta, True)[2]
+    chi2, _, _, out = _star_system(state, nuisance, coef, (*rows[:5], np.ones(len(star))),
+                                   labels, delta, False)       # the visits' own metric
     covariance = np.full_like(H, np.nan)
     ok = np.all(np.isfinite(H), axis=(1, 2))
     covariance[ok] = np.linalg.pinv(H[ok], hermitian=True)
@@ -236,10 +251,7 @@ def _visit_fit(state, nuisance, coef: np.ndarray, rows: tuple, single: LabelFit,
     n_linear = 0 if nuisance.basis is None else nuisance.basis.shape[1]
     n_good = np.bincount(star, rows[2].sum(axis=1), n_stars).astype(int)
     dof = np.maximum(n_good - n_labels - n_visits * (1 + n_linear), 1)
-    squared = np.zeros((n_stars, n_slots, rows[0].shape[1]))
-    weights = np.zeros_like(squared)
-    squared[star, slot], weights[star, slot] = out["residual"] ** 2, out["weight"]
-    excess = excess_scatter(squared.reshape(n_stars, -1), weights.reshape(n_stars, -1), dof)
+    excess = _excess(out, star, slot, (n_stars, n_slots), dof)
     physical = state.scaling.unscale(labels)
     limit = unlike_training_limit(state.s2[state.pixel_mask])
     lower, upper = bounds
@@ -255,10 +267,21 @@ def _visit_fit(state, nuisance, coef: np.ndarray, rows: tuple, single: LabelFit,
         second_chi2=np.full(n_stars, np.inf), excess_scatter=excess,
         unlike_training=excess > limit, label_names=tuple(state.label_names),
         training_range=np.asarray(state.label_range), unlike_limit=limit,
-        systematic=_systematic(state, n_stars), rv=mean, rv_err=mean_err,
+        systematic=_systematic(state, n_stars), rv=mean,
+        rv_err=np.hypot(mean_err, RV_SYSTEMATIC),               # common to the visits
         n_visits=n_visits, rv_chi2=rv_chi2, rv_variable=variable,
         visit_chi2_excess=chi2 - np.bincount(star, single.chi2, n_stars),
         visit_rv=visit_rv, visit_rv_err=visit_err)
+
+
+def _excess(out: dict, star: np.ndarray, slot: np.ndarray, shape: tuple,
+            dof: np.ndarray) -> np.ndarray:
+    """The excess scatter of each star (n_stars,) from its visits' residuals and weights
+    (``out`` of :func:`_star_system`); ``shape``: (n_stars, max visits)."""
+    squared = np.zeros((*shape, out["residual"].shape[1]))
+    weights = np.zeros_like(squared)
+    squared[star, slot], weights[star, slot] = out["residual"] ** 2, out["weight"]
+    return excess_scatter(squared.reshape(shape[0], -1), weights.reshape(shape[0], -1), dof)
 
 
 def rv_consistency(visit_rv: np.ndarray, visit_rv_err: np.ndarray,

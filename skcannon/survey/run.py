@@ -97,7 +97,7 @@ def _run_chunk(inputs: list[SurveyInput], part: str, model, options: dict,
     key = Path(part).stem.rsplit("-", 1)[-1]
     options = dict(options)
     if options.pop("visits", False):
-        table = label_visits_chunk(inputs, model, **options)
+        table = label_visits_chunk(inputs, model, **options, model_spectra=save_spectra)
     else:
         table = label_chunk(inputs, model, **options, model_spectra=save_spectra)
     if save_spectra:
@@ -187,14 +187,15 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
     save_model_spectra : bool, default=False  also store the best-fit model spectra, a file
         per part, done parts without them recomputed (:mod:`skcannon.survey.spectra`)
     visits : bool, default=False  fit each apStar file's visits jointly, one row per file
-        (:mod:`skcannon.survey.visits`; not with ``save_model_spectra``)
+        (:mod:`skcannon.survey.visits`; with ``save_model_spectra``, one model spectrum per
+        visit)
 
     Returns
     -------
     SurveyResult
     """
     log = sys.stdout if log is None else log
-    inputs = _checked_inputs(inputs, chunk_size, visits and save_model_spectra)
+    inputs = _checked_inputs(inputs, chunk_size)
     output = Path(output)
     (output / "parts").mkdir(parents=True, exist_ok=True)
     finish_install(output)                    # a set an interrupted merge had committed
@@ -219,13 +220,10 @@ def label_survey(model, inputs: Sequence[SurveyInput | str], output: str | Path,
                         recomputed)
 
 
-def _checked_inputs(inputs, chunk_size: int, both: bool) -> list[SurveyInput]:
-    """The inputs as SurveyInputs with absolute paths, the options checked (``both``:
-    visits and model spectra asked together)."""
+def _checked_inputs(inputs, chunk_size: int) -> list[SurveyInput]:
+    """The inputs as SurveyInputs with absolute paths, the options checked."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if both:
-        raise SkcannonError("--save-model-spectra: not available with --visits")
     if not inputs:
         raise SkcannonError("no input files")
     return [SurveyInput(canonical_path(i), None, None) if not isinstance(i, SurveyInput)

@@ -8,7 +8,9 @@ survey's output directory (the files the summary names, each checked against its
 
 A re-run asked for model spectra recomputes every part whose model-spectra file is missing,
 damaged or not its part's (:func:`model_spectra_problem`), so parts labelled by a run without
-the option get their spectra.
+the option get their spectra. A ``visits=True`` run stores one model spectrum per fitted visit
+(its star's labels, the visit's RV and continuum), its catalog row repeated, and the visit's
+index in its file (``VISIT``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def write_model_spectra(path: str | Path, key: str, table: pd.DataFrame, spectra
     table : DataFrame  the part's rows (APOGEE_ID, PATH, SPECTRUM)
     spectra : dict
         ``{"row": (n,) rows of table, "model": (n, P), "continuum": (n, P),
-        "wavelength": (P,) or None}`` (:func:`skcannon.survey.chunk.label_chunk`).
+        "wavelength": (P,) or None}`` (:func:`skcannon.survey.chunk.label_chunk`); a visits
+        run's also ``"visit": (n,)`` (:func:`skcannon.survey.visits.label_visits_chunk`).
 
     Returns
     -------
@@ -66,6 +69,8 @@ def write_model_spectra(path: str | Path, key: str, table: pd.DataFrame, spectra
               "SPECTRUM": table.SPECTRUM.to_numpy()[rows].astype(np.int64),
               "MODEL": np.asarray(spectra["model"], np.float32),
               "CONTINUUM": np.asarray(spectra["continuum"], np.float32)}
+    if spectra.get("visit") is not None:                    # a visits run: one per visit
+        arrays["VISIT"] = np.asarray(spectra["visit"], np.int64)
     if spectra.get("wavelength") is not None:
         arrays["WAVELENGTH"] = np.asarray(spectra["wavelength"], float)
     attrs = {"format": MODEL_SPECTRA_FORMAT, "format_version": MODEL_SPECTRA_VERSION,
@@ -120,7 +125,9 @@ def read_model_spectra(output: str | Path, apogee_id: str | None = None) -> dict
     -------
     dict
         ``APOGEE_ID``, ``PATH`` (str arrays, (n,)), ``SPECTRUM`` (index in its file) and
-        ``CATALOG_ROW`` (row of ``survey.fits``) (int arrays, (n,)); ``model`` and
+        ``CATALOG_ROW`` (row of ``survey.fits``) and ``VISIT`` (a ``visits=True`` run's
+        visit index in its file, one spectrum per visit; -1 for a combined spectrum) (int
+        arrays, (n,)); ``model`` and
         ``continuum`` (float32, (n, n_pixels): continuum times the model shifted by the fitted
         RV, and the continuum, ones without ``continuum_order``); ``wavelength``
         ((n_pixels,) Angstrom, or None for a model without a grid).
@@ -141,7 +148,7 @@ def read_model_spectra(output: str | Path, apogee_id: str | None = None) -> dict
                             "--save-model-spectra)")
     found = [_read_one(output / entry["file"], int(entry["first_row"])) for entry in listed]
     merged = {name: np.concatenate([f[name] for f in found]) if found else np.zeros(0)
-              for name in ("APOGEE_ID", "PATH", "SPECTRUM", "CATALOG_ROW", "model",
+              for name in ("APOGEE_ID", "PATH", "SPECTRUM", "CATALOG_ROW", "VISIT", "model",
                            "continuum")}
     wavelength = next((f["wavelength"] for f in found if f["wavelength"] is not None), None)
     if apogee_id is not None:
@@ -157,5 +164,6 @@ def _read_one(path: Path, first_row: int) -> dict:
     return {"APOGEE_ID": np.char.decode(arrays["APOGEE_ID"], "utf-8").astype(object),
             "PATH": np.char.decode(arrays["PATH"], "utf-8").astype(object),
             "SPECTRUM": arrays["SPECTRUM"], "CATALOG_ROW": first_row + arrays["ROW"],
+            "VISIT": arrays.get("VISIT", np.full(len(arrays["ROW"]), -1, np.int64)),
             "model": arrays["MODEL"], "continuum": arrays["CONTINUUM"],
             "wavelength": arrays.get("WAVELENGTH")}

@@ -372,3 +372,59 @@ def test_best_fit_spectra_are_the_shifted_model_times_the_fitted_continuum(train
     bad = best_fit_spectra(model.state_, X[:2, FLUX], X[:2, IVAR],
                            np.r_[fit.labels[:1], np.full((1, 4), np.nan)], rv=fit.rv[:2])[0]
     assert np.isfinite(bad[0]).all() and np.isnan(bad[1]).all()
+
+
+def test_rv_errors_include_the_model_mismatch_floor(trained, emulator):
+    """RV pulls on emulator spectra (whole-pixel shifts: exact, no interpolated truth) at SNR
+    250, where the model's mismatch dominates the noise: with the formal errors alone they
+    are too wide; with RV_SYSTEMATIC in quadrature their spread is about one."""
+    from skcannon.inference.nuisance import RV_SYSTEMATIC, _move_back
+
+    model, _ = trained
+    grid = SegmentGrid.from_wavelength(_wavelength(), 7214)
+    rng = np.random.default_rng(21)
+    labels = emulator.sample_labels(60, seed=21, margin=0.15)[:, :4]
+    pixels = rng.integers(-12, 13, 60)
+    flux = _move_back(grid, _flux(emulator, labels), np.ones((60, 7214)), -pixels)[0]
+    fit = model.infer_labels(_spectra(flux, np.full(60, 250.0), rng), fit_rv=True,
+                             rv_bounds=(-100, 100))
+    error = fit.rv - grid.velocity(pixels)
+    formal = np.sqrt(fit.rv_err ** 2 - RV_SYSTEMATIC ** 2)
+    assert np.all(fit.rv_err >= RV_SYSTEMATIC)
+    assert np.std(error / formal) > 1.15, np.std(error / formal)
+    assert 0.8 < np.std(error / fit.rv_err) < 1.12, np.std(error / fit.rv_err)
+
+
+def test_joint_visits_at_rest_match_their_coadd(trained, test_stars):
+    """Visits at rest (same noise): the joint fit counts the model's scatter s^2 once per star,
+    not once per visit (it is the same in every visit), so its labels are the coadd's and its
+    formal errors not smaller than the coadd's (they were 2-3 % smaller when s^2 was taken as
+    independent between visits)."""
+    model, _ = trained
+    labels, flux = test_stars
+    rng = np.random.default_rng(9)
+    visits = _spectra(np.repeat(flux, 3, axis=0), rng.uniform(30, 60, 24), rng)
+    joint = model.infer_visits(visits, groups=np.repeat(np.arange(8), 3),
+                               rv_bounds=(-100, 100))
+    stacked = visits.reshape(8, 3, 3, -1)
+    coadd = np.zeros((8, 3, flux.shape[1]))
+    coadd[:, IVAR] = stacked[:, :, IVAR].sum(axis=1)
+    coadd[:, FLUX] = (stacked[:, :, FLUX] * stacked[:, :, IVAR]).sum(axis=1) / coadd[:, IVAR]
+    single = model.infer_labels(coadd)
+    ratio = joint.formal_uncertainties / single.formal_uncertainties
+    assert np.all(ratio > 0.995) and np.all(ratio < 1.1), ratio
+    assert np.all(np.abs(joint.labels - single.labels) < 0.5 * single.formal_uncertainties)
+
+
+def test_best_fit_spectra_shift_by_more_than_a_few_pixels(trained):
+    """The saved model spectrum of a star at 30-45 km/s (7-11 pixels) is the model shifted by
+    that much (it was cut at the fine search's 3-pixel reach)."""
+    from skcannon.inference.nuisance import best_fit_spectra
+
+    model, labels = trained
+    rv = np.array([2.0, 10.0, 30.0, -45.0])
+    exact = _shifted(model.predict(labels[:4]), _wavelength(), rv)
+    best, _ = best_fit_spectra(model.state_, exact, np.full(exact.shape, 1e4), labels[:4],
+                               rv=rv)
+    inner = np.abs(best - exact)[:, model.state_.pixel_mask]
+    assert np.all(np.percentile(inner, 99, axis=1) < 1e-6), np.percentile(inner, 99, axis=1)

@@ -9,13 +9,14 @@ import pytest
 pytest.importorskip("distributed")
 
 from skcannon.cli import main  # noqa: E402
+from skcannon.errors import ExtrapolationWarning  # noqa: E402
 from skcannon.survey import label_survey  # noqa: E402
 from tests.conftest import CONTINUUM_FILE, SHARED_APOGEE  # noqa: E402
 from tests.survey.test_model_spectra import _catalog  # noqa: E402
 from tests.survey.test_survey import _pipeline  # noqa: E402
 
 
-def test_survey_fits_each_files_visits_jointly(reference_model, tmp_path, scheduler, capsys):
+def test_survey_fits_each_files_visits_jointly(reference_model, tmp_path, scheduler):
     from skcannon.apogee.apstar_visits import read_apstar_visits
     from skcannon.data.build import default_preprocessor, normalize_spectra
 
@@ -38,8 +39,43 @@ def test_survey_fits_each_files_visits_jointly(reference_model, tmp_path, schedu
         [normalize_spectra(v.X, pre).normalized for v in visits], rv_bounds=(-400, 400))
     for i, name in enumerate(reference_model.label_names):
         np.testing.assert_allclose(table[name][:-1], direct.labels[:, i], rtol=1e-6)
-    assert main(["survey", str(model), *files, "-o", str(tmp_path / "both"), "--continuum",
-                 str(CONTINUUM_FILE), "--visits", "--save-model-spectra"]) == 2
-    err = capsys.readouterr().err
-    assert "error: --save-model-spectra: not available with --visits" in err
-    assert "Traceback" not in err
+
+
+def test_survey_visits_saves_one_model_spectrum_per_visit(reference_model, tmp_path,
+                                                          scheduler):
+    from skcannon.apogee.apstar_visits import read_apstar_visits
+    from skcannon.data.build import default_preprocessor, normalize_spectra
+    from skcannon.survey import read_model_spectra
+    from skcannon.survey.visits import visit_model_spectra
+
+    files = sorted(map(str, (SHARED_APOGEE / "dr17" / "stars").rglob("apStar-*.fits")))
+    visits = [read_apstar_visits(f) for f in files]
+    if not visits or max(map(len, visits)) < 2:
+        pytest.skip("no shared DR17 apStar file with several visits")
+    model = reference_model.save(tmp_path / "model.h5")
+    out = tmp_path / "out"
+    assert main(["survey", str(model), *files, "-o", str(out), "--continuum",
+                 str(CONTINUUM_FILE), "--visits", "--save-model-spectra",
+                 "--scheduler", scheduler]) == 0
+    saved = read_model_spectra(out)
+    table = _catalog(out / "survey.fits")
+    n_visits = [len(v) for v in visits]
+    assert saved["VISIT"].tolist() == [k for n in n_visits for k in range(n)]
+    assert saved["APOGEE_ID"].tolist() == [v.apogee_id for v in visits
+                                           for _ in range(len(v))]
+    assert saved["CATALOG_ROW"].tolist() == [i for i, n in enumerate(n_visits)
+                                             for _ in range(n)]
+    pre = default_preprocessor(CONTINUUM_FILE)
+    X = np.concatenate([normalize_spectra(v.X, pre).normalized for v in visits])
+    fit = reference_model.infer_visits(X, groups=saved["APOGEE_ID"], rv_bounds=(-400, 400))
+    np.testing.assert_allclose(table.RV, fit.rv, rtol=1e-6, atol=1e-9)   # the same fit
+    direct = visit_model_spectra(reference_model.state_, X, fit, None)
+    np.testing.assert_allclose(saved["model"], direct["model"], rtol=2e-6, atol=1e-6)
+    assert np.all(saved["continuum"] == 1.0)
+    used = (X[:, 1] > 0) & reference_model.state_.pixel_mask          # the model vs each visit
+    chi2 = np.where(used, (X[:, 0] - saved["model"]) ** 2 * X[:, 1], 0).sum(1) / used.sum(1)
+    with pytest.warns(ExtrapolationWarning):                 # these stars: outside its hull
+        unshifted = reference_model.predict(fit.labels[np.repeat(np.arange(len(visits)),
+                                                                 n_visits)])
+    worse = np.where(used, (X[:, 0] - unshifted) ** 2 * X[:, 1], 0).sum(1) / used.sum(1)
+    assert np.all(chi2 < 20) and np.all(chi2 < worse), (chi2, worse)   # each visit's RV
