@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -86,12 +87,14 @@ def test_embedded_survey_cluster_gets_its_share_of_blas_threads():
         threads = list(client.run(blas_threads).values())
         trim = [nanny.pre_spawn_env.get("MALLOC_TRIM_THRESHOLD_")     # what each worker got
                 for nanny in cluster.workers.values()]
+        preloaded = list(client.run(lambda: "skcannon.survey.chunk" in sys.modules).values())
     finally:
         client.close()
         cluster.close()
     assert threads == [worker_layout(1)[1]]
     # not Dask's 65536, which turns off glibc's adaptive mmap threshold (1.5x slower chunks)
     assert trim == [None]
+    assert preloaded == [True]                  # the chunk code imported as the worker started
     # Dask's nanny set OMP_NUM_THREADS=1 ... in this process to spawn the workers: undone,
     # so that the policy (policy_threads) does not mistake it for the user's choice
     assert {name: os.environ.get(name) for name in BLAS_ENVIRONMENT} == before
