@@ -186,6 +186,18 @@ def real_set():
 
 
 @pytest.fixture(scope="session")
+def real_model_file(tmp_path_factory):
+    """The real labelled set's file and a model trained on it by ``skcannon train`` (once per
+    session; tests read it, never change it)."""
+    from skcannon.cli import main
+
+    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
+    model = tmp_path_factory.mktemp("real_model") / "model.h5"
+    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+    return real, model
+
+
+@pytest.fixture(scope="session")
 def noise_templates(apstar_files):
     from skcannon.data.simulate import noise_templates_from_apstar
 

@@ -198,10 +198,9 @@ def test_train_drops_bad_labels_only_when_asked(tmp_path, capsys):
     assert "334 (2 dropped for unusable labels)" in capsys.readouterr().out
 
 
-def test_outliers_plots_spectra_without_wavelengths_over_every_pixel(tmp_path, capsys):
-    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
-    model = tmp_path / "model.h5"
-    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+def test_outliers_plots_spectra_without_wavelengths_over_every_pixel(tmp_path, capsys,
+                                                                   real_model_file):
+    real, model = real_model_file
     assert main(["outliers", str(real), "--model", str(model), "-o", str(tmp_path / "out"),
                  "--max-plots", "2"]) == 0
     plots = sorted((tmp_path / "out").glob("outlier_*.png"))

@@ -129,14 +129,11 @@ def test_posterior_command_on_the_mystery_spectrum(tmp_path, capsys):
     assert comparison.posterior_over_optimizer.between(0.5, 2).all()
 
 
-def test_batch_posteriors_from_the_command_line(tmp_path, capsys):
+def test_batch_posteriors_from_the_command_line(tmp_path, capsys, real_model_file):
     """posterior --rows: one compiled model for several stars, one table, convergence said."""
     from skcannon.cli import main
-    from tests.conftest import shared_file
 
-    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
-    model = tmp_path / "model.h5"
-    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+    real, model = real_model_file
     capsys.readouterr()
     assert main(["posterior", str(real), "--model", str(model), "--rows", "0,3,7",
                  "--draws", "300", "--tune", "300", "--chains", "2", "-o",

@@ -71,13 +71,10 @@ def test_trf_fits_report_each_batch_of_stars_only_when_asked(trained, capsys):
     np.testing.assert_array_equal(chi2, quiet.chi2[:7])
 
 
-def test_fit_command_shows_trf_progress_unless_told_not_to(tmp_path, capsys):
+def test_fit_command_shows_trf_progress_unless_told_not_to(tmp_path, capsys, real_model_file):
     from skcannon.cli import main
-    from tests.conftest import shared_file
 
-    real = shared_file("apogee", "real_labelled", "real_giants_100px.npz")
-    model = tmp_path / "model.h5"
-    assert main(["train", str(real), "-o", str(model), "--no-progress"]) == 0
+    real, model = real_model_file
     capsys.readouterr()
     assert main(["fit", str(real), "--model", str(model), "--method", "trf",
                  "-o", str(tmp_path / "shown.csv")]) == 0
