@@ -487,9 +487,10 @@ def _register_training(sub) -> None:
     simulate.set_defaults(func=cmd_simulate)
 
 
-def add_nuisance_options(parser) -> None:
-    """The options beyond the classic labels (``fit``, ``posterior``): --fit-rv, --rv-max,
-    --continuum-order, --fix (read by :func:`_nuisance_options` and :func:`_fixed_labels`)."""
+def add_nuisance_options(parser, *, fix: bool = True) -> None:
+    """The options beyond the classic labels (``fit``, ``posterior``, ``survey``): --fit-rv,
+    --rv-max, --continuum-order, and (``fix``) --fix (read by :func:`_nuisance_options` and
+    :func:`_fixed_labels`)."""
     parser.add_argument("--fit-rv", action="store_true",
                         help="fit a radial velocity with the labels (columns RV, RV_ERR)")
     parser.add_argument("--rv-max", type=POSITIVE_FLOAT, default=400.0,
@@ -497,6 +498,8 @@ def add_nuisance_options(parser) -> None:
     parser.add_argument("--continuum-order", type=NON_NEGATIVE_INT, default=None,
                         help="fit a per-chip continuum polynomial of this order with the "
                              "labels")
+    if not fix:
+        return
     parser.add_argument("--fix", action="append", default=None,
                         metavar="LABEL=VALUE|TABLE[:COL]",
                         help="hold a label fixed: one value for every star, or a .csv/.fits "

@@ -25,10 +25,24 @@ def _archive(args: argparse.Namespace):
     return contextlib.nullcontext(args.archive_url)
 
 
+def _with_nuisance(model, args: argparse.Namespace):
+    """The model with ``--fit-rv``/``--rv-max``/``--continuum-order`` set on its regressor
+    (given options only; the model's own otherwise). They enter the model's digest, so parts
+    fitted without them are not reused."""
+    options = {}
+    if args.fit_rv:
+        options.update(fit_rv=True, rv_max=args.rv_max)
+    if args.continuum_order is not None:
+        options["continuum_order"] = args.continuum_order
+    if options:
+        model[-1].set_params(**options)
+    return model
+
+
 def cmd_survey(args: argparse.Namespace) -> int:
     from skcannon.survey import label_survey, survey_inputs
 
-    model = pipeline_for(load_model(args.model), args.continuum)
+    model = _with_nuisance(pipeline_for(load_model(args.model), args.continuum), args)
     cuts = None
     if args.cuts:
         from skcannon.apogee.catalog import QualityCuts
@@ -113,5 +127,8 @@ def register(sub) -> None:
     survey.add_argument("--visits", action="store_true",
                         help="fit each apStar file's individual visits jointly (one label "
                              "vector, an RV per visit, RV_VARIABLE): one row per file")
+    from skcannon.cli.modelling import add_nuisance_options
+
+    add_nuisance_options(survey, fix=False)
     survey.add_argument("--no-progress", action="store_true", help="no progress bar")
     survey.set_defaults(func=cmd_survey, owns_output=True)

@@ -79,3 +79,23 @@ def test_survey_visits_saves_one_model_spectrum_per_visit(reference_model, tmp_p
                                                                  n_visits)])
     worse = np.where(used, (X[:, 0] - unshifted) ** 2 * X[:, 1], 0).sum(1) / used.sum(1)
     assert np.all(chi2 < 20) and np.all(chi2 < worse), (chi2, worse)   # each visit's RV
+
+
+def test_survey_fits_rv_and_continuum_when_asked(reference_model, tmp_path, scheduler, capsys):
+    """``survey --fit-rv --continuum-order``: the RV fitted (finite RV/RV_ERR; NaN without the
+    option), and the option part of each part's identity (nothing reused across the two)."""
+    files = sorted(map(str, (SHARED_APOGEE / "dr17" / "stars").rglob("apStar-*.fits")))[:3]
+    if not files:
+        pytest.skip("the shared DR17 apStar files are absent")
+    model = reference_model.save(tmp_path / "model.h5")
+    out = tmp_path / "out"
+    common = ["survey", str(model), *files, "-o", str(out), "--continuum", str(CONTINUUM_FILE),
+              "--scheduler", scheduler, "--no-progress"]
+    assert main(common) == 0
+    plain = _catalog(out / "survey.fits")
+    assert main([*common, "--fit-rv", "--rv-max", "50", "--continuum-order", "1"]) == 0
+    assert f"{len(files)} spectra" in capsys.readouterr().out
+    fitted = _catalog(out / "survey.fits")
+    assert plain.RV.isna().all() and np.isfinite(fitted.RV).all()
+    assert (np.abs(fitted.RV) < 50).all() and (fitted.RV_ERR > 0).all()
+    assert not np.allclose(fitted.TEFF, plain.TEFF, rtol=1e-9)   # refitted, not reused
