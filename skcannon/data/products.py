@@ -156,7 +156,7 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
     target = (regridder if is_fitted(preprocessor) else clone(regridder).fit()).wavelength_
     parts: dict[int, np.ndarray] = {}
     raw = [i for i, s in enumerate(spectra) if not s.normalized]
-    for block in _blocks(raw, spectra):
+    for block in spectrum_blocks(spectra, raw):
         batch = normalize_spectra(np.concatenate([spectra[i].X for i in block]), preprocessor)
         parts.update(_split(block, spectra, batch.normalized))
     groups: dict[bytes, list[int]] = {}
@@ -175,17 +175,29 @@ def prepare_for_model(spectra: Sequence[ProductSpectra], preprocessor: Pipeline)
     return np.concatenate([parts[i] for i in range(len(spectra))])
 
 
-def _blocks(indices: list[int], spectra: Sequence[ProductSpectra]) -> list[list[int]]:
-    """``indices`` cut into consecutive blocks of about :data:`PREPROCESS_BLOCK` spectra (a
-    file's spectra stay together)."""
+def spectrum_blocks(spectra: Sequence[ProductSpectra], indices: Sequence[int] | None = None
+                    ) -> list[list[int]]:
+    """``indices`` of ``spectra`` (default: all) cut into consecutive blocks of about
+    :data:`PREPROCESS_BLOCK` spectra and of one spectrum length, so that each block's arrays
+    concatenate (a file's spectra stay together).
+
+    Parameters
+    ----------
+    spectra : sequence of ProductSpectra
+    indices : sequence of int, optional
+
+    Returns
+    -------
+    list of list of int
+    """
     blocks: list[list[int]] = []
-    size = PREPROCESS_BLOCK
-    for i in indices:
-        if size >= PREPROCESS_BLOCK:
+    size, length = PREPROCESS_BLOCK, None
+    for i in range(len(spectra)) if indices is None else indices:
+        if size >= PREPROCESS_BLOCK or spectra[i].X.shape[-1] != length:
             blocks.append([])
-            size = 0
+            size, length = 0, spectra[i].X.shape[-1]
         blocks[-1].append(i)
-        size += len(spectra[i])
+        size += spectra[i].X.shape[0]
     return blocks
 
 

@@ -21,10 +21,10 @@ from sklearn.pipeline import Pipeline
 from skcannon import schema
 from skcannon.apogee.reader import apogee_id_from_name
 from skcannon.data.products import (
-    PREPROCESS_BLOCK,
     ProductSpectra,
     prepare_for_model,
     read_product,
+    spectrum_blocks,
 )
 from skcannon.errors import SkcannonError
 from skcannon.spectra import FLUX, IVAR
@@ -199,32 +199,31 @@ def _best_fit(regressor, X: np.ndarray, fit, rows: np.ndarray, fitted: np.ndarra
 
 def _raw_reasons(spectra: Sequence) -> np.ndarray:
     """:func:`unfittable_reasons` of every read spectrum (rows of each ``spectra[i].X``, in
-    order), computed in blocks of consecutive files of one spectrum length and at most
-    :data:`~skcannon.data.products.PREPROCESS_BLOCK` spectra (cache-sized, as the
-    preprocessing is)."""
-    blocks: list[list] = []
-    for item in spectra:
-        if (not blocks or blocks[-1][-1].X.shape[-1] != item.X.shape[-1]
-                or sum(len(s.X) for s in blocks[-1]) >= PREPROCESS_BLOCK):
-            blocks.append([])
-        blocks[-1].append(item)
-    return np.concatenate([unfittable_reasons(_usable_flux(np.concatenate([s.X for s in block])))
-                           for block in blocks])
+    order), computed in cache-sized blocks of one spectrum length, as the preprocessing is
+    (:func:`~skcannon.data.products.spectrum_blocks`)."""
+    return np.concatenate([
+        unfittable_reasons(_usable_flux(np.concatenate([spectra[i].X for i in block])))
+        for block in spectrum_blocks(spectra)])
 
 
 def _usable_flux(X: np.ndarray) -> np.ndarray:
     """Flux of ``X`` (n_spectra, 3, n_pixels) where usable (finite, inverse variance > 0),
     NaN elsewhere; +inf where the flux is finite but unusable (told apart from no flux)."""
-    flux, ivar = X[:, FLUX], X[:, IVAR]
-    usable = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
-    return np.where(usable, flux, np.where(np.isfinite(flux), np.inf, np.nan))
+    flux = X[:, FLUX]
+    return np.where(_usable(X), flux, np.where(np.isfinite(flux), np.inf, np.nan))
+
+
+def _usable(X: np.ndarray) -> np.ndarray:
+    """Usable pixels of ``X`` (n_spectra, 3, n_pixels): finite flux, finite inverse variance
+    > 0; shape (n_spectra, n_pixels)."""
+    ivar = X[:, IVAR]
+    return np.isfinite(X[:, FLUX]) & np.isfinite(ivar) & (ivar > 0)
 
 
 def _any_usable(X: np.ndarray) -> np.ndarray:
-    """Spectra of ``X`` (n_spectra, 3, n_pixels) with a usable pixel (finite flux, finite
-    inverse variance > 0: where :func:`_usable_flux` is finite), shape (n_spectra,)."""
-    ivar = X[:, IVAR]
-    return ((ivar > 0) & np.isfinite(ivar) & np.isfinite(X[:, FLUX])).any(axis=1)
+    """Spectra of ``X`` (n_spectra, 3, n_pixels) with a usable pixel (:func:`_usable`),
+    shape (n_spectra,)."""
+    return _usable(X).any(axis=1)
 
 
 def unfittable_reasons(flux: np.ndarray) -> np.ndarray:
