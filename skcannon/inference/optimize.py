@@ -56,10 +56,10 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer,
         dv = v - stats.centre[stars[active]]
         gradient = np.einsum("mkl,mk->ml", D, h[active] - np.einsum("mkj,mj->mk", G[active], dv))
         diag = np.einsum("mll->ml", hessian)
-        at_minimum = _at_minimum(labels[active], gradient, hessian, chi2[active], lower, upper,
-                                 ftol)
+        blocked = _blocked(labels[active], gradient, lower, upper)
+        at_minimum = _at_minimum(gradient, hessian, chi2[active], blocked, ftol)
         system = hessian + damping[active, None, None] * eye * np.maximum(diag, 1e-12)[:, :, None]
-        step = _solve_psd(*_free_system(system, gradient, labels[active], lower, upper))
+        step = _solve_psd(*_free_system(system, gradient, blocked))
         trial = np.clip(labels[active] + step, lower, upper)
         trial_chi2 = chi2_of(stats, vectorizer.design_matrix(trial), stars[active])
         better = trial_chi2 < chi2[active]
@@ -77,26 +77,25 @@ def levenberg_marquardt(stats: SufficientStatistics, vectorizer,
     return labels, chi2, converged
 
 
-def _at_minimum(labels: np.ndarray, gradient: np.ndarray, hessian: np.ndarray,
-                chi2: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                ftol: float) -> np.ndarray:
+def _at_minimum(gradient: np.ndarray, hessian: np.ndarray, chi2: np.ndarray,
+                blocked: np.ndarray, ftol: float) -> np.ndarray:
     """Rows at a minimum: the decrease of chi^2 an undamped Gauss-Newton step would promise is
     ~0 (below ``ftol`` x chi^2); gradient components pushing through a bound the label sits on
     do not count.
 
     Parameters
     ----------
-    labels, gradient : ndarray, shape (m, L)
+    gradient : ndarray, shape (m, L)
     hessian : ndarray, shape (m, L, L)
     chi2 : ndarray, shape (m,)
-    lower, upper : ndarray, shape (L,)
+    blocked : ndarray of bool, shape (m, L)  labels held by their bound (:func:`_blocked`)
     ftol : float
 
     Returns
     -------
     ndarray of bool, shape (m,)
     """
-    free = np.where(_blocked(labels, gradient, lower, upper), 0.0, gradient)
+    free = np.where(blocked, 0.0, gradient)
     promise = np.einsum("ml,ml->m", free, _solve_psd(hessian, free))
     return promise <= np.maximum(ftol * np.abs(chi2), 1e-9)
 
@@ -109,14 +108,13 @@ def _blocked(labels: np.ndarray, gradient: np.ndarray, lower: np.ndarray,
             | ((labels >= upper - tol) & (gradient > 0)))
 
 
-def _free_system(system: np.ndarray, gradient: np.ndarray, labels: np.ndarray,
-                 lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _free_system(system: np.ndarray, gradient: np.ndarray, blocked: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The damped system restricted to the labels free to move (a projected step): a label
     blocked by its bound (:func:`_blocked`) gets an identity row and column and a zero right
     side, so its step is 0 and the others' step is the reduced system's, not a step solved
     with it moving and then clipped (which fails to lower chi^2 where the labels are
     correlated, leaving a star on a bound to run to ``max_iter``)."""
-    blocked = _blocked(labels, gradient, lower, upper)
     if not blocked.any():
         return system, gradient
     free = ~blocked
